@@ -1,0 +1,5 @@
+import sys
+
+from infomax.cli import main
+
+sys.exit(main())

@@ -1,0 +1,143 @@
+"""Run configuration: dataclasses that stop at the CLI.
+
+A run is ``TrainConfig`` (engine and data settings) plus the method's own ``Config`` dataclass. The CLI's
+``--set key=value`` assigns to a TrainConfig field when ``key`` names one, else to a method field; every
+value is coerced to the field's declared type, and an unknown key or a bad value is a UserError.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from infomax.errors import UserError
+
+
+@dataclass
+class TrainConfig:
+    """Engine, data and run settings shared by every method."""
+
+    method: str = "dim"
+    data: str = "digits"
+    data_root: str | None = None
+    seed: int = 0
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    max_epochs: int = 20
+    max_minutes: float | None = None
+    num_workers: int = 0
+    val_fraction: float = 0.1
+    limit_train_batches: int | None = None
+    accelerator: str = "cpu"
+    devices: int = 1
+    precision: str = "32-true"
+    probe_every: int = 0  # epochs between online linear-probe evaluations (0 = only at the end)
+
+    def validate(self) -> None:
+        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive finite number")
+        _check(self.max_epochs >= 1, "max_epochs must be >= 1")
+        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0")
+        _check(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+        _check(self.num_workers >= 0, "num_workers must be >= 0")
+        _check(self.devices >= 1, "devices must be >= 1")
+
+
+@dataclass
+class Preset:
+    """A named experiment: one ``infomax train NAME`` command."""
+
+    description: str
+    method: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def _check(ok: bool, msg: str) -> None:
+    if not ok:
+        raise UserError(msg)
+
+
+def _base_types(tp: Any) -> list[Any]:
+    """The concrete types a field annotation allows (``float | None`` -> [float, NoneType])."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return [t for a in typing.get_args(tp) for t in _base_types(a)]
+    return [tp]
+
+
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Coerce a CLI string (or a preset value) to the annotated type ``tp``; UserError if impossible."""
+    allowed = _base_types(tp)
+    if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in allowed:
+        return None
+    for t in allowed:
+        if t is type(None):
+            continue
+        origin = typing.get_origin(t) or t
+        try:
+            if origin is bool:
+                if isinstance(value, bool):
+                    return value
+                s = str(value).lower()
+                if s in ("1", "true", "yes", "on"):
+                    return True
+                if s in ("0", "false", "no", "off"):
+                    return False
+                continue
+            if origin is int:
+                if isinstance(value, bool):
+                    continue
+                if isinstance(value, float) and not value.is_integer():
+                    continue
+                return int(str(value)) if isinstance(value, str) else int(value)
+            if origin is float:
+                v = float(value)
+                if not math.isfinite(v):
+                    continue
+                return v
+            if origin is str:
+                return str(value)
+            if origin in (tuple, list):
+                args = typing.get_args(t)
+                items = value if isinstance(value, (list, tuple)) else [s for s in str(value).split(",") if s]
+                inner = args[0] if args else str
+                return origin(coerce(v, inner, key) for v in items)
+        except (TypeError, ValueError):
+            continue
+    names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+    raise UserError(f"bad value {value!r} for {key!r}: expected {names}")
+
+
+def field_types(cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def apply_overrides(train: TrainConfig, method_cfg: Any, overrides: dict[str, Any]) -> None:
+    """Assign ``overrides`` to ``train`` or ``method_cfg`` fields (in place), coercing types."""
+    tfields = field_types(TrainConfig)
+    mfields = field_types(type(method_cfg))
+    for key, value in overrides.items():
+        if key in tfields:
+            setattr(train, key, coerce(value, tfields[key], key))
+        elif key in mfields:
+            setattr(method_cfg, key, coerce(value, mfields[key], key))
+        else:
+            valid = sorted(set(tfields) | set(mfields))
+            raise UserError(f"unknown setting {key!r}; valid keys: {', '.join(valid)}")
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """Parse ``["key=value", ...]`` from ``--set``."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

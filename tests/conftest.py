@@ -1,0 +1,29 @@
+"""Shared test set-up: one thread (CPU results are bit-identical only at a fixed thread count), seeds,
+and the data root for real-data tests ($INFOMAX_DATA; those tests skip only where it is absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(1)
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    torch.manual_seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture
+def data_root() -> Path:
+    """The offline datasets folder ($INFOMAX_DATA); skips the test where it is not set or missing."""
+    root = os.environ.get("INFOMAX_DATA")
+    if not root or not Path(root).is_dir():
+        pytest.skip("INFOMAX_DATA not set (real-data test)")
+    return Path(root)
