@@ -1,0 +1,98 @@
+"""``infomax eval RUN_DIR --protocol NAME``: evaluate a trained run's encoder, layer by layer.
+
+Each result is written into the run's ``metrics.json`` under ``"eval/<protocol>/<layer>"`` and the
+report is regenerated. Examples::
+
+    infomax eval runs/demo-20250101-120000 --protocol knn
+    infomax eval runs/demo-20250101-120000 --protocol mlp --layer fc --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from infomax.errors import UserError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a trained run (linear / MLP / kNN probes, ...)",
+                       description="Evaluate a trained run's encoder with a protocol of infomax.evaluation; "
+                                   "results go to RUN_DIR/metrics.json under eval/<protocol>/<layer>.")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--protocol", default="linear", help="linear (default), mlp, knn, ...")
+    p.add_argument("--layer", default="all", help="an encoder layer (conv, fc, y, ...) or all (default)")
+    p.add_argument("--data-root", metavar="DIR", help="where datasets are (default: as for training)")
+    p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.set_defaults(func=run)
+
+
+def protocols() -> dict[str, Any]:
+    """``infomax.evaluation.PROTOCOLS`` (a UserError if the evaluation module is unavailable)."""
+    try:
+        from infomax.evaluation import PROTOCOLS
+    except ImportError as e:
+        raise UserError(f"evaluation protocols are not available in this installation ({e})") from None
+    return PROTOCOLS
+
+
+def evaluate_run(run_dir: str, protocol: str, layer: str = "all", data_root: str | None = None) -> dict[str, Any]:
+    """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": result}``."""
+    from infomax.cli.train import load_splits
+    from infomax.report import write_report
+    from infomax.run import load_run, train_config_from, update_metrics
+
+    table = protocols()
+    if protocol not in table:
+        raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(table)}")
+    run = load_run(run_dir)
+    layers = tuple(run.method.encoder.layers)
+    if layer != "all" and layer not in layers:
+        raise UserError(f"unknown layer {layer!r}; this encoder has: {', '.join(layers)} (or all)")
+    train_cfg = train_config_from(run.config)
+    if data_root is not None:
+        train_cfg.data_root = data_root
+    splits = load_splits(train_cfg)
+    device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
+    results = {f"eval/{protocol}/{name}": table[protocol](run, splits, name, device=device)
+               for name in (layers if layer == "all" else (layer,))}
+    update_metrics(run.run_dir, results)
+    write_report(run.run_dir)
+    return results
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
+
+def print_table(results: dict[str, Any]) -> None:
+    """One row per layer, one column per scalar the protocol returned."""
+    cols = list(dict.fromkeys(k for r in results.values() for k, v in r.items()
+                              if isinstance(v, (int, float, str)) and k != "protocol"))
+    rows = [[key.split("/", 2)[2]] + [_cell(r.get(c, "-")) for c in cols] for key, r in results.items()]
+    header = ["layer"] + cols
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    protocol = next(iter(results)).split("/")[1] if results else ""
+    print(f"protocol: {protocol}")
+    for row in [header] + rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+
+
+def run(args: argparse.Namespace) -> int:
+    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root)
+    if args.json:
+        json.dump(results, sys.stdout)
+        print()
+    else:
+        print_table(results)
+    return 0

@@ -1,0 +1,296 @@
+"""``fit``: train a method, checkpoint, export, evaluate and report: the whole story of a run, top to bottom.
+
+1. The run directory: a new one is created (an existing non-empty one is never written over), or a
+   resumed one is checked (it must be a run of the same method and settings).
+2. The starting state: the last checkpoint's weights, optimiser states, RNG states and counters, or the
+   freshly built method (checkpointed once as epoch 0, so every resume starts from a checkpoint).
+3. Training with Lightning (:class:`~infomax.engine.module.InfomaxModule`): data order and randomness
+   are functions of (seed, epoch), so a resumed run ends with the same weights as an uninterrupted one
+   on the CPU; a checkpoint after every epoch; an optional wall-clock budget; CSV + TensorBoard logs.
+4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint.
+5. Final evaluation: a linear probe per encoder layer, for the trained encoder and the baselines (the
+   untrained encoder, and a supervised encoder trained with the same budget).
+6. ``metrics.json`` and ``report.md`` with plots.
+
+Example:
+    >>> splits = load_dataset("digits")  # doctest: +SKIP
+    >>> method = build_method("dim", cfg, splits.info, seed=0)  # doctest: +SKIP
+    >>> metrics = fit(method, splits, TrainConfig(max_epochs=5), "runs/x", "dim", cfg)  # doctest: +SKIP
+    >>> metrics["final"]["accuracy"]["fc"]
+    {'trained': 0.95, 'random': 0.86, 'supervised': 0.97}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from infomax.config import TrainConfig
+from infomax.engine.checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, seed_everything
+from infomax.engine.evaluate import probe_layers
+from infomax.engine.export import export_weights
+from infomax.engine.module import DIVERGED, InfomaxModule
+from infomax.engine.progress import ProgressBar
+from infomax.engine.sampler import EpochBatchSampler
+from infomax.errors import UserError
+from infomax.methods import method_module
+from infomax.methods.base import MethodBase
+from infomax.run import (
+    CHECKPOINT_DIR,
+    CONFIG,
+    LAST_CHECKPOINT,
+    LOG_DIR,
+    check_run_dir,
+    is_run_dir,
+    new_run_dir,
+    read_json,
+    read_metrics,
+    update_metrics,
+    write_json,
+)
+
+#: Settings that may change when a run is resumed (to extend it); any other change is refused.
+RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root")
+
+#: Where the supervised baseline trains, inside the run directory.
+SUPERVISED_DIR = "baselines/supervised"
+
+
+class TrainingDiverged(UserError):
+    """The loss (or the weights) became NaN or infinite; the message names the last good checkpoint."""
+
+
+def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
+    """Seed every RNG with ``seed``, then ``method_module(name).build(cfg, info)``: reproducible init."""
+    seed_everything(seed)
+    return method_module(name).build(cfg, info)
+
+
+def fit(
+    method: MethodBase,
+    splits: Any,
+    train_cfg: TrainConfig,
+    run_dir: str | Path,
+    method_name: str,
+    method_cfg: Any,
+    resume: bool = False,
+    *,
+    baselines: bool = True,
+    evaluate: bool = True,
+    progress: bool = True,
+    preset: str | None = None,
+) -> dict[str, Any]:
+    """Train ``method`` on ``splits.train`` into ``run_dir``; returns the run's ``metrics.json`` content.
+
+    Args:
+        method: the built method (seed before building, e.g. with :func:`build_method`).
+        splits: ``DataSplits(train, val, test, info)`` of uint8 ``ImageArrays``.
+        train_cfg: engine settings (epochs, budget, batch size, lr, seed, devices...).
+        run_dir: the run directory (must be new or empty unless ``resume``).
+        method_name: the method's name in ``infomax.methods.METHODS`` (written to ``config.json``).
+        method_cfg: the method's ``Config`` (written to ``config.json``).
+        resume: continue the run in ``run_dir`` from its last checkpoint.
+        baselines: also probe an untrained and a supervised encoder of the same architecture.
+        evaluate: run the final linear probes and write ``report.md`` (off for the baseline's own run).
+        progress: show a progress bar on stderr.
+        preset: the preset name, recorded in ``config.json``.
+
+    Returns:
+        The metrics dict: ``{"train": {...}, "final": {...}}`` (see ``metrics.json``).
+
+    Raises:
+        UserError: ``run_dir`` exists and is not empty (without ``resume``), is not a run (with
+            ``resume``), or differs in method/settings; :class:`TrainingDiverged` on a non-finite loss.
+    """
+    train_cfg.validate()
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    config = {"method": method_name, "preset": preset, "train": dataclasses.asdict(train_cfg),
+              "method_config": dataclasses.asdict(method_cfg), "data_info": dataclasses.asdict(splits.info)}
+
+    # 1. The run directory.
+    if resume:
+        check_run_dir(run_dir)
+        _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
+    else:
+        new_run_dir(run_dir)
+    write_json(run_dir / CONFIG, config)
+    (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
+
+    # 2. The starting state.
+    if resume and ckpt_path.exists():
+        start = load_checkpoint(ckpt_path)
+        method.load_state_dict(start["method"])
+    else:
+        start = _initial_checkpoint(method)
+        save_checkpoint(ckpt_path, start)
+
+    # 3. Training (skipped when the checkpoint already reached the epochs or the budget).
+    if not _training_done(start, train_cfg):
+        data = _tensor_dataset(splits.train)
+        sampler = EpochBatchSampler(len(data), train_cfg.batch_size, train_cfg.seed,
+                                    limit_batches=train_cfg.limit_train_batches)
+        module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
+                               log_every=max(1, min(50, len(sampler) // 20)))
+        with _quiet_lightning():
+            trainer = _trainer(train_cfg, run_dir, start["epoch"], progress)
+            trainer.fit(module)
+        if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
+            raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
+
+    # 4. Export the final weights, from the last checkpoint (the same in every process set-up).
+    final = load_checkpoint(ckpt_path)
+    method.load_state_dict(final["method"])
+    method.cpu().eval()
+    export_weights(method, run_dir, method_name, splits.info)
+    stopped_by = final.get("stopped_by") or "max_epochs"
+    update_metrics(run_dir, {"train": {
+        "epochs_completed": final["epoch"], "steps": final["step"], "elapsed_s": round(final["elapsed_s"], 2),
+        "stopped_by": stopped_by, "max_epochs": train_cfg.max_epochs, "max_minutes": train_cfg.max_minutes}})
+
+    # 5. Final evaluation: linear probe per layer, trained vs baselines.
+    if evaluate:
+        encoders = {"trained": method.encoder}
+        if baselines:
+            encoders.update(_baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress))
+        device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+        acc = probe_layers(encoders, splits, tuple(method.encoder.layers), device=device)
+        update_metrics(run_dir, {"final": None if acc is None else {
+            "protocol": "linear", "split": "test", "accuracy": acc}})
+
+        # 6. The report.
+        from infomax.report import write_report
+
+        write_report(run_dir)
+    return read_metrics(run_dir)
+
+
+# --- the steps' details --------------------------------------------------------------------------------
+def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
+    """A resumed run must keep its method, method settings, data and engine settings (except the limits)."""
+    if old.get("method") != new["method"]:
+        raise UserError(f"{run_dir} is a run of method {old.get('method')!r}, not {new['method']!r}")
+    if json.loads(json.dumps(old.get("method_config"))) != json.loads(json.dumps(new["method_config"])):
+        raise UserError(f"the method settings differ from those of the run in {run_dir}; "
+                        "a resumed run keeps its settings")
+    old_train, new_train = old.get("train", {}), json.loads(json.dumps(new["train"]))
+    changed = sorted(k for k in new_train if k not in RESUMABLE_CHANGES and old_train.get(k) != new_train[k])
+    if changed:
+        raise UserError(f"cannot change {', '.join(changed)} of the run in {run_dir} when resuming "
+                        f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+
+
+def _initial_checkpoint(method: MethodBase) -> dict[str, Any]:
+    return {"format": FORMAT, "method": {k: v.detach().cpu() for k, v in method.state_dict().items()},
+            "optimizers": {}, "rng": rng_state(), "epoch": 0, "batch": 0, "step": 0, "elapsed_s": 0.0,
+            "stopped_by": None}
+
+
+def _training_done(start: dict[str, Any], cfg: TrainConfig) -> bool:
+    if start["epoch"] >= cfg.max_epochs:
+        return True
+    return cfg.max_minutes is not None and start["elapsed_s"] >= 60.0 * cfg.max_minutes
+
+
+def _tensor_dataset(arrays: Any) -> TensorDataset:
+    """``(uint8 (C, H, W), int64)`` items of an ``ImageArrays`` (images stay uint8 until the device)."""
+    images = torch.from_numpy(np.array(arrays.images, dtype=np.uint8, copy=True))  # (N, C, H, W)
+    labels = torch.from_numpy(np.array(arrays.labels, dtype=np.int64, copy=True))  # (N,)
+    if images.ndim != 4 or len(images) != len(labels):
+        raise UserError(f"expected images (N, C, H, W) and N labels, got {tuple(images.shape)} and "
+                        f"{tuple(labels.shape)}")
+    if len(images) == 0:
+        raise UserError("the training split is empty")
+    return TensorDataset(images, labels)
+
+
+def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool) -> Any:
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger
+
+    version = len(list((run_dir / LOG_DIR).glob("version_*")))  # one version per (re)start
+    loggers: list[Any] = [CSVLogger(save_dir=str(run_dir), name=LOG_DIR, version=version)]
+    try:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        loggers.append(TensorBoardLogger(save_dir=str(run_dir), name=LOG_DIR, version=version,
+                                         default_hp_metric=False))
+    except (ImportError, ModuleNotFoundError):  # pragma: no cover - tensorboard is a dependency
+        pass
+    strategy: Any = "auto"
+    if cfg.devices > 1:
+        from lightning.pytorch.strategies import DDPStrategy
+
+        # spawn: the processes start from this one (the CLI or a test), not by re-running sys.argv
+        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=True,
+                               process_group_backend="gloo" if cfg.accelerator == "cpu" else None)
+    return L.Trainer(
+        accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision=cfg.precision,
+        max_epochs=cfg.max_epochs - start_epoch, min_epochs=0, logger=loggers,
+        callbacks=[ProgressBar(cfg.max_epochs, enabled=progress)], enable_progress_bar=False,
+        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
+        limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
+        default_root_dir=str(run_dir),
+    )
+
+
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Silence Lightning's start-up chatter ("GPU available...") and its data-loader hints."""
+    logs = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in logs]
+    for lg in logs:
+        lg.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*`max_epochs` was not set.*")
+            warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
+            yield
+    finally:
+        for lg, level in zip(logs, levels):
+            lg.setLevel(level)
+
+
+def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
+    info = read_json(run_dir / CHECKPOINT_DIR / DIVERGED)
+    last = load_checkpoint(ckpt_path)
+    where = f"epoch {last['epoch']}" + (f", batch {last['batch']}" if last["batch"] else "")
+    return (f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
+            "try a more stable objective (the JSD bound, or SMILE with clipping) or a lower learning rate "
+            "(--set lr=...) in a new run")
+
+
+def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,
+               run_dir: Path, progress: bool) -> dict[str, Any]:
+    """The untrained encoder (the run's own initial weights) and a supervised one with the same budget."""
+    out: dict[str, Any] = {"random": build_method(method_name, method_cfg, splits.info, train_cfg.seed).encoder}
+    if method_name == "supervised":
+        out["supervised"] = method.encoder
+        return out
+    if splits.info.num_classes < 2:
+        return out
+    sup = method_module("supervised")
+    fields = {f.name for f in dataclasses.fields(sup.Config)}
+    shared = {k: v for k, v in dataclasses.asdict(method_cfg).items() if k in fields}
+    try:
+        sup_cfg = sup.Config(**shared)
+        sup_method = build_method("supervised", sup_cfg, splits.info, train_cfg.seed)
+    except UserError:  # e.g. an encoder the supervised baseline does not know
+        sup_cfg = sup.Config()
+        sup_method = build_method("supervised", sup_cfg, splits.info, train_cfg.seed)
+    sup_dir = run_dir / SUPERVISED_DIR
+    fit(sup_method, splits, train_cfg, sup_dir, "supervised", sup_cfg, resume=is_run_dir(sup_dir),
+        baselines=False, evaluate=False, progress=progress)
+    out["supervised"] = sup_method.encoder
+    return out

@@ -1,0 +1,216 @@
+"""The one LightningModule: wraps any method, one Adam per parameter group, manual optimisation.
+
+Per training step: uint8 images -> float [0, 1] on the device; the method's forward once; then, group by
+group (``"main"`` first), zero the group's gradients, backward its loss (``"loss"`` for main,
+``"loss/<group>"`` for the others) and step its optimiser; then ``method.on_after_optimizer_step()``.
+A non-finite loss stops training before any weight is touched. At every epoch end (and when the
+wall-clock budget runs out) the full training state is checkpointed atomically (see ``checkpoint.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from infomax.config import TrainConfig
+from infomax.engine.checkpoint import (
+    FORMAT,
+    non_finite_tensors,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+)
+from infomax.engine.sampler import EpochBatchSampler
+from infomax.methods.base import MethodBase
+
+
+#: File written beside the checkpoint when training diverged (read by ``fit``).
+DIVERGED = "diverged.json"
+
+
+def loss_key(group: str) -> str:
+    """The loss-dict key a parameter group is optimised on: ``"loss"`` for main, else ``"loss/<group>"``."""
+    return "loss" if group == "main" else f"loss/{group}"
+
+
+class InfomaxModule(L.LightningModule):
+    """Trains ``method`` on ``data`` in the order given by ``sampler``.
+
+    Args:
+        method: any :class:`~infomax.methods.base.MethodBase`.
+        train_cfg: lr, weight_decay, seed, max_minutes are read here.
+        data: a dataset of ``(uint8 (C, H, W), int64)`` items.
+        sampler: the epoch-order batch sampler (its ``epoch``/``resume_at`` are driven from here).
+        checkpoint_path: where to write the checkpoint (rank 0 only).
+        start: the checkpoint to continue from (``None``: a fresh run at epoch 0).
+        log_every: steps between logged rows.
+    """
+
+    def __init__(
+        self,
+        method: MethodBase,
+        train_cfg: TrainConfig,
+        data: Dataset,
+        sampler: EpochBatchSampler,
+        checkpoint_path: Path,
+        start: dict[str, Any] | None = None,
+        log_every: int = 10,
+    ) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.method, self.cfg, self.data, self.sampler = method, train_cfg, data, sampler
+        self.checkpoint_path, self.start, self.log_every = Path(checkpoint_path), start, log_every
+        self.groups = list(method.param_groups())  # "main" first
+        if self.groups[0] != "main":
+            raise RuntimeError(f"param_groups() must start with 'main', got {self.groups}")
+        start = start or {}
+        self.epoch, self.batch, self.step_count = start.get("epoch", 0), start.get("batch", 0), start.get("step", 0)
+        self.elapsed_before = float(start.get("elapsed_s", 0.0))
+        self.stopped_by: str | None = None
+        self.diverged: str | None = None
+        self.last_losses: dict[str, float] = {}
+        if self.batch:
+            sampler.resume_at = (self.epoch, self.batch)
+        sampler.epoch = self.epoch
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        self.sampler.rank, self.sampler.world_size = self.global_rank, self.trainer.world_size
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.data, batch_sampler=self.sampler, num_workers=self.cfg.num_workers,
+                          pin_memory=self.cfg.accelerator not in ("cpu",))
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        groups = self.method.param_groups()
+        group_lr = getattr(self.method, "group_lr", None) or {}
+        opts = [torch.optim.Adam(groups[g], lr=self.cfg.lr if g == "main" else group_lr.get(g, self.cfg.lr),
+                                 weight_decay=self.cfg.weight_decay) for g in self.groups]
+        for g, opt in zip(self.groups, opts):
+            if self.start and g in self.start.get("optimizers", {}):
+                opt.load_state_dict(self.start["optimizers"][g])
+        return opts
+
+    def on_train_start(self) -> None:
+        self.t0 = time.monotonic()
+
+    # --- the step ---------------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self.sampler.epoch = self.epoch
+        self.sums: dict[str, Tensor] = {}
+        self.count = 0
+        if self.start and self.batch and self.global_rank == 0:  # resumed mid-epoch: the saved RNG state
+            set_rng_state(self.start["rng"])
+        else:  # every epoch's randomness (views, dropout) is a function of (seed, epoch, rank)
+            seed_everything(self.cfg.seed, self.epoch, self.global_rank, self.batch)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        if self.sampler.served_epoch != self.epoch:  # the data order must be that of this epoch
+            raise RuntimeError(f"data order of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
+        x, labels = batch
+        x = x.float().div_(255)  # uint8 (B, C, H, W) -> float [0, 1], on the device
+        losses = self.method((x, labels))
+        bad = [k for k, v in losses.items() if not bool(torch.isfinite(v.detach()).all())]
+        if self.trainer.world_size > 1:
+            bad = ["loss"] if self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False) else []
+        if bad:
+            self._diverge(losses, bad)
+            return
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        for i, (g, opt) in enumerate(zip(self.groups, opts)):
+            opt.zero_grad(set_to_none=True)
+            self.manual_backward(losses[loss_key(g)], retain_graph=i < len(opts) - 1)
+            opt.step()
+        self.method.on_after_optimizer_step()
+        self.step_count += 1
+        self.batch += 1
+        self._record(losses)
+        if self._over_budget():
+            self.stopped_by = "max_minutes"
+            self.trainer.should_stop = True
+            if self.batch < len(self.sampler):  # mid-epoch: checkpoint here (epoch end does it otherwise)
+                self._save()
+
+    def on_train_epoch_end(self) -> None:
+        if self.diverged or self.batch < len(self.sampler):  # diverged, or stopped mid-epoch (saved)
+            return
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.start = None
+        self.sampler.resume_at = None
+        if self.global_rank == 0:
+            means = {f"epoch/{k}": (v / max(self.count, 1)).item() for k, v in self.sums.items()}
+            self._log_metrics({**means, "epoch": self.epoch})
+        self._save()
+
+    # --- helpers ----------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        """Training wall time in seconds, including the time before a resume."""
+        return self.elapsed_before + (time.monotonic() - self.t0)
+
+    def _over_budget(self) -> bool:
+        if self.cfg.max_minutes is None:
+            return False
+        over = self.elapsed() >= 60.0 * self.cfg.max_minutes
+        if self.trainer.world_size > 1:  # every process stops at the same step
+            over = self.trainer.strategy.reduce_boolean_decision(over, all=False)
+        return over
+
+    def _record(self, losses: dict[str, Tensor]) -> None:
+        scalars = {k: v.detach().float().mean() for k, v in losses.items()}
+        for k, v in scalars.items():
+            self.sums[k] = self.sums.get(k, torch.zeros((), device=v.device)) + v
+        self.count += 1
+        if self.step_count % self.log_every == 0 or self.batch == len(self.sampler):
+            self.last_losses = {k: float(v) for k, v in scalars.items()}
+            if self.global_rank == 0:
+                self._log_metrics({**self.last_losses, "epoch": self.epoch})
+
+    def _log_metrics(self, metrics: dict[str, float]) -> None:
+        for logger in self.trainer.loggers:
+            logger.log_metrics(metrics, step=self.step_count)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """The full training state as plain tensors and dicts (see ``checkpoint.py``)."""
+        return {
+            "format": FORMAT,
+            "method": {k: v.detach().cpu() for k, v in self.method.state_dict().items()},
+            "optimizers": {g: o.state_dict() for g, o in zip(self.groups, self.trainer.optimizers)},
+            "rng": rng_state(),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "step": self.step_count,
+            "elapsed_s": self.elapsed(),
+            "stopped_by": self.stopped_by,
+        }
+
+    def _save(self) -> None:
+        if self.global_rank != 0:
+            return
+        state = self.checkpoint_state()
+        bad = non_finite_tensors(state["method"])
+        if bad:  # never write NaN weights: keep the previous checkpoint and stop
+            self._mark_diverged(f"non-finite weights ({', '.join(bad[:3])})")
+            return
+        save_checkpoint(self.checkpoint_path, state)
+
+    def _diverge(self, losses: dict[str, Tensor], bad: list[str]) -> None:
+        values = ", ".join(f"{k} = {float(losses[k].detach().float().mean()):g}" for k in bad if k in losses)
+        self._mark_diverged(values or "non-finite loss")
+
+    def _mark_diverged(self, what: str) -> None:
+        """Stop training; rank 0 leaves ``diverged.json`` beside the checkpoint for ``fit`` to report."""
+        self.diverged = f"{what} at epoch {self.epoch + 1}, step {self.step_count + 1}"
+        self.stopped_by = "diverged"
+        self.trainer.should_stop = True
+        if self.global_rank == 0:
+            path = self.checkpoint_path.with_name(DIVERGED)
+            path.write_text(json.dumps({"message": self.diverged, "epoch": self.epoch, "step": self.step_count}))

@@ -1,0 +1,161 @@
+"""The evaluation protocols by name: ``PROTOCOLS[name](encoder, splits, layer, **kw) -> dict``.
+
+Every protocol takes the encoder (or a method / a loaded Run holding one), the ``DataSplits``
+(train / val / test ``ImageArrays``), the layer to read (default: the encoder's output layer) and
+keyword options, and returns a JSON-able dict. Probes are trained on train, hyper-parameters are chosen on
+val where a protocol has any, and the figure reported is on the official test split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from infomax.errors import UserError
+from infomax.evaluation.features import as_encoder, check_layer, extract_features
+from infomax.evaluation.finetune import finetune_protocol
+from infomax.evaluation.knn import KNNProbe
+from infomax.evaluation.linear_probe import LinearProbe
+from infomax.evaluation.mine import mine_protocol
+from infomax.evaluation.mlp_probe import MLPProbe
+from infomax.evaluation.msssim import msssim_protocol
+from infomax.evaluation.ndm import ndm_protocol
+from infomax.evaluation.neighbours import neighbours_protocol
+
+
+def labelled_features(
+    encoder: object,
+    splits: object,
+    layer: str | None,
+    batch_size: int = 256,
+    device: str = "cpu",
+    max_train: int | None = None,
+) -> tuple[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """``(layer, {"train": (X, y), "val": (X, y), "test": (X, y)})`` of the labelled items of each split."""
+    enc = as_encoder(encoder)
+    layer = check_layer(enc, layer)
+    out = {}
+    for name in ("train", "val", "test"):
+        arr = getattr(splits, name)
+        keep = np.asarray(arr.labels) >= 0
+        images, labels = arr.images[keep], np.asarray(arr.labels)[keep]
+        if name == "train" and max_train:
+            images, labels = images[:max_train], labels[:max_train]
+        out[name] = (extract_features(enc, images, layer, batch_size, device), labels)
+    if len(out["train"][1]) == 0 or len(out["test"][1]) == 0:
+        raise UserError("probes need labelled train and test splits")
+    return layer, out
+
+
+def _val_or_carve(data: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(X_train, y_train, X_val, y_val): the val split, or 10% carved from train when val is empty."""
+    (xt, yt), (xv, yv) = data["train"], data["val"]
+    if len(yv):
+        return xt, yt, xv, yv
+    perm = np.random.default_rng(seed).permutation(len(yt))
+    n = max(1, len(yt) // 10)
+    return xt[perm[n:]], yt[perm[n:]], xt[perm[:n]], yt[perm[:n]]
+
+
+def _summary(name: str, layer: str, data: dict, acc: float, **extra: object) -> dict:
+    return {
+        "protocol": name,
+        "accuracy": acc,
+        "layer": layer,
+        "n_train": len(data["train"][1]),
+        "n_test": len(data["test"][1]),
+        "feature_dim": int(data["train"][0].shape[1]),
+        **extra,
+    }
+
+
+def linear_protocol(
+    encoder: object,
+    splits: object,
+    layer: str | None = None,
+    Cs: Sequence[float] = (0.01, 0.1, 1.0),
+    max_iter: int = 500,
+    backend: str = "torch",
+    batch_size: int = 256,
+    max_train: int | None = None,
+    device: str = "cpu",
+    **_: object,
+) -> dict:
+    """Logistic-regression probe; C chosen on val from ``Cs`` (best val accuracy); test accuracy reported."""
+    layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
+    xt, yt, xv, yv = _val_or_carve(data)
+    scores = {
+        c: LinearProbe(c, max_iter, backend=backend, device=device).fit(xt, yt).score(xv, yv) for c in Cs
+    }
+    best_c = max(Cs, key=lambda c: scores[c])  # first of the ties: the strongest regularisation
+    probe = LinearProbe(best_c, max_iter, backend=backend, device=device).fit(*data["train"])
+    return _summary("linear", layer, data, probe.score(*data["test"]), C=best_c, val_accuracy=scores[best_c])
+
+
+def mlp_protocol(
+    encoder: object,
+    splits: object,
+    layer: str | None = None,
+    hidden: int = 200,
+    dropout: float = 0.1,
+    lr: float = 1e-4,
+    epochs: int = 100,
+    probe_batch_size: int = 128,
+    patience: int = 10,
+    seed: int = 0,
+    batch_size: int = 256,
+    max_train: int | None = None,
+    device: str = "cpu",
+    **_: object,
+) -> dict:
+    """MLP probe (200 hidden, BN, dropout 0.1, Adam 1e-4), early-stopped on val; test accuracy reported."""
+    layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
+    xt, yt, xv, yv = _val_or_carve(data)
+    probe = MLPProbe(hidden, dropout, lr, epochs, probe_batch_size, patience, seed=seed, device=device)
+    probe.fit(xt, yt, xv, yv)
+    return _summary(
+        "mlp",
+        layer,
+        data,
+        probe.score(*data["test"]),
+        val_accuracy=probe.best_val_accuracy_,
+        best_epoch=probe.best_epoch_,
+    )
+
+
+def knn_protocol(
+    encoder: object,
+    splits: object,
+    layer: str | None = None,
+    k: int = 20,
+    temperature: float = 0.07,
+    batch_size: int = 256,
+    max_train: int | None = None,
+    device: str = "cpu",
+    **_: object,
+) -> dict:
+    """Weighted cosine kNN (k=20, T=0.07) with the training set as memory bank; test accuracy reported."""
+    layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
+    probe = KNNProbe(k, temperature, device=device).fit(*data["train"])
+    return _summary("knn", layer, data, probe.score(*data["test"]), k=k, temperature=temperature)
+
+
+#: name -> ``fn(encoder_or_run, splits, layer=None, **kw) -> dict``.
+PROTOCOLS: dict[str, Callable[..., dict]] = {
+    "linear": linear_protocol,
+    "mlp": mlp_protocol,
+    "knn": knn_protocol,
+    "mine": mine_protocol,
+    "ndm": ndm_protocol,
+    "msssim": msssim_protocol,
+    "finetune": finetune_protocol,
+    "neighbours": neighbours_protocol,
+}
+
+
+def run_protocol(name: str, encoder: object, splits: object, layer: str | None = None, **kw: object) -> dict:
+    """``PROTOCOLS[name](...)`` with a UserError for an unknown name."""
+    if name not in PROTOCOLS:
+        raise UserError(f"unknown protocol {name!r}; choose one of: {', '.join(PROTOCOLS)}")
+    return PROTOCOLS[name](encoder, splits, layer, **kw)

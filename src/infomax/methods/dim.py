@@ -1,0 +1,408 @@
+"""Deep InfoMax: global and local MI maximization, prior matching, occlusion, coordinates.
+
+Hjelm et al., "Learning deep representations by mutual information estimation and maximization",
+ICLR 2019. The complete objective (eq. 8) minimised here is
+
+    loss = -alpha * I_global - beta * I_local + gamma * prior_adv + coord_weight * coord_CE
+
+where ``I_global`` scores (Y, last conv map) pairs, ``I_local`` scores Y against every location of the
+local (next-to-last conv) map, each with the chosen bound (``infonce``, ``jsd`` or ``dv`` from
+:mod:`infomax.bounds`; negatives are all other images' features, JSD excludes the positives).
+DIM(G) = (alpha, beta) = (1, 0), DIM(L) = (0, 1).
+
+CPU-sane defaults (the paper's settings are options): the encode-and-dot local head uses
+``embed_dim=256`` instead of the paper's 2048 (measured on 2 CPU cores at batch 64 on 32x32 inputs, a
+2048-wide head costs several times the encoder's own step, 256 adds roughly a third); the engine's
+default learning rate is used (the paper: Adam 1e-4, batch 64, see the ``dim-l-paper`` preset).
+
+Example:
+    >>> from types import SimpleNamespace
+    >>> info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,))
+    >>> method = build(Config(), info)
+    >>> out = method((torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)))
+    >>> sorted(k for k in out if k.startswith("mi/"))[:1]
+    ['mi/dv']
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from infomax.bounds import dv, infonce, jsd
+from infomax.config import Preset
+from infomax.encoders.dim_conv import DIMConvEncoder
+from infomax.errors import UserError
+from infomax.methods.base import MethodBase
+from infomax.methods.dim_coords import AbsoluteCoordPredictor, RelativeCoordPredictor
+from infomax.methods.dim_heads import (
+    ConcatConvLocalHead,
+    EncodeDotLocalHead,
+    GlobalMLPDiscriminator,
+    local_pos_mask,
+)
+from infomax.methods.dim_multi import random_block_masks
+from infomax.methods.dim_occlusion import Occluder
+from infomax.methods.dim_prior import PRIORS, PriorMatching
+from infomax.types import Batch, LossDict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from infomax.data.datasets import DataInfo
+
+#: Bounds a DIM objective can be trained with: name -> bound on a score matrix (nats).
+DIM_BOUNDS = {"infonce": infonce, "jsd": jsd, "dv": dv}
+LOCAL_ARCHS = ("dot", "concat")
+COORD_TASKS = ("none", "absolute", "relative", "both")
+
+
+@dataclass
+class Config:
+    """Deep InfoMax options (defaults: DIM(L) with infoNCE and the encode-and-dot head).
+
+    Attributes:
+        alpha: Weight of the global objective.
+        beta: Weight of the local objective.
+        gamma: Weight of the encoder's adversarial prior-matching term (0 = no prior discriminator).
+        bound: MI bound trained: ``infonce``, ``jsd`` or ``dv``.
+        local_arch: ``dot`` (encode-and-dot-product) or ``concat`` (concat-and-convolve).
+        embed_dim: Encode-and-dot embedding width (paper: 2048).
+        hidden: Hidden width of the global discriminator and the concat-and-convolve head (paper: 512).
+        y_dim: Width of the representation Y.
+        n_negatives: Use only this many negatives per positive (None: all combinations in the batch).
+        prior: ``uniform`` ([0, 1]^y_dim after a sigmoid) or ``gaussian``.
+        occlude: Compute Y for the MI terms from a randomly occluded input (local maps see the full one).
+        occlude_max_fraction: Largest side of the extra random occluded rectangle (fraction of the image).
+        coord: Coordinate prediction: ``none``, ``absolute``, ``relative`` or ``both``.
+        coord_weight: Weight of the coordinate cross-entropies.
+        coord_hidden: Width of the coordinate predictors' two hidden layers.
+        n_globals: Extra less-global features, each from one random block of the local map.
+        block_size: Side (in local locations) of those blocks; 0 = half the local map side.
+    """
+
+    alpha: float = 0.0
+    beta: float = 1.0
+    gamma: float = 0.0
+    bound: str = "infonce"
+    local_arch: str = "dot"
+    embed_dim: int = 256
+    hidden: int = 512
+    y_dim: int = 64
+    n_negatives: int | None = None
+    prior: str = "uniform"
+    occlude: bool = False
+    occlude_max_fraction: float = 0.5
+    coord: str = "none"
+    coord_weight: float = 1.0
+    coord_hidden: int = 256
+    n_globals: int = 0
+    block_size: int = 0
+
+    def validate(self) -> None:
+        """Raise :class:`UserError` for an out-of-range or unknown option."""
+        for name in ("alpha", "beta", "gamma", "coord_weight"):
+            if getattr(self, name) < 0:
+                raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.alpha == 0 and self.beta == 0:
+            raise UserError("alpha and beta are both 0: no MI objective left to train")
+        if self.bound not in DIM_BOUNDS:
+            raise UserError(f"unknown bound {self.bound!r} for dim; choose one of: {', '.join(DIM_BOUNDS)}")
+        if self.local_arch not in LOCAL_ARCHS:
+            raise UserError(
+                f"unknown local_arch {self.local_arch!r}; choose one of: {', '.join(LOCAL_ARCHS)}"
+            )
+        if self.prior not in PRIORS:
+            raise UserError(f"unknown prior {self.prior!r}; choose one of: {', '.join(PRIORS)}")
+        if self.coord not in COORD_TASKS:
+            raise UserError(f"unknown coord {self.coord!r}; choose one of: {', '.join(COORD_TASKS)}")
+        for name in ("embed_dim", "hidden", "y_dim", "coord_hidden"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_negatives is not None and self.n_negatives < 1:
+            raise UserError(f"n_negatives must be >= 1 (or none for all), got {self.n_negatives}")
+        if self.n_globals < 0 or self.block_size < 0:
+            raise UserError("n_globals and block_size must be >= 0")
+        if self.n_globals > 0 and self.beta == 0:
+            raise UserError("n_globals > 0 needs the local objective (beta > 0)")
+        if not 0.0 <= self.occlude_max_fraction <= 1.0:
+            raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
+
+
+@contextlib.contextmanager
+def frozen_bn_stats(module: nn.Module) -> Iterator[None]:
+    """Inside this block, batch-norm layers still normalise with batch statistics (in training) but do
+    not update their running statistics (momentum 0), so extra passes on occluded or masked inputs
+    leave the encoder's evaluation statistics those of full inputs."""
+    bns = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+
+
+class DIM(MethodBase):
+    """Deep InfoMax on a :class:`~infomax.encoders.DIMConvEncoder`.
+
+    ``forward((x, labels))`` with x (B, C, H, W) in [0, 1] returns a loss dict:
+
+    - ``"loss"``: the encoder's (and MI heads') objective, see the module docstring;
+    - ``"mi/<bound>"`` for every bound in ``infonce``, ``jsd``, ``dv`` (nats, detached) on the main MI
+      term (local when beta > 0, else global); with both terms also ``"mi/global/<b>"`` and
+      ``"mi/local/<b>"``;
+    - with gamma > 0: ``"loss/prior"`` (the prior discriminator's loss, its own optimiser group
+      ``"prior"``) and ``"prior/encoder"``; with coordinates: ``"coord/<task>"`` losses and
+      ``"coord/<task>_acc"`` accuracies.
+
+    Args:
+        in_channels, image_size, mean, std: The data (see :class:`~infomax.encoders.DIMConvEncoder`).
+        alpha, beta, gamma, ...: As in :class:`Config`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        alpha: float = 0.0,
+        beta: float = 1.0,
+        gamma: float = 0.0,
+        bound: str = "infonce",
+        local_arch: str = "dot",
+        embed_dim: int = 256,
+        hidden: int = 512,
+        y_dim: int = 64,
+        n_negatives: int | None = None,
+        prior: str = "uniform",
+        occlude: bool = False,
+        occlude_max_fraction: float = 0.5,
+        coord: str = "none",
+        coord_weight: float = 1.0,
+        coord_hidden: int = 256,
+        n_globals: int = 0,
+        block_size: int = 0,
+    ) -> None:
+        super().__init__()
+        self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
+        enc = self.encoder
+        s = enc.local_size
+        self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
+        self.bound = bound
+        self.n_negatives = n_negatives
+        self.coord_weight = float(coord_weight)
+        self.n_globals = n_globals
+        self.block_size = block_size or max(1, s // 2)
+        if n_globals > 0 and self.block_size > s:
+            raise UserError(f"block_size {self.block_size} exceeds the {s}x{s} local map")
+        if n_globals > 0 and self.block_size == s:
+            raise UserError(f"block_size must be smaller than the {s}x{s} local map for less-global features")
+        self.global_head = (
+            GlobalMLPDiscriminator(y_dim, enc.conv_channels * enc.conv_size**2, hidden) if alpha > 0 else None
+        )
+        self.local_head: nn.Module | None = None
+        if beta > 0:
+            self.local_head = (
+                EncodeDotLocalHead(enc.local_channels, y_dim, embed_dim)
+                if local_arch == "dot"
+                else ConcatConvLocalHead(enc.local_channels, y_dim, hidden)
+            )
+        self.prior = PriorMatching(y_dim, prior) if gamma > 0 else None
+        self.occluder = (
+            Occluder(
+                image_size,
+                s,
+                enc.local_rf_size,
+                enc.local_rf_stride,
+                enc.local_rf_start,
+                occlude_max_fraction,
+            )
+            if occlude
+            else None
+        )
+        if coord != "none" and s < 2:
+            raise UserError(
+                f"coordinate prediction needs a local map of side >= 2, got {s}x{s} ({image_size}px input)"
+            )
+        self.coord_abs = (
+            AbsoluteCoordPredictor(y_dim, enc.local_channels, s, coord_hidden)
+            if coord in ("absolute", "both")
+            else None
+        )
+        self.coord_rel = (
+            RelativeCoordPredictor(y_dim, enc.local_channels, s, coord_hidden)
+            if coord in ("relative", "both")
+            else None
+        )
+
+    # -- optimiser groups -------------------------------------------------------------------------
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``{"main": encoder + MI heads + coordinate predictors, "prior": prior discriminator}``."""
+        prior_ids = {id(p) for p in self.prior.parameters()} if self.prior is not None else set()
+        groups = {"main": [p for p in self.parameters() if p.requires_grad and id(p) not in prior_ids]}
+        if self.prior is not None:
+            groups["prior"] = list(self.prior.parameters())
+        return groups
+
+    # -- pieces ------------------------------------------------------------------------------------
+    def _bound_kwargs(self) -> dict[str, Any]:
+        return {} if self.n_negatives is None else {"n_negatives": self.n_negatives}
+
+    def _mi(self, scores: Tensor, pos_mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
+        """(trained bound value, {bound name: detached value for every bound})."""
+        trained = DIM_BOUNDS[self.bound](scores, pos_mask=pos_mask, **self._bound_kwargs())
+        report = {self.bound: trained.detach()}
+        with torch.no_grad():
+            for name, fn in DIM_BOUNDS.items():
+                if name not in report:
+                    report[name] = fn(scores.detach(), pos_mask=pos_mask)
+        return trained, report
+
+    def occlude(self, x: Tensor) -> Tensor:
+        """x with random occlusions filled by the per-channel mean (0 after standardization)."""
+        assert self.occluder is not None
+        mask = self.occluder.sample(x.shape[0], device=x.device)  # (B, 1, H, W)
+        return torch.where(mask, self.encoder.mean, x)
+
+    def local_scores(self, y: Tensor, local: Tensor, local_emb: Tensor | None = None) -> Tensor:
+        """(B, B * L) local scores ``[i, j * L + l] = T(y_i, local_j at l)``."""
+        assert self.local_head is not None
+        if isinstance(self.local_head, EncodeDotLocalHead):
+            return self.local_head.scores(y, local, local_emb)
+        return self.local_head.scores(y, local)
+
+    # -- forward -----------------------------------------------------------------------------------
+    def forward(self, batch: Batch) -> LossDict:
+        x = batch[0]
+        feats = self.encoder(x)
+        local, conv, y = feats["local"], feats["conv"], feats["y"]  # (B,128,s,s), (B,256,c,c), (B,Dy)
+        b = x.shape[0]
+        y_mi = y
+        if self.occluder is not None:
+            with frozen_bn_stats(self.encoder):
+                y_mi = self.encoder(self.occlude(x))["y"]  # (B, Dy) from the occluded input
+        out: LossDict = {}
+        loss = x.new_zeros(())
+        reports: dict[str, dict[str, Tensor]] = {}
+        if self.global_head is not None:
+            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None)  # (B, B)
+            loss = loss - self.alpha * mi_g
+        if self.local_head is not None:
+            n_loc = local.shape[2] * local.shape[3]
+            pos = local_pos_mask(b, n_loc, device=x.device)  # (B, B*L)
+            emb = (
+                self.local_head.embed_local(local)
+                if isinstance(self.local_head, EncodeDotLocalHead)
+                else None
+            )
+            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, local, emb), pos)
+            if self.n_globals > 0:
+                terms, rep_sum = [mi_l], dict(reports["local"])
+                for _ in range(self.n_globals):
+                    m = random_block_masks(b, local.shape[2], self.block_size, device=x.device)  # (B,1,s,s)
+                    with frozen_bn_stats(self.encoder):
+                        y_k = self.encoder.forward_from_local(local * m)["y"]  # (B, Dy)
+                    mi_k, rep_k = self._mi(self.local_scores(y_k, local, emb), pos)
+                    terms.append(mi_k)
+                    rep_sum = {k: rep_sum[k] + rep_k[k] for k in rep_sum}
+                mi_l = torch.stack(terms).mean()
+                reports["local"] = {k: v / len(terms) for k, v in rep_sum.items()}
+            loss = loss - self.beta * mi_l
+        main = reports["local"] if "local" in reports else reports["global"]
+        for name, v in main.items():
+            out[f"mi/{name}"] = v
+        if len(reports) == 2:
+            for part, rep in reports.items():
+                for name, v in rep.items():
+                    out[f"mi/{part}/{name}"] = v
+        if self.prior is not None:
+            enc_adv, d_loss = self.prior(y)
+            loss = loss + self.gamma * enc_adv
+            out["loss/prior"] = d_loss
+            out["prior/encoder"] = enc_adv.detach()
+        for task, pred in (("absolute", self.coord_abs), ("relative", self.coord_rel)):
+            if pred is not None:
+                c_loss, acc = pred(y, local)
+                loss = loss + self.coord_weight * c_loss
+                out[f"coord/{task}"] = c_loss.detach()
+                out[f"coord/{task}_acc"] = acc
+        out["loss"] = loss
+        return out
+
+
+def build(cfg: Config, info: DataInfo) -> DIM:
+    """A :class:`DIM` for data described by ``info`` (channels, image_size, mean, std)."""
+    cfg.validate()
+    return DIM(
+        in_channels=info.channels,
+        image_size=info.image_size,
+        mean=tuple(info.mean),
+        std=tuple(info.std),
+        alpha=cfg.alpha,
+        beta=cfg.beta,
+        gamma=cfg.gamma,
+        bound=cfg.bound,
+        local_arch=cfg.local_arch,
+        embed_dim=cfg.embed_dim,
+        hidden=cfg.hidden,
+        y_dim=cfg.y_dim,
+        n_negatives=cfg.n_negatives,
+        prior=cfg.prior,
+        occlude=cfg.occlude,
+        occlude_max_fraction=cfg.occlude_max_fraction,
+        coord=cfg.coord,
+        coord_weight=cfg.coord_weight,
+        coord_hidden=cfg.coord_hidden,
+        n_globals=cfg.n_globals,
+        block_size=cfg.block_size,
+    )
+
+
+def _p(description: str, **overrides: Any) -> Preset:
+    return Preset(description=description, method="dim", overrides=overrides)
+
+
+PRESETS: dict[str, Preset] = {
+    "dim-l": _p("DIM(L): local infoNCE, encode-and-dot head (alpha=0, beta=1)"),
+    "dim-g": _p("DIM(G): global infoNCE only (alpha=1, beta=0)", alpha=1.0, beta=0.0),
+    "dim-l-jsd": _p("DIM(L) with the JSD bound (positives excluded from the negatives)", bound="jsd"),
+    "dim-l-dv": _p("DIM(L) with the Donsker-Varadhan bound", bound="dv"),
+    "dim-l-concat": _p(
+        "DIM(L) infoNCE with the concat-and-convolve local head (slow: B*B*L scores)",
+        local_arch="concat",
+        hidden=128,
+    ),
+    "dim-lg": _p("DIM(L+G): alpha=0.5, beta=0.1 (the paper's Table 4 mix)", alpha=0.5, beta=0.1),
+    "dim-l-paper": _p(
+        "DIM(L) with the paper's settings: embedding 2048, Adam 1e-4, batch 64 (slow on CPU)",
+        embed_dim=2048,
+        lr=1e-4,
+        batch_size=64,
+    ),
+    "dim-g-prior": _p(
+        "DIM(G) with prior matching (alpha=1, beta=0, gamma=1)", alpha=1.0, beta=0.0, gamma=1.0
+    ),
+    "dim-l-prior": _p("DIM(L) with prior matching (alpha=0, beta=1, gamma=0.1)", gamma=0.1),
+    "dim-lg-prior": _p(
+        "DIM(L+G) with prior matching (alpha=0.5, beta=0.1, gamma=0.1)", alpha=0.5, beta=0.1, gamma=0.1
+    ),
+    "dim-l-occlude": _p("DIM(L) with occluded global inputs (needs inputs >= 28px)", occlude=True),
+    "dim-l-coord": _p("DIM(L) + absolute and relative coordinate prediction", coord="both"),
+    "dim-l-coord-occlude": _p(
+        "DIM(L) + coordinates + occlusion (Table 5 'both'; inputs >= 28px)", coord="both", occlude=True
+    ),
+    "dim-l-multiglobal": _p(
+        "DIM(L) + 3 less-global features from random local blocks, one shared estimator", n_globals=3
+    ),
+    "dim-l-jsd-neg8": _p(
+        "DIM(L) JSD with 8 negatives per positive (app. A.3 ablation)", bound="jsd", n_negatives=8
+    ),
+    "dim-l-neg8": _p("DIM(L) infoNCE with 8 negatives per positive (app. A.3 ablation)", n_negatives=8),
+}

@@ -1,0 +1,266 @@
+"""The run directory: one folder per training run, and how to load a trained run back.
+
+Layout (see docs/ARCHITECTURE.md, "infomax.engine and the run directory")::
+
+    RUN_DIR/config.json          {"method": name, "train": {...}, "method_config": {...}, "data_info": {...}}
+    RUN_DIR/metrics.json         final probe accuracies per layer + baselines + later evaluations
+    RUN_DIR/checkpoints/last.pt  plain tensors/dicts, loadable with torch.load(weights_only=True)
+    RUN_DIR/model.safetensors    the whole method's state;  RUN_DIR/encoder.safetensors  the encoder's
+    RUN_DIR/logs/                CSV + TensorBoard
+    RUN_DIR/report.md, plots/    loss curves, probe accuracy per layer vs baselines
+
+Every file here is written atomically (a temporary file in the same folder, then ``os.replace``), so a
+run killed at any moment leaves either the old or the new version of a file, never half of one.
+
+Example:
+    >>> run = load_run("runs/dim-20250101-120000")  # doctest: +SKIP
+    >>> run.method.encoder.layers
+    ('local', 'conv', 'fc', 'y')
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from infomax.errors import UserError
+
+CONFIG = "config.json"
+METRICS = "metrics.json"
+MODEL = "model.safetensors"
+ENCODER = "encoder.safetensors"
+CHECKPOINT_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+LOG_DIR = "logs"
+PLOT_DIR = "plots"
+REPORT = "report.md"
+
+
+@dataclass
+class Run:
+    """A trained run loaded back: its resolved config, the rebuilt method (weights loaded) and data info."""
+
+    config: dict[str, Any]
+    method: Any
+    info: Any
+    run_dir: Path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success move it over ``path`` with ``os.replace``.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+
+    Example:
+        >>> with atomic_path("out.txt") as tmp:  # doctest: +SKIP
+        ...     tmp.write_text("hello")
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    """Dataclasses, tuples, paths and non-finite floats made JSON-safe (NaN/inf -> None)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(_jsonable(obj), indent=2) + "\n")
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file; a missing or corrupt file is a UserError naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"missing file {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"corrupt JSON in {path}: {e}") from None
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    """Whether ``path`` looks like an infomax run directory (it holds a ``config.json`` with a method)."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return False
+    try:
+        return "method" in json.loads(cfg.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError, OSError):
+        return False
+
+
+def check_run_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if it is a run directory, else a UserError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"{path} is not a run directory (it does not exist)")
+    if not is_run_dir(path):
+        raise UserError(f"{path} is not a run directory (no valid {CONFIG} in it)")
+    return path
+
+
+def check_new_run_dir(path: str | os.PathLike) -> Path:
+    """``path`` as a Path if a new run may be written there (absent or an empty folder), else a UserError."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        hint = f" or continue that run with --resume {path}" if is_run_dir(path) else ""
+        raise UserError(f"output directory {path} already exists and is not empty; choose another --out{hint}")
+    return path
+
+
+def new_run_dir(path: str | os.PathLike) -> Path:
+    """Create a fresh run directory; an existing non-empty ``path`` is a UserError (never overwritten)."""
+    path = check_new_run_dir(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_run_dir(prefix: str, root: str | os.PathLike = "runs") -> Path:
+    """``runs/<prefix>-<YYYYmmdd-HHMMSS>`` (a ``-2``, ``-3``... suffix if that already exists)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"{prefix.replace('/', '_').replace(':', '_')}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The resolved config of a run (``config.json``)."""
+    cfg = read_json(check_run_dir(run_dir) / CONFIG)
+    for key in ("method", "train", "method_config", "data_info"):
+        if key not in cfg:
+            raise UserError(f"{Path(run_dir) / CONFIG} lacks the key {key!r}; is it an infomax run?")
+    return cfg
+
+
+def read_metrics(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """``metrics.json`` of a run, or ``{}`` if there is none yet."""
+    path = Path(run_dir) / METRICS
+    return read_json(path) if path.exists() else {}
+
+
+def update_metrics(run_dir: str | os.PathLike, updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` into ``metrics.json`` (top-level keys replaced) atomically; returns the result."""
+    metrics = read_metrics(run_dir)
+    metrics.update(_jsonable(updates))
+    write_json(Path(run_dir) / METRICS, metrics)
+    return metrics
+
+
+def _dataclass_from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
+    """``cls(**values)`` with each value coerced to its field type (JSON turns tuples into lists)."""
+    from infomax.config import coerce, field_types
+
+    types_ = field_types(cls)
+    unknown = sorted(set(values) - set(types_))
+    if unknown:
+        raise UserError(f"{what} has unknown keys {unknown}; was it written by another infomax version?")
+    return cls(**{k: coerce(v, types_[k], k) if v is not None else None for k, v in values.items()})
+
+
+def train_config_from(cfg: dict[str, Any]) -> Any:
+    """The ``TrainConfig`` of a run's config dict."""
+    from infomax.config import TrainConfig
+
+    return _dataclass_from_dict(TrainConfig, cfg["train"], "config.json 'train'")
+
+
+def method_config_from(cfg: dict[str, Any]) -> Any:
+    """The method's ``Config`` of a run's config dict."""
+    from infomax.methods import method_module
+
+    return _dataclass_from_dict(method_module(cfg["method"]).Config, cfg["method_config"],
+                                "config.json 'method_config'")
+
+
+def data_info_from(cfg: dict[str, Any]) -> Any:
+    """The ``DataInfo`` of a run's config dict (a plain namespace if the data module is unavailable)."""
+    d = dict(cfg["data_info"])
+    for k in ("mean", "std"):
+        if k in d and isinstance(d[k], list):
+            d[k] = tuple(d[k])
+    try:
+        from infomax.data.datasets import DataInfo
+    except ImportError:  # pragma: no cover - the data module is part of the package
+        from types import SimpleNamespace
+
+        return SimpleNamespace(**d)
+    return DataInfo(**d)
+
+
+def load_run(run_dir: str | os.PathLike, weights: str = MODEL) -> Run:
+    """Rebuild a run's method from ``config.json`` and load its trained weights.
+
+    Args:
+        run_dir: a run directory written by ``infomax train``.
+        weights: file in the run directory holding the method's state (default ``model.safetensors``).
+
+    Returns:
+        ``Run(config, method, info, run_dir)`` with the method in eval mode on the CPU.
+
+    Raises:
+        UserError: not a run directory, the run has not finished (no weights), or the weights do not
+            match the rebuilt method.
+
+    Example:
+        >>> run = load_run("runs/demo-20250101-120000")  # doctest: +SKIP
+        >>> feats = run.method.features(x, "fc")  # (B, 1024)  # doctest: +SKIP
+    """
+    from safetensors.torch import load_model
+
+    from infomax.methods import method_module
+
+    run_dir = check_run_dir(run_dir)
+    config = read_config(run_dir)
+    info = data_info_from(config)
+    method_cfg = method_config_from(config)
+    method = method_module(config["method"]).build(method_cfg, info)
+    path = run_dir / weights
+    if not path.is_file():
+        raise UserError(f"{path} not found: the run has not finished; continue it with "
+                        f"`infomax train --resume {run_dir}`")
+    try:
+        load_model(method, str(path), strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else "mismatch"
+        raise UserError(f"{path} does not match the method rebuilt from {CONFIG}: {first}") from None
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise UserError(f"cannot read {path}: {e}") from None
+    method.eval()
+    return Run(config=config, method=method, info=info, run_dir=run_dir)

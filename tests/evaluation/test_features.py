@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from infomax.encoders import DIMConvEncoder
+from infomax.errors import UserError
+from infomax.evaluation.features import as_encoder, extract_features
+
+
+@pytest.mark.parametrize(("layer", "dim"), [("conv", 256), ("fc", 1024), ("y", 64)])
+def test_shapes_per_layer_for_8x8(layer, dim):
+    enc = DIMConvEncoder(1, 8)
+    images = np.random.default_rng(0).integers(0, 256, (10, 1, 8, 8), dtype=np.uint8)
+    feats = extract_features(enc, images, layer, batch_size=4)
+    assert feats.shape == (10, dim) and feats.dtype == np.float32
+
+
+def test_matches_eval_forward_and_restores_mode(tiny):
+    torch.manual_seed(0)
+    enc = DIMConvEncoder(1, 8)
+    enc.train()
+    images, _ = tiny.blob_images(7)
+    bn_before = enc.fc[1].running_mean.clone()
+    feats = extract_features(enc, images, "fc", batch_size=3)  # batches of 3, 3, 1
+    assert enc.training  # mode restored
+    assert torch.equal(enc.fc[1].running_mean, bn_before)  # eval mode: BN statistics untouched
+    enc.eval()
+    with torch.no_grad():
+        ref = enc(torch.from_numpy(images).float() / 255)["fc"].numpy()
+    np.testing.assert_allclose(feats, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_flattens_maps_and_default_layer(tiny):
+    enc = tiny.PixelEncoder()
+    images, _ = tiny.blob_images(5)
+    np.testing.assert_allclose(extract_features(enc, images, "pixels"), images.reshape(5, -1) / 255.0, rtol=1e-6)
+    assert extract_features(enc, images).shape == (5, 8)  # output_layer "y"
+    assert extract_features(enc, images[:0], "pixels").shape == (0, 64)
+
+
+def test_bad_layer_and_shape_are_user_errors(tiny):
+    enc = tiny.PixelEncoder()
+    with pytest.raises(UserError, match="unknown layer 'fc'"):
+        extract_features(enc, np.zeros((2, 1, 8, 8), np.uint8), "fc")
+    with pytest.raises(UserError, match=r"\(N, C, H, W\)"):
+        extract_features(enc, np.zeros((2, 8, 8), np.uint8), "y")
+
+
+def test_as_encoder_unwraps_methods_and_runs(tiny):
+    from types import SimpleNamespace
+
+    enc = tiny.PixelEncoder()
+    assert as_encoder(enc) is enc
+    assert as_encoder(SimpleNamespace(encoder=enc)) is enc
+    assert as_encoder(SimpleNamespace(method=SimpleNamespace(encoder=enc))) is enc
+    with pytest.raises(UserError):
+        as_encoder(object())

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from infomax.config import TrainConfig, apply_overrides
+from infomax.errors import UserError
+from infomax.methods.dim import PRESETS, Config, build, frozen_bn_stats
+
+
+def _info(size: int = 8, channels: int = 1) -> SimpleNamespace:
+    # stand-in for infomax.data.DataInfo (only the fields build() reads)
+    return SimpleNamespace(channels=channels, image_size=size, mean=(0.5,) * channels, std=(0.25,) * channels)
+
+
+def _preset_cfg(name: str) -> Config:
+    cfg, train = Config(), TrainConfig()
+    apply_overrides(train, cfg, PRESETS[name].overrides)
+    return cfg
+
+
+def test_required_presets_exist_with_descriptions() -> None:
+    for name in (
+        "dim-l",
+        "dim-g",
+        "dim-l-jsd",
+        "dim-l-dv",
+        "dim-lg",
+        "dim-l-prior",
+        "dim-l-occlude",
+        "dim-l-coord",
+    ):
+        assert name in PRESETS
+    for p in PRESETS.values():
+        assert p.method == "dim" and p.description and "\n" not in p.description
+    # the method defaults are DIM(L) with infoNCE: `infomax train dim` == `infomax train dim-l`
+    cfg = Config()
+    assert (cfg.alpha, cfg.beta, cfg.gamma, cfg.bound) == (0.0, 1.0, 0.0, "infonce")
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_gives_finite_loss_and_encoder_gradients(name: str) -> None:
+    cfg = _preset_cfg(name)
+    size = 28 if cfg.occlude else 8  # occlusion needs separable receptive fields (>= 28px inputs)
+    if cfg.embed_dim > 256:
+        cfg.embed_dim = 256  # dim-l-paper's 2048 only changes a width; keep the test fast
+    method = build(cfg, _info(size))
+    out = method((torch.rand(6, 1, size, size), torch.zeros(6, dtype=torch.long)))
+    assert torch.isfinite(out["loss"]) and out["loss"].dim() == 0
+    assert f"mi/{cfg.bound}" in out and "mi/infonce" in out
+    method.zero_grad()
+    out["loss"].backward()
+    g = method.encoder.conv1[0].weight.grad
+    assert g is not None and torch.isfinite(g).all() and g.abs().sum() > 0
+    if cfg.gamma > 0:
+        assert set(method.param_groups()) == {"main", "prior"} and torch.isfinite(out["loss/prior"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "ceiling"),
+    [
+        ({}, math.log(1 + 15 * 4)),  # local infoNCE: 1 positive vs 15 images x 4 locations
+        ({"alpha": 1.0, "beta": 0.0}, math.log(16)),  # global infoNCE on a batch of 16
+        ({"bound": "jsd"}, 0.0),  # JSD objective tends to 0 from below
+        ({"local_arch": "concat", "hidden": 64}, math.log(1 + 15 * 4)),
+    ],
+)
+def test_training_steps_increase_the_mi_estimate(overrides: dict, ceiling: float) -> None:
+    method = build(Config(**overrides), _info(8))
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    x = torch.rand(16, 1, 8, 8)
+    key = "mi/" + overrides.get("bound", "infonce")
+    vals = []
+    for _ in range(25):
+        out = method((x, torch.zeros(16, dtype=torch.long)))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        vals.append(float(out[key]))
+    assert vals[-1] > vals[0] + 0.5
+    assert vals[-1] <= ceiling + 1e-4
+    # most of the way to the ceiling for the bounded estimators
+    assert vals[-1] > vals[0] + 0.5 * (ceiling - vals[0])
+
+
+def test_n_negatives_caps_infonce_at_log_one_plus_n() -> None:
+    method = build(Config(n_negatives=1), _info(8))
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    x = torch.rand(8, 1, 8, 8)
+    for _ in range(15):
+        out = method((x, torch.zeros(8, dtype=torch.long)))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        assert float(out["mi/infonce"]) <= math.log(2) + 1e-5
+
+
+def test_loss_sign_and_weights() -> None:
+    # with DIM(L+G) the loss is exactly -(alpha * global + beta * local) (no prior, no coordinates)
+    torch.manual_seed(1)
+    method = build(Config(alpha=0.5, beta=0.25), _info(8))
+    out = method((torch.rand(5, 1, 8, 8), torch.zeros(5, dtype=torch.long)))
+    want = -(0.5 * out["mi/global/infonce"] + 0.25 * out["mi/local/infonce"])
+    torch.testing.assert_close(out["loss"].detach(), want)
+    torch.testing.assert_close(out["mi/infonce"], out["mi/local/infonce"])
+
+
+def test_prior_group_gets_gradients_only_from_its_own_loss() -> None:
+    method = build(Config(gamma=1.0), _info(8))
+    groups = method.param_groups()
+    prior_params, main_params = groups["prior"], groups["main"]
+    assert {id(p) for p in prior_params}.isdisjoint(id(p) for p in main_params)
+    assert len(prior_params) + len(main_params) == len(list(method.parameters()))
+    x = torch.rand(6, 1, 8, 8)
+    out = method((x, torch.zeros(6, dtype=torch.long)))
+    g_main = torch.autograd.grad(out["loss"], prior_params, retain_graph=True, allow_unused=True)
+    assert all(g is None for g in g_main)
+    enc = list(method.encoder.parameters())
+    g_prior = torch.autograd.grad(out["loss/prior"], enc + prior_params, retain_graph=True, allow_unused=True)
+    assert all(g is None for g in g_prior[: len(enc)])
+    assert all(g is not None and g.abs().sum() > 0 for g in g_prior[len(enc) :])
+    # the encoder does receive the adversarial term: its gradient changes when gamma is switched off
+    g_with = torch.autograd.grad(out["loss"], method.encoder.y.weight)[0]
+    method.gamma = 0.0
+    out0 = method((x, torch.zeros(6, dtype=torch.long)))
+    g_without = torch.autograd.grad(out0["loss"], method.encoder.y.weight)[0]
+    assert not torch.allclose(g_with, g_without)
+
+
+def test_prior_discriminator_learns_to_separate_prior_from_codes() -> None:
+    # with the encoder frozen, the "prior" group alone drives its BCE loss well below 2 log 2
+    method = build(Config(gamma=1.0, prior="gaussian"), _info(8))
+    opt = torch.optim.Adam(method.param_groups()["prior"], lr=1e-3)
+    x = torch.rand(32, 1, 8, 8)
+    for _ in range(60):
+        out = method((x, torch.zeros(32, dtype=torch.long)))
+        opt.zero_grad()
+        out["loss/prior"].backward()
+        opt.step()
+    assert float(out["loss/prior"]) < 0.5 * 2 * math.log(2)
+
+
+def test_occluded_pass_keeps_bn_running_stats() -> None:
+    method = build(Config(occlude=True), _info(28))
+    x = torch.rand(4, 1, 28, 28)
+    ref = build(Config(), _info(28))
+    ref.encoder.load_state_dict(method.encoder.state_dict())
+    method((x, torch.zeros(4, dtype=torch.long)))  # full pass + occluded pass
+    ref.encoder(x)  # full pass only
+    bn_a, bn_b = method.encoder.conv1[1], ref.encoder.conv1[1]
+    torch.testing.assert_close(bn_a.running_mean, bn_b.running_mean)
+    torch.testing.assert_close(bn_a.running_var, bn_b.running_var)
+    with frozen_bn_stats(method.encoder):
+        assert bn_a.momentum == 0.0
+    assert bn_a.momentum == 0.1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "size", "match"),
+    [
+        ({"bound": "nope"}, 8, "unknown bound"),
+        ({"local_arch": "x"}, 8, "local_arch"),
+        ({"alpha": 0.0, "beta": 0.0}, 8, "no MI objective"),
+        ({"beta": -1.0}, 8, "beta must be >= 0"),
+        ({"occlude": True}, 8, "disjoint receptive fields"),
+        ({"n_globals": 2, "block_size": 2}, 8, "smaller than"),
+        ({"coord": "diagonal"}, 8, "unknown coord"),
+        ({"prior": "cauchy"}, 8, "unknown prior"),
+        ({"n_negatives": 0}, 8, "n_negatives"),
+    ],
+)
+def test_bad_options_raise_user_errors(overrides: dict, size: int, match: str) -> None:
+    with pytest.raises(UserError, match=match):
+        build(Config(**overrides), _info(size))

@@ -1,0 +1,148 @@
+"""The DIMCO method: loss reaches the MI ceiling on a tiny labelled set; frozen backbone; bad input."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+from torch import nn
+
+from infomax.config import TrainConfig, apply_overrides
+from infomax.errors import UserError
+from infomax.methods import dimco as dimco_mod
+from infomax.methods.dimco import DIMCO, Config, DIMCOEncoder, build
+
+
+class TinyMLP(nn.Module):
+    """Stand-in backbone: flatten -> Linear -> ReLU ("h") -> Linear ("y")."""
+
+    layers = ("h", "y")
+    output_layer = "y"
+
+    def __init__(self, in_dim: int, hidden: int = 32, out: int = 16) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(in_dim, hidden)
+        self.bn = nn.BatchNorm1d(hidden)
+        self.fc2 = nn.Linear(hidden, out)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        h = torch.relu(self.bn(self.fc1(x.flatten(1))))
+        return {"h": h, "y": self.fc2(h)}
+
+
+def _tiny_set(n_classes: int, per_class: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.randn(n_classes, 1, 4, 4, generator=g) * 2
+    y = torch.arange(n_classes).repeat_interleave(per_class)
+    x = (centers[y] + 0.3 * torch.randn(len(y), 1, 4, 4, generator=g)).sigmoid()
+    return x, y
+
+
+def _train(method: DIMCO, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
+    opt = torch.optim.Adam(method.param_groups()["main"], lr=1e-2)
+    for _ in range(steps):
+        out = method((x, y))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+    method.eval()
+    return method((x, y))["mi/discrete"].item()
+
+
+@pytest.mark.parametrize("n_classes,d,k", [(8, 1, 16), (16, 2, 2)])
+def test_loss_reaches_mi_ceiling(n_classes: int, d: int, k: int) -> None:
+    # ceiling min(H(Y), d log k): H(Y) = log 8 < log 16 in the first case, d log k = log 4 < log 16 in the second
+    x, y = _tiny_set(n_classes, 8)
+    m = DIMCO(DIMCOEncoder(TinyMLP(16), "h", 32, d=d, k=k), n_pairs=2, reg_weight=0.0)
+    mi = _train(m, x, y, 300)
+    ceiling = min(math.log(n_classes), d * math.log(k))
+    assert mi == pytest.approx(ceiling, abs=0.05 * ceiling)
+    assert m((x, y))["mi/ceiling"].item() == pytest.approx(ceiling, abs=1e-6)
+
+
+def test_loss_is_minus_mi_plus_regularizer() -> None:
+    x, y = _tiny_set(4, 4)
+    m = DIMCO(DIMCOEncoder(TinyMLP(16), "y", 16, d=4, k=3), n_pairs=5, reg_weight=2.5)
+    torch.manual_seed(1)
+    out = m((x, y))
+    assert out["loss"].item() == pytest.approx(-out["mi/discrete"].item() + 2.5 * out["reg/independence"].item())
+    assert out["code_bits"].item() == pytest.approx(4 * math.log2(3))
+    assert m.encoder.code_shape.tolist() == [4, 3]
+    assert "encoder.code_shape" in m.state_dict()
+    feats = m.encoder(x)
+    assert feats["logprobs"].shape == (16, 12) and set(m.encoder.layers) == {"h", "y", "logprobs"}
+    assert torch.allclose(feats["logprobs"].view(16, 4, 3).exp().sum(-1), torch.ones(16, 4))
+
+
+def test_holdout_classes_never_reach_the_encoder() -> None:
+    x, y = _tiny_set(4, 4)
+    seen = []
+    backbone = TinyMLP(16)
+    backbone.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].shape[0]))
+    m = DIMCO(DIMCOEncoder(backbone, "y", 16, d=2, k=4), holdout_classes=(2, 3))
+    m((x, y))
+    assert seen == [8]
+    out = m((x[y >= 2], y[y >= 2]))  # only held-out items: zero loss, backbone untouched
+    assert out["loss"].item() == 0.0 and seen == [8]
+    out["loss"].backward()
+
+
+def test_frozen_backbone_stays_frozen() -> None:
+    x, y = _tiny_set(4, 4)
+    backbone = TinyMLP(16)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    m = DIMCO(DIMCOEncoder(backbone, "h", 32, d=3, k=4, freeze_backbone=True))
+    m.train()
+    assert not backbone.training
+    params = m.param_groups()["main"]
+    assert {id(p) for p in params} == {id(p) for p in m.encoder.head.parameters()}
+    _train(m, x, y, 3)
+    after = backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # weights and BN statistics
+
+
+def test_build_with_frozen_run(monkeypatch) -> None:
+    backbone = TinyMLP(16)
+    monkeypatch.setattr(dimco_mod, "_load_frozen", lambda run_dir: backbone)
+    info = SimpleNamespace(channels=1, image_size=4, mean=(0.5,), std=(0.5,), num_classes=4, name="tiny")
+    m = build(Config(d=8, k=4, frozen_run="runs/some-run", feature_layer="h"), info)
+    assert m.encoder.backbone is backbone and m.encoder.head.in_features == 32
+    assert all(not p.requires_grad for p in backbone.parameters())
+
+
+def test_single_class_batch_warns_and_missing_labels_error() -> None:
+    x, y = _tiny_set(2, 4)
+    m = DIMCO(DIMCOEncoder(TinyMLP(16), "y", 16, d=2, k=4), n_pairs=1)
+    with pytest.warns(UserWarning, match="single class"):
+        out = m((x[:4], y[:4]))
+    assert out["mi/discrete"].item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(UserError, match="label"):
+        m((x, torch.full_like(y, -1)))
+
+
+@pytest.mark.parametrize(
+    "cfg,match",
+    [
+        (Config(k=1), "k must be"),
+        (Config(d=0), "d must be"),
+        (Config(k=1 << 17), "uint16"),
+        (Config(encoder="resnet"), "unknown encoder"),
+    ],
+)
+def test_build_bad_config(cfg: Config, match: str) -> None:
+    info = SimpleNamespace(channels=1, image_size=28, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
+    with pytest.raises(UserError, match=match):
+        build(cfg, info)
+
+
+def test_presets_apply() -> None:
+    for name, preset in dimco_mod.PRESETS.items():
+        assert preset.method == "dimco" and name.startswith("dimco-")
+        train, cfg = TrainConfig(), Config()
+        apply_overrides(train, cfg, preset.overrides)
+        assert cfg.k == 16 and cfg.d >= 32
+    train, cfg = TrainConfig(), Config()
+    apply_overrides(train, cfg, {"holdout_classes": "5,6"})
+    assert cfg.holdout_classes == (5, 6)
