@@ -22,12 +22,12 @@ def logreg_accuracy(
     x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, c: float = 1.0, max_iter: int = 200
 ) -> float:
     """Test accuracy of an L2 multinomial logistic regression fit on (x_train (N, D), y_train (N,))."""
-    x_train, x_test = minmax(x_train.double(), x_test.double())
+    x_train, x_test = minmax(x_train.float(), x_test.float())
     n, d = x_train.shape
     k = int(max(y_train.max(), y_test.max())) + 1
-    w = torch.zeros(d, k, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10,
+    w = torch.zeros(d, k, dtype=torch.float32, requires_grad=True)
+    b = torch.zeros(k, dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1, max_iter=max_iter, tolerance_grad=1e-5, tolerance_change=1e-10,
                             history_size=20, line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
@@ -38,4 +38,4 @@ def logreg_accuracy(
 
     opt.step(closure)
     with torch.no_grad():
-        return float(((x_test @ w + b).argmax(1) == y_test).double().mean())
+        return float(((x_test @ w + b).argmax(1) == y_test).float().mean())

@@ -44,7 +44,7 @@ from infomax.errors import UserError
 
 #: Estimators ``estimate_mi`` offers: name -> what is trained and what is reported.
 ESTIMATOR_BOUNDS: dict[str, str] = {
-    "smile": "SMILE(tau): trained and reported as the clipped DV value (Song & Ermon 2020)",
+    "smile": "SMILE(tau): reported clipped DV value, trained with the JSD gradient (Song & Ermon 2020)",
     "nwj": "NWJ lower bound (Nguyen, Wainwright & Jordan 2010)",
     "dv": "Donsker-Varadhan lower bound (MINE without the moving average)",
     "infonce": "InfoNCE lower bound, capped at log(batch size) (van den Oord et al. 2018)",
@@ -221,8 +221,9 @@ def _objective(bound: str, tau: float | None) -> Objective:
     from infomax import bounds as B
 
     def smile(s: Tensor, lb: Tensor | None) -> tuple[Tensor, Tensor]:
-        v = B.smile(s, tau=tau)
-        return v, v
+        # Song & Ermon's reference code: the value of SMILE, the gradient of JSD. Ascending SMILE's own
+        # gradient diverges: once the negatives sit outside [-tau, tau] nothing holds the positives down.
+        return B.jsd(s), B.smile(s, tau=tau)
 
     def jsd(s: Tensor, lb: Tensor | None) -> tuple[Tensor, Tensor]:
         # The JSD-optimal critic is log p/(p_x p_y); NWJ's optimum is 1 + that (Poole et al. 2019).
@@ -380,7 +381,7 @@ def estimate_mi(
         net.train()
         return np.asarray(out)
 
-    val_group = max(bs, n_val // 4) if n_val >= 2 * bs else n_val
+    val_group = min(n_val, 2048)  # one big matrix: many negatives, a steadier early-stopping signal
     history: list[dict[str, float]] = []
     best_val, best_step, best_state = -math.inf, 0, _state(net, base)
     bad_checks, step, recent, diverged = 0, 0, [], ""

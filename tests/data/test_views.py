@@ -122,7 +122,9 @@ def test_random_crop_outputs_are_exact_crops() -> None:
     xp = F.pad(x, (2, 2, 2, 2))
     offsets = []
     for i in range(len(x)):
-        hits = [(a, b) for a in range(7) for b in range(7) if torch.equal(y[i], xp[i, :, a : a + 10, b : b + 10])]
+        hits = [
+            (a, b) for a in range(7) for b in range(7) if torch.equal(y[i], xp[i, :, a : a + 10, b : b + 10])
+        ]
         assert hits, f"sample {i} is not a crop of the padded image"
         offsets.append(hits[0])
     assert len(set(offsets)) > 1
@@ -264,6 +266,7 @@ def test_speed_sanity_on_cpu() -> None:
     assert elapsed < 1.0, f"two SimCLR views of 256 CIFAR-size images took {elapsed:.2f}s"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_same_parameters_on_gpu() -> None:
     x = _images(16)

@@ -77,5 +77,8 @@ def pixel_encoder() -> PixelEncoder:
 def tiny() -> SimpleNamespace:
     """The stand-in factories, for tests that need more than the default fixtures."""
     return SimpleNamespace(
-        blob_images=blob_images, make_splits=make_splits, PixelEncoder=PixelEncoder, ConstantEncoder=ConstantEncoder
+        blob_images=blob_images,
+        make_splits=make_splits,
+        PixelEncoder=PixelEncoder,
+        ConstantEncoder=ConstantEncoder,
     )

@@ -35,7 +35,9 @@ def test_matches_eval_forward_and_restores_mode(tiny):
 def test_flattens_maps_and_default_layer(tiny):
     enc = tiny.PixelEncoder()
     images, _ = tiny.blob_images(5)
-    np.testing.assert_allclose(extract_features(enc, images, "pixels"), images.reshape(5, -1) / 255.0, rtol=1e-6)
+    np.testing.assert_allclose(
+        extract_features(enc, images, "pixels"), images.reshape(5, -1) / 255.0, rtol=1e-6
+    )
     assert extract_features(enc, images).shape == (5, 8)  # output_layer "y"
     assert extract_features(enc, images[:0], "pixels").shape == (0, 64)
 

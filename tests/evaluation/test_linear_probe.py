@@ -41,7 +41,9 @@ def test_torch_and_sklearn_backends_agree(n_classes):
     b = LinearProbe(C=0.5, tol=1e-8, backend="sklearn").fit(X, y)
     # same objective, same optimum (softmax logits are defined up to a per-row shift: compare centred logits)
     la, lb = a.decision_function(X), b.decision_function(X)
-    np.testing.assert_allclose(la - la.mean(1, keepdims=True), lb - lb.mean(1, keepdims=True), rtol=2e-3, atol=2e-3)
+    np.testing.assert_allclose(
+        la - la.mean(1, keepdims=True), lb - lb.mean(1, keepdims=True), rtol=2e-3, atol=2e-3
+    )
 
 
 def test_string_labels_and_standardization():

@@ -37,23 +37,25 @@ def test_image_critic_shapes(shape, side):
 
 
 def test_mine_recovers_gaussian_mi_fast():
-    x, y, true = gaussian_pairs(6000, 2, 0.8)  # 1.02 nats
-    est = mine_mi(x[:4500], y[:4500], x[4500:], y[4500:], seed=0, steps=1000, hidden=64)
-    assert est == pytest.approx(true, abs=0.15)
+    x, y, true = gaussian_pairs(4000, 2, 0.8)  # 1.02 nats
+    est = mine_mi(x[:3000], y[:3000], x[3000:], y[3000:], seed=0, steps=600, hidden=64)
+    assert est == pytest.approx(true, abs=0.12)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("d", "rho"), [(1, 0.9), (4, 0.8)])
 def test_mine_recovers_gaussian_mi(d, rho):
     x, y, true = gaussian_pairs(20000, d, rho)
-    est = [mine_mi(x[:15000], y[:15000], x[15000:], y[15000:], seed=s, steps=4000, hidden=128) for s in (0, 1)]
+    est = [
+        mine_mi(x[:15000], y[:15000], x[15000:], y[15000:], seed=s, steps=4000, hidden=128) for s in (0, 1)
+    ]
     assert sum(est) / 2 == pytest.approx(true, rel=0.1)
 
 
 def test_mine_protocol_informative_vs_constant(splits, pixel_encoder, tiny):
-    kw = {"seeds": (0, 1), "steps": 200, "batch_size": 64, "hidden": 32}
-    informative = PROTOCOLS["mine"](pixel_encoder, splits, "y", **kw)
-    constant = PROTOCOLS["mine"](tiny.ConstantEncoder(), splits, **kw)
+    kw = {"steps": 100, "batch_size": 64, "hidden": 32, "lr": 3e-3, "lr_final": 3e-4}
+    informative = PROTOCOLS["mine"](pixel_encoder, splits, "y", seeds=(0, 1), **kw)
+    constant = PROTOCOLS["mine"](tiny.ConstantEncoder(), splits, seeds=(0,), **kw)
     assert informative["mi"] > 0.5
     assert abs(constant["mi"]) < 0.05  # Y carries nothing: joint and shuffled pairs coincide
     assert len(informative["mi_per_seed"]) == 2 and informative["mi_std"] >= 0

@@ -21,7 +21,11 @@ def test_probes_solve_separable_blobs_from_pixels(splits, pixel_encoder, name, k
     out = PROTOCOLS[name](pixel_encoder, splits, "pixels", **kw)
     assert out["accuracy"] >= 0.97
     assert (out["protocol"], out["layer"], out["n_train"], out["n_test"], out["feature_dim"]) == (
-        name, "pixels", 200, 100, 64,
+        name,
+        "pixels",
+        200,
+        100,
+        64,
     )
 
 
@@ -39,7 +43,9 @@ def test_linear_selects_C_on_val(tiny, pixel_encoder):
     s = tiny.make_splits(noise=150.0)  # hard enough that C matters
     Cs = (1e-4, 1e-2, 1.0)
     out = PROTOCOLS["linear"](pixel_encoder, s, "pixels", Cs=Cs)
-    feats = {n: extract_features(pixel_encoder, getattr(s, n).images, "pixels") for n in ("train", "val", "test")}
+    feats = {
+        n: extract_features(pixel_encoder, getattr(s, n).images, "pixels") for n in ("train", "val", "test")
+    }
     val = [LinearProbe(c).fit(feats["train"], s.train.labels).score(feats["val"], s.val.labels) for c in Cs]
     assert len(set(val)) > 1
     assert out["C"] == Cs[int(np.argmax(val))] and out["val_accuracy"] == max(val)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, masked_lse, masked_sum, reduce_rows
+from infomax.bounds._reduce import (
+    Scores,
+    Stats,
+    dense_diagonal,
+    logmeanexp_offdiag,
+    masked_lse,
+    masked_sum,
+    reduce_rows,
+)
 
 
 def dv_stats(
@@ -20,6 +28,9 @@ def dv_stats(
 
     Shared by :func:`dv`, :func:`infomax.bounds.smile` and :class:`infomax.bounds.MINE`.
     """
+    s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
+    if s is not None:  # (N, N): direct formula
+        return s.diagonal().mean(), logmeanexp_offdiag(s if clip is None else s.clamp(-clip, clip))
 
     def stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
         s_neg = s if clip is None else s.clamp(-clip, clip)  # (c, M)
@@ -63,5 +74,3 @@ def dv(
     """
     pos, lme = dv_stats(scores, pos_mask, n_negatives, chunk_size, generator)
     return pos - lme
-
-

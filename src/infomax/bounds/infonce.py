@@ -3,10 +3,12 @@ Poole et al. 2019, "On Variational Bounds of Mutual Information", eq. 12)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, masked_lse, masked_sum, reduce_rows
+from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_lse, masked_sum, reduce_rows
 
 
 def _infonce_stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
@@ -26,37 +28,42 @@ def infonce(
 ) -> Tensor:
     """InfoNCE lower bound on I(X; Y), in nats, never above log(1 + negatives per positive).
 
-    Diagonal positives (``pos_mask=None``, N == M)::
+        Diagonal positives (``pos_mask=None``, N == M)::
 
-        I_NCE = mean_i [ s_ii - logsumexp_j s_ij ] + log N            (<= log N)
+            I_NCE = mean_i [ s_ii - logsumexp_j s_ij ] + log N            (<= log N)
 
-    With a ``pos_mask`` having several positives per row (local DIM: one global vector against every
-    location of its own image, scores (B, B*L)), each positive is contrasted against itself plus all of
-    its row's negatives (the non-positive entries), never against the row's other positives::
+        With a ``pos_mask`` having several positives per row (local DIM: one global vector against every
+        location of its own image, scores (B, B*L)), each positive is contrasted against itself plus all of
+        its row's negatives (the non-positive entries), never against the row's other positives::
 
-        I = mean over positives (i, k) of [ s_ik - log(exp(s_ik) + sum_{j neg of i} exp(s_ij)) ]
-            + log(1 + n_neg_i)
+            I = mean over positives (i, k) of [ s_ik - log(exp(s_ik) + sum_{j neg of i} exp(s_ij)) ]
+                + log(1 + n_neg_i)
 
-    (with the same number of negatives n_neg in every row the last term is the constant log(1 + n_neg)).
-    The identity mask gives exactly the diagonal formula.
+        (with the same number of negatives n_neg in every row the last term is the constant log(1 + n_neg)).
+        The identity mask gives exactly the diagonal formula.
 
-    Args:
-        scores: (N, M) critic scores ``scores[i, j] = T(x_i, y_j)``, or a ``ScoreRows``.
-        pos_mask: (N, M) bool positives; None = the diagonal (needs N == M).
-        n_negatives: contrast each positive with only this many negatives, drawn uniformly without
-            replacement from its row (a fresh draw per call from ``generator`` / the global RNG); the
-            bound is then capped at log(1 + n_negatives). None = all negatives.
-        chunk_size: compute over blocks of this many rows (O(N) autograd memory); None = all at once.
-        generator: RNG for ``n_negatives``.
+        Args:
+            scores: (N, M) critic scores ``scores[i, j] = T(x_i, y_j)``, or a ``ScoreRows``.
+            pos_mask: (N, M) bool positives; None = the diagonal (needs N == M).
+            n_negatives: contrast each positive with only this many negatives, drawn uniformly without
+                replacement from its row (a fresh draw per call from ``generator`` / the global RNG); the
+                bound is then capped at log(1 + n_negatives). None = all negatives.
+            chunk_size: compute over blocks of this many rows (O(N) autograd memory); None = all at once.
+            generator: RNG for ``n_negatives``.
 
-    Returns:
-        Scalar tensor, nats.
+        Returns:
+            Scalar tensor, nats.
 
-    Example:
-        >>> import torch
-        >>> s = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
-        >>> round(float(infonce(s)), 4)  # 2 - log(e^2 + 1) + log 2
-        0.5662
+        Example:
+            >>> import math
+
+    import torch
+            >>> s = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+            >>> round(float(infonce(s)), 4)  # 2 - log(e^2 + 1) + log 2
+            0.5662
     """
+    s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
+    if s is not None:  # (N, N): direct formula
+        return (s.diagonal() - torch.logsumexp(s, 1)).mean() + math.log(s.shape[0])
     st = reduce_rows(_infonce_stats, scores, pos_mask, n_negatives, chunk_size, generator)
     return st["sum"] / st["n_pos"]

@@ -35,10 +35,11 @@ def _loo(s: Tensor, rows: Tensor, col_lse: Tensor, col_arg: Tensor, col_excl: Te
     """log mean_{k != i} exp(s_kj) for entries s_ij at row indices ``rows`` (broadcast with s).
 
     Exact: the column's arg-max row uses the separately accumulated log-sum-exp without it; every other
-    row uses ``log(exp(L) - exp(s)) = s + log(expm1(L - s))`` with ``L - s >= log 2`` (well conditioned).
+    row uses ``log(exp(L) - exp(s)) = L + log(1 - exp(-(L - s)))`` with ``L - s >= log 2`` (well
+    conditioned, no overflow).
     """
     d = (col_lse - s).clamp_min(math.log(2.0))  # exact except at the arg-max entries, replaced below
-    out = torch.where(rows == col_arg, col_excl, s + torch.log(torch.expm1(d)))
+    out = torch.where(rows == col_arg, col_excl, col_lse + torch.log(-torch.expm1(-d)))
     return out - math.log(n - 1)
 
 

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, masked_sum, reduce_rows
+from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_sum, offdiag_mask, reduce_rows
 
 
 def _jsd_stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
@@ -48,5 +48,14 @@ def jsd(
         >>> round(float(jsd(torch.zeros(2, 2))), 4)  # -2 log 2
         -1.3863
     """
+    s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
+    if s is not None:  # (N, N): direct formula
+        n = s.shape[0]
+        sp = F.softplus(s)  # (N, N)
+        if exclude_positives:
+            neg = sp.masked_fill(~offdiag_mask(n, s.device), 0.0).sum() / (n * (n - 1))
+        else:
+            neg = sp.mean()
+        return -F.softplus(-s.diagonal()).mean() - neg
     st = reduce_rows(_jsd_stats, scores, pos_mask, n_negatives, chunk_size, generator, exclude_positives)
     return st["pos"] / st["n_pos"] - st["neg"] / st["n_neg"]

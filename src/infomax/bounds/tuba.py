@@ -8,7 +8,7 @@ import math
 import torch
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, masked_sum, reduce_rows
+from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_sum, offdiag_mask, reduce_rows
 from infomax.errors import UserError
 
 
@@ -66,5 +66,11 @@ def tuba(
             "n_neg": neg.sum().to(s.dtype),
         }
 
+    s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
+    if s is not None:  # (N, N): direct formula
+        n = s.shape[0]
+        lb = _log_baseline_row(log_baseline, n, s)  # (1, N)
+        neg = torch.exp(s.masked_fill(~offdiag_mask(n, s.device), -math.inf) - lb).sum() / (n * (n - 1))
+        return s.diagonal().mean() - neg - lb.expand(1, n).mean() + 1.0
     st = reduce_rows(stats, scores, pos_mask, n_negatives, chunk_size, generator)
     return st["pos"] / st["n_pos"] - st["neg"] / st["n_neg"] - st["pos_lb"] / st["n_pos"] + 1.0

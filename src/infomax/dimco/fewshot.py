@@ -113,7 +113,9 @@ def dimco_predict(
     return similarity(query_logprobs, class_codewords(support_logprobs, support_y, n_way)).argmax(1)
 
 
-def prototype_predict(support_emb: np.ndarray, support_y: np.ndarray, query_emb: np.ndarray, n_way: int) -> np.ndarray:
+def prototype_predict(
+    support_emb: np.ndarray, support_y: np.ndarray, query_emb: np.ndarray, n_way: int
+) -> np.ndarray:
     """Nearest class mean (squared Euclidean) of continuous embeddings (prototypical networks)."""
     s = np.asarray(support_emb, dtype=np.float64)
     q = np.asarray(query_emb, dtype=np.float64)
@@ -163,7 +165,9 @@ def evaluate_fewshot(
     """
     logprobs = np.asarray(logprobs)
     if logprobs.ndim != 3 or logprobs.shape[0] != len(labels):
-        raise UserError(f"logprobs must be (N, d, k) with N = len(labels) = {len(labels)}, got {logprobs.shape}")
+        raise UserError(
+            f"logprobs must be (N, d, k) with N = len(labels) = {len(labels)}, got {logprobs.shape}"
+        )
     if embeddings is not None and len(embeddings) != len(labels):
         raise UserError(f"embeddings must have {len(labels)} rows, got {len(embeddings)}")
     episodes = sample_episodes(labels, n_way, k_shot, n_query, n_episodes, seed, exclude_classes)

@@ -1,18 +1,21 @@
 """Tiny stand-ins for the engine and CLI tests: a toy method, a toy supervised baseline, toy data, a toy probe.
 
-Not a test module (no ``test_`` prefix). Load it with :func:`load` (tests use ``--import-mode=importlib``,
-so sibling modules are not importable by name) and call :func:`register` to make the toy methods visible
-to ``infomax.methods.method_module`` for the duration of a test.
+Not a test module (no ``test_`` prefix). Tests put this folder on ``sys.path`` and import it by name
+(``engine_toy``), so that processes spawned for DDP can import it too, then call :func:`register` to make
+the toy methods visible to ``infomax.methods.method_module`` for the duration of a test::
+
+    @pytest.fixture
+    def toy(monkeypatch):
+        monkeypatch.syspath_prepend(str(TOY_DIR))
+        return importlib.import_module("engine_toy").register(monkeypatch)
 """
 
 from __future__ import annotations
 
 import importlib.machinery
-import importlib.util
 import sys
 import types
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,19 +25,8 @@ from torch import nn
 from infomax.config import Preset
 from infomax.methods.base import MethodBase
 
-MODULE = "infomax_test_toy_method"
-SUPERVISED = "infomax_test_toy_supervised"
-
-
-def load() -> types.ModuleType:
-    """This file as a module, registered in ``sys.modules`` (once)."""
-    if MODULE in sys.modules:
-        return sys.modules[MODULE]
-    spec = importlib.util.spec_from_file_location(MODULE, Path(__file__))
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[MODULE] = mod
-    spec.loader.exec_module(mod)
-    return mod
+MODULE = "engine_toy"
+SUPERVISED = "engine_toy_supervised"
 
 
 @dataclass
@@ -215,7 +207,7 @@ def register(monkeypatch) -> types.ModuleType:  # noqa: ANN001 - pytest's Monkey
     from infomax import methods
     from infomax.engine import evaluate
 
-    mod = load()
+    mod = sys.modules[__name__]
     monkeypatch.setitem(methods.METHODS, "toy", MODULE)
     monkeypatch.setitem(methods.METHODS, "supervised", _supervised_module().__name__)
     monkeypatch.setattr(evaluate, "linear_protocol", lambda: centroid_protocol)

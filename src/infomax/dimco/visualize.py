@@ -1,0 +1,89 @@
+"""Which images a code location stands for: the top images per (dimension, symbol) combination.
+
+DIMCO (Lee et al., arXiv 1905.11656, sec. 2.5, fig. 2): for chosen code locations, e.g.
+``(., j2, ., j4)`` (symbol j2 in dimension 2 and j4 in dimension 4), rank the test images by the summed
+log-probabilities of those symbols, ``sum_{(i, j)} log p_{i, j}(x)``, and show the top 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from infomax.errors import UserError
+
+Selection = Sequence[tuple[int, int]]  # [(dimension, symbol), ...]
+
+
+def top_items(logprobs: np.ndarray, selection: Selection, top: int = 10) -> np.ndarray:
+    """Indices of the ``top`` items by ``sum_{(i, j) in selection} logprobs[:, i, j]`` (desc, then index).
+
+    Args:
+        logprobs: (N, d, k) log-probabilities.
+        selection: (dimension, symbol) pairs, e.g. ``[(1, 5), (3, 0)]``.
+        top: how many items.
+
+    Example:
+        >>> lp = np.log(np.array([[[0.9, 0.1]], [[0.2, 0.8]], [[0.6, 0.4]]]))
+        >>> top_items(lp, [(0, 1)], top=2).tolist()
+        [1, 2]
+    """
+    lp = np.asarray(logprobs, dtype=np.float64)
+    if lp.ndim != 3:
+        raise UserError(f"logprobs must have shape (N, d, k), got {lp.shape}")
+    if not selection:
+        raise UserError("select at least one (dimension, symbol) pair")
+    _, d, k = lp.shape
+    for i, j in selection:
+        if not (0 <= i < d and 0 <= j < k):
+            raise UserError(f"(dimension, symbol) = ({i}, {j}) is outside the code shape (d={d}, k={k})")
+    score = sum(lp[:, i, j] for i, j in selection)  # (N,)
+    order = np.lexsort((np.arange(len(score)), -score))
+    return order[:top]
+
+
+def plot_code_grid(
+    images: np.ndarray,
+    logprobs: np.ndarray,
+    selections: Sequence[Selection],
+    path: str | Path,
+    top: int = 10,
+) -> Path:
+    """Save a grid (one row per selection, ``top`` columns) of the best images for each selection.
+
+    Args:
+        images: (N, C, H, W) uint8 images (C = 1 or 3), aligned with ``logprobs``.
+        logprobs: (N, d, k) log-probabilities.
+        selections: rows, each a list of (dimension, symbol) pairs.
+        path: output image file (PNG).
+
+    Returns:
+        The written path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[0] != np.asarray(logprobs).shape[0]:
+        raise UserError(f"images must be (N, C, H, W) aligned with logprobs, got {images.shape}")
+    rows = [top_items(logprobs, sel, top) for sel in selections]
+    fig, axes = plt.subplots(len(rows), top, figsize=(1.1 * top + 1.5, 1.2 * len(rows)), squeeze=False)
+    for r, (sel, idx) in enumerate(zip(selections, rows)):
+        for c in range(top):
+            ax = axes[r, c]
+            ax.axis("off")
+            if c < len(idx):
+                img = images[idx[c]].transpose(1, 2, 0)
+                ax.imshow(img[..., 0] if img.shape[2] == 1 else img, cmap="gray", vmin=0, vmax=255)
+        label = ", ".join(f"d{i}={j}" for i, j in sel)
+        axes[r, 0].text(-0.1, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from infomax.errors import UserError
+from infomax.methods import supervised
+from infomax.methods.base import MethodBase
+
+
+def info(size: int = 8, channels: int = 1, classes: int = 3) -> SimpleNamespace:
+    """A DataInfo stand-in."""
+    return SimpleNamespace(
+        name="tiny",
+        channels=channels,
+        image_size=size,
+        num_classes=classes,
+        mean=(0.5,) * channels,
+        std=(0.5,) * channels,
+    )
+
+
+def batch(n: int = 16, size: int = 8, channels: int = 1):
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(n, channels, size, size, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+@pytest.mark.parametrize("head_layer", ["y", "fc"])
+def test_loss_decreases_on_a_tiny_batch(head_layer):
+    torch.manual_seed(0)
+    m = supervised.build(supervised.Config(y_dim=16, head_layer=head_layer), info())
+    assert isinstance(m, MethodBase) and m.head.in_features == {"y": 16, "fc": 1024}[head_layer]
+    opt = torch.optim.Adam(m.param_groups()["main"], lr=1e-3)
+    b = batch()
+    first = m(b)
+    assert set(first) == {"loss", "accuracy"}
+    with torch.no_grad():
+        ce = float(torch.nn.functional.cross_entropy(m.logits(b[0]), b[1]))
+    assert float(first["loss"].detach()) == pytest.approx(ce, rel=1e-5)
+    for _ in range(30):
+        loss = m(b)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    last = m(b)
+    assert float(last["loss"]) < 0.5 * float(first["loss"]) and float(last["accuracy"]) == 1.0
+
+
+def test_unlabelled_items_are_ignored():
+    torch.manual_seed(0)
+    m = supervised.build(supervised.Config(), info()).eval()
+    x, y = batch()
+    y_masked = y.clone()
+    y_masked[::2] = -1
+    expected = torch.nn.functional.cross_entropy(m.logits(x)[1::2], y[1::2])
+    assert float(m((x, y_masked))["loss"]) == pytest.approx(float(expected), rel=1e-5)
+    out = m((x, torch.full_like(y, -1)))
+    assert float(out["loss"]) == 0.0 and out["loss"].requires_grad
+
+
+def test_rgb_32x32_and_encoder_features():
+    m = supervised.build(supervised.Config(), info(32, 3, 10))
+    x = torch.rand(4, 3, 32, 32)
+    assert m.logits(x).shape == (4, 10)
+    assert m.encoder.output_layer == "y" and m.features(x, "conv").shape == (4, 256 * 4 * 4)
+
+
+def test_bad_config_is_user_error():
+    with pytest.raises(UserError, match="unknown encoder"):
+        supervised.build(supervised.Config(encoder="resnet"), info())
+    with pytest.raises(UserError, match="head_layer"):
+        supervised.build(supervised.Config(head_layer="local"), info())
+    with pytest.raises(UserError, match="classes"):
+        supervised.build(supervised.Config(), info(classes=0))
+
+
+def test_preset():
+    assert supervised.PRESETS["supervised"].method == "supervised"
