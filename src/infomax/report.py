@@ -125,7 +125,8 @@ def write_report(run_dir: str | Path) -> Path:
     lines = [f"# infomax run: {config.get('preset') or config['method']}", ""]
     train = config["train"]
     lines += ["## Configuration", "",
-              f"- method: `{config['method']}`" + (f" (preset `{config['preset']}`)" if config.get("preset") else ""),
+              f"- method: `{config['method']}`"
+              + (f" (preset `{config['preset']}`)" if config.get("preset") else ""),
               f"- data: `{train.get('data')}` ({config['data_info'].get('image_size')}px, "
               f"{config['data_info'].get('num_classes')} classes)",
               f"- batch size {train.get('batch_size')}, lr {train.get('lr')}, seed {train.get('seed')}, "
@@ -148,7 +149,11 @@ def write_report(run_dir: str | Path) -> Path:
     if evals:
         lines += ["## Later evaluations", "", "| key | result |", "|---|---|"]
         for key, value in evals.items():
-            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()) if isinstance(value, dict) else _fmt(value)
+            if isinstance(value, dict):
+                flat = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
+                shown = ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items())
+            else:
+                shown = _fmt(value)
             lines.append(f"| {key} | {shown} |")
         lines.append("")
     path = run_dir / REPORT

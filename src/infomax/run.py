@@ -138,7 +138,8 @@ def check_new_run_dir(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         hint = f" or continue that run with --resume {path}" if is_run_dir(path) else ""
-        raise UserError(f"output directory {path} already exists and is not empty; choose another --out{hint}")
+        raise UserError(f"output directory {path} already exists and is not empty; "
+                        f"choose another --out{hint}")
     return path
 
 

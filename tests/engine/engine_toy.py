@@ -1,4 +1,4 @@
-"""Tiny stand-ins for the engine and CLI tests: a toy method, a toy supervised baseline, toy data, a toy probe.
+"""Tiny stand-ins for the engine and CLI tests: toy method, supervised baseline, data and probe.
 
 Not a test module (no ``test_`` prefix). Tests put this folder on ``sys.path`` and import it by name
 (``engine_toy``), so that processes spawned for DDP can import it too, then call :func:`register` to make

@@ -55,3 +55,11 @@ def test_neighbours_protocol_writes_grid(splits, pixel_encoder, tmp_path):
     assert (splits.test.labels[q] == np.arange(4)).all()  # one query per class
     img = Image.open(out["grid_path"])
     assert img.size == (4 * (5 * (8 + 2) + 2), 4 * (4 * (8 + 2) + 2))  # 5 columns, 4 rows, upscaled 4x
+
+
+def test_grid_goes_to_the_run_directory(splits, pixel_encoder, tmp_path):
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(method=SimpleNamespace(encoder=pixel_encoder), run_dir=tmp_path)
+    out = PROTOCOLS["neighbours"](run, splits, "y")
+    assert out["grid_path"] == str(tmp_path / "plots" / "neighbours-y.png") and Image.open(out["grid_path"]).size

@@ -38,8 +38,10 @@ def protocols() -> dict[str, Any]:
     return PROTOCOLS
 
 
-def evaluate_run(run_dir: str, protocol: str, layer: str = "all", data_root: str | None = None) -> dict[str, Any]:
-    """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": result}``."""
+def evaluate_run(
+    run_dir: str, protocol: str, layer: str = "all", data_root: str | None = None
+) -> dict[str, Any]:
+    """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``."""
     from infomax.cli.train import load_splits
     from infomax.report import write_report
     from infomax.run import load_run, train_config_from, update_metrics

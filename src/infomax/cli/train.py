@@ -20,14 +20,15 @@ from infomax.errors import UserError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a method or preset into a run directory",
-                       description="Train a method or preset; checkpoints, logs, weights, probe accuracies and "
-                                   "a report go to the run directory.")
+                       description="Train a method or preset; checkpoints, logs, weights, probe accuracies "
+                                   "and a report go to the run directory.")
     p.add_argument("name", nargs="?", metavar="METHOD_OR_PRESET",
                    help="a method (`dim`) or preset (see `infomax presets`); optional with --resume")
     add_common_arguments(p)
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a training or method setting (repeatable), e.g. --set lr=1e-4")
-    p.add_argument("--data", help="dataset: digits (default), mnist, fashion-mnist, cifar10, omniglot, folder:PATH")
+    p.add_argument("--data", help="dataset: digits (default), mnist, fashion-mnist, cifar10, omniglot, "
+                                  "folder:PATH")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<preset>-<timestamp>); "
                                                     "must not exist or be empty")
     p.add_argument("--max-epochs", type=int, metavar="N", help="number of epochs")
@@ -81,7 +82,9 @@ def train_new(
     return run_dir, metrics
 
 
-def train_resume(run_dir: str | Path, limits: dict[str, Any], baselines: bool = True) -> tuple[Path, dict[str, Any]]:
+def train_resume(
+    run_dir: str | Path, limits: dict[str, Any], baselines: bool = True
+) -> tuple[Path, dict[str, Any]]:
     """Continue the run in ``run_dir`` with its saved settings (``limits`` may change max_epochs,
     max_minutes, data_root); returns (run_dir, metrics)."""
     from infomax.config import apply_overrides
@@ -114,7 +117,8 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
         print("linear probe, test accuracy (%):")
         print(f"  {'layer':<8}" + "".join(f"{n:>12}" for n in names))
         for layer, row in acc.items():
-            print(f"  {layer:<8}" + "".join(f"{100 * row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names))
+            cells = (f"{100 * row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names)
+            print(f"  {layer:<8}" + "".join(cells))
     print(f"report: {run_dir / 'report.md'}")
 
 
@@ -126,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
                                 ("data_root", args.data_root)) if v is not None}
     if args.resume:
         if overrides or args.data or args.out:
-            raise UserError("--resume continues a run with its saved settings: --set, --data and --out cannot be "
-                            "given (--max-epochs, --max-minutes and --data-root can)")
+            raise UserError("--resume continues a run with its saved settings: --set, --data and --out "
+                            "cannot be given (--max-epochs, --max-minutes and --data-root can)")
         if args.name:
             from infomax.run import check_run_dir, read_config
 
@@ -138,7 +142,8 @@ def run(args: argparse.Namespace) -> int:
         run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
     else:
         if not args.name:
-            raise UserError("name a method or preset to train (see `infomax presets`), or give --resume RUN_DIR")
+            raise UserError("name a method or preset to train (see `infomax presets`), "
+                            "or give --resume RUN_DIR")
         if args.data:
             overrides["data"] = args.data
         run_dir, metrics = train_new(args.name, {**overrides, **limits}, out=args.out,

@@ -54,7 +54,7 @@ def seed_everything(*keys: int) -> int:
     """
     s = int(keys[0]) if len(keys) == 1 else derive_seed(*keys)
     random.seed(s)
-    np.random.seed(s % 2**32)
+    np.random.seed(s % 2**32)  # noqa: NPY002 - the global RNG that user code draws from
     torch.manual_seed(s)
     return s
 
@@ -62,7 +62,7 @@ def seed_everything(*keys: int) -> int:
 def rng_state() -> dict[str, Any]:
     """The global RNG states of torch (CPU and CUDA), numpy and python, as plain tensors and ints."""
     version, mt, gauss = random.getstate()
-    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # noqa: NPY002
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
         "numpy": {"keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
@@ -79,7 +79,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the states captured by :func:`rng_state`."""
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+    np.random.set_state((  # noqa: NPY002
+        "MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
                          n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))

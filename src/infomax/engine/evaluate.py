@@ -49,7 +49,8 @@ def probe_layers(
     """
     protocol = linear_protocol()
     labels = np.asarray(splits.train.labels)
-    if protocol is None or len(np.unique(labels[labels >= 0])) < 2 or not (np.asarray(splits.test.labels) >= 0).any():
+    has_test = bool((np.asarray(splits.test.labels) >= 0).any())
+    if protocol is None or len(np.unique(labels[labels >= 0])) < 2 or not has_test:
         return None
     return {layer: {name: float(protocol(enc, splits, layer, device=device)["accuracy"])
                     for name, enc in encoders.items()} for layer in layers}

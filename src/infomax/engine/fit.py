@@ -274,7 +274,8 @@ def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
 def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,
                run_dir: Path, progress: bool) -> dict[str, Any]:
     """The untrained encoder (the run's own initial weights) and a supervised one with the same budget."""
-    out: dict[str, Any] = {"random": build_method(method_name, method_cfg, splits.info, train_cfg.seed).encoder}
+    untrained = build_method(method_name, method_cfg, splits.info, train_cfg.seed)
+    out: dict[str, Any] = {"random": untrained.encoder}
     if method_name == "supervised":
         out["supervised"] = method.encoder
         return out

@@ -31,7 +31,6 @@ from infomax.engine.checkpoint import (
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.methods.base import MethodBase
 
-
 #: File written beside the checkpoint when training diverged (read by ``fit``).
 DIVERGED = "diverged.json"
 
@@ -72,7 +71,8 @@ class InfomaxModule(L.LightningModule):
         if self.groups[0] != "main":
             raise RuntimeError(f"param_groups() must start with 'main', got {self.groups}")
         start = start or {}
-        self.epoch, self.batch, self.step_count = start.get("epoch", 0), start.get("batch", 0), start.get("step", 0)
+        self.epoch, self.batch = start.get("epoch", 0), start.get("batch", 0)
+        self.step_count = start.get("step", 0)
         self.elapsed_before = float(start.get("elapsed_s", 0.0))
         self.stopped_by: str | None = None
         self.diverged: str | None = None
@@ -86,8 +86,10 @@ class InfomaxModule(L.LightningModule):
         self.sampler.rank, self.sampler.world_size = self.global_rank, self.trainer.world_size
 
     def train_dataloader(self) -> DataLoader:
+        # its own generator: creating an iterator must not draw from the global RNG the method uses
         return DataLoader(self.data, batch_sampler=self.sampler, num_workers=self.cfg.num_workers,
-                          pin_memory=self.cfg.accelerator not in ("cpu",))
+                          pin_memory=self.cfg.accelerator not in ("cpu",),
+                          generator=torch.Generator().manual_seed(self.cfg.seed))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         groups = self.method.param_groups()
@@ -114,7 +116,7 @@ class InfomaxModule(L.LightningModule):
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         if self.sampler.served_epoch != self.epoch:  # the data order must be that of this epoch
-            raise RuntimeError(f"data order of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
+            raise RuntimeError(f"data of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
         x, labels = batch
         x = x.float().div_(255)  # uint8 (B, C, H, W) -> float [0, 1], on the device
         losses = self.method((x, labels))
@@ -213,4 +215,5 @@ class InfomaxModule(L.LightningModule):
         self.trainer.should_stop = True
         if self.global_rank == 0:
             path = self.checkpoint_path.with_name(DIVERGED)
-            path.write_text(json.dumps({"message": self.diverged, "epoch": self.epoch, "step": self.step_count}))
+            info = {"message": self.diverged, "epoch": self.epoch, "step": self.step_count}
+            path.write_text(json.dumps(info))

@@ -32,7 +32,8 @@ class ProgressBar(L.Callback):
         if self.bar is not None:
             self.bar.update(1)
             if module.last_losses:
-                self.bar.set_postfix(loss=f"{module.last_losses.get('loss', float('nan')):.4f}", refresh=False)
+                loss = module.last_losses.get("loss", float("nan"))
+                self.bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: Any) -> None:
         if self.bar is not None:

@@ -130,8 +130,11 @@ def neighbours_protocol(
     Returns ``{"precision@1": ..., "grid_path": str | None, "queries": [...], "neighbours": [[...]],
     "neighbour_label_agreement": share of grid neighbours with the query's class, "layer", "n_test"}``.
     """
+    run_dir = getattr(encoder, "run_dir", None)
     encoder = as_encoder(encoder)
     layer = check_layer(encoder, layer)
+    if out_path is None and run_dir is not None:
+        out_path = str(Path(run_dir) / "plots" / f"neighbours-{layer}.png")
     test = splits.test
     feats = extract_features(encoder, test.images, layer, device=device)
     labels = np.asarray(test.labels)

@@ -1,0 +1,185 @@
+"""fit(): bit-identical resume (epoch boundary, killed mid-epoch, budget stop), divergence, run-dir rules."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from infomax.config import TrainConfig
+from infomax.engine.checkpoint import load_checkpoint
+from infomax.engine.fit import TrainingDiverged, build_method, fit
+from infomax.errors import UserError
+
+TOY_DIR = Path(__file__).parent
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY_DIR))
+    return importlib.import_module("engine_toy").register(monkeypatch)
+
+
+def _cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{"max_epochs": 2, "batch_size": 16, "seed": 3, **kw})
+
+
+def _train(toy, run_dir, train_cfg, resume=False, method_cfg=None, **kw):
+    splits = toy.toy_splits()
+    method_cfg = method_cfg or toy.Config()
+    method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
+    return fit(method, splits, train_cfg, run_dir, "toy", method_cfg, resume=resume, evaluate=False,
+               progress=False, **kw)
+
+
+def _assert_same_run(a: Path, b: Path) -> None:
+    """Same exported weights, and same optimiser states in the last checkpoints, bit for bit."""
+    wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), k
+    ca, cb = load_checkpoint(a / "checkpoints/last.pt"), load_checkpoint(b / "checkpoints/last.pt")
+    assert (ca["epoch"], ca["step"], ca["batch"]) == (cb["epoch"], cb["step"], cb["batch"])
+    for g in ca["optimizers"]:
+        for pid, st in ca["optimizers"][g]["state"].items():
+            for k, v in st.items():
+                assert torch.equal(v, cb["optimizers"][g]["state"][pid][k]), (g, pid, k)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted 2-epoch run (6 steps per epoch)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(TOY_DIR))
+        toy = importlib.import_module("engine_toy").register(mp)
+        run_dir = tmp_path_factory.mktemp("ref") / "run"
+        metrics = _train(toy, run_dir, _cfg())
+    return run_dir, metrics
+
+
+def test_uninterrupted_run_writes_the_run_directory(reference):
+    run_dir, metrics = reference
+    assert metrics["train"] == {"epochs_completed": 2, "steps": 12, "elapsed_s": metrics["train"]["elapsed_s"],
+                                "stopped_by": "max_epochs", "max_epochs": 2, "max_minutes": None}
+    for name in ("config.json", "metrics.json", "model.safetensors", "encoder.safetensors",
+                 "checkpoints/last.pt", "logs/version_0/metrics.csv"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "logs/version_0").glob("events.out.tfevents.*"))  # TensorBoard
+    cfg = json.loads((run_dir / "config.json").read_text())
+    assert cfg["method"] == "toy" and cfg["train"]["seed"] == 3 and cfg["data_info"]["image_size"] == 8
+    # the checkpoint is plain tensors: weights_only loading works (load_checkpoint uses it)
+    ckpt = torch.load(run_dir / "checkpoints/last.pt", weights_only=True)
+    assert ckpt["epoch"] == 2 and ckpt["batch"] == 0 and ckpt["stopped_by"] is None
+
+
+def test_resume_at_an_epoch_boundary_gives_identical_weights(toy, reference, tmp_path):
+    run = tmp_path / "run"
+    assert _train(toy, run, _cfg(max_epochs=1))["train"]["epochs_completed"] == 1
+    metrics = _train(toy, run, _cfg(max_epochs=2), resume=True)
+    assert metrics["train"]["epochs_completed"] == 2 and metrics["train"]["steps"] == 12
+    _assert_same_run(reference[0], run)
+    assert (run / "logs/version_1/metrics.csv").is_file()  # the resumed part logs as a new version
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_kill_in_the_middle_of_an_epoch_then_resume_gives_identical_weights(toy, reference, tmp_path,
+                                                                             monkeypatch):
+    run = tmp_path / "run"
+    forward = toy.Toy.forward
+    calls = {"n": 0}
+
+    def dying_forward(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 9:  # third step of epoch 2: the process dies, nothing more is written
+            raise _Killed
+        return forward(self, batch)
+
+    monkeypatch.setattr(toy.Toy, "forward", dying_forward)
+    with pytest.raises(_Killed):
+        _train(toy, run, _cfg())
+    monkeypatch.setattr(toy.Toy, "forward", forward)
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1  # restarts epoch 2 from here
+    assert not (run / "model.safetensors").exists()
+    _train(toy, run, _cfg(), resume=True)
+    _assert_same_run(reference[0], run)
+
+
+def test_budget_stops_after_the_step_and_resume_continues_mid_epoch(toy, reference, tmp_path):
+    run = tmp_path / "run"
+    metrics = _train(toy, run, _cfg(max_minutes=1e-9))  # the budget is spent after the first step
+    assert metrics["train"]["stopped_by"] == "max_minutes" and metrics["train"]["steps"] == 1
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["stopped_by"]) == (0, 1, "max_minutes")
+    assert (run / "model.safetensors").is_file()
+    metrics = _train(toy, run, _cfg(max_minutes=None), resume=True)  # lift the budget: finish the run
+    assert metrics["train"]["stopped_by"] == "max_epochs"
+    _assert_same_run(reference[0], run)
+
+
+def test_resuming_a_finished_run_changes_nothing(toy, reference, tmp_path):
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=1))
+    before = (run / "checkpoints/last.pt").read_bytes()
+    assert _train(toy, run, _cfg(max_epochs=1), resume=True)["train"]["steps"] == 6
+    assert (run / "checkpoints/last.pt").read_bytes() == before
+
+
+def test_non_finite_loss_stops_with_a_clear_error_and_keeps_the_good_checkpoint(toy, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged) as e:
+        _train(toy, run, _cfg(), method_cfg=toy.Config(nan_at_call=8))  # step 2 of epoch 2
+    msg = str(e.value)
+    assert "\n" not in msg and "nan" in msg and "epoch 2, step 8" in msg
+    assert str(run / "checkpoints" / "last.pt") in msg and "(epoch 1)" in msg
+    assert "JSD" in msg and "SMILE" in msg and "lr" in msg
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert ckpt["epoch"] == 1
+    assert all(bool(torch.isfinite(v).all()) for v in ckpt["method"].values() if v.is_floating_point())
+    assert not (run / "model.safetensors").exists()
+
+
+def test_non_finite_weights_are_never_checkpointed(toy, tmp_path, monkeypatch):
+    def poison(self):  # the weights go NaN while the loss stays finite (the step's loss is computed before)
+        if self.calls == 6:
+            with torch.no_grad():
+                self.w.weight.fill_(float("nan"))
+
+    monkeypatch.setattr(toy.Toy, "on_after_optimizer_step", poison)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match="non-finite weights"):
+        _train(toy, run, _cfg())
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert ckpt["epoch"] == 0 and bool(torch.isfinite(ckpt["method"]["w.weight"]).all())
+
+
+def test_existing_run_dir_is_never_overwritten(toy, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="already exists and is not empty"):
+        _train(toy, run, _cfg())
+    assert [p.name for p in run.iterdir()] == ["notes.txt"] and (run / "notes.txt").read_text() == "mine"
+
+
+def test_resume_of_a_directory_that_is_not_a_run(toy, tmp_path):
+    (tmp_path / "x").mkdir()
+    with pytest.raises(UserError, match="not a run directory"):
+        _train(toy, tmp_path / "x", _cfg(), resume=True)
+    with pytest.raises(UserError, match="does not exist"):
+        _train(toy, tmp_path / "missing", _cfg(), resume=True)
+
+
+@pytest.mark.parametrize("change", [{"train": {"lr": 1e-2}}, {"method": {"y_dim": 4}}])
+def test_resume_refuses_changed_settings(toy, tmp_path, change):
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=1))
+    cfg = _cfg(**change.get("train", {}))
+    with pytest.raises(UserError, match="resum"):
+        _train(toy, run, cfg, resume=True, method_cfg=toy.Config(**change.get("method", {})))
