@@ -183,3 +183,17 @@ def test_resume_refuses_changed_settings(toy, tmp_path, change):
     cfg = _cfg(**change.get("train", {}))
     with pytest.raises(UserError, match="resum"):
         _train(toy, run, cfg, resume=True, method_cfg=toy.Config(**change.get("method", {})))
+
+
+@pytest.mark.slow
+def test_two_process_ddp_training_on_cpu(toy, tmp_path):
+    """devices=2: Lightning DDP (spawn, gloo); each process takes half of every epoch's permutation."""
+    run = tmp_path / "run"
+    metrics = _train(toy, run, _cfg(devices=2, max_epochs=2))
+    assert metrics["train"]["steps"] == 2 * (96 // 2 // 16)
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert ckpt["epoch"] == 2 and list(ckpt["optimizers"]) == ["main"]
+    w = load_file(str(run / "model.safetensors"))
+    initial = build_method("toy", toy.Config(), toy.toy_splits().info, 3).state_dict()
+    assert not torch.equal(w["w.weight"], initial["w.weight"])  # the weights came back from the workers
+    assert torch.equal(w["w.weight"], ckpt["method"]["w.weight"])

@@ -140,7 +140,7 @@ def test_prior_discriminator_learns_to_separate_prior_from_codes() -> None:
         opt.zero_grad()
         out["loss/prior"].backward()
         opt.step()
-    assert float(out["loss/prior"]) < 0.5 * 2 * math.log(2)
+    assert float(out["loss/prior"].detach()) < 0.5 * 2 * math.log(2)
 
 
 def test_occluded_pass_keeps_bn_running_stats() -> None:

@@ -1,0 +1,76 @@
+"""The torch-mist peer on the staircase; run by ``run.py`` with the peer venv's python (``.venv-peer``).
+
+Same tasks and settings as run.py: infomax's sampler (PYTHONPATH=src) draws identical batches from the
+same seed; Adam at the same learning rate; separable critic hidden_dims [256, 256, 32] (two hidden
+layers of 256, 32-d output), joint ("concat") critic hidden_dims [256]; all other batch items as
+negatives (``neg_samples=-1``). torch-mist has no plain DV estimator: its MINE (DV with the moving-
+average gradient correction) stands in, under the name "mine". Argument: one JSON config.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import torch
+from torch_mist.estimators.discriminative import factories as F
+
+from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian
+
+ESTIMATORS = {
+    "infonce": lambda kw: F.infonce(**kw),
+    "nwj": lambda kw: F.nwj(**kw),
+    "mine": lambda kw: F.mine(**kw),
+    "tuba": lambda kw: F.tuba(**kw),
+    "jsd": lambda kw: F.js(**kw),
+    "smile_1": lambda kw: F.smile(tau=1.0, **kw),
+    "smile_5": lambda kw: F.smile(tau=5.0, **kw),
+    "smile_inf": lambda kw: F.smile(tau=1e30, **kw),
+}
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    torch.set_num_threads(1)
+    d, spl, levels = cfg["dim"], cfg["steps_per_level"], cfg["levels"]
+    results = []
+    for task in cfg["tasks"]:
+        for batch in cfg["batch_sizes"]:
+            for critic in cfg["critics"]:
+                for name, make in ESTIMATORS.items():
+                    torch.manual_seed(cfg["seed"])
+                    kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}
+                    if critic == "separable":
+                        kw.update(critic_type="separable", hidden_dims=[256, 256, 32])
+                    else:
+                        kw.update(critic_type="joint", hidden_dims=[256])
+                    est = make(kw)
+                    opt = torch.optim.Adam(est.parameters(), lr=cfg["lr"])
+                    gen = torch.Generator().manual_seed(cfg["seed"] + 1)
+                    values = []
+                    sec = 0.0
+                    for step in range(spl * len(levels)):
+                        t0 = time.perf_counter()  # timed: sampling + loss + backward + step
+                        mi = levels[step // spl]
+                        x, y = sample_correlated_gaussian(batch, d, mi_to_rho(mi, d), generator=gen,
+                                                          transform="cube" if task == "cubic" else "identity")
+                        loss = est.loss(x, y)
+                        opt.zero_grad(set_to_none=True)
+                        loss.backward()
+                        opt.step()
+                        sec += time.perf_counter() - t0
+                        with torch.no_grad():  # the estimate, outside the timing
+                            v = float(est.mutual_information(x, y))
+                        values.append(v if v == v and abs(v) != float("inf") else None)
+                    sec /= spl * len(levels)
+                    results.append({"task": task, "batch": batch, "critic": critic, "estimator": name,
+                                    "estimates": values, "sec_per_step": sec})
+                    print(f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
+                          file=sys.stderr, flush=True)
+    with open(cfg["out"], "w") as f:
+        json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main()

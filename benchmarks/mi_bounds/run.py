@@ -1,0 +1,248 @@
+"""Every bound x critic on the MI staircase (Poole et al. 2019 Fig. 2; Song & Ermon 2020 Fig. 1).
+
+Published settings (the defaults): x, y in R^20 with per-dimension correlation set so that the true MI
+is 2, 4, 6, 8, 10 nats for 4,000 steps each (20,000 steps), fresh samples every step, Adam 5e-4,
+batch 64 (and 128); separable critic = two MLPs with two hidden layers of 256 and 32-d embeddings,
+concat critic = one hidden layer of 256; SMILE with tau = 1, 5 and none (trained with the JSD gradient,
+reporting the clipped DV value, as in Song & Ermon's code). "Cubic" applies y -> y^3.
+
+The estimate at each step is the bound on that step's training batch (as in both papers). Per level the
+table reports, over the second half of the level's steps, the bias (mean - truth), the variance and the
+MSE of the estimates, plus wall time per step. The peer, torch-mist (PyPI), runs the same tasks from a
+separate virtualenv in a subprocess (``peer_torch_mist.py``).
+
+Usage (full run: hours on a CPU; a reduced run: ``--steps-per-level 200``):
+    python benchmarks/mi_bounds/run.py --steps-per-level 4000 --batch-sizes 64,128
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from infomax import bounds as B
+from infomax.critics import ConcatCritic, SeparableCritic
+from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian
+
+HERE = Path(__file__).resolve().parent
+ESTIMATORS = ["infonce", "nwj", "dv", "tuba", "jsd", "smile_1", "smile_5", "smile_inf"]
+
+
+class LogBaseline(nn.Module):
+    """TUBA's learned log a(y): an MLP (M, Dy) -> (M,)."""
+
+    def __init__(self, y_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(y_dim, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.net(y).squeeze(-1)
+
+
+def objective(name: str, s: Tensor, log_baseline: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(value to maximize, reported estimate) for the (B, B) scores of one batch."""
+    if name == "infonce":
+        v = B.infonce(s)
+        return v, v
+    if name == "nwj":
+        v = B.nwj(s)
+        return v, v
+    if name == "dv":
+        v = B.dv(s)
+        return v, v
+    if name == "tuba":
+        v = B.tuba(s, log_baseline)
+        return v, v
+    if name == "jsd":  # Poole et al.: train JS, report NWJ on the critic shifted by 1
+        return B.jsd(s), B.nwj(s + 1.0)
+    if name.startswith("smile_"):
+        tau = None if name == "smile_inf" else float(name.split("_")[1])
+        return B.jsd(s), B.smile(s, tau=tau)
+    raise ValueError(name)
+
+
+def make_critic(kind: str, d: int) -> nn.Module:
+    if kind == "separable":
+        return SeparableCritic(d, d, hidden=(256, 256), embed_dim=32)
+    return ConcatCritic(d, d, hidden=(256,))
+
+
+def run_one(est: str, critic: str, task: str, batch: int, args: argparse.Namespace) -> dict:
+    torch.manual_seed(args.seed)
+    d, spl = args.dim, args.steps_per_level
+    net = make_critic(critic, d)
+    base = LogBaseline(d) if est == "tuba" else None
+    params = list(net.parameters()) + (list(base.parameters()) if base else [])
+    opt = torch.optim.Adam(params, lr=args.lr)
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    estimates = np.empty(spl * len(args.levels))
+    t0 = time.perf_counter()
+    for step in range(len(estimates)):
+        mi = args.levels[step // spl]
+        x, y = sample_correlated_gaussian(batch, d, mi_to_rho(mi, d), generator=gen,
+                                          transform="cube" if task == "cubic" else "identity")
+        s = net(x, y)  # (B, B)
+        train_v, report_v = objective(est, s, base(y) if base else None)
+        opt.zero_grad(set_to_none=True)
+        (-train_v).backward()
+        opt.step()
+        estimates[step] = report_v.item()
+    sec = time.perf_counter() - t0
+    return {"estimates": estimates, "sec_per_step": sec / len(estimates)}
+
+
+def level_stats(estimates: np.ndarray, levels: list[float], spl: int) -> list[dict]:
+    out = []
+    for k, mi in enumerate(levels):
+        e = estimates[k * spl + spl // 2 : (k + 1) * spl]
+        e = e[np.isfinite(e)] if np.isfinite(e).any() else e
+        out.append({"true_mi": mi, "bias": float(e.mean() - mi), "var": float(e.var()),
+                    "mse": float(((e - mi) ** 2).mean()), "nonfinite": int((~np.isfinite(estimates[k * spl:(k + 1) * spl])).sum())})
+    return out
+
+
+def run_peer(args: argparse.Namespace, out: Path) -> tuple[list[dict], str]:
+    py = HERE / ".venv-peer" / "bin" / "python"
+    if not py.exists():
+        return [], f"torch-mist peer venv not found at {py.relative_to(HERE.parent.parent)}"
+    cfg = {"dim": args.dim, "levels": args.levels, "steps_per_level": args.steps_per_level, "lr": args.lr,
+           "seed": args.seed, "batch_sizes": args.batch_sizes, "tasks": args.tasks, "critics": args.critics,
+           "out": str(out / "peer_raw.json")}
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent / "src"), OMP_NUM_THREADS="1")
+    r = subprocess.run([str(py), str(HERE / "peer_torch_mist.py"), json.dumps(cfg)], env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        return [], "torch-mist run failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+    return json.loads((out / "peer_raw.json").read_text()), ""
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps-per-level", type=int, default=4000)
+    p.add_argument("--levels", default="2,4,6,8,10")
+    p.add_argument("--dim", type=int, default=20)
+    p.add_argument("--batch-sizes", default="64,128")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--estimators", default=",".join(ESTIMATORS))
+    p.add_argument("--critics", default="separable,concat")
+    p.add_argument("--tasks", default="gaussian,cubic")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-peer", action="store_true", help="skip the torch-mist peer")
+    p.add_argument("--out", default=str(HERE / "results"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    args.levels = [float(v) for v in args.levels.split(",")]
+    args.batch_sizes = [int(v) for v in args.batch_sizes.split(",")]
+    args.tasks, args.critics = args.tasks.split(","), args.critics.split(",")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    rows, curves = [], {}
+    for task in args.tasks:
+        for batch in args.batch_sizes:
+            for critic in args.critics:
+                for est in args.estimators.split(","):
+                    r = run_one(est, critic, task, batch, args)
+                    curves[("infomax", task, batch, critic, est)] = r["estimates"]
+                    for st in level_stats(r["estimates"], args.levels, args.steps_per_level):
+                        rows.append({"impl": "infomax", "task": task, "batch": batch, "critic": critic,
+                                     "estimator": est, **st, "ms_per_step": 1e3 * r["sec_per_step"]})
+                    print(f"infomax {task} b={batch} {critic} {est}: {1e3 * r['sec_per_step']:.2f} ms/step",
+                          file=sys.stderr, flush=True)
+    peer_note = "skipped (--no-peer)"
+    if not args.no_peer:
+        peer, peer_note = run_peer(args, out)
+        for r in peer:
+            est = np.asarray([np.nan if v is None else v for v in r["estimates"]])
+            curves[("torch-mist", r["task"], r["batch"], r["critic"], r["estimator"])] = est
+            for st in level_stats(est, args.levels, args.steps_per_level):
+                rows.append({"impl": "torch-mist", "task": r["task"], "batch": r["batch"], "critic": r["critic"],
+                             "estimator": r["estimator"], **st, "ms_per_step": 1e3 * r["sec_per_step"]})
+        peer_note = peer_note or f"ran {len(peer)} torch-mist configurations"
+    write_outputs(rows, curves, args, out, peer_note)
+
+
+def write_outputs(rows: list[dict], curves: dict, args: argparse.Namespace, out: Path, peer_note: str) -> None:
+    with open(out / "levels.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    # summary per (impl, task, batch, critic, estimator): mean |bias|, mean var, mean mse, ms/step
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["impl"], r["task"], r["batch"], r["critic"], r["estimator"]), []).append(r)
+    lines = [
+        f"Staircase d={args.dim}, levels {args.levels} nats, {args.steps_per_level} steps/level, Adam {args.lr}, "
+        f"seed {args.seed}. Stats over the second half of each level; bias/var/MSE averaged over levels.",
+        f"Peer: {peer_note}.",
+        "",
+        "| impl | task | batch | critic | estimator | " + " | ".join(f"bias@{m:g}" for m in args.levels)
+        + " | mean var | mean MSE | ms/step |",
+        "|" + "---|" * (8 + len(args.levels)),
+    ]
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["impl", "task", "batch", "critic", "estimator", "mean_abs_bias", "mean_var", "mean_mse",
+                    "ms_per_step"])
+        for key, rs in groups.items():
+            mab = np.mean([abs(r["bias"]) for r in rs])
+            mv, mm = np.mean([r["var"] for r in rs]), np.mean([r["mse"] for r in rs])
+            ms = rs[0]["ms_per_step"]
+            w.writerow([*key, f"{mab:.4f}", f"{mv:.4f}", f"{mm:.4f}", f"{ms:.3f}"])
+            biases = " | ".join(f"{r['bias']:+.2f}" for r in rs)
+            lines.append(f"| {' | '.join(map(str, key))} | {biases} | {mv:.3f} | {mm:.3f} | {ms:.2f} |")
+    (out / "table.md").write_text("\n".join(lines) + "\n")
+    plot(curves, args, out)
+
+
+def plot(curves: dict, args: argparse.Namespace, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    spl = args.steps_per_level
+    truth = np.repeat(args.levels, spl)
+    ests = list(dict.fromkeys(k[4] for k in curves))
+    for task in args.tasks:
+        for batch in args.batch_sizes:
+            fig, axes = plt.subplots(len(args.critics), len(ests), figsize=(2.6 * len(ests), 2.4 * len(args.critics)),
+                                     sharex=True, sharey=True, squeeze=False)
+            for i, critic in enumerate(args.critics):
+                for j, est in enumerate(ests):
+                    ax = axes[i][j]
+                    for impl, color in (("infomax", "C0"), ("torch-mist", "C3")):
+                        e = curves.get((impl, task, batch, critic, est))
+                        if e is None:
+                            continue
+                        ax.plot(np.clip(e, -2, 15), color=color, alpha=0.25, lw=0.5)
+                        k = max(1, spl // 20)
+                        sm = np.convolve(np.nan_to_num(e, nan=0.0), np.ones(k) / k, mode="same")
+                        ax.plot(np.clip(sm, -2, 15), color=color, lw=1.2, label=impl)
+                    ax.plot(truth, "k", lw=1)
+                    ax.set_ylim(-1, 12)
+                    if i == 0:
+                        ax.set_title(est, fontsize=9)
+                    if j == 0:
+                        ax.set_ylabel(f"{critic}\nMI (nats)", fontsize=8)
+            axes[0][0].legend(fontsize=6)
+            fig.suptitle(f"{task} staircase, d={args.dim}, batch {batch}", fontsize=10)
+            fig.tight_layout()
+            fig.savefig(out / f"staircase_{task}_b{batch}.png", dpi=90)
+            plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()
