@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -165,9 +166,11 @@ def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
     # 5-dim Gaussian pair with true MI 1.0 nats (and its cube): within 0.1 nats, separable critic.
     x, y = sample_correlated_gaussian(20000, 5, mi_to_rho(1.0, 5), transform=transform,
                                       generator=torch.Generator().manual_seed(0))
+    cpu0 = time.process_time()
     e = estimate_mi(x, y, bound=bound, critic="separable", progress=False)
     assert e.mi_nats == pytest.approx(1.0, abs=0.1)
-    assert e.seconds < 60
+    # CPU time, not wall time: the 2-core test box is shared, so wall time measures the neighbours
+    assert time.process_time() - cpu0 < 60
 
 
 @pytest.mark.slow

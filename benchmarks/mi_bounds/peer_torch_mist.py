@@ -9,14 +9,21 @@ average gradient correction) stands in, under the name "mine". Argument: one JSO
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch_mist.estimators.discriminative import factories as F
 
-from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian
+# infomax's own sampler, loaded from its file: the infomax.data package needs numpy 2, torch-mist numpy 1.
+_SYN = Path(__file__).resolve().parents[2] / "src" / "infomax" / "data" / "synthetic.py"
+_spec = importlib.util.spec_from_file_location("_infomax_synthetic", _SYN)
+_syn = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_syn)
+mi_to_rho, sample_correlated_gaussian = _syn.mi_to_rho, _syn.sample_correlated_gaussian
 
 ESTIMATORS = {
     "infonce": lambda kw: F.infonce(**kw),

@@ -197,7 +197,7 @@ def extract(encoder: nn.Module, images: np.ndarray, layer: str) -> np.ndarray:
 
 def centroid_protocol(encoder: nn.Module, splits: Splits, layer: str, **_: object) -> dict:
     """Stand-in for ``PROTOCOLS["linear"]``: fit on train, test accuracy."""
-    enc = getattr(encoder, "encoder", encoder)
+    enc = encoder.method.encoder if hasattr(encoder, "method") else getattr(encoder, "encoder", encoder)
     probe = CentroidProbe().fit(extract(enc, splits.train.images, layer), splits.train.labels)
     return {"accuracy": probe.score(extract(enc, splits.test.images, layer), splits.test.labels)}
 

@@ -186,14 +186,16 @@ def test_resume_refuses_changed_settings(toy, tmp_path, change):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_training_on_cpu(toy, tmp_path):
+@pytest.mark.parametrize("adversary", [False, True], ids=["one-group", "two-groups"])
+def test_two_process_ddp_training_on_cpu(toy, tmp_path, adversary):
     """devices=2: Lightning DDP (spawn, gloo); each process takes half of every epoch's permutation."""
     run = tmp_path / "run"
-    metrics = _train(toy, run, _cfg(devices=2, max_epochs=2))
+    method_cfg = toy.Config(adversary=adversary)
+    metrics = _train(toy, run, _cfg(devices=2, max_epochs=2), method_cfg=method_cfg)
     assert metrics["train"]["steps"] == 2 * (96 // 2 // 16)
     ckpt = load_checkpoint(run / "checkpoints/last.pt")
-    assert ckpt["epoch"] == 2 and list(ckpt["optimizers"]) == ["main"]
+    assert ckpt["epoch"] == 2 and list(ckpt["optimizers"]) == (["main", "adv"] if adversary else ["main"])
     w = load_file(str(run / "model.safetensors"))
-    initial = build_method("toy", toy.Config(), toy.toy_splits().info, 3).state_dict()
+    initial = build_method("toy", method_cfg, toy.toy_splits().info, 3).state_dict()
     assert not torch.equal(w["w.weight"], initial["w.weight"])  # the weights came back from the workers
     assert torch.equal(w["w.weight"], ckpt["method"]["w.weight"])

@@ -62,4 +62,6 @@ def test_grid_goes_to_the_run_directory(splits, pixel_encoder, tmp_path):
 
     run = SimpleNamespace(method=SimpleNamespace(encoder=pixel_encoder), run_dir=tmp_path)
     out = PROTOCOLS["neighbours"](run, splits, "y")
-    assert out["grid_path"] == str(tmp_path / "plots" / "neighbours-y.png") and Image.open(out["grid_path"]).size
+    assert (
+        out["grid_path"] == str(tmp_path / "plots" / "neighbours-y.png") and Image.open(out["grid_path"]).size
+    )

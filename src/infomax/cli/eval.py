@@ -80,7 +80,7 @@ def _cell(v: Any) -> str:
 def print_table(results: dict[str, Any]) -> None:
     """One row per layer, one column per scalar the protocol returned."""
     cols = list(dict.fromkeys(k for r in results.values() for k, v in r.items()
-                              if isinstance(v, (int, float, str)) and k != "protocol"))
+                              if isinstance(v, (int, float, str)) and k not in ("protocol", "layer")))
     rows = [[key.split("/", 2)[2]] + [_cell(r.get(c, "-")) for c in cols] for key, r in results.items()]
     header = ["layer"] + cols
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]

@@ -53,7 +53,8 @@ class ConvResNxN(nn.Module):
     """One residual layer: ``conv_kxk/s -> BN? -> ReLU -> conv1x1`` plus a shortcut (as the authors' code).
 
     Shortcut: the input's mean pool over the same k x k window and stride (the identity for 1x1/1), with
-    zero channels appended when ``n_out > n_in``. (B, C_in, H, W) -> (B, C_out, (H - k) // s + 1, ...).
+    zero channels appended when ``n_out > n_in`` (a 1x1 conv of it when ``n_out < n_in``).
+    (B, C_in, H, W) -> (B, C_out, (H - k) // s + 1, ...).
     """
 
     def __init__(self, n_in: int, n_out: int, width: int, stride: int, use_bn: bool = False) -> None:
@@ -62,13 +63,14 @@ class ConvResNxN(nn.Module):
         self.conv1 = nn.Conv2d(n_in, n_out, width, stride, 0, bias=False)
         self.bn1 = _maybe_bn(n_out, use_bn)
         self.conv2 = nn.Conv2d(n_out, n_out, 1, 1, 0, bias=False)
-        if self.n_grow < 0:
-            raise ValueError(f"ConvResNxN cannot shrink channels ({n_in} -> {n_out})")
+        self.shrink = nn.Conv2d(n_in, n_out, 1, 1, 0, bias=True) if self.n_grow < 0 else None
 
     def forward(self, x: Tensor) -> Tensor:
         h = self.conv2(torch.relu(self.bn1(self.conv1(x))))  # (B, C_out, H', W')
         res = x if self.width == 1 and self.stride == 1 else F.avg_pool2d(x, self.width, self.stride)
-        if self.n_grow > 0:
+        if self.shrink is not None:
+            res = self.shrink(res)
+        elif self.n_grow > 0:
             res = F.pad(res, (0, 0, 0, 0, 0, self.n_grow))  # zero channels appended
         return h + res
 

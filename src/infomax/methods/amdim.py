@@ -186,7 +186,8 @@ class AMDIM(MethodBase):
         self.mixture = MixtureHead(n_rkhs, n_mix, mix_hidden or n_rkhs)
         self.mix_tau, self.mix_alpha = float(mix_tau), float(mix_alpha)
         self.multiscale = multiscale
-        self.probes = OnlineProbes(n_rkhs, num_classes, probe_hidden) if online_probes and num_classes >= 2 else None
+        use_probes = online_probes and num_classes >= 2
+        self.probes = OnlineProbes(n_rkhs, num_classes, probe_hidden) if use_probes else None
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """``{"main": encoder + mixture head, "probe": the online probes}``."""
@@ -229,12 +230,16 @@ class AMDIM(MethodBase):
         x1, x2 = self.views(x)
         feats = self.encoder(torch.cat([x1, x2]))  # one pass over both views (2B images)
         f1, f5, f7 = feats["f1"].split(b), feats["f5"].split(b), feats["f7"].split(b)
-        pairs: list[tuple[str, Tensor, Tensor, Tensor, Tensor, bool]] = [("1-7", f1[0], f7[1], f1[1], f7[0], True)]
+        # (name, source x1, target x2, source x2, target x1, through the mixture head)
+        pairs: list[tuple[str, Tensor, Tensor, Tensor, Tensor, bool]] = [
+            ("1-7", f1[0], f7[1], f1[1], f7[0], True)
+        ]
         if self.multiscale:
             loc = torch.randint(0, 25, (2, b), device=x.device)  # a random 5x5 source location per image
             rows = torch.arange(b, device=x.device)
             src5 = [f5[v].flatten(2)[rows, :, loc[v]] for v in (0, 1)]  # 2 x (B, D)
-            pairs += [("1-5", f1[0], f5[1], f1[1], f5[0], True), ("5-5", src5[0], f5[1], src5[1], f5[0], False)]
+            pairs.append(("1-5", f1[0], f5[1], f1[1], f5[0], True))
+            pairs.append(("5-5", src5[0], f5[1], src5[1], f5[0], False))
         out: LossDict = {}
         loss = x.new_zeros(())
         reg = x.new_zeros(())
@@ -260,14 +265,14 @@ class AMDIM(MethodBase):
 
 
 def build_views(image_size: int, cfg: Config) -> TwoViews:
-    """The two-view augmentation selected by ``cfg`` (AMDIM's policy, an ablation of it, or the strong one)."""
+    """The two views selected by ``cfg``: AMDIM's policy, an ablation of it, or the strong one."""
     if cfg.strong_augment:
         return TwoViews(strong_augment(image_size))
     return TwoViews(amdim_augment(image_size, cfg.random_crop, cfg.color_jitter, cfg.random_gray))
 
 
 def build(cfg: Config, info: DataInfo) -> AMDIM:
-    """An :class:`AMDIM` for data described by ``info`` (channels, image_size 32..35, num_classes, mean, std)."""
+    """An :class:`AMDIM` for data described by ``info`` (channels, image_size 32..35, classes, mean, std)."""
     cfg.validate()
     return AMDIM(
         in_channels=info.channels,
@@ -294,7 +299,8 @@ def build(cfg: Config, info: DataInfo) -> AMDIM:
 
 
 def _p(description: str, **overrides: Any) -> Preset:
-    return Preset(description=description, method="amdim", overrides={"data": "cifar10", "lr": 2e-4, **overrides})
+    overrides = {"data": "cifar10", "lr": 2e-4, **overrides}
+    return Preset(description=description, method="amdim", overrides=overrides)
 
 
 PRESETS: dict[str, Preset] = {

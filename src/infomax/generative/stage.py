@@ -1,0 +1,190 @@
+"""The DDIM stage: train a DDIM on the frozen latent of a trained hybrid run, in the same run directory.
+
+The stage is an engine run of its own in ``RUN_DIR/ddim/`` (config, atomic ``weights_only`` checkpoints,
+logs, ``model.safetensors``), so it resumes after a kill exactly like any run; calling it again on the same
+``RUN_DIR`` continues it (only ``max_epochs``, ``max_minutes`` and ``data_root`` may change then). Data,
+seed and validation split are those of the representation run. Samples (deterministic DDIM, eta = 0 by
+default) are decoded by the run's decoder into ``RUN_DIR/plots/ddim_samples.png``.
+
+Command line (until ``infomax train`` gains a stage option)::
+
+    infomax train hybrid --data fashion-mnist --out runs/h
+    python -m infomax.generative.stage runs/h --set max_epochs=5 --steps 50
+    python -m infomax.generative.stage runs/h --set max_epochs=8      # continue the stage
+
+Example:
+    >>> metrics = train_ddim_stage("runs/h", {"max_epochs": 2})  # doctest: +SKIP
+    >>> sample_grid("runs/h", steps=50)  # doctest: +SKIP
+    PosixPath('runs/h/plots/ddim_samples.png')
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from infomax.config import TrainConfig, apply_overrides, coerce, field_types, parse_set
+from infomax.errors import UserError
+from infomax.generative.figures import save_grid
+from infomax.generative.method import Config, LatentDDIM
+from infomax.run import (
+    CHECKPOINT_DIR,
+    LAST_CHECKPOINT,
+    MODEL,
+    Run,
+    is_run_dir,
+    load_run,
+    read_config,
+    read_metrics,
+    train_config_from,
+    update_metrics,
+)
+
+STAGE_DIR = "ddim"
+#: Settings a continued stage may change.
+STAGE_LIMITS = ("max_epochs", "max_minutes", "data_root")
+#: The stage's engine defaults (the representation run's data, seed and split are kept).
+STAGE_DEFAULTS: dict[str, Any] = {"method": "ddim", "lr": 2e-4, "max_epochs": 10, "max_minutes": None,
+                                  "limit_train_batches": None, "probe_every": 0, "weight_decay": 0.0}
+
+
+def representation_run(run_dir: str | Path) -> Run:
+    """The trained representation of ``run_dir`` (a hybrid run); UserError if it is not trained yet."""
+    path = Path(run_dir)
+    if not is_run_dir(path):
+        raise UserError(f"{path} is not a run directory: train the representation first "
+                        f"(`infomax train hybrid --out {path}`), then the DDIM stage")
+    if not (path / MODEL).is_file():
+        raise UserError(f"the DDIM stage needs a trained representation, but {path} has no {MODEL} yet; "
+                        f"finish it first (`infomax train --resume {path}`)")
+    run = load_run(path)
+    if not hasattr(run.method, "decoder") or "z" not in getattr(run.method.encoder, "layers", ()):
+        raise UserError(f"the DDIM stage needs an autoencoder run with a latent z (method hybrid), "
+                        f"{path} is a {run.config['method']!r} run")
+    return run
+
+
+def _stage_configs(run: Run, stage_dir: Path, overrides: dict[str, Any]) -> tuple[TrainConfig, Config]:
+    if is_run_dir(stage_dir):  # continue: the saved settings, only the limits may change
+        bad = sorted(set(overrides) - set(STAGE_LIMITS))
+        if bad:
+            raise UserError(f"the DDIM stage in {stage_dir} exists: only {', '.join(STAGE_LIMITS)} may "
+                            f"change when continuing it, not {', '.join(bad)}")
+        saved = read_config(stage_dir)
+        train_cfg = train_config_from(saved)
+        types_ = field_types(Config)
+        cfg = Config(**{k: coerce(v, types_[k], k) for k, v in saved["method_config"].items()})
+    else:
+        train_cfg = train_config_from(run.config)
+        for k, v in STAGE_DEFAULTS.items():
+            setattr(train_cfg, k, v)
+        cfg = Config()
+    apply_overrides(train_cfg, cfg, overrides)
+    if train_cfg.method != "ddim":
+        raise UserError("--set method= cannot be changed for the DDIM stage")
+    train_cfg.validate()
+    cfg.validate()
+    return train_cfg, cfg
+
+
+def train_ddim_stage(run_dir: str | Path, overrides: dict[str, Any] | None = None,
+                     progress: bool = True) -> dict[str, Any]:
+    """Train (or continue) the DDIM stage of ``run_dir``; returns the stage's metrics.
+
+    Args:
+        run_dir: a trained hybrid run directory.
+        overrides: TrainConfig or :class:`~infomax.generative.method.Config` settings (``max_epochs``,
+            ``batch_size``, ``lr``, ``base``, ``timesteps``...); when continuing, only the limits.
+        progress: show the engine's progress bar.
+    """
+    from infomax.data.datasets import load_dataset
+    from infomax.engine.checkpoint import seed_everything
+    from infomax.engine.fit import fit
+
+    run = representation_run(run_dir)
+    stage_dir = Path(run_dir) / STAGE_DIR
+    train_cfg, cfg = _stage_configs(run, stage_dir, dict(overrides or {}))
+    splits = load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction)
+    seed_everything(train_cfg.seed)
+    method = LatentDDIM(copy.deepcopy(run.method.encoder), cfg)
+    if not (stage_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():  # fresh: latent statistics
+        x = torch.from_numpy(np.asarray(splits.train.images[: cfg.stats_items])).float() / 255
+        method.set_latent_stats(x)
+    with warnings.catch_warnings():  # the frozen encoder is in eval mode on purpose
+        warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
+        fit(method, splits, train_cfg, stage_dir, "ddim", cfg, resume=is_run_dir(stage_dir),
+            baselines=False, evaluate=False, progress=progress)
+    return read_metrics(stage_dir)
+
+
+def load_stage(run_dir: str | Path) -> LatentDDIM:
+    """The trained DDIM of ``run_dir`` (from ``RUN_DIR/ddim/model.safetensors``), in eval mode."""
+    from safetensors.torch import load_model
+
+    run = representation_run(run_dir)
+    stage_dir = Path(run_dir) / STAGE_DIR
+    if not (stage_dir / MODEL).is_file():
+        raise UserError(f"no trained DDIM in {stage_dir}; run the DDIM stage first")
+    saved = read_config(stage_dir)
+    types_ = field_types(Config)
+    cfg = Config(**{k: coerce(v, types_[k], k) for k, v in saved["method_config"].items()})
+    method = LatentDDIM(copy.deepcopy(run.method.encoder), cfg)
+    load_model(method, str(stage_dir / MODEL), strict=True)
+    return method.eval()
+
+
+@torch.no_grad()
+def generate(run_dir: str | Path, n: int, steps: int = 50, eta: float = 0.0, seed: int = 0,
+             batch_size: int = 256) -> torch.Tensor:
+    """n decoded DDIM samples (n, C, H, W) in [0, 1]; z_T drawn from a generator seeded with ``seed``."""
+    run, ddim = representation_run(run_dir), load_stage(run_dir)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, batch_size):
+        z = ddim.sample(min(batch_size, n - i), steps, eta, generator=g)
+        out.append(run.method.decode(z))
+    return torch.cat(out)
+
+
+def sample_grid(run_dir: str | Path, n: int = 64, steps: int = 50, eta: float = 0.0, seed: int = 0) -> Path:
+    """Write ``RUN_DIR/plots/ddim_samples.png`` (n decoded samples) and record it in ``metrics.json``."""
+    path = save_grid(generate(run_dir, n, steps, eta, seed), Path(run_dir) / "plots" / "ddim_samples.png")
+    update_metrics(run_dir, {"ddim": {"samples_png": str(path.relative_to(run_dir)), "steps": steps,
+                                      "eta": eta, "seed": seed,
+                                      "stage": read_metrics(Path(run_dir) / STAGE_DIR).get("train")}})
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m infomax.generative.stage RUN_DIR [--set k=v] [--steps S] [--n-samples N] [--eta E]``."""
+    p = argparse.ArgumentParser(prog="python -m infomax.generative.stage",
+                                description="Train or continue the DDIM stage of a hybrid run, then sample.")
+    p.add_argument("run_dir")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--steps", type=int, default=50, help="DDIM sampling steps")
+    p.add_argument("--n-samples", type=int, default=64)
+    p.add_argument("--eta", type=float, default=0.0)
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    try:
+        train_ddim_stage(args.run_dir, parse_set(args.overrides), progress=not args.no_progress)
+        path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
+    except UserError as e:
+        print(f"infomax: error: {e}", file=sys.stderr)
+        return 2
+    print(f"samples: {path}")
+    return 0
+
+
+__all__ = ["STAGE_DIR", "generate", "load_stage", "main", "representation_run", "sample_grid",
+           "train_ddim_stage"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""`infomax estimate X Y`: file formats, --json output, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from infomax.cli import main
+from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian_np
+
+FAST = ["--steps", "40", "--batch-size", "64", "--quiet"]
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    return sample_correlated_gaussian_np(400, 2, mi_to_rho(1.0, 2), seed=0)
+
+
+def _save_csv(path: Path, a: np.ndarray, header: str | None = None) -> Path:
+    np.savetxt(path, a, delimiter=",", header=header or "", comments="")
+    return path
+
+
+def test_json_output_npy_and_csv_agree(tmp_path: Path, pair, capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = pair
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    _save_csv(tmp_path / "x.csv", x, header="a,b")  # a header line of column names is skipped
+    _save_csv(tmp_path / "y.csv", y)
+    assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--json", *FAST]) == 0
+    out = capsys.readouterr().out
+    d = json.loads(out)  # exactly one JSON object on stdout
+    assert out.count("\n") == 1
+    for key in ("mi_nats", "mi_bits", "stderr_nats", "bound", "critic", "n_train", "n_test", "warnings"):
+        assert key in d
+    assert d["bound"] == "smile" and d["critic"] == "separable"
+    assert (d["n_train"], d["n_test"]) == (280, 80)
+    assert d["mi_bits"] == pytest.approx(d["mi_nats"] / math.log(2))
+    # the csv copy (printed with %.18e: exact float64) gives the identical estimate
+    assert main(["estimate", str(tmp_path / "x.csv"), str(tmp_path / "y.csv"), "--json", *FAST]) == 0
+    assert json.loads(capsys.readouterr().out)["mi_nats"] == d["mi_nats"]
+
+
+def test_text_output_and_options(tmp_path: Path, pair, capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = pair
+    np.save(tmp_path / "x.npy", x[:, 0])  # 1-D: one feature
+    np.save(tmp_path / "y.npy", y)
+    rc = main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--bound", "nwj",
+               "--critic", "concat", "--tau", "none", "--seed", "3", *FAST])
+    assert rc == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("I(X;Y) = ") and "bound=nwj critic=concat" in out
+    assert "warning: only 400 samples" in err
+
+
+def _write(tmp_path: Path, name: str, text: str) -> str:
+    p = tmp_path / name
+    p.write_text(text)
+    return str(p)
+
+
+@pytest.mark.parametrize(
+    ("make", "msg"),
+    [
+        (lambda t, x: [str(t / "missing.npy"), x], "file not found"),
+        (lambda t, x: [str(t), x], "not a file"),
+        (lambda t, x: [_write(t, "a.npy", "not an npy file"), x], "cannot read"),
+        (lambda t, x: [_write(t, "a.json", "[1, 2]"), x], "unsupported file type"),
+        (lambda t, x: [_write(t, "a.csv", "1,2\n3,x\n"), x], "non-numeric"),
+        (lambda t, x: [_write(t, "a.csv", "1,2\n3\n"), x], "different numbers of columns"),
+        (lambda t, x: [_write(t, "a.csv", "# nothing\n"), x], "no data rows"),
+        (lambda t, x: [_write(t, "a.csv", "1,2\n" * 399 + "nan,1\n"), x], "NaN or inf"),
+        (lambda t, x: [_write(t, "a.csv", "1,2\n" * 300), x], "rows"),
+        (lambda t, x: [x, x, "--steps", "0"], "max_steps"),
+    ],
+)
+def test_errors_exit_2_with_one_line(tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], make, msg) -> None:
+    np.save(tmp_path / "ok.npy", pair[0])
+    argv = ["estimate", *make(tmp_path, str(tmp_path / "ok.npy")), "--quiet"]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("infomax: error: ") and err.count("\n") == 1 and msg in err
+    assert "Traceback" not in err
+
+
+def test_unknown_bound_is_a_usage_error(tmp_path: Path, pair, capsys: pytest.CaptureFixture[str]) -> None:
+    np.save(tmp_path / "x.npy", pair[0])
+    with pytest.raises(SystemExit) as exc:
+        main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--bound", "mine-ish"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

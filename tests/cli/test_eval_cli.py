@@ -1,0 +1,83 @@
+"""`infomax eval`, in-process, on a toy run (stand-in protocols; one test with the real linear protocol)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+import pytest
+
+from infomax.cli import main
+from infomax.config import TrainConfig
+
+TOY_DIR = Path(__file__).parents[1] / "engine"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    monkeypatch.syspath_prepend(str(TOY_DIR))
+    toy = importlib.import_module("engine_toy").register(monkeypatch)
+    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    return toy
+
+
+@pytest.fixture
+def run_dir(toy, tmp_path):
+    from infomax.engine.fit import build_method, fit
+
+    splits, cfg = toy.toy_splits(), toy.Config()
+    fit(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=1, batch_size=16),
+        tmp_path / "run", "toy", cfg, baselines=False, progress=False)
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def protocols(toy, monkeypatch):
+    table = {"linear": toy.centroid_protocol,
+             "double": lambda run, splits, layer, **kw: {"accuracy": 0.5, "layer": layer, "n": 2}}
+    monkeypatch.setattr("infomax.cli.eval.protocols", lambda: table)
+    return table
+
+
+def test_eval_json_all_layers_written_to_metrics(run_dir, protocols, toy, capsys):
+    assert main(["eval", str(run_dir), "--protocol", "linear", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res) == {"eval/linear/conv", "eval/linear/y"}
+    from infomax.run import load_run
+
+    expected = toy.centroid_protocol(load_run(run_dir), toy.toy_splits(), "y")
+    assert res["eval/linear/y"] == expected
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["eval/linear/y"] == expected and "final" in metrics  # merged, nothing lost
+    assert "eval/linear/conv" in (run_dir / "report.md").read_text()
+
+
+def test_eval_one_layer_prints_a_table(run_dir, protocols, capsys):
+    assert main(["eval", str(run_dir), "--protocol", "double", "--layer", "y"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0] == "protocol: double"
+    assert lines[1].split() == ["layer", "accuracy", "n"] and lines[2].split() == ["y", "0.5000", "2"]
+    assert "eval/double/conv" not in json.loads((run_dir / "metrics.json").read_text())
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--protocol", "nope"], "unknown protocol 'nope'; choose one of: linear, double"),
+    (["--layer", "fc"], "unknown layer 'fc'; this encoder has: conv, y"),
+], ids=["protocol", "layer"])
+def test_eval_user_errors(run_dir, protocols, capsys, argv, match):
+    assert main(["eval", str(run_dir), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
+
+
+def test_eval_of_a_directory_that_is_not_a_run(tmp_path, protocols, capsys):
+    assert main(["eval", str(tmp_path), "--protocol", "linear"]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+def test_eval_with_the_real_linear_protocol(run_dir, capsys):
+    pytest.importorskip("infomax.evaluation.protocols")
+    assert main(["eval", str(run_dir), "--protocol", "linear", "--layer", "y", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["eval/linear/y"]
+    assert res["layer"] == "y" and res["n_test"] == 40 and 0.25 < res["accuracy"] <= 1.0

@@ -1,0 +1,56 @@
+"""report.md and plots: logs merged over resumed versions, accuracy table, PNGs."""
+
+from __future__ import annotations
+
+import json
+
+from infomax.report import accuracy_table, read_logs, write_report
+
+
+def _csv(path, rows):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keys = ["epoch", "loss", "mi/infonce", "step"]
+    lines = [",".join(keys)] + [",".join("" if r.get(k) is None else str(r[k]) for k in keys) for r in rows]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _run(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({
+        "method": "dim", "preset": "dim-l", "train": {"data": "digits", "batch_size": 64, "lr": 1e-3, "seed": 0,
+                                                      "max_epochs": 2, "max_minutes": None},
+        "method_config": {"beta": 1.0}, "data_info": {"image_size": 8, "num_classes": 10}}))
+    _csv(tmp_path / "logs/version_0/metrics.csv",
+         [{"epoch": 0, "loss": 3.0, "step": 1}, {"epoch": 0, "loss": 2.0, "step": 2},
+          {"epoch": 1, "loss": 9.0, "step": 3}])  # killed after step 3; resumed from step 2
+    _csv(tmp_path / "logs/version_1/metrics.csv",
+         [{"epoch": 1, "loss": 1.5, "mi/infonce": 0.7, "step": 3}, {"epoch": 1, "loss": 1.0, "step": 4}])
+    (tmp_path / "metrics.json").write_text(json.dumps({
+        "train": {"epochs_completed": 2, "steps": 4, "elapsed_s": 3.2, "stopped_by": "max_epochs"},
+        "final": {"protocol": "linear", "split": "test",
+                  "accuracy": {"conv": {"trained": 0.9, "random": 0.8, "supervised": 0.95},
+                               "y": {"trained": 0.85, "random": 0.6}}},
+        "eval/knn/y": {"accuracy": 0.8125, "layer": "y"}}))
+
+
+def test_read_logs_merges_versions_later_wins(tmp_path):
+    _run(tmp_path)
+    logs = read_logs(tmp_path)
+    assert logs["loss"] == [(1, 3.0), (2, 2.0), (3, 1.5), (4, 1.0)]
+    assert logs["mi/infonce"] == [(3, 0.7)]
+
+
+def test_accuracy_table():
+    rows = accuracy_table({"fc": {"trained": 0.5, "random": 0.25}, "y": {"trained": 0.125}})
+    assert rows == ["| layer | trained | random |", "|---|---|---|", "| fc | 50.00 | 25.00 |", "| y | 12.50 | - |"]
+
+
+def test_write_report(tmp_path):
+    _run(tmp_path)
+    path = write_report(tmp_path)
+    text = path.read_text()
+    assert "# infomax run: dim-l" in text and "stopped by max_epochs" in text
+    assert "| conv | 90.00 | 80.00 | 95.00 |" in text and "| y | 85.00 | 60.00 | - |" in text
+    assert "| eval/knn/y | accuracy=0.8125, layer=y |" in text
+    for png in ("plots/loss.png", "plots/probe.png"):
+        assert f"({png})" in text
+        assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
