@@ -430,8 +430,7 @@ def estimate_mi(
         warnings.append("the validation estimate never became finite; the result is unreliable")
     _load(net, base, best_state)
 
-    eb = eval_batch_size or max(bs, n_test // 10)
-    eb = min(eb, n_test)
+    eb = min(eval_batch_size or max(bs, n_test // 10), max(2, n_test // 2))  # >= 2 groups: a stderr
     vals = held_out(te, eb)
     finite = np.isfinite(vals)
     if not finite.all():
@@ -445,7 +444,7 @@ def estimate_mi(
     train_last = history[-1]["train"] if history else float("nan")
     saturated, ceiling = False, None
     if bound == "infonce":
-        ceiling = math.log(len(range(te.start, te.stop)) // max(1, len(vals)))
+        ceiling = math.log(n_test // len(vals))  # the smallest held-out batch
         train_ceiling = math.log(bs)
         if mi > ceiling - 0.5 or train_last > train_ceiling - 0.5:
             saturated = True

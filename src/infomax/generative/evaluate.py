@@ -39,7 +39,9 @@ def feature_classifier(splits: Any, steps: int = 1000, seed: int = 0) -> nn.Modu
 
 
 @torch.no_grad()
-def reconstruction_mse(method: nn.Module, images_uint8: np.ndarray, batch_size: int = 256) -> dict[str, float]:
+def reconstruction_mse(
+    method: nn.Module, images_uint8: np.ndarray, batch_size: int = 256
+) -> dict[str, float]:
     """{"mse_per_pixel", "mse_per_image"} of ``method.decoder(method.encoder(x)["z"])`` ([0, 1] scale)."""
     method.eval()
     sq, n = 0.0, 0
@@ -107,7 +109,7 @@ def evaluate_hybrid(
         splits = load_dataset(tc.data, tc.data_root, tc.val_fraction)
     method = run.method
     table: dict[str, Any] = {
-        "probe": {layer: float(PROTOCOLS["linear"](method.encoder, splits, layer, max_train=max_train)["accuracy"])
+        "probe": {layer: PROTOCOLS["linear"](method.encoder, splits, layer, max_train=max_train)["accuracy"]
                   for layer in ("z", "y")},
         "reconstruction": {**reconstruction_mse(method, splits.test.images), "unit": "[0,1] pixel scale"},
         "interpolation_change": interpolation_figures(method, splits.test.images, run_dir),

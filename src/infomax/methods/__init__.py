@@ -13,6 +13,7 @@ Modules are imported only when a method is used, so ``import infomax`` stays lig
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from infomax.errors import UserError
