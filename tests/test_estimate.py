@@ -186,8 +186,9 @@ def test_all_bounds_run() -> None:
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
 def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
     # 5-dim Gaussian pair with true MI 1.0 nats (and its cube): within 0.1 nats, separable critic.
-    x, y = sample_correlated_gaussian(20000, 5, mi_to_rho(1.0, 5), transform=transform,
-                                      generator=torch.Generator().manual_seed(0))
+    x, y = sample_correlated_gaussian(
+        20000, 5, mi_to_rho(1.0, 5), transform=transform, generator=torch.Generator().manual_seed(0)
+    )
     cpu0 = time.process_time()
     e = estimate_mi(x, y, bound=bound, critic="separable", progress=False)
     assert e.mi_nats == pytest.approx(1.0, abs=0.1)
@@ -199,8 +200,9 @@ def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
 def test_issue_target_cube_without_rank_preprocess(bound: str) -> None:
     # the critic alone (z-scoring only) must also cope with the cubed, long-tailed marginals
-    x, y = sample_correlated_gaussian(20000, 5, mi_to_rho(1.0, 5), transform="cube",
-                                      generator=torch.Generator().manual_seed(0))
+    x, y = sample_correlated_gaussian(
+        20000, 5, mi_to_rho(1.0, 5), transform="cube", generator=torch.Generator().manual_seed(0)
+    )
     e = estimate_mi(x, y, bound=bound, preprocess="standardize", progress=False)
     assert e.mi_nats == pytest.approx(1.0, abs=0.15)
 

@@ -16,8 +16,9 @@ def _csv(path, rows):
 
 def _run(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({
-        "method": "dim", "preset": "dim-l", "train": {"data": "digits", "batch_size": 64, "lr": 1e-3, "seed": 0,
-                                                      "max_epochs": 2, "max_minutes": None},
+        "method": "dim", "preset": "dim-l",
+        "train": {"data": "digits", "batch_size": 64, "lr": 1e-3, "seed": 0, "max_epochs": 2,
+                  "max_minutes": None},
         "method_config": {"beta": 1.0}, "data_info": {"image_size": 8, "num_classes": 10}}))
     _csv(tmp_path / "logs/version_0/metrics.csv",
          [{"epoch": 0, "loss": 3.0, "step": 1}, {"epoch": 0, "loss": 2.0, "step": 2},
@@ -41,7 +42,8 @@ def test_read_logs_merges_versions_later_wins(tmp_path):
 
 def test_accuracy_table():
     rows = accuracy_table({"fc": {"trained": 0.5, "random": 0.25}, "y": {"trained": 0.125}})
-    assert rows == ["| layer | trained | random |", "|---|---|---|", "| fc | 50.00 | 25.00 |", "| y | 12.50 | - |"]
+    assert rows == ["| layer | trained | random |", "|---|---|---|", "| fc | 50.00 | 25.00 |",
+                    "| y | 12.50 | - |"]
 
 
 def test_write_report(tmp_path):

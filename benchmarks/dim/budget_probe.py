@@ -37,10 +37,10 @@ ISSUE_LIGHTLY_CIFAR = {10: 0.589, 30: 0.659}
 ISSUE_FLOOR_CIFAR, ISSUE_SUPERVISED_10MIN = 0.469, 0.798
 
 
-def probe(encoder, splits, layers: list[str], max_train: int | None) -> dict[str, float]:
+def probe(encoder, splits, layers: list[str], _unused: object = None) -> dict[str, float]:
+    """``PROTOCOLS["linear"]`` test accuracy per layer on ``splits`` (already subsampled as asked)."""
     t0 = time.monotonic()
-    out = {f"acc_{layer}": round(common.linear_probe(encoder, splits, layer, max_train), 4)
-           for layer in layers}
+    out = {f"acc_{layer}": round(common.linear_probe(encoder, splits, layer), 4) for layer in layers}
     out["probe_s"] = round(time.monotonic() - t0, 1)
     return out
 
@@ -64,18 +64,18 @@ def lightly_row(args, data: str, minutes: float, splits, layers: list[str], tmp:
     enc = DIMConvEncoder(info.channels, info.image_size, mean=info.mean, std=info.std)
     enc.load_state_dict(load_file(str(weights)))
     return {"encoder": "simclr-lightly", "steps": train["steps"], "train_s": train["elapsed_s"],
-            "images_per_s": train["images_per_s"], **probe(enc, splits, layers, args.probe_max_train),
+            "images_per_s": train["images_per_s"], **probe(enc, splits, layers),
             "status": f"ok (lightly {train['lightly']}, torch {train['torch']})"}
 
 
-def infomax_row(args, preset: str, minutes: float, splits, layers: list[str], tmp: Path) -> dict:
+def infomax_row(args, preset: str, minutes: float, splits, psplits, layers: list[str], tmp: Path) -> dict:
     method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes}", minutes,
                                    {"data": splits.info.name, "seed": args.seed, "val_fraction": 0.0})
     tr = metrics["train"]
     bs = common.resolve_preset(preset)[0].batch_size
     return {"encoder": preset, "steps": tr["steps"], "train_s": tr["elapsed_s"],
             "images_per_s": round(tr["steps"] * bs / max(tr["elapsed_s"], 1e-9), 1),
-            **probe(method.encoder, splits, layers, args.probe_max_train), "status": "ok"}
+            **probe(method.encoder, psplits, layers), "status": "ok"}
 
 
 def _cmp(acc: dict, a: str, b: str) -> str:
@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
                    default=["random", "dim-l", "dim-g", "supervised", "simclr-lightly"])
     p.add_argument("--layers", nargs="+", default=["fc"])
     p.add_argument("--lightly-python", default=None, help="python of the lightly environment")
-    p.add_argument("--probe-max-train", type=int, default=None, help="probe on the first N train items")
+    p.add_argument("--probe-max-train", type=int, default=None,
+                   help="probe on a random subset of N train items (default: all)")
+    p.add_argument("--probe-max-test", type=int, default=None, help="score on N random test items")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=common.RESULTS)
@@ -142,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         notes = [f"training budgets {args.budget_minutes} min per row (engine max_minutes; lightly: its own "
                  f"loop's wall clock), torch threads {args.threads}, seed {args.seed}",
                  "probe: PROTOCOLS['linear'] on standardized features, C from (0.01, 0.1, 1) on 10% of "
-                 "train, fit on the full official train split, test accuracy on the official test split",
+                 "the probe's train items, refit on them, test accuracy; probe train items: "
+                 f"{args.probe_max_train or 'all'} (random subset of the official train split), test: "
+                 f"{args.probe_max_test or 'all'} of the official test split",
                  f"issue 3 reference (CIFAR-10, fc, not measured here): lightly SimCLR "
                  f"{ISSUE_LIGHTLY_CIFAR}, "
                  f"random floor {ISSUE_FLOOR_CIFAR}, supervised 10 min {ISSUE_SUPERVISED_10MIN}",
@@ -155,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_s)
         for data in args.datasets:
             splits = common.load_splits(data, args.data_root, val_fraction=0.0)
+            psplits = common.eval_splits(splits, args.probe_max_train, None, args.probe_max_test, args.seed)
             for minutes in args.budget_minutes:
                 for enc in args.encoders:
                     c0 = common.cpu_conditions()
@@ -162,14 +167,14 @@ def main(argv: list[str] | None = None) -> int:
                         if minutes != args.budget_minutes[0]:
                             continue
                         row = {"encoder": "random", "steps": 0,
-                               **probe(common.untrained("dim-l", splits, args.seed).encoder, splits,
+                               **probe(common.untrained("dim-l", splits, args.seed).encoder, psplits,
                                        args.layers, args.probe_max_train), "status": "ok"}
                     elif enc == "simclr-lightly":
                         if not args.lightly_python:
                             continue
-                        row = lightly_row(args, data, minutes, splits, args.layers, tmp)
+                        row = lightly_row(args, data, minutes, psplits, args.layers, tmp)
                     else:
-                        row = infomax_row(args, enc, minutes, splits, args.layers, tmp)
+                        row = infomax_row(args, enc, minutes, splits, psplits, args.layers, tmp)
                     c1 = common.cpu_conditions()
                     rows.append({"data": data, "budget_min": minutes if enc != "random" else 0, **row,
                                  "load_1m_start": c0["load_1m"], "load_1m_end": c1["load_1m"]})

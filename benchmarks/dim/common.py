@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.util  # noqa: F401  (infomax.methods.available_methods needs it; see README)
 import os
 import resource
 import subprocess
@@ -174,3 +173,63 @@ class StepClock:
         out = self._fwd(batch)
         self.forward_s.append(time.perf_counter() - t0)
         return out
+
+
+def eval_splits(
+    splits: Any, n_train: int | None, n_val: int | None, n_test: int | None, seed: int = 0
+) -> Any:
+    """A copy of ``splits`` with seeded random subsets of each split (None: keep the whole split).
+
+    Random rather than leading items: the CIFAR-10 JPEG archive's splits are ordered by class.
+    """
+    import numpy as np
+
+    from infomax.data.datasets import DataSplits
+
+    rng = np.random.default_rng(seed)
+
+    def sub(arr: Any, n: int | None) -> Any:
+        if n is None or n >= len(arr):
+            return arr
+        return arr.subset(np.sort(rng.choice(len(arr), n, replace=False)))
+
+    train, val, test = sub(splits.train, n_train), sub(splits.val, n_val), sub(splits.test, n_test)
+    return DataSplits(train, val, test, splits.info)
+
+
+def all_layer_features(encoder: Any, images: Any, layers: Sequence[str], batch_size: int = 256) -> dict:
+    """``{layer: float32 (N, D)}`` of several layers from one eval-mode pass (``extract_features`` does one
+    layer per pass)."""
+    import numpy as np
+
+    was = encoder.training
+    encoder.eval()
+    out: dict[str, list] = {layer: [] for layer in layers}
+    with torch.no_grad():
+        for s in range(0, len(images), batch_size):
+            x = torch.from_numpy(np.asarray(images[s:s + batch_size])).float() / 255  # (B, C, H, W)
+            feats = encoder(x)
+            for layer in layers:
+                out[layer].append(feats[layer].flatten(1).numpy())
+    encoder.train(was)
+    return {layer: np.concatenate(v) for layer, v in out.items()}
+
+
+def linear_probe_layers(encoder: Any, splits: Any, layers: Sequence[str],
+                        Cs: Sequence[float] = (0.01, 0.1, 1.0)) -> dict[str, float]:
+    """Test accuracy per layer, with exactly ``PROTOCOLS["linear"]``'s recipe (``infomax.evaluation.
+    LinearProbe`` on standardized features, C with the best val accuracy, refit on train, scored on test)
+    but the features of all layers from one encoder pass."""
+    from infomax.evaluation import LinearProbe
+
+    feats = {name: all_layer_features(encoder, getattr(splits, name).images, layers)
+             for name in ("train", "val", "test")}
+    ys = {name: getattr(splits, name).labels for name in ("train", "val", "test")}
+    out = {}
+    for layer in layers:
+        xt, xv = feats["train"][layer], feats["val"][layer]
+        scores = {c: LinearProbe(c).fit(xt, ys["train"]).score(xv, ys["val"]) for c in Cs}
+        best = max(Cs, key=lambda c: scores[c])
+        out[layer] = float(LinearProbe(best).fit(feats["train"][layer], ys["train"])
+                           .score(feats["test"][layer], ys["test"]))
+    return out

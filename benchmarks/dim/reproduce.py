@@ -79,29 +79,25 @@ def measure(encoder, splits, args) -> dict:
     """The row's measures (accuracies in %, as in the paper's tables)."""
     from infomax.evaluation import PROTOCOLS
 
-    encoder.eval()
+    encoder.eval()  # accuracies in %
     out, t0 = {}, time.monotonic()
-    for layer in LAYERS:
-        r = PROTOCOLS["linear"](encoder, splits, layer, max_train=args.probe_max_train)
-        out[f"acc_{layer}"] = round(100 * r["accuracy"], 2)
+    for layer, acc in common.linear_probe_layers(encoder, splits, LAYERS).items():
+        out[f"acc_{layer}"] = round(100 * acc, 2)
     if args.msssim_epochs:
-        r = PROTOCOLS["msssim"](encoder, splits, "y", epochs=args.msssim_epochs,
-                                max_train=args.eval_max_train)
+        r = PROTOCOLS["msssim"](encoder, splits, "y", epochs=args.msssim_epochs)
         out["msssim"] = round(r["ms_ssim"], 4)
     seeds = tuple(range(args.eval_seeds))
     if args.mine_steps:
-        r = PROTOCOLS["mine"](encoder, splits, "y", seeds=seeds, steps=args.mine_steps,
-                              max_train=args.eval_max_train)
+        r = PROTOCOLS["mine"](encoder, splits, "y", seeds=seeds, steps=args.mine_steps)
         out["mine"], out["mine_std"] = round(r["mi"], 3), round(r["mi_std"], 3)
     if args.ndm_steps:
-        r = PROTOCOLS["ndm"](encoder, splits, "y", seeds=seeds, steps=args.ndm_steps,
-                             max_train=args.eval_max_train)
+        r = PROTOCOLS["ndm"](encoder, splits, "y", seeds=seeds, steps=args.ndm_steps)
         out["ndm"], out["ndm_std"] = round(r["ndm"], 4), round(r["ndm_std"], 4)
     out["eval_s"] = round(time.monotonic() - t0, 1)
     return out
 
 
-def run_row(preset: str, splits, args, tmp: Path) -> dict:
+def run_row(preset: str, splits, small, args, tmp: Path) -> dict:
     c0 = common.cpu_conditions()
     if preset == "random":
         encoder, train = common.untrained("dim-l", splits, args.seed).encoder, {"steps": 0, "elapsed_s": 0.0}
@@ -110,7 +106,7 @@ def run_row(preset: str, splits, args, tmp: Path) -> dict:
                                        {"data": args.data, "seed": args.seed})
         encoder, train = method.encoder, metrics["train"]
     row = {"preset": preset, "reproduces": ROWS.get(preset, ""), "steps": train["steps"],
-           "train_s": train["elapsed_s"], **measure(encoder, splits, args)}
+           "train_s": train["elapsed_s"], **measure(encoder, small, args)}
     row.update({"load_1m_start": c0["load_1m"], "load_1m_end": common.cpu_conditions()["load_1m"]})
     return row
 
@@ -181,9 +177,10 @@ def write_tables(rows: dict, args, up0: str) -> None:
         table.append({**r, **PAPER.get(preset, {}), "claims_here": " / ".join(verdicts)})
     notes = [f"data {args.data}, {args.budget_minutes} min of training per row (engine max_minutes), seed "
              f"{args.seed}, torch threads {args.threads}",
-             f"linear probe (PROTOCOLS['linear']) on {args.probe_max_train or 'all'} train items; MS-SSIM "
-             f"decoder {args.msssim_epochs} epochs; MINE {args.mine_steps} steps and NDM {args.ndm_steps} "
-             f"steps, {args.eval_seeds} seeds, on {args.eval_max_train} train items",
+             f"measures on random subsets: {args.eval_max_train} train, {args.eval_max_val} val, "
+             f"{args.eval_max_test} test items; linear probe = PROTOCOLS['linear']'s recipe (C on val) on "
+             f"conv/fc/y from one pass; MS-SSIM decoder {args.msssim_epochs} epochs; MINE "
+             f"{args.mine_steps} steps and NDM {args.ndm_steps} steps, {args.eval_seeds} seeds",
              "paper_* columns: CIFAR-10 figures quoted in issue 4 (not this dataset, not this budget)",
              f"uptime at start: {up0}", f"uptime now: {common.uptime_line()}"]
     common.write_table(table, args.out / "reproduce", f"Deep InfoMax reproduction ({args.data})", notes)
@@ -221,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--budget-minutes", type=float, default=1.5, help="training minutes per row")
     p.add_argument("--presets", nargs="+", default=list(ROWS))
-    p.add_argument("--probe-max-train", type=int, default=10000)
-    p.add_argument("--eval-max-train", type=int, default=10000, help="train items for MS-SSIM, MINE, NDM")
+    p.add_argument("--eval-max-train", type=int, default=5000,
+                   help="train items (random subset) for every measure")
+    p.add_argument("--eval-max-val", type=int, default=1000, help="val items (choice of C, decoder)")
+    p.add_argument("--eval-max-test", type=int, default=5000, help="test items (random subset)")
     p.add_argument("--msssim-epochs", type=int, default=5)
     p.add_argument("--mine-steps", type=int, default=300)
     p.add_argument("--ndm-steps", type=int, default=300)
@@ -242,12 +241,14 @@ def main(argv: list[str] | None = None) -> int:
         log.write_text("")
     up0 = common.uptime_line()
     splits = common.load_splits(args.data, args.data_root)
+    small = common.eval_splits(splits, args.eval_max_train, args.eval_max_val, args.eval_max_test,
+                               args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         for preset in args.presets:
             if preset in rows:
                 continue
             try:
-                rows[preset] = run_row(preset, splits, args, Path(tmp))
+                rows[preset] = run_row(preset, splits, small, args, Path(tmp))
             except Exception as e:  # a failing preset is a result too: record it and go on
                 rows[preset] = {"preset": preset, "reproduces": ROWS.get(preset, ""),
                                 "error": f"{type(e).__name__}: {e}"[:200]}

@@ -12,9 +12,10 @@ The overhead of the MI machinery is ``median(preset) / median(encoder) - 1`` (ta
 
 Part 2: the engine (``infomax.engine.fit``: Lightning, the data loader, optimiser steps, logging,
 checkpoints) training ``dim-l`` for ``--engine-steps`` steps, against the method alone doing the same work
-(forward + backward + Adam step on loader-sized batches). Per-step intervals are taken from a wrapper
-around the method's forward, so Lightning start-up is excluded; the run is repeated under cProfile and
-the profile is written to ``results/engine_profile.txt``. ``--engine-threads`` repeats part 2 with other
+(forward + backward + Adam step on the same batch), paired step by step inside the same run (see
+:class:`PairedClock`), so Lightning start-up is excluded and both figures see the same machine load; the
+run is repeated under cProfile (no pairing) and the profile is written to ``results/engine_profile.txt``,
+its per-step breakdown to ``engine_breakdown.{csv,md}``. ``--engine-threads`` repeats part 2 with other
 torch thread counts (the CLI runs with torch's default, one thread per core).
 
 Writes ``OUT/step_time.{csv,md}``, ``OUT/engine_overhead.{csv,md}``, ``OUT/engine_profile.txt`` and
@@ -28,6 +29,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import copy
 import cProfile
 import io
 import pstats
@@ -129,14 +131,65 @@ def _plot(times: dict[str, list[float]], path: Path) -> None:
 
 
 # --- part 2: the engine -------------------------------------------------------------------------------
-def engine_run(splits, steps: int, profile: bool) -> tuple[list[float], dict, str | None, set[int]]:
-    """Train ``dim-l`` with ``infomax.engine.fit`` for ``steps`` steps; (step intervals, metrics, profile)."""
+class PairedClock:
+    """Wraps a method's forward inside the engine; at every step it also times the method alone.
+
+    At each engine step the wrapper records the time, then runs a *shadow* step: an independent copy of
+    the method (``shadow``, with its own Adam) does forward + backward + optimiser step on the same batch
+    (before the engine's forward on even steps, after it on odd ones). The engine's own step time is the
+    interval between two forward calls minus the shadow step inside it, so both figures come from the
+    same seconds of the shared machine (interleaved at step granularity).
+    """
+
+    def __init__(self, method: torch.nn.Module, shadow: torch.nn.Module, lr: float) -> None:
+        self.stamps: list[float] = []
+        self.shadow_s: list[float] = []
+        self.forward_s: list[float] = []
+        self.threads: set[int] = set()
+        self.shadow, self.opt = shadow.train(), torch.optim.Adam(shadow.parameters(), lr=lr)
+        self._fwd = method.forward
+        method.forward = self  # instance attribute shadows the class's forward
+
+    def _shadow_step(self, batch) -> None:
+        t0 = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        self.shadow(batch)["loss"].backward()
+        self.opt.step()
+        self.shadow_s.append(time.perf_counter() - t0)
+
+    def __call__(self, batch):
+        self.stamps.append(time.perf_counter())
+        self.threads.add(torch.get_num_threads())
+        even = len(self.stamps) % 2 == 0
+        if even:
+            self._shadow_step(batch)
+        t0 = time.perf_counter()
+        out = self._fwd(batch)
+        self.forward_s.append(time.perf_counter() - t0)
+        if not even:
+            self._shadow_step(batch)
+        return out
+
+    def pairs(self) -> list[tuple[float, float]]:
+        """(engine step seconds, method-alone seconds) per step, the first (warm-up) dropped."""
+        out = []
+        for i in range(1, len(self.stamps) - 1):
+            out.append((self.stamps[i + 1] - self.stamps[i] - self.shadow_s[i], self.shadow_s[i]))
+        return out
+
+
+def engine_run(splits, steps: int, profile: bool) -> dict:
+    """Train ``dim-l`` with ``infomax.engine.fit`` for ``steps`` steps.
+
+    Without ``profile``: paired timings (:class:`PairedClock`). With it: the run under cProfile (no
+    shadow), its per-step breakdown and the profile text.
+    """
     from infomax.engine.fit import build_method, fit
 
     train_cfg, method_cfg, name = common.resolve_preset(
-        "dim-l", {"max_epochs": 1, "limit_train_batches": steps, "batch_size": 64})
+        "dim-l", {"max_epochs": 1, "limit_train_batches": steps + 1, "batch_size": 64})
     method = build_method(name, method_cfg, splits.info, train_cfg.seed)
-    clock = common.StepClock(method)
+    clock = common.StepClock(method) if profile else PairedClock(method, copy.deepcopy(method), train_cfg.lr)
     prof = cProfile.Profile() if profile else None
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -146,17 +199,19 @@ def engine_run(splits, steps: int, profile: bool) -> tuple[list[float], dict, st
                       evaluate=False, progress=True)
         if prof:
             prof.disable()
-        metrics["wall_fit_s"] = time.perf_counter() - t0
-    intervals = [b - a for a, b in zip(clock.stamps[1:], clock.stamps[2:])]  # skip the first (warm-up)
-    text = None
+        wall = time.perf_counter() - t0
+    res = {"train": metrics["train"], "wall_fit_s": wall, "threads": clock.threads,
+           "forward_median_s": statistics.median(clock.forward_s[1:])}
     if prof:
         s = io.StringIO()
         st = pstats.Stats(prof, stream=s)
-        metrics["breakdown"] = breakdown(st, metrics["train"]["steps"])
+        res["breakdown"] = breakdown(st, metrics["train"]["steps"])
         st.sort_stats("cumulative").print_stats(45)
-        text = s.getvalue()
-    metrics["forward_median_s"] = statistics.median(clock.forward_s[1:])
-    return intervals, metrics, text, clock.threads
+        res["text"] = s.getvalue()
+        res["intervals"] = [b - a for a, b in zip(clock.stamps[1:], clock.stamps[2:])]
+    else:
+        res["pairs"] = clock.pairs()
+    return res
 
 
 #: Where a training step's time goes: label -> (file name fragment, function name) whose cumulative time
@@ -186,58 +241,37 @@ def breakdown(st: pstats.Stats, steps: int) -> dict[str, float]:
     return out
 
 
-def method_alone(splits, steps: int) -> list[float]:
-    """The same work without the engine: loader-sized batches, forward + backward + Adam step."""
-    train_cfg, method_cfg, _ = common.resolve_preset("dim-l")
-    method = common.untrained("dim-l", splits).train()
-    opt = torch.optim.Adam(method.parameters(), lr=train_cfg.lr)
-    imgs = torch.from_numpy(splits.train.images[: 64 * (steps + 1)].copy())
-    labels = torch.from_numpy(splits.train.labels[: 64 * (steps + 1)].copy())
-    out = []
-    for i in range(steps + 1):
-        t0 = time.perf_counter()
-        x = imgs[64 * i: 64 * (i + 1)].float().div_(255)
-        opt.zero_grad(set_to_none=True)
-        method((x, labels[64 * i: 64 * (i + 1)]))["loss"].backward()
-        opt.step()
-        out.append(time.perf_counter() - t0)
-    return out[1:]
-
-
-def part2(args: argparse.Namespace, splits) -> tuple[list[dict], str]:
+def part2(args: argparse.Namespace, splits) -> tuple[list[dict], list[dict], str]:
     rows, brows, profile_text = [], [], ""
     for threads in args.engine_threads:
         common.set_threads(threads)
-        for profile in (False, True):
-            c0 = common.cpu_conditions()
-            alone = method_alone(splits, args.engine_steps)
-            intervals, metrics, text, seen = engine_run(splits, args.engine_steps, profile)
-            alone += method_alone(splits, args.engine_steps)  # before and after: load drifts
-            c1 = common.cpu_conditions()
-            if profile:
-                parts = {k: round(v, 4) for k, v in metrics["breakdown"].items()}
-                brows.append({"threads": threads, **parts})
-            tr = metrics["train"]
-            rows.append({
-                "threads_set": threads,
-                "threads_in_step": ",".join(map(str, sorted(seen))),
-                "cprofile": profile,
-                "steps": tr["steps"],
-                "method_alone_median_s": round(statistics.median(alone), 4),
-                "engine_step_median_s": round(statistics.median(intervals), 4),
-                "engine_step_mean_s": round(statistics.fmean(intervals), 4),
-                "engine_forward_median_s": round(metrics["forward_median_s"], 4),
-                "engine_overhead_%": round(
-                    100 * (statistics.median(intervals) / statistics.median(alone) - 1), 1),
-                "engine_elapsed_s/step": round(tr["elapsed_s"] / max(tr["steps"], 1), 4),
-                "fit_wall_s": round(metrics["wall_fit_s"], 2),
-                "load_1m_start": c0["load_1m"],
-                "load_1m_end": c1["load_1m"],
-            })
-            if text:
-                head = f"===== engine, {threads} thread(s), {args.engine_steps} steps ====="
-                profile_text += f"\n{head}\n{text}"
-            print(rows[-1], flush=True)
+        c0 = common.cpu_conditions()
+        res = engine_run(splits, args.engine_steps, profile=False)
+        c1 = common.cpu_conditions()
+        eng, alone = [e for e, _ in res["pairs"]], [a for _, a in res["pairs"]]
+        rows.append({
+            "threads": threads,
+            "threads_in_step": ",".join(map(str, sorted(res["threads"]))),
+            "paired_steps": len(eng),
+            "engine_step_median_s": round(statistics.median(eng), 4),
+            "method_alone_median_s": round(statistics.median(alone), 4),
+            "median_step_ratio": round(statistics.median(e / a for e, a in res["pairs"]), 3),
+            "engine_overhead_%": round(100 * (statistics.median(eng) / statistics.median(alone) - 1), 1),
+            "engine_forward_median_s": round(res["forward_median_s"], 4),
+            "fit_wall_s": round(res["wall_fit_s"], 2),
+            "load_1m_start": c0["load_1m"],
+            "load_1m_end": c1["load_1m"],
+        })
+        print(rows[-1], flush=True)
+        res = engine_run(splits, args.engine_steps, profile=True)
+        steps = res["train"]["steps"]
+        parts = {k: round(v, 4) for k, v in res["breakdown"].items()}
+        brows.append({"threads": threads, "steps": steps,
+                      "interval_median_s": round(statistics.median(res["intervals"]), 4), **parts,
+                      "fit_wall_s": round(res["wall_fit_s"], 2)})
+        head = f"===== engine, {threads} thread(s), {steps} steps ====="
+        profile_text += f"\n{head}\n{res['text']}"
+        print(brows[-1], flush=True)
     common.set_threads(args.threads)
     return rows, brows, profile_text
 
@@ -254,13 +288,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads for part 1 (1 on a shared box)")
     p.add_argument("--engine-steps", type=int, default=40, help="0 skips part 2")
     p.add_argument("--engine-threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--parts", type=int, nargs="+", default=[1, 2], help="which parts to run")
     p.add_argument("--budget-minutes", type=float, default=None, help="unused (fixed-work benchmark)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     common.set_threads(args.threads)
     torch.manual_seed(0)
-    up0 = common.uptime_line()
     splits = common.load_splits(args.data, args.data_root)
+    if 1 in args.parts:
+        run_part1(args, splits)
+    if args.engine_steps and 2 in args.parts:
+        run_part2(args, splits)
+    return 0
+
+
+def run_part1(args: argparse.Namespace, splits) -> None:
+    up0 = common.uptime_line()
     rows = part1(args, splits)
     up1 = common.uptime_line()
     notes = [f"data {args.data}, batch {args.batch_size}, {args.reps} interleaved rounds after "
@@ -269,18 +312,19 @@ def main(argv: list[str] | None = None) -> int:
     common.write_table(rows, args.out / "step_time", "DIM step time vs the bare encoder (forward + backward)",
                        notes)
     print(open(args.out / "step_time.md").read(), flush=True)
-    if args.engine_steps:
-        up0 = common.uptime_line()
-        erows, brows, prof = part2(args, splits)
-        up1 = common.uptime_line()
-        common.write_table(brows, args.out / "engine_breakdown", "Engine step breakdown under cProfile "
-                           "(cumulative seconds per step; parts overlap: forward/backward/optimizer_step are "
-                           "inside training_step_total)", [f"uptime before: {up0}", f"uptime after: {up1}"])
-        common.write_table(erows, args.out / "engine_overhead", "Engine per-step time vs the method alone "
-                           "(dim-l, CIFAR-10, batch 64)", [f"uptime before: {up0}", f"uptime after: {up1}"])
-        (args.out / "engine_profile.txt").write_text(prof)
-        print(open(args.out / "engine_overhead.md").read(), flush=True)
-    return 0
+
+
+def run_part2(args: argparse.Namespace, splits) -> None:
+    up0 = common.uptime_line()
+    erows, brows, prof = part2(args, splits)
+    up1 = common.uptime_line()
+    common.write_table(brows, args.out / "engine_breakdown", "Engine step breakdown under cProfile "
+                       "(cumulative seconds per step; parts overlap: forward/backward/optimizer_step are "
+                       "inside training_step_total)", [f"uptime before: {up0}", f"uptime after: {up1}"])
+    common.write_table(erows, args.out / "engine_overhead", "Engine per-step time vs the method alone "
+                       "(dim-l, CIFAR-10, batch 64)", [f"uptime before: {up0}", f"uptime after: {up1}"])
+    (args.out / "engine_profile.txt").write_text(prof)
+    print(open(args.out / "engine_overhead.md").read(), flush=True)
 
 
 if __name__ == "__main__":

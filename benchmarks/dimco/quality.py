@@ -1,12 +1,15 @@
-"""Few-shot and retrieval quality of a trained DIMCO run: codes vs continuous embeddings of the same backbone.
+"""Few-shot and retrieval quality of DIMCO runs: codes vs continuous embeddings of the same backbone.
 
-Omniglot: classes of the evaluation alphabets (never seen in training). Other datasets: the test split
-restricted to the run's ``holdout_classes``.
+Evaluated on the test items of classes never seen in training (Omniglot: the evaluation alphabets;
+other datasets: the run's ``holdout_classes``), exactly as ``infomax eval --protocol fewshot|retrieval``
+does (the same functions, features extracted once here). Several runs sharing one frozen backbone
+(``frozen_run``, compressing a continuous embedding) give one table: a row per code size, a row per
+continuous layer of the backbone, and the share of the continuous quality the codes keep.
 
-    .venv/bin/infomax train dimco-omniglot --max-epochs 2 --no-baselines --out runs/dimco-omni
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/quality.py runs/dimco-omni --layer fc
+    OMP_NUM_THREADS=1 INFOMAX_DATA=<data> .venv/bin/python benchmarks/dimco/quality.py RUN [RUN ...] \\
+        --layers fc y --settings 5x1 20x1 --name omniglot
 
-Writes ``benchmarks/dimco/results/quality-<data>.md`` (override with ``--out``).
+Writes ``benchmarks/dimco/results/quality-<name>.md`` and ``.json`` (override the folder with ``--out``).
 """
 
 from __future__ import annotations
@@ -22,75 +25,109 @@ import torch
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--layer", default="fc", help="continuous baseline: this backbone feature")
+    ap.add_argument("runs", nargs="+", type=Path)
+    ap.add_argument("--layers", nargs="+", default=["fc"], help="continuous baselines: backbone features")
+    ap.add_argument("--settings", nargs="+", default=["5x1", "20x1"], help="N-way x K-shot episodes")
     ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--n-query", type=int, default=15, help="queries per class in an episode")
     ap.add_argument(
         "--queries", type=int, default=1000, help="retrieval queries (all items are the database)"
     )
+    ap.add_argument("--ks", nargs="+", type=int, default=[1, 10])
+    ap.add_argument("--name", default=None, help="table name (default: the dataset)")
     ap.add_argument("--data-root", default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from infomax.cli.index import encode_logprobs
-    from infomax.data.datasets import load_split
+    from infomax.cli.train import load_splits
+    from infomax.dimco.codes import code_bits, code_bytes
     from infomax.dimco.fewshot import evaluate_fewshot
     from infomax.dimco.retrieval import evaluate_retrieval
     from infomax.evaluation.features import extract_features
-    from infomax.run import load_run
+    from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
+    from infomax.run import load_run, train_config_from
 
-    run = load_run(args.run_dir)
-    data = run.config["train"]["data"]
-    holdout = tuple(run.config["method_config"].get("holdout_classes") or ())
-    if data == "omniglot":
-        arrays = load_split("omniglot", "evaluation", args.data_root, size=run.info.image_size)
-        images, labels = arrays.images, arrays.labels
-    else:
-        arrays = load_split(data, "test", args.data_root, size=run.info.image_size)
-        keep = np.isin(arrays.labels, holdout) if holdout else np.ones(len(arrays.labels), bool)
-        images, labels = arrays.images[keep], arrays.labels[keep]
+    settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
+    ks = tuple(args.ks)
+    rows: list[dict] = []
+    continuous_done: set[tuple[str, str]] = set()
     t0 = time.perf_counter()
-    lp = encode_logprobs(run, images)
-    emb = extract_features(run.method.encoder, images, args.layer)
-    d, k = lp.shape[1:]
-    rows = []
-    for n_way in (5, 20):
-        if len(np.unique(labels)) < n_way:
-            continue
-        r = evaluate_fewshot(
-            lp, labels, emb, n_way=n_way, k_shot=1, n_query=5, n_episodes=args.episodes, seed=0
-        )
-        rows.append(
-            (
-                f"{n_way}-way 1-shot accuracy (%)",
-                r["dimco_acc"],
-                r["dimco_ci95"],
-                r["proto_acc"],
-                r["proto_ci95"],
+    data_name = None
+    for run_dir in args.runs:
+        run = load_run(run_dir)
+        cfg = train_config_from(run.config)
+        if args.data_root:
+            cfg.data_root = args.data_root
+        data_name = data_name or cfg.data
+        splits = load_splits(cfg)
+        mc = run.config["method_config"]
+        images, labels, unseen = unseen_test_items(run, splits)
+        d, k = code_shape(run.method.encoder)
+        lp = extract_features(run.method.encoder, images, "logprobs").reshape(-1, d, k)
+        backbone = mc.get("frozen_run") or str(run_dir)
+        reps = [("codes", f"codes d={d} k={k} ({code_bits(d, k):g} bits)", code_bytes(d, k), None)]
+        for layer in args.layers:
+            if (backbone, layer) in continuous_done:
+                continue
+            continuous_done.add((backbone, layer))
+            emb = extract_features(run.method.encoder, images, layer)
+            reps.append(
+                ("continuous", f"continuous `{layer}` ({emb.shape[1]} float32)", 4 * emb.shape[1], emb)
             )
-        )
-    ret = evaluate_retrieval(lp, labels, emb, ks=(1, 5), max_queries=args.queries, seed=0)
-    for m in ("precision@1", "precision@5", "mAP"):
-        rows.append((f"retrieval {m} (%)", ret[f"codes/{m}"], None, ret[f"continuous/{m}"], None))
+        for kind, label, nbytes, emb in reps:
+            row = {
+                "run": run_dir.name,
+                "kind": kind,
+                "representation": label,
+                "bytes": int(nbytes),
+                "frozen_backbone": mc.get("frozen_run") is not None,
+                "n_items": len(labels),
+                "n_classes": len(unseen),
+            }
+            for n_way, k_shot in settings:
+                if n_way > len(unseen):
+                    continue
+                if kind == "codes":
+                    r = evaluate_fewshot(lp, labels, None, n_way, k_shot, args.n_query, args.episodes, seed=0)
+                    acc, ci = r["dimco_acc"], r["dimco_ci95"]
+                else:  # the prototype baseline; the same seed gives the same episodes
+                    dummy = np.zeros((len(labels), 1, 2), np.float32)
+                    r = evaluate_fewshot(
+                        dummy, labels, emb, n_way, k_shot, args.n_query, args.episodes, seed=0
+                    )
+                    acc, ci = r["proto_acc"], r["proto_ci95"]
+                row[f"{n_way}-way {k_shot}-shot"] = (acc, ci)
+            if kind == "codes":
+                ret = evaluate_retrieval(lp, labels, None, ks=ks, max_queries=args.queries, seed=0)
+                row.update({k.split("/", 1)[1]: v for k, v in ret.items()})
+            else:
+                dummy = np.zeros((len(labels), 1, 2), np.float32)
+                ret = evaluate_retrieval(dummy, labels, emb, ks=ks, max_queries=args.queries, seed=0)
+                row.update({k.split("/", 1)[1]: v for k, v in ret.items() if k.startswith("continuous/")})
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    name = args.name or data_name
+    fs_cols = [f"{n}-way {k}-shot" for n, k in settings if any(f"{n}-way {k}-shot" in r for r in rows)]
+    ret_cols = [f"precision@{k}" for k in ks] + [f"recall@{ks[-1]}", "mAP"]
+    header = ["representation", "bytes/item"] + [f"{c} (%)" for c in fs_cols] + [f"{c} (%)" for c in ret_cols]
     lines = [
-        f"Run `{args.run_dir.name}` ({data}; method config {json.dumps(run.config['method_config'])}); "
-        f"evaluated on {len(labels)} images of {len(np.unique(labels))} "
-        f"{'unseen' if data == 'omniglot' or holdout else 'TRAINING (no holdout_classes)'} classes in "
+        f"`{name}`: {rows[0]['n_items']} test images of {rows[0]['n_classes']} classes never seen in "
+        f"training; {args.episodes} episodes ({args.n_query} queries per class, 95% CI, the same episodes "
+        f"for every row); retrieval: {args.queries} random queries, each ranking all other items. "
         f"{time.perf_counter() - t0:.0f} s.",
         "",
-        f"| metric | codes (d={d}, k={k}: {d * np.log2(k):g} bits) | continuous `{args.layer}` "
-        f"({emb.shape[1]} float32 = {emb.shape[1] * 32} bits) |",
-        "| --- | ---: | ---: |",
+        "| " + " | ".join(header) + " |",
+        "| --- | " + " | ".join("---:" for _ in header[1:]) + " |",
     ]
-    for name, a, ca, b, cb in rows:
-        fa = f"{100 * a:.1f}" + (f" ± {100 * ca:.1f}" if ca is not None else "")
-        fb = f"{100 * b:.1f}" + (f" ± {100 * cb:.1f}" if cb is not None else "")
-        lines.append(f"| {name} | {fa} | {fb} |")
-    lines.append("")
-    lines.append(f"Few-shot: {args.episodes} episodes, 5 queries per class, 95% CI; same episodes for both.")
+    for r in rows:
+        cells = [r["representation"], str(r["bytes"])]
+        cells += [f"{100 * r[c][0]:.1f} ± {100 * r[c][1]:.1f}" if c in r else "-" for c in fs_cols]
+        cells += [f"{100 * r[c]:.1f}" for c in ret_cols]
+        lines.append("| " + " | ".join(cells) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"quality-{data}.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"quality-{name}.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"quality-{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     print("\n".join(lines))
 
 

@@ -60,8 +60,13 @@ def main() -> None:
                     for step in range(spl * len(levels)):
                         t0 = time.perf_counter()  # timed: sampling + loss + backward + step
                         mi = levels[step // spl]
-                        x, y = sample_correlated_gaussian(batch, d, mi_to_rho(mi, d), generator=gen,
-                                                          transform="cube" if task == "cubic" else "identity")
+                        x, y = sample_correlated_gaussian(
+                            batch,
+                            d,
+                            mi_to_rho(mi, d),
+                            generator=gen,
+                            transform="cube" if task == "cubic" else "identity",
+                        )
                         loss = est.loss(x, y)
                         opt.zero_grad(set_to_none=True)
                         loss.backward()
@@ -71,10 +76,21 @@ def main() -> None:
                             v = float(est.mutual_information(x, y))
                         values.append(v if v == v and abs(v) != float("inf") else None)
                     sec /= spl * len(levels)
-                    results.append({"task": task, "batch": batch, "critic": critic, "estimator": name,
-                                    "estimates": values, "sec_per_step": sec})
-                    print(f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
-                          file=sys.stderr, flush=True)
+                    results.append(
+                        {
+                            "task": task,
+                            "batch": batch,
+                            "critic": critic,
+                            "estimator": name,
+                            "estimates": values,
+                            "sec_per_step": sec,
+                        }
+                    )
+                    print(
+                        f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     with open(cfg["out"], "w") as f:
         json.dump(results, f)
 

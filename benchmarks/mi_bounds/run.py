@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
@@ -90,8 +89,9 @@ def run_one(est: str, critic: str, task: str, batch: int, args: argparse.Namespa
     t0 = time.perf_counter()
     for step in range(len(estimates)):
         mi = args.levels[step // spl]
-        x, y = sample_correlated_gaussian(batch, d, mi_to_rho(mi, d), generator=gen,
-                                          transform="cube" if task == "cubic" else "identity")
+        x, y = sample_correlated_gaussian(
+            batch, d, mi_to_rho(mi, d), generator=gen, transform="cube" if task == "cubic" else "identity"
+        )
         s = net(x, y)  # (B, B)
         train_v, report_v = objective(est, s, base(y) if base else None)
         opt.zero_grad(set_to_none=True)
@@ -107,8 +107,15 @@ def level_stats(estimates: np.ndarray, levels: list[float], spl: int) -> list[di
     for k, mi in enumerate(levels):
         e = estimates[k * spl + spl // 2 : (k + 1) * spl]
         e = e[np.isfinite(e)] if np.isfinite(e).any() else e
-        out.append({"true_mi": mi, "bias": float(e.mean() - mi), "var": float(e.var()),
-                    "mse": float(((e - mi) ** 2).mean()), "nonfinite": int((~np.isfinite(estimates[k * spl:(k + 1) * spl])).sum())})
+        out.append(
+            {
+                "true_mi": mi,
+                "bias": float(e.mean() - mi),
+                "var": float(e.var()),
+                "mse": float(((e - mi) ** 2).mean()),
+                "nonfinite": int((~np.isfinite(estimates[k * spl : (k + 1) * spl])).sum()),
+            }
+        )
     return out
 
 
@@ -116,12 +123,21 @@ def run_peer(args: argparse.Namespace, out: Path) -> tuple[list[dict], str]:
     py = HERE / ".venv-peer" / "bin" / "python"
     if not py.exists():
         return [], f"torch-mist peer venv not found at {py.relative_to(HERE.parent.parent)}"
-    cfg = {"dim": args.dim, "levels": args.levels, "steps_per_level": args.steps_per_level, "lr": args.lr,
-           "seed": args.seed, "batch_sizes": args.batch_sizes, "tasks": args.tasks, "critics": args.critics,
-           "out": str(out / "peer_raw.json")}
+    cfg = {
+        "dim": args.dim,
+        "levels": args.levels,
+        "steps_per_level": args.steps_per_level,
+        "lr": args.lr,
+        "seed": args.seed,
+        "batch_sizes": args.batch_sizes,
+        "tasks": args.tasks,
+        "critics": args.critics,
+        "out": str(out / "peer_raw.json"),
+    }
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent / "src"), OMP_NUM_THREADS="1")
-    r = subprocess.run([str(py), str(HERE / "peer_torch_mist.py"), json.dumps(cfg)], env=env,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [str(py), str(HERE / "peer_torch_mist.py"), json.dumps(cfg)], env=env, capture_output=True, text=True
+    )
     if r.returncode != 0:
         return [], "torch-mist run failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
     return json.loads((out / "peer_raw.json").read_text()), ""
@@ -157,10 +173,22 @@ def main() -> None:
                     r = run_one(est, critic, task, batch, args)
                     curves[("infomax", task, batch, critic, est)] = r["estimates"]
                     for st in level_stats(r["estimates"], args.levels, args.steps_per_level):
-                        rows.append({"impl": "infomax", "task": task, "batch": batch, "critic": critic,
-                                     "estimator": est, **st, "ms_per_step": 1e3 * r["sec_per_step"]})
-                    print(f"infomax {task} b={batch} {critic} {est}: {1e3 * r['sec_per_step']:.2f} ms/step",
-                          file=sys.stderr, flush=True)
+                        rows.append(
+                            {
+                                "impl": "infomax",
+                                "task": task,
+                                "batch": batch,
+                                "critic": critic,
+                                "estimator": est,
+                                **st,
+                                "ms_per_step": 1e3 * r["sec_per_step"],
+                            }
+                        )
+                    print(
+                        f"infomax {task} b={batch} {critic} {est}: {1e3 * r['sec_per_step']:.2f} ms/step",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     peer_note = "skipped (--no-peer)"
     if not args.no_peer:
         peer, peer_note = run_peer(args, out)
@@ -168,13 +196,24 @@ def main() -> None:
             est = np.asarray([np.nan if v is None else v for v in r["estimates"]])
             curves[("torch-mist", r["task"], r["batch"], r["critic"], r["estimator"])] = est
             for st in level_stats(est, args.levels, args.steps_per_level):
-                rows.append({"impl": "torch-mist", "task": r["task"], "batch": r["batch"], "critic": r["critic"],
-                             "estimator": r["estimator"], **st, "ms_per_step": 1e3 * r["sec_per_step"]})
+                rows.append(
+                    {
+                        "impl": "torch-mist",
+                        "task": r["task"],
+                        "batch": r["batch"],
+                        "critic": r["critic"],
+                        "estimator": r["estimator"],
+                        **st,
+                        "ms_per_step": 1e3 * r["sec_per_step"],
+                    }
+                )
         peer_note = peer_note or f"ran {len(peer)} torch-mist configurations"
     write_outputs(rows, curves, args, out, peer_note)
 
 
-def write_outputs(rows: list[dict], curves: dict, args: argparse.Namespace, out: Path, peer_note: str) -> None:
+def write_outputs(
+    rows: list[dict], curves: dict, args: argparse.Namespace, out: Path, peer_note: str
+) -> None:
     with open(out / "levels.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]))
         w.writeheader()
@@ -184,18 +223,31 @@ def write_outputs(rows: list[dict], curves: dict, args: argparse.Namespace, out:
     for r in rows:
         groups.setdefault((r["impl"], r["task"], r["batch"], r["critic"], r["estimator"]), []).append(r)
     lines = [
-        f"Staircase d={args.dim}, levels {args.levels} nats, {args.steps_per_level} steps/level, Adam {args.lr}, "
-        f"seed {args.seed}. Stats over the second half of each level; bias/var/MSE averaged over levels.",
+        f"Staircase d={args.dim}, levels {args.levels} nats, {args.steps_per_level} steps/level, "
+        f"Adam {args.lr}, seed {args.seed}. Stats over the second half of each level; "
+        "bias/var/MSE averaged over levels.",
         f"Peer: {peer_note}.",
         "",
-        "| impl | task | batch | critic | estimator | " + " | ".join(f"bias@{m:g}" for m in args.levels)
+        "| impl | task | batch | critic | estimator | "
+        + " | ".join(f"bias@{m:g}" for m in args.levels)
         + " | mean var | mean MSE | ms/step |",
         "|" + "---|" * (8 + len(args.levels)),
     ]
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["impl", "task", "batch", "critic", "estimator", "mean_abs_bias", "mean_var", "mean_mse",
-                    "ms_per_step"])
+        w.writerow(
+            [
+                "impl",
+                "task",
+                "batch",
+                "critic",
+                "estimator",
+                "mean_abs_bias",
+                "mean_var",
+                "mean_mse",
+                "ms_per_step",
+            ]
+        )
         for key, rs in groups.items():
             mab = np.mean([abs(r["bias"]) for r in rs])
             mv, mm = np.mean([r["var"] for r in rs]), np.mean([r["mse"] for r in rs])
@@ -218,8 +270,14 @@ def plot(curves: dict, args: argparse.Namespace, out: Path) -> None:
     ests = list(dict.fromkeys(k[4] for k in curves))
     for task in args.tasks:
         for batch in args.batch_sizes:
-            fig, axes = plt.subplots(len(args.critics), len(ests), figsize=(2.6 * len(ests), 2.4 * len(args.critics)),
-                                     sharex=True, sharey=True, squeeze=False)
+            fig, axes = plt.subplots(
+                len(args.critics),
+                len(ests),
+                figsize=(2.6 * len(ests), 2.4 * len(args.critics)),
+                sharex=True,
+                sharey=True,
+                squeeze=False,
+            )
             for i, critic in enumerate(args.critics):
                 for j, est in enumerate(ests):
                     ax = axes[i][j]

@@ -189,7 +189,9 @@ def _preprocess(a: np.ndarray, how: str) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------- critics
 
 
-def _build_critic(name: str, x_dim: int, y_dim: int, hidden: tuple[int, ...] | None, embed_dim: int) -> nn.Module:
+def _build_critic(
+    name: str, x_dim: int, y_dim: int, hidden: tuple[int, ...] | None, embed_dim: int
+) -> nn.Module:
     from infomax.critics import CRITICS
 
     cls = CRITICS[name]
@@ -321,14 +323,30 @@ def estimate_mi(
     Example:
         >>> import torch
         >>> from infomax.data.synthetic import sample_correlated_gaussian, mi_to_rho
-        >>> x, y = sample_correlated_gaussian(5000, 5, mi_to_rho(1.0, 5), generator=torch.Generator().manual_seed(0))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, y = sample_correlated_gaussian(5000, 5, mi_to_rho(1.0, 5), generator=g)
         >>> est = estimate_mi(x, y, progress=False)
         >>> abs(est.mi_nats - 1.0) < 0.15
         True
     """
     t0 = time.perf_counter()
-    _check_options(bound, critic, preprocess, tau, batch_size, max_steps, lr, weight_decay, test_fraction,
-                   val_fraction, eval_every, patience, eval_batch_size, embed_dim, hidden)
+    _check_options(
+        bound,
+        critic,
+        preprocess,
+        tau,
+        batch_size,
+        max_steps,
+        lr,
+        weight_decay,
+        test_fraction,
+        val_fraction,
+        eval_every,
+        patience,
+        eval_batch_size,
+        embed_dim,
+        hidden,
+    )
     xa, ya = _as_2d_float(x, "x"), _as_2d_float(y, "y")
     n = xa.shape[0]
     if ya.shape[0] != n:
@@ -337,7 +355,9 @@ def estimate_mi(
         raise UserError(f"need at least {MIN_SAMPLES} paired samples to estimate MI, got {n}")
     warnings: list[str] = []
     if n < _FEW_SAMPLES:
-        warnings.append(f"only {n} samples: the estimate is noisy and likely biased low; use thousands if possible")
+        warnings.append(
+            f"only {n} samples: the estimate is noisy and likely biased low; use thousands if possible"
+        )
     for name, a in (("x", xa), ("y", ya)):
         const = int((a.std(axis=0) == 0).sum())
         if const:
@@ -351,13 +371,17 @@ def estimate_mi(
     n_val = max(2, int(round(val_fraction * n)))
     n_train = n - n_test - n_val
     if n_train < 2:
-        raise UserError(f"no samples left for training with test_fraction={test_fraction}, val_fraction={val_fraction}")
+        raise UserError(
+            f"no samples left for training with test_fraction={test_fraction}, val_fraction={val_fraction}"
+        )
     xt = torch.as_tensor(xa, dtype=torch.float32)[perm].to(dev)  # (n, dx)
     yt = torch.as_tensor(ya, dtype=torch.float32)[perm].to(dev)  # (n, dy)
-    tr, va, te = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, n)
+    va, te = slice(n_train, n_train + n_val), slice(n_train + n_val, n)  # rows [0, n_train) train
     bs = min(batch_size, n_train)
     if bs < batch_size:
-        warnings.append(f"batch size reduced from {batch_size} to {bs} (the training split has {n_train} rows)")
+        warnings.append(
+            f"batch size reduced from {batch_size} to {bs} (the training split has {n_train} rows)"
+        )
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -434,8 +458,10 @@ def estimate_mi(
     vals = held_out(te, eb)
     finite = np.isfinite(vals)
     if not finite.all():
-        warnings.append(f"{int((~finite).sum())} held-out batch value(s) were not finite (the {bound} estimate "
-                        "diverged on held-out data)" + _smile_hint(bound))
+        warnings.append(
+            f"{int((~finite).sum())} held-out batch value(s) were not finite (the {bound} estimate "
+            "diverged on held-out data)" + _smile_hint(bound)
+        )
     mi = float(vals.mean()) if finite.all() else float("nan")
     se = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
     if len(vals) < 2:
@@ -449,9 +475,9 @@ def estimate_mi(
         if mi > ceiling - 0.5 or train_last > train_ceiling - 0.5:
             saturated = True
             warnings.append(
-                f"InfoNCE is pinned near its ceiling (held-out {mi:.3f} vs log N = {ceiling:.3f}; training "
-                f"{train_last:.3f} vs log {bs} = {train_ceiling:.3f}): it is only a lower bound and the true MI "
-                "is probably higher; use bound='smile' or larger batches"
+                f"InfoNCE is pinned near its ceiling (held-out {mi:.3f} vs log N = {ceiling:.3f}; "
+                f"training {train_last:.3f} vs log {bs} = {train_ceiling:.3f}): it is only a lower bound "
+                "and the true MI is probably higher; use bound='smile' or larger batches"
             )
     if math.isfinite(mi):
         _quality_warnings(warnings, bound, mi, se, best_val, history, best_step)
@@ -485,16 +511,25 @@ def _smile_hint(bound: str) -> str:
 
 
 def _quality_warnings(
-    warnings: list[str], bound: str, mi: float, se: float, best_val: float, history: list[dict[str, float]],
+    warnings: list[str],
+    bound: str,
+    mi: float,
+    se: float,
+    best_val: float,
+    history: list[dict[str, float]],
     best_step: int,
 ) -> None:
     if mi < 0 and (not math.isfinite(se) or mi + 2 * se < 0):
         warnings.append(f"the estimate is below zero ({mi:.3f} nats): no dependence detected")
     elif mi < 0:
-        warnings.append(f"the estimate is below zero ({mi:.3f} nats) but within noise of 0: no dependence detected")
+        warnings.append(
+            f"the estimate is below zero ({mi:.3f} nats) but within noise of 0: no dependence detected"
+        )
     if math.isfinite(se) and se > max(0.1, 0.1 * abs(mi)):
         warnings.append(f"high variance: standard error {se:.3f} nats" + _smile_hint(bound))
-    if math.isfinite(best_val) and abs(best_val - mi) > max(0.25, 0.2 * abs(mi), 4 * se if math.isfinite(se) else 0):
+    if math.isfinite(best_val) and abs(best_val - mi) > max(
+        0.25, 0.2 * abs(mi), 4 * se if math.isfinite(se) else 0
+    ):
         warnings.append(
             f"validation ({best_val:.3f}) and test ({mi:.3f}) estimates disagree: the estimate is unstable"
             + _smile_hint(bound)
@@ -502,16 +537,16 @@ def _quality_warnings(
     at_best = [h for h in history if h["step"] == best_step]
     if at_best and at_best[0]["train"] > mi + max(0.3, 0.3 * abs(mi)):
         warnings.append(
-            f"the critic overfits (training {at_best[0]['train']:.3f} vs held-out {mi:.3f} nats): more samples "
-            "would raise the estimate"
+            f"the critic overfits (training {at_best[0]['train']:.3f} vs held-out {mi:.3f} nats): "
+            "more samples would raise the estimate"
         )
     vals = [h["val"] for h in history]
     if bound in ("dv", "nwj", "tuba") and len(vals) >= 3 and math.isfinite(best_val):
-        drop = best_val - min(v for v in vals[vals.index(best_val):])
+        drop = best_val - min(v for v in vals[vals.index(best_val) :])
         if drop > max(1.0, 0.5 * abs(best_val)):
             warnings.append(
-                f"the {bound} validation estimate collapsed by {drop:.2f} nats after step {best_step} (divergence); "
-                "reporting the critic from before it" + _smile_hint(bound)
+                f"the {bound} validation estimate collapsed by {drop:.2f} nats after step {best_step} "
+                "(divergence); reporting the critic from before it" + _smile_hint(bound)
             )
 
 
@@ -533,9 +568,21 @@ def _progress(total: int, enabled: bool) -> Any:
 
 
 def _check_options(
-    bound: str, critic: str, preprocess: str, tau: float | None, batch_size: int, max_steps: int, lr: float,
-    weight_decay: float, test_fraction: float, val_fraction: float, eval_every: int, patience: int,
-    eval_batch_size: int | None, embed_dim: int, hidden: tuple[int, ...] | None,
+    bound: str,
+    critic: str,
+    preprocess: str,
+    tau: float | None,
+    batch_size: int,
+    max_steps: int,
+    lr: float,
+    weight_decay: float,
+    test_fraction: float,
+    val_fraction: float,
+    eval_every: int,
+    patience: int,
+    eval_batch_size: int | None,
+    embed_dim: int,
+    hidden: tuple[int, ...] | None,
 ) -> None:
     if bound not in ESTIMATOR_BOUNDS:
         raise UserError(f"unknown bound {bound!r}; choose one of: {', '.join(ESTIMATOR_BOUNDS)}")
@@ -554,7 +601,10 @@ def _check_options(
         (test_fraction + val_fraction < 1, "test_fraction + val_fraction must be < 1"),
         (eval_every >= 1, f"eval_every must be >= 1, got {eval_every}"),
         (patience >= 1, f"patience must be >= 1, got {patience}"),
-        (eval_batch_size is None or eval_batch_size >= 2, f"eval_batch_size must be >= 2, got {eval_batch_size}"),
+        (
+            eval_batch_size is None or eval_batch_size >= 2,
+            f"eval_batch_size must be >= 2, got {eval_batch_size}",
+        ),
         (embed_dim >= 1, f"embed_dim must be >= 1, got {embed_dim}"),
         (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
     ]

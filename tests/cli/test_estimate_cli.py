@@ -49,8 +49,22 @@ def test_text_output_and_options(tmp_path: Path, pair, capsys: pytest.CaptureFix
     x, y = pair
     np.save(tmp_path / "x.npy", x[:, 0])  # 1-D: one feature
     np.save(tmp_path / "y.npy", y)
-    rc = main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--bound", "nwj",
-               "--critic", "concat", "--tau", "none", "--seed", "3", *FAST])
+    rc = main(
+        [
+            "estimate",
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+            "--bound",
+            "nwj",
+            "--critic",
+            "concat",
+            "--tau",
+            "none",
+            "--seed",
+            "3",
+            *FAST,
+        ]
+    )
     assert rc == 0
     out, err = capsys.readouterr()
     assert out.startswith("I(X;Y) = ") and "bound=nwj critic=concat" in out
@@ -78,7 +92,9 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (lambda t, x: [x, x, "--steps", "0"], "max_steps"),
     ],
 )
-def test_errors_exit_2_with_one_line(tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], make, msg) -> None:
+def test_errors_exit_2_with_one_line(
+    tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], make, msg
+) -> None:
     np.save(tmp_path / "ok.npy", pair[0])
     argv = ["estimate", *make(tmp_path, str(tmp_path / "ok.npy")), "--quiet"]
     assert main(argv) == 2

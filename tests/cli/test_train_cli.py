@@ -55,7 +55,8 @@ def test_preset_overrides_data_flag_and_default_out_dir(toy, tmp_path, monkeypat
     cfg = json.loads((run_dir / "config.json").read_text())
     assert cfg["method"] == "toy" and cfg["preset"] == "toy-fast"
     assert cfg["method_config"]["y_dim"] == 4  # the preset's override
-    assert cfg["train"]["data"] == "mnist" and cfg["train"]["batch_size"] == 16 and cfg["train"]["max_epochs"] == 1
+    train = cfg["train"]
+    assert train["data"] == "mnist" and train["batch_size"] == 16 and train["max_epochs"] == 1
 
 
 def test_set_seed_seeds_everything(toy, tmp_path):

@@ -12,10 +12,13 @@ from infomax.engine.distributed import gather_with_grad
 def inputs(n: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     """The full batch x (n, 5) and the weights w (5, 6) of a linear encoder, float64."""
     g = torch.Generator().manual_seed(0)
-    return torch.randn(n, 5, generator=g, dtype=torch.float64), torch.randn(5, 6, generator=g, dtype=torch.float64)
+    x = torch.randn(n, 5, generator=g, dtype=torch.float64)
+    return x, torch.randn(5, 6, generator=g, dtype=torch.float64)
 
 
-def infonce_loss(x: torch.Tensor, w: torch.Tensor, rows: slice | None = None, gather: bool = False) -> torch.Tensor:
+def infonce_loss(
+    x: torch.Tensor, w: torch.Tensor, rows: slice | None = None, gather: bool = False
+) -> torch.Tensor:
     """InfoNCE (cross-entropy form) on scores[i, j] = <u_i, v_j> of a two-headed linear encoder; the
     positives are on the diagonal; ``rows`` keeps only those rows' terms (the rest are negatives only)."""
     z = x @ w  # (B, 6)

@@ -63,8 +63,10 @@ def reference(tmp_path_factory):
 
 def test_uninterrupted_run_writes_the_run_directory(reference):
     run_dir, metrics = reference
-    assert metrics["train"] == {"epochs_completed": 2, "steps": 12, "elapsed_s": metrics["train"]["elapsed_s"],
-                                "stopped_by": "max_epochs", "max_epochs": 2, "max_minutes": None}
+    elapsed = metrics["train"]["elapsed_s"]
+    assert elapsed > 0 and metrics["train"] == {
+        "epochs_completed": 2, "steps": 12, "elapsed_s": elapsed, "stopped_by": "max_epochs", "max_epochs": 2,
+        "max_minutes": None}
     for name in ("config.json", "metrics.json", "model.safetensors", "encoder.safetensors",
                  "checkpoints/last.pt", "logs/version_0/metrics.csv"):
         assert (run_dir / name).is_file(), name
@@ -199,3 +201,51 @@ def test_two_process_ddp_training_on_cpu(toy, tmp_path, adversary):
     initial = build_method("toy", method_cfg, toy.toy_splits().info, 3).state_dict()
     assert not torch.equal(w["w.weight"], initial["w.weight"])  # the weights came back from the workers
     assert torch.equal(w["w.weight"], ckpt["method"]["w.weight"])
+
+
+_KILLABLE = """
+import sys, time, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {toy_dir!r})
+import engine_toy as toy
+from infomax.config import TrainConfig
+from infomax.engine.fit import build_method, fit
+from infomax.methods import METHODS
+METHODS["toy"] = "engine_toy"
+forward = toy.Toy.forward
+def hanging_forward(self, batch):
+    if self.calls == 8:  # 2 steps into epoch 2: say so, then hang until killed
+        open({marker!r}, "w").close()
+        time.sleep(120)
+    return forward(self, batch)
+toy.Toy.forward = hanging_forward
+splits, cfg = toy.toy_splits(), toy.Config()
+method = build_method("toy", cfg, splits.info, 3)
+fit(method, splits, TrainConfig(max_epochs=3, batch_size=16, seed=3), {run!r}, "toy", cfg, evaluate=False,
+    progress=False)
+"""
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_of_an_epoch_then_resume(toy, tmp_path):
+    """A real SIGKILL of a training process during epoch 2; resuming ends with the uninterrupted weights."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, marker = tmp_path / "killed", tmp_path / "mid-epoch-2"
+    code = _KILLABLE.format(toy_dir=str(TOY_DIR), run=str(run), marker=str(marker))
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    ckpt = run / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert load_checkpoint(ckpt)["epoch"] == 1 and not (run / "model.safetensors").exists()
+    _train(toy, run, _cfg(max_epochs=3), resume=True)
+    _train(toy, tmp_path / "straight", _cfg(max_epochs=3))
+    _assert_same_run(tmp_path / "straight", run)

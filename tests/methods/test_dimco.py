@@ -156,3 +156,13 @@ def test_presets_apply() -> None:
     train, cfg = TrainConfig(), Config()
     apply_overrides(train, cfg, {"holdout_classes": "5,6"})
     assert cfg.holdout_classes == (5, 6)
+
+
+def test_code_length_printed_once_at_training_time_only(capsys) -> None:
+    info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
+    m = build(Config(d=12, k=8), info)  # building (and so load_run) is silent
+    assert capsys.readouterr().err == ""
+    m.on_after_optimizer_step()  # the engine calls this after every step
+    m.on_after_optimizer_step()
+    err = capsys.readouterr().err
+    assert err == "dimco: code length d*log2(k) = 12*log2(8) = 36 bits (5 bytes packed)\n"

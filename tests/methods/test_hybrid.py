@@ -110,7 +110,8 @@ def test_killed_run_resumes_to_identical_weights_and_queue(tmp_path, monkeypatch
     monkeypatch.setattr(hybrid.Hybrid, "forward", forward)
     assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 1
     _fit(tmp_path / "run", resume=True)
-    a, b = load_file(str(tmp_path / "ref/model.safetensors")), load_file(str(tmp_path / "run/model.safetensors"))
+    a = load_file(str(tmp_path / "ref/model.safetensors"))
+    b = load_file(str(tmp_path / "run/model.safetensors"))
     assert a.keys() == b.keys() and "moco.queue.keys" in a and "moco.queue.ptr" in a
     for k in a:
         assert torch.equal(a[k], b[k]), k

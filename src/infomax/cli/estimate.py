@@ -35,11 +35,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     p.add_argument("x", metavar="X", help="samples of X: .npy, or .csv with one sample per row")
     p.add_argument("y", metavar="Y", help="samples of Y, paired row by row with X")
-    p.add_argument("--bound", default="smile", choices=list(ESTIMATOR_BOUNDS), help="estimator (default: smile)")
-    p.add_argument("--critic", default="separable", choices=list(ESTIMATOR_CRITICS), help="critic (default: separable)")
+    p.add_argument(
+        "--bound", default="smile", choices=list(ESTIMATOR_BOUNDS), help="estimator (default: smile)"
+    )
+    p.add_argument(
+        "--critic", default="separable", choices=list(ESTIMATOR_CRITICS), help="critic (default: separable)"
+    )
     p.add_argument("--tau", type=_tau, default=5.0, help="SMILE clip level, or 'none' (default: 5)")
-    p.add_argument("--preprocess", default="rank", choices=list(PREPROCESS),
-                   help="rank: Gaussianize each column by its ranks (default); standardize; none")
+    p.add_argument(
+        "--preprocess",
+        default="rank",
+        choices=list(PREPROCESS),
+        help="rank: Gaussianize each column by its ranks (default); standardize; none",
+    )
     p.add_argument("--steps", type=int, default=4000, help="maximum training steps (default: 4000)")
     p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4)")
@@ -110,7 +118,9 @@ def _load_csv(p: Path) -> np.ndarray:
         raise UserError(f"{p} holds no data rows")
     widths = {len(r) for r in rows}
     if len(widths) != 1:
-        raise UserError(f"{p}: rows have different numbers of columns ({', '.join(map(str, sorted(widths)))})")
+        raise UserError(
+            f"{p}: rows have different numbers of columns ({', '.join(map(str, sorted(widths)))})"
+        )
     return np.asarray(rows, dtype=np.float64)
 
 

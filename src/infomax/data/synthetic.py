@@ -227,9 +227,7 @@ def sample_student_t(
     return (x * scale).to(dtype), (y * scale).to(dtype)
 
 
-def staircase_mi(
-    step: int, levels: Sequence[float] = STAIRCASE_LEVELS, steps_per_level: int = 4000
-) -> float:
+def staircase_mi(step: int, levels: Sequence[float] = STAIRCASE_LEVELS, steps_per_level: int = 4000) -> float:
     """True MI (nats) of the staircase at training ``step`` (0-based); the last level holds afterwards.
 
     Example:

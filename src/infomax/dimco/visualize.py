@@ -44,6 +44,41 @@ def top_items(logprobs: np.ndarray, selection: Selection, top: int = 10) -> np.n
     return order[:top]
 
 
+def default_selections(
+    logprobs: np.ndarray, n_single: int = 6, n_pairs: int = 3
+) -> list[list[tuple[int, int]]]:
+    """Rows for :func:`plot_code_grid`: single symbols in the most used dimensions, then pairs of them.
+
+    The dimensions are ranked by the entropy of their argmax-symbol histogram over the items (a
+    dimension whose symbol never changes says nothing), ties by index; each chosen dimension shows its
+    most frequent symbol (ties: the smallest). Then ``n_pairs`` rows combine two consecutive singles,
+    like doc 000 fig. 2's ``(., j2, ., j4)``.
+
+    Args:
+        logprobs: (N, d, k) log-probabilities.
+        n_single: rows with one (dimension, symbol) pair (at most d).
+        n_pairs: rows with two pairs (at most n_single // 2).
+
+    Example:
+        >>> lp = np.log(np.array([[[0.9, 0.1], [0.8, 0.2]], [[0.9, 0.1], [0.3, 0.7]]]))
+        >>> default_selections(lp, n_single=2, n_pairs=1)  # dim 1 varies, dim 0 does not
+        [[(1, 0)], [(0, 0)], [(1, 0), (0, 0)]]
+    """
+    lp = np.asarray(logprobs)
+    if lp.ndim != 3 or lp.shape[0] < 1:
+        raise UserError(f"logprobs must have shape (N, d, k) with N >= 1, got {lp.shape}")
+    _, d, k = lp.shape
+    codes = lp.argmax(-1)  # (N, d)
+    counts = np.stack([np.bincount(codes[:, i], minlength=k) for i in range(d)])  # (d, k)
+    p = counts / counts.sum(1, keepdims=True)
+    entropy = -(p * np.log(np.where(p > 0, p, 1.0))).sum(1)  # (d,)
+    dims = np.lexsort((np.arange(d), -entropy))[: min(n_single, d)]
+    singles = [(int(i), int(counts[i].argmax())) for i in dims]
+    rows = [[s] for s in singles]
+    rows += [[singles[2 * j], singles[2 * j + 1]] for j in range(min(n_pairs, len(singles) // 2))]
+    return rows
+
+
 def plot_code_grid(
     images: np.ndarray,
     logprobs: np.ndarray,

@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.linalg
 from torch import nn
@@ -36,10 +38,13 @@ def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def frechet_distance(mu1: np.ndarray, s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray) -> float:
     """``||mu1 - mu2||^2 + tr(S1 + S2 - 2 (S1 S2)^{1/2})``: the squared 2-Wasserstein distance of two
     Gaussians (Dowson & Landau 1982), as in FID."""
-    covmean, _ = scipy.linalg.sqrtm(s1 @ s2, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise as pytorch-fid does
-        off = np.eye(len(s1)) * 1e-6
-        covmean = scipy.linalg.sqrtm((s1 + off) @ (s2 + off))
+    s1, s2 = np.atleast_2d(s1), np.atleast_2d(s2)
+    with warnings.catch_warnings():  # singular products (N < D features) are handled below
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        covmean = np.asarray(scipy.linalg.sqrtm(s1 @ s2))
+        if not np.isfinite(covmean).all():  # near-singular product: regularise as pytorch-fid does
+            off = np.eye(len(s1)) * 1e-6
+            covmean = np.asarray(scipy.linalg.sqrtm((s1 + off) @ (s2 + off)))
     covmean = np.real(covmean)
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, extract_features
+from infomax.evaluation.fewshot_protocols import fewshot_protocol, retrieval_protocol
 from infomax.evaluation.finetune import finetune_protocol
 from infomax.evaluation.knn import KNNProbe
 from infomax.evaluation.linear_probe import LinearProbe
@@ -151,6 +152,8 @@ PROTOCOLS: dict[str, Callable[..., dict]] = {
     "msssim": msssim_protocol,
     "finetune": finetune_protocol,
     "neighbours": neighbours_protocol,
+    "fewshot": fewshot_protocol,
+    "retrieval": retrieval_protocol,
 }
 
 

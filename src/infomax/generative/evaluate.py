@@ -26,16 +26,19 @@ from infomax.generative.figures import MODES, interpolate, save_grid, to_uint8
 from infomax.generative.stage import STAGE_DIR, generate, representation_run
 from infomax.run import MODEL, update_metrics
 
+#: The classifier layer classifier-FD is computed in (64 wide: well conditioned with ~500 samples).
+FD_LAYER = "y"
+
 
 def feature_classifier(splits: Any, steps: int = 1000, seed: int = 0) -> nn.Module:
-    """The classifier whose ``fc`` features define classifier-FD: DIM's conv encoder trained with labels
-    (:func:`infomax.evaluation.supervised_encoder`) for ``steps`` minibatches."""
+    """The classifier whose ``y`` features (64-d, a linear head on them) define classifier-FD: DIM's conv
+    encoder trained with labels (:func:`infomax.evaluation.supervised_encoder`) for ``steps`` minibatches."""
     from infomax.encoders import DIMConvEncoder
     from infomax.evaluation import supervised_encoder
 
     info = splits.info
     enc = DIMConvEncoder(info.channels, info.image_size, mean=info.mean, std=info.std)
-    return supervised_encoder(enc, splits, layer="fc", steps=steps, seed=seed)
+    return supervised_encoder(enc, splits, layer=FD_LAYER, steps=steps, seed=seed)
 
 
 @torch.no_grad()
@@ -124,9 +127,10 @@ def evaluate_hybrid(
 
             real = splits.test.images[:n]
             recon = reconstruction_images(method, real)
-            gen["classifier_fd"] = classifier_fd(classifier, real, to_uint8(fake), layer="fc")
-            gen["classifier_fd_reconstructions"] = classifier_fd(classifier, real, recon, layer="fc")
-            gen["classifier_fd_real_val"] = classifier_fd(classifier, real, splits.val.images[:n], layer="fc")
+            gen["classifier_fd"] = classifier_fd(classifier, real, to_uint8(fake), layer=FD_LAYER)
+            gen["classifier_fd_reconstructions"] = classifier_fd(classifier, real, recon, layer=FD_LAYER)
+            val = splits.val.images[:n]
+            gen["classifier_fd_real_val"] = classifier_fd(classifier, real, val, layer=FD_LAYER)
         table["generation"] = gen
     update_metrics(run_dir, {"hybrid_eval": table})
     return table

@@ -5,8 +5,9 @@ Entropy 2022). Any encoder, then a linear head to logits (B, d, k); a softmax ov
 distributions per item; the loss is ``-I(code; label)`` from the closed form
 (:func:`infomax.bounds.discrete.discrete_mi`) plus ``reg_weight`` times the pairwise independence
 regularizer over ``n_pairs`` randomly sampled dimension pairs per batch (paper: lambda = 1). Batches are
-plain labelled batches. The code length ``d * log2(k)`` bits is printed when the method is built and
-stored with the encoder (its ``code_shape`` buffer, saved in ``encoder.safetensors``).
+plain labelled batches. The code length ``d * log2(k)`` bits is printed once when training starts (after
+the first optimiser step), logged with every step (``code_bits``) and stored with the encoder (its
+``code_shape`` buffer, saved in ``encoder.safetensors``).
 
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
@@ -137,6 +138,7 @@ class DIMCO(MethodBase):
         self.n_pairs = int(n_pairs)
         self.reg_weight = float(reg_weight)
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
+        self._announced = False
 
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
@@ -165,6 +167,31 @@ class DIMCO(MethodBase):
         )
         out["loss"] = loss
         return out
+
+    def code_length_line(self) -> str:
+        """``"dimco: code length d*log2(k) = ... bits (... bytes packed)"``."""
+        d, k = self.encoder.d, self.encoder.k
+        return (
+            f"dimco: code length d*log2(k) = {d}*log2({k}) = {code_bits(d, k):g} bits "
+            f"({code_bytes(d, k)} bytes packed)"
+        )
+
+    def on_after_optimizer_step(self) -> None:
+        """Print the code length to stderr once, after the first optimiser step (rank 0 only).
+
+        Only the engine's training loop calls this hook, so building or loading a run stays silent; the
+        length is also logged with every step (``code_bits``) and stored with the weights (the encoder's
+        ``code_shape`` buffer).
+        """
+        if self._announced:
+            return
+        self._announced = True
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            if torch.distributed.get_rank() != 0:
+                return
+        from tqdm.auto import tqdm
+
+        tqdm.write(self.code_length_line(), file=sys.stderr)  # above the progress bar, not through it
 
     @torch.no_grad()
     def logprobs(self, x: Tensor) -> Tensor:
@@ -233,7 +260,8 @@ def feature_width(backbone: nn.Module, layer: str, channels: int, image_size: in
 
 
 def build(cfg: Config, info: object) -> DIMCO:
-    """DIMCO for data described by ``info`` (a ``DataInfo``); prints the code length to stderr."""
+    """DIMCO for data described by ``info`` (a ``DataInfo``); silent (the code length is announced by
+    the first training step, see :meth:`DIMCO.on_after_optimizer_step`)."""
     check_code_shape(cfg.d, cfg.k)
     if cfg.frozen_run:
         backbone, frozen = _load_frozen(cfg.frozen_run), True
@@ -243,11 +271,6 @@ def build(cfg: Config, info: object) -> DIMCO:
         backbone, frozen = ENCODERS[cfg.encoder](info, cfg), False
     width = feature_width(backbone, cfg.feature_layer, info.channels, info.image_size)
     encoder = DIMCOEncoder(backbone, cfg.feature_layer, width, cfg.d, cfg.k, freeze_backbone=frozen)
-    print(
-        f"dimco: code length d*log2(k) = {cfg.d}*log2({cfg.k}) = {code_bits(cfg.d, cfg.k):g} bits "
-        f"({code_bytes(cfg.d, cfg.k)} bytes packed)",
-        file=sys.stderr,
-    )
     return DIMCO(
         encoder, n_pairs=cfg.n_pairs, reg_weight=cfg.reg_weight, holdout_classes=tuple(cfg.holdout_classes)
     )

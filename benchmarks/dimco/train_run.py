@@ -1,0 +1,65 @@
+"""Train a run for the DIMCO benchmarks without the end-of-training linear probes.
+
+``infomax train`` ends with a linear probe per layer; on Omniglot the test classes (evaluation alphabets)
+are disjoint from the training classes, so that probe measures nothing and costs minutes of CPU. This
+script resolves a preset exactly like ``infomax train`` and calls ``engine.fit(..., evaluate=False)``;
+the run directory is a normal run (``infomax eval``, ``infomax index`` and ``load_run`` work on it).
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dimco-omniglot --out RUN \\
+        --max-minutes 10
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dim-l --out DIM_RUN \\
+        --set data=fashion-mnist --max-minutes 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("name", help="a preset or method (see `infomax presets`)")
+    ap.add_argument("--out", required=True, help="new run directory")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--max-minutes", type=float, default=None)
+    ap.add_argument("--max-epochs", type=int, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from infomax.cli.train import load_splits
+    from infomax.config import TrainConfig, apply_overrides, parse_set
+    from infomax.engine.fit import build_method, fit
+    from infomax.methods import method_module
+    from infomax.presets import resolve
+
+    preset = resolve(args.name)
+    train_cfg = TrainConfig(method=preset.method)
+    method_cfg = method_module(preset.method).Config()
+    overrides = {**preset.overrides, **parse_set(args.overrides)}
+    for key in ("max_minutes", "max_epochs"):
+        if getattr(args, key) is not None:
+            overrides[key] = getattr(args, key)
+    apply_overrides(train_cfg, method_cfg, overrides)
+    train_cfg.validate()
+    splits = load_splits(train_cfg)
+    method = build_method(preset.method, method_cfg, splits.info, train_cfg.seed)
+    metrics = fit(
+        method,
+        splits,
+        train_cfg,
+        args.out,
+        preset.method,
+        method_cfg,
+        baselines=False,
+        evaluate=False,
+        progress=False,
+        preset=args.name if args.name != preset.method else None,
+    )
+    print(json.dumps({"run_dir": args.out, **metrics}))
+
+
+if __name__ == "__main__":
+    main()
