@@ -18,8 +18,11 @@ run is repeated under cProfile (no pairing) and the profile is written to ``resu
 its per-step breakdown to ``engine_breakdown.{csv,md}``. ``--engine-threads`` repeats part 2 with other
 torch thread counts (the CLI runs with torch's default, one thread per core).
 
-Writes ``OUT/step_time.{csv,md}``, ``OUT/engine_overhead.{csv,md}``, ``OUT/engine_profile.txt`` and
-``OUT/step_time.png``.
+Part 3: Adam's step alone on dim-l's parameters, the default (a per-tensor loop on the CPU) against
+``foreach=True`` and ``fused=True``, interleaved.
+
+Writes ``OUT/step_time.{csv,md}``, ``OUT/engine_overhead.{csv,md}``, ``OUT/engine_breakdown.{csv,md}``,
+``OUT/engine_profile.txt``, ``OUT/adam_step.{csv,md}`` and ``OUT/step_time.png``.
 
 Example::
 
@@ -288,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads for part 1 (1 on a shared box)")
     p.add_argument("--engine-steps", type=int, default=40, help="0 skips part 2")
     p.add_argument("--engine-threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--parts", type=int, nargs="+", default=[1, 2], help="which parts to run")
+    p.add_argument("--parts", type=int, nargs="+", default=[1, 2, 3],
+                   help="1: MI overhead, 2: engine overhead, 3: Adam variants")
     p.add_argument("--budget-minutes", type=float, default=None, help="unused (fixed-work benchmark)")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -299,7 +303,32 @@ def main(argv: list[str] | None = None) -> int:
         run_part1(args, splits)
     if args.engine_steps and 2 in args.parts:
         run_part2(args, splits)
+    if 3 in args.parts:
+        up0 = common.uptime_line()
+        rows = part3(args, splits)
+        common.write_table(rows, args.out / "adam_step", "Adam step on dim-l's parameters (CPU)",
+                           [f"uptime before: {up0}", f"uptime after: {common.uptime_line()}"])
+        print(open(args.out / "adam_step.md").read(), flush=True)
     return 0
+
+
+def part3(args: argparse.Namespace, splits) -> list[dict]:
+    """Adam's step on dim-l's parameters: the default (single-tensor loop on CPU) vs foreach vs fused."""
+    method = common.untrained("dim-l", splits).train()
+    params = list(method.parameters())
+    for q in params:
+        q.grad = torch.randn_like(q) * 1e-3
+    opts = {"default": torch.optim.Adam(params, lr=1e-3),
+            "foreach": torch.optim.Adam(params, lr=1e-3, foreach=True),
+            "fused": torch.optim.Adam(params, lr=1e-3, fused=True)}
+    c0 = common.cpu_conditions()
+    times = time_interleaved({k: o.step for k, o in opts.items()}, args.reps, args.warmup)
+    c1 = common.cpu_conditions()
+    base = statistics.median(times["default"])
+    return [{"adam": k, "median_ms": round(1000 * statistics.median(v), 2),
+             "vs_default": round(statistics.median(v) / base, 3), "reps": len(v),
+             "params_M": round(sum(q.numel() for q in params) / 1e6, 2), "threads": torch.get_num_threads(),
+             "load_1m_start": c0["load_1m"], "load_1m_end": c1["load_1m"]} for k, v in times.items()]
 
 
 def run_part1(args: argparse.Namespace, splits) -> None:

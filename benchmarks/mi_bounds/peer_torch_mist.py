@@ -45,6 +45,8 @@ def main() -> None:
     for task in cfg["tasks"]:
         for batch in cfg["batch_sizes"]:
             for critic in cfg["critics"]:
+                if critic == "concat" and cfg.get("concat_max_batch") and batch > cfg["concat_max_batch"]:
+                    continue
                 for name, make in ESTIMATORS.items():
                     torch.manual_seed(cfg["seed"])
                     kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}

@@ -119,10 +119,11 @@ def level_stats(estimates: np.ndarray, levels: list[float], spl: int) -> list[di
     return out
 
 
-def run_peer(args: argparse.Namespace, out: Path) -> tuple[list[dict], str]:
+def start_peer(args: argparse.Namespace, out: Path) -> subprocess.Popen | str:
+    """Start the torch-mist peer in a subprocess (it runs while ours runs: same machine load)."""
     py = HERE / ".venv-peer" / "bin" / "python"
     if not py.exists():
-        return [], f"torch-mist peer venv not found at {py.relative_to(HERE.parent.parent)}"
+        return f"torch-mist peer venv not found at {py.relative_to(HERE.parent.parent)}"
     cfg = {
         "dim": args.dim,
         "levels": args.levels,
@@ -132,14 +133,26 @@ def run_peer(args: argparse.Namespace, out: Path) -> tuple[list[dict], str]:
         "batch_sizes": args.batch_sizes,
         "tasks": args.tasks,
         "critics": args.critics,
+        "concat_max_batch": args.concat_max_batch,
         "out": str(out / "peer_raw.json"),
     }
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent / "src"), OMP_NUM_THREADS="1")
-    r = subprocess.run(
-        [str(py), str(HERE / "peer_torch_mist.py"), json.dumps(cfg)], env=env, capture_output=True, text=True
+    return subprocess.Popen(
+        [str(py), str(HERE / "peer_torch_mist.py"), json.dumps(cfg)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    if r.returncode != 0:
-        return [], "torch-mist run failed: " + (r.stderr.strip().splitlines() or ["?"])[-1]
+
+
+def finish_peer(proc: subprocess.Popen | str, out: Path) -> tuple[list[dict], str]:
+    if isinstance(proc, str):
+        return [], proc
+    _, err = proc.communicate()
+    sys.stderr.write(err)
+    if proc.returncode != 0:
+        return [], "torch-mist run failed: " + (err.strip().splitlines() or ["?"])[-1]
     return json.loads((out / "peer_raw.json").read_text()), ""
 
 
@@ -156,6 +169,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--no-peer", action="store_true", help="skip the torch-mist peer")
+    p.add_argument("--concat-max-batch", type=int, default=0, help="skip concat above this batch (0: none)")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args()
     torch.set_num_threads(args.threads)
@@ -165,10 +179,13 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    peer_proc = None if args.no_peer else start_peer(args, out)
     rows, curves = [], {}
     for task in args.tasks:
         for batch in args.batch_sizes:
             for critic in args.critics:
+                if critic == "concat" and args.concat_max_batch and batch > args.concat_max_batch:
+                    continue
                 for est in args.estimators.split(","):
                     r = run_one(est, critic, task, batch, args)
                     curves[("infomax", task, batch, critic, est)] = r["estimates"]
@@ -190,8 +207,8 @@ def main() -> None:
                         flush=True,
                     )
     peer_note = "skipped (--no-peer)"
-    if not args.no_peer:
-        peer, peer_note = run_peer(args, out)
+    if peer_proc is not None:
+        peer, peer_note = finish_peer(peer_proc, out)
         for r in peer:
             est = np.asarray([np.nan if v is None else v for v in r["estimates"]])
             curves[("torch-mist", r["task"], r["batch"], r["critic"], r["estimator"])] = est

@@ -85,7 +85,7 @@ def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None
     if not layers or not names:
         return None
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(1.6 + 1.4 * len(layers), 3.2))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 1.4 * len(layers)), 3.4))
     for i, name in enumerate(names):
         xs = [j + (i - (len(names) - 1) / 2) * width for j in range(len(layers))]
         ys = [100 * accuracy[layer].get(name, math.nan) for layer in layers]
@@ -93,8 +93,8 @@ def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(layers)), layers)
     ax.set_ylabel("linear probe test accuracy (%)")
-    ax.set_ylim(0, 105)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(0, 108)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(names), frameon=False)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")

@@ -59,15 +59,19 @@ def _train(method: DIMCO, x: torch.Tensor, y: torch.Tensor, steps: int, lr: floa
     return method((x, y))["mi/discrete"].item()
 
 
-@pytest.mark.parametrize("n_classes,d,k", [(8, 1, 16), (16, 2, 2)])
+@pytest.mark.parametrize("n_classes,d,k", [(8, 1, 16), (16, 2, 2), (4, 2, 16)])
 def test_loss_reaches_mi_ceiling(n_classes: int, d: int, k: int) -> None:
-    # ceiling min(H(Y), d log k): H(Y) = log 8 < log 16 in the first case; d log k = log 4 < log 16 next
+    # the estimate sums I(x_i; Y) <= min(log k, H(Y)) over dimensions: ceiling d * min(log k, H(Y)).
+    # H(Y) = log 8 < log 16 first; log 2 < log 16 per dimension next (= min(H(Y), d log k) in both);
+    # last, two dimensions each carry all of H(Y) = log 4: the sum 2 log 4 exceeds H(Y) (redundancy)
     x, y = _tiny_set(n_classes, 8)
     m = DIMCO(DIMCOEncoder(TinyMLP(16), "h", 32, d=d, k=k), n_pairs=2, reg_weight=0.0)
     mi = _train(m, x, y, 120)
-    ceiling = min(math.log(n_classes), d * math.log(k))
+    ceiling = d * min(math.log(n_classes), math.log(k))
     assert mi == pytest.approx(ceiling, abs=0.05 * ceiling)
-    assert m((x, y))["mi/ceiling"].item() == pytest.approx(ceiling, abs=1e-6)
+    out = m((x, y))
+    assert out["mi/ceiling"].item() == pytest.approx(ceiling, abs=1e-6)
+    assert out["mi/label_entropy"].item() == pytest.approx(math.log(n_classes), abs=1e-6)
 
 
 def test_loss_is_minus_mi_plus_regularizer() -> None:

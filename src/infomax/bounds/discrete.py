@@ -9,7 +9,8 @@ information between the code distribution and the label has a closed form from b
 
 with ``pi_c`` the frequency of class ``c`` in the batch. Like the paper, the code entropy is the sum of the
 per-dimension entropies, so the value is ``sum_i I(x_i; Y)``; each term lies in [0, min(log k, H(Y))] and
-the total in [0, d log k].
+the total in [0, d min(log k, H(Y))]. The total can exceed H(Y), the ceiling of the joint I(code; Y), when
+dimensions repeat each other: that redundancy is what the pairwise independence regularizer penalizes.
 """
 
 from __future__ import annotations

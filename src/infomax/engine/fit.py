@@ -143,7 +143,7 @@ def fit(
         module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
                                log_every=max(1, min(50, len(sampler) // 20)))
         with _quiet_lightning():
-            trainer = _trainer(train_cfg, run_dir, start["epoch"], progress)
+            trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1)
             trainer.fit(module)
         if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
             raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
@@ -214,7 +214,7 @@ def _tensor_dataset(arrays: Any) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool) -> Any:
+def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, several_groups: bool) -> Any:
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
@@ -231,8 +231,9 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool) 
     if cfg.devices > 1:
         from lightning.pytorch.strategies import DDPStrategy
 
-        # spawn: the processes start from this one (the CLI or a test), not by re-running sys.argv
-        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=True,
+        # spawn: the processes start from this one (the CLI or a test), not by re-running sys.argv.
+        # Several groups: one backward per group, each reaching only part of the parameters.
+        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=several_groups,
                                process_group_backend="gloo" if cfg.accelerator == "cpu" else None)
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision=cfg.precision,

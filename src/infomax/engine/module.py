@@ -10,7 +10,9 @@ wall-clock budget runs out) the full training state is checkpointed atomically (
 from __future__ import annotations
 
 import json
+import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,14 @@ from infomax.methods.base import MethodBase
 
 #: File written beside the checkpoint when training diverged (read by ``fit``).
 DIVERGED = "diverged.json"
+
+
+def quiet_lightning_worker() -> None:
+    """In a spawned DDP worker: hide Lightning's info messages and its data-loader hints."""
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*treespec, LeafSpec.*")
 
 
 def loss_key(group: str) -> str:
@@ -84,6 +94,8 @@ class InfomaxModule(L.LightningModule):
     # --- set-up -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self.sampler.rank, self.sampler.world_size = self.global_rank, self.trainer.world_size
+        if self.trainer.world_size > 1:  # a spawned worker: as quiet as the parent (see fit.py)
+            quiet_lightning_worker()
 
     def train_dataloader(self) -> DataLoader:
         # its own generator: creating an iterator must not draw from the global RNG the method uses

@@ -15,6 +15,7 @@ an existing run (its weights are kept, in eval mode, without gradients).
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ class DIMCO(MethodBase):
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
         >>> out = m((torch.rand(16, 1, 28, 28), torch.randint(0, 10, (16,))))  # doctest: +SKIP
         >>> sorted(out)  # doctest: +SKIP
-        ['code_bits', 'loss', 'mi/ceiling', 'mi/discrete', 'reg/independence']
+        ['code_bits', 'loss', 'mi/ceiling', 'mi/discrete', 'mi/label_entropy', 'reg/independence']
     """
 
     def __init__(
@@ -162,9 +163,10 @@ class DIMCO(MethodBase):
             out["reg/independence"] = reg.detach()
         counts = torch.unique(labels, return_counts=True)[1].to(probs.dtype)
         h_y = -(counts / labels.numel() * torch.log(counts / labels.numel())).sum()
-        out["mi/ceiling"] = torch.minimum(
-            h_y, torch.tensor(self.encoder.d * float(torch.log(torch.tensor(self.encoder.k))))
-        )
+        # the estimate sums per-dimension terms I(x_i; Y) <= min(log k, H(Y)): its maximum is d times that
+        # (it exceeds H(Y), the ceiling of the joint I(code; Y), when dimensions repeat each other)
+        out["mi/label_entropy"] = h_y.detach()
+        out["mi/ceiling"] = self.encoder.d * torch.clamp(h_y, max=math.log(self.encoder.k)).detach()
         out["loss"] = loss
         return out
 
