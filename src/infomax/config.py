@@ -19,7 +19,26 @@ from infomax.errors import UserError
 
 @dataclass
 class TrainConfig:
-    """Engine, data and run settings shared by every method."""
+    """Engine, data and run settings shared by every method.
+
+    Optimiser: one Adam per parameter group with ``lr``, ``weight_decay`` and betas
+    ``(adam_beta1, adam_beta2)`` (AMDIM, Bachman et al. 2019, uses (0.8, 0.999); torch's default is
+    (0.9, 0.999)).
+
+    Evaluation during and after training (the engine's, not ``infomax eval``'s, which runs the full
+    protocol unless told otherwise):
+
+    - ``probe_every``: every N epochs (0 = never), a cheap online linear probe of every encoder layer,
+      fit on ``probe_samples`` stratified train images and scored on (at most ``probe_samples``) val
+      images, logged as ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``);
+    - ``final_probe_samples``: the final linear probe fits on at most this many train images, a stratified
+      sample with a fixed seed (``None`` = the whole train split); val and test are never subsampled;
+    - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val).
+
+    Example:
+        >>> cfg = TrainConfig(max_epochs=5, adam_beta1=0.8)
+        >>> cfg.validate()
+    """
 
     method: str = "dim"
     data: str = "digits"
@@ -36,7 +55,12 @@ class TrainConfig:
     accelerator: str = "cpu"
     devices: int = 1
     precision: str = "32-true"
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
     probe_every: int = 0  # epochs between online linear-probe evaluations (0 = only at the end)
+    probe_samples: int = 2000
+    final_probe_samples: int | None = 10000
+    final_probe_cs: tuple[float, ...] = (0.01, 0.1)
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, "batch_size must be >= 1")
@@ -46,6 +70,14 @@ class TrainConfig:
         _check(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         _check(self.devices >= 1, "devices must be >= 1")
+        for name in ("adam_beta1", "adam_beta2"):
+            _check(0.0 <= getattr(self, name) < 1.0, f"{name} must be in [0, 1)")
+        _check(self.probe_every >= 0, "probe_every must be >= 0 (0 = no online probe)")
+        _check(self.probe_samples >= 10, "probe_samples must be >= 10")
+        _check(self.final_probe_samples is None or self.final_probe_samples >= 10,
+               "final_probe_samples must be >= 10 (or none for the whole train split)")
+        _check(len(self.final_probe_cs) >= 1 and all(c > 0 and math.isfinite(c) for c in self.final_probe_cs),
+               "final_probe_cs must be one or more positive numbers, e.g. 0.01,0.1")
 
 
 @dataclass

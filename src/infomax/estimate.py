@@ -79,7 +79,8 @@ class MIEstimate:
             probably higher than ``mi_nats``.
         seconds: wall time.
         warnings: human-readable problems (divergence, saturation, overfitting, few samples, ...).
-        history: one dict per validation check: ``{"step", "train", "val"}`` (nats).
+        history: one dict per validation check: ``{"step", "train", "val", "val_objective"}`` (nats);
+            early stopping keeps the critic with the best ``val_objective`` (the held-out training objective).
     """
 
     mi_nats: float
@@ -284,9 +285,10 @@ def estimate_mi(
 
     The n rows are shuffled (``seed``) into train / validation / test splits. The critic is trained
     with Adam on random training batches, maximizing ``bound`` over the (batch, batch) score matrix
-    (positives on the diagonal, every other pair a negative). Every ``eval_every`` steps the bound is
-    computed on the validation split; the critic with the best validation value is kept and training
-    stops after ``patience`` checks without improvement (or at ``max_steps``). The reported value is the
+    (positives on the diagonal, every other pair a negative; SMILE follows the JSD gradient as in Song &
+    Ermon's code). Every ``eval_every`` steps the training objective is computed on the validation split;
+    the critic with the best value is kept and training stops after ``patience`` checks without
+    improvement (or at ``max_steps``). The reported value is the
     mean of the bound over disjoint held-out test batches of ``eval_batch_size`` rows, with
     ``stderr = std / sqrt(#batches)``.
 
@@ -398,17 +400,17 @@ def estimate_mi(
 
     @torch.no_grad()
     def held_out(sl: slice, group: int) -> np.ndarray:
-        """The reported bound on disjoint groups of ``group`` rows of a split: (#groups,)."""
+        """(training objective, reported value) on disjoint groups of ``group`` rows: (#groups, 2)."""
         net.eval()
         idx = torch.arange(sl.start, sl.stop, device=dev)
         k = max(1, len(idx) // group)
-        out = [value(xt[g], yt[g])[1].item() for g in torch.tensor_split(idx, k)]
+        out = [[v.item() for v in value(xt[g], yt[g])] for g in torch.tensor_split(idx, k)]
         net.train()
-        return np.asarray(out)
+        return np.asarray(out).reshape(-1, 2)
 
     val_group = min(n_val, 2048)  # one big matrix: many negatives, a steadier early-stopping signal
     history: list[dict[str, float]] = []
-    best_val, best_step, best_state = -math.inf, 0, _state(net, base)
+    best_obj, best_val, best_step, best_state = -math.inf, -math.inf, 0, _state(net, base)
     bad_checks, step, recent, diverged = 0, 0, [], ""
     bar = _progress(max_steps, progress)
     order = torch.randperm(n_train, generator=gen).to(dev)
@@ -428,15 +430,18 @@ def estimate_mi(
             opt.step()
             recent.append(report_v.item())
             if step % eval_every == 0 or step == max_steps:
-                v = held_out(va, val_group)
-                val = float(v.mean()) if np.all(np.isfinite(v)) else -math.inf
+                v = held_out(va, val_group)  # (groups, 2)
+                obj, val = (float(c.mean()) if np.all(np.isfinite(c)) else -math.inf for c in v.T)
                 tr_mean = float(np.mean(recent))
                 recent = []
-                history.append({"step": step, "train": tr_mean, "val": val})
+                history.append({"step": step, "train": tr_mean, "val": val, "val_objective": obj})
                 if bar is not None:
                     bar.set_postfix(train=f"{tr_mean:.3f}", val=f"{val:.3f}", refresh=False)
-                if val > best_val + 1e-3:
-                    best_val, best_step, best_state, bad_checks = val, step, _state(net, base), 0
+                # Early stopping on the held-out TRAINING objective (for smile/jsd: the JSD loss), not on
+                # the reported value: picking the maximum of a non-bound (SMILE) selects overestimates.
+                if obj > best_obj + 1e-3:
+                    best_obj, best_val, best_step, best_state = obj, val, step, _state(net, base)
+                    bad_checks = 0
                 else:
                     bad_checks += 1
                     if bad_checks >= patience:
@@ -456,7 +461,7 @@ def estimate_mi(
     _load(net, base, best_state)
 
     eb = min(eval_batch_size or max(bs, n_test // 10), max(2, n_test // 2))  # >= 2 groups: a stderr
-    vals = held_out(te, eb)
+    vals = held_out(te, eb)[:, 1]  # (groups,) reported values
     finite = np.isfinite(vals)
     if not finite.all():
         warnings.append(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 
 from infomax.errors import UserError
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("infomax: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `infomax presets | head`: the reader left; not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)  # silence the flush at interpreter exit
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def entry() -> None:  # pragma: no cover

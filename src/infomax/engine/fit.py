@@ -9,7 +9,9 @@
    on the CPU; a checkpoint after every epoch; an optional wall-clock budget; CSV + TensorBoard logs.
 4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint.
 5. Final evaluation: a linear probe per encoder layer, for the trained encoder and the baselines (the
-   untrained encoder, and a supervised encoder trained with the same budget).
+   untrained encoder, and a supervised encoder trained with the same budget). Its cost is bounded: at most
+   ``final_probe_samples`` stratified train images (default 10,000) and the ``final_probe_cs`` C values
+   (default two); val and test whole (see ``evaluate.py``). The counts go to ``metrics.json``.
 6. ``metrics.json`` and ``report.md`` with plots.
 
 Example:
@@ -37,9 +39,10 @@ from torch.utils.data import TensorDataset
 
 from infomax.config import TrainConfig
 from infomax.engine.checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, seed_everything
-from infomax.engine.evaluate import probe_layers
+from infomax.engine.evaluate import final_linear_probe
 from infomax.engine.export import export_weights
 from infomax.engine.module import DIVERGED, InfomaxModule
+from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.errors import UserError
@@ -59,8 +62,10 @@ from infomax.run import (
     write_json,
 )
 
-#: Settings that may change when a run is resumed (to extend it); any other change is refused.
-RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root")
+#: Settings that may change when a run is resumed (to extend it, or evaluation-only settings that do not
+#: touch the weights); any other change is refused.
+RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
+                     "final_probe_samples", "final_probe_cs")
 
 #: Where the supervised baseline trains, inside the run directory.
 SUPERVISED_DIR = "baselines/supervised"
@@ -141,7 +146,8 @@ def fit(
         sampler = EpochBatchSampler(len(data), train_cfg.batch_size, train_cfg.seed,
                                     limit_batches=train_cfg.limit_train_batches)
         module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
-                               log_every=max(1, min(50, len(sampler) // 20)))
+                               log_every=max(1, min(50, len(sampler) // 20)),
+                               online_probe=_online_probe(method, splits, train_cfg))
         with _quiet_lightning():
             trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1)
             trainer.fit(module)
@@ -158,15 +164,15 @@ def fit(
         "epochs_completed": final["epoch"], "steps": final["step"], "elapsed_s": round(final["elapsed_s"], 2),
         "stopped_by": stopped_by, "max_epochs": train_cfg.max_epochs, "max_minutes": train_cfg.max_minutes}})
 
-    # 5. Final evaluation: linear probe per layer, trained vs baselines.
+    # 5. Final evaluation: linear probe per layer, trained vs baselines (bounded cost, counts recorded).
     if evaluate:
         encoders = {"trained": method.encoder}
         if baselines:
             encoders.update(_baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress))
-        device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
-        acc = probe_layers(encoders, splits, tuple(method.encoder.layers), device=device)
-        update_metrics(run_dir, {"final": None if acc is None else {
-            "protocol": "linear", "split": "test", "accuracy": acc}})
+        final_probe = final_linear_probe(encoders, splits, tuple(method.encoder.layers),
+                                         max_train=train_cfg.final_probe_samples,
+                                         cs=train_cfg.final_probe_cs, device=_device(train_cfg))
+        update_metrics(run_dir, {"final": final_probe})
 
         # 6. The report.
         from infomax.report import write_report
@@ -184,10 +190,25 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
         raise UserError(f"the method settings differ from those of the run in {run_dir}; "
                         "a resumed run keeps its settings")
     old_train, new_train = old.get("train", {}), json.loads(json.dumps(new["train"]))
-    changed = sorted(k for k in new_train if k not in RESUMABLE_CHANGES and old_train.get(k) != new_train[k])
+    # a run written before a setting existed ran with that setting's default
+    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+    changed = sorted(k for k in new_train
+                     if k not in RESUMABLE_CHANGES and old_train.get(k, defaults.get(k)) != new_train[k])
     if changed:
         raise UserError(f"cannot change {', '.join(changed)} of the run in {run_dir} when resuming "
                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+
+
+def _device(cfg: TrainConfig) -> str:
+    return "cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu"
+
+
+def _online_probe(method: MethodBase, splits: Any, cfg: TrainConfig) -> OnlineLinearProbe | None:
+    """The online linear probe of every encoder layer (``probe_every`` > 0 and labelled data), else None."""
+    if cfg.probe_every <= 0:
+        return None
+    return OnlineLinearProbe.from_splits(splits, cfg.probe_samples, tuple(method.encoder.layers),
+                                         device=_device(cfg))
 
 
 def _initial_checkpoint(method: MethodBase) -> dict[str, Any]:

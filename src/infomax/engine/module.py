@@ -5,6 +5,8 @@ group (``"main"`` first), zero the group's gradients, backward its loss (``"loss
 ``"loss/<group>"`` for the others) and step its optimiser; then ``method.on_after_optimizer_step()``.
 A non-finite loss stops training before any weight is touched. At every epoch end (and when the
 wall-clock budget runs out) the full training state is checkpointed atomically (see ``checkpoint.py``).
+With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged before training and every
+``probe_every`` epochs (rank 0; it draws nothing from the global RNGs, so the weights do not depend on it).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from infomax.engine.checkpoint import (
     seed_everything,
     set_rng_state,
 )
+from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.methods.base import MethodBase
 
@@ -55,12 +58,13 @@ class InfomaxModule(L.LightningModule):
 
     Args:
         method: any :class:`~infomax.methods.base.MethodBase`.
-        train_cfg: lr, weight_decay, seed, max_minutes are read here.
+        train_cfg: lr, weight_decay, adam_beta1/2, seed, max_minutes, probe_every are read here.
         data: a dataset of ``(uint8 (C, H, W), int64)`` items.
         sampler: the epoch-order batch sampler (its ``epoch``/``resume_at`` are driven from here).
         checkpoint_path: where to write the checkpoint (rank 0 only).
         start: the checkpoint to continue from (``None``: a fresh run at epoch 0).
         log_every: steps between logged rows.
+        online_probe: run and logged every ``train_cfg.probe_every`` epochs (None: never).
     """
 
     def __init__(
@@ -72,11 +76,13 @@ class InfomaxModule(L.LightningModule):
         checkpoint_path: Path,
         start: dict[str, Any] | None = None,
         log_every: int = 10,
+        online_probe: OnlineLinearProbe | None = None,
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.method, self.cfg, self.data, self.sampler = method, train_cfg, data, sampler
         self.checkpoint_path, self.start, self.log_every = Path(checkpoint_path), start, log_every
+        self.online_probe = online_probe if train_cfg.probe_every > 0 else None
         self.groups = list(method.param_groups())  # "main" first
         if self.groups[0] != "main":
             raise RuntimeError(f"param_groups() must start with 'main', got {self.groups}")
@@ -106,8 +112,9 @@ class InfomaxModule(L.LightningModule):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         groups = self.method.param_groups()
         group_lr = getattr(self.method, "group_lr", None) or {}
+        betas = (self.cfg.adam_beta1, self.cfg.adam_beta2)
         opts = [torch.optim.Adam(groups[g], lr=self.cfg.lr if g == "main" else group_lr.get(g, self.cfg.lr),
-                                 weight_decay=self.cfg.weight_decay) for g in self.groups]
+                                 betas=betas, weight_decay=self.cfg.weight_decay) for g in self.groups]
         for g, opt in zip(self.groups, opts):
             if self.start and g in self.start.get("optimizers", {}):
                 opt.load_state_dict(self.start["optimizers"][g])
@@ -115,6 +122,8 @@ class InfomaxModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.t0 = time.monotonic()
+        if self.step_count == 0:  # the untrained encoder: the first point of the online-probe curve
+            self._probe()
 
     # --- the step ---------------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
@@ -163,6 +172,8 @@ class InfomaxModule(L.LightningModule):
         if self.global_rank == 0:
             means = {f"epoch/{k}": (v / max(self.count, 1)).item() for k, v in self.sums.items()}
             self._log_metrics({**means, "epoch": self.epoch})
+        if self.cfg.probe_every > 0 and self.epoch % self.cfg.probe_every == 0:
+            self._probe()
         self._save()
 
     # --- helpers ----------------------------------------------------------------------------------
@@ -187,6 +198,12 @@ class InfomaxModule(L.LightningModule):
             self.last_losses = {k: float(v) for k, v in scalars.items()}
             if self.global_rank == 0:
                 self._log_metrics({**self.last_losses, "epoch": self.epoch})
+
+    def _probe(self) -> None:
+        """Rank 0: run the online linear probe (if any) and log its accuracies at the current step."""
+        if self.online_probe is None or self.global_rank != 0:
+            return
+        self._log_metrics({**self.online_probe(self.method.encoder), "epoch": self.epoch})
 
     def _log_metrics(self, metrics: dict[str, float]) -> None:
         for logger in self.trainer.loggers:
