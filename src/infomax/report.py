@@ -2,7 +2,10 @@
 
 - ``plots/loss.png``: every logged training scalar against the step (from the CSV logs; a resumed run's
   logs are merged, later values winning for a repeated step);
-- ``plots/probe.png``: linear-probe test accuracy per layer, trained encoder beside the baselines.
+- ``plots/probe.png``: linear-probe test accuracy per layer, trained encoder beside the baselines, with the
+  numbers of train / val / test images the final probe used;
+- ``plots/online_probe.png``: the online linear probe's held-out accuracy per layer against the step
+  (``probe/linear_acc/<layer>``, logged every ``probe_every`` epochs when that is > 0).
 
 Example:
     >>> write_report("runs/demo-20250101-120000")  # doctest: +SKIP
@@ -17,6 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from infomax.run import LOG_DIR, PLOT_DIR, REPORT, atomic_path, read_config, read_metrics
+
+#: Logged online-probe accuracies: ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``).
+ONLINE_PROBE_PREFIX = "probe/linear_acc/"
 
 
 def read_logs(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
@@ -51,7 +57,7 @@ def plot_losses(logs: dict[str, list[tuple[int, float]]], path: Path) -> Path | 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in logs if not k.startswith("epoch/")]
+    keys = [k for k in logs if not k.startswith(("epoch/", ONLINE_PROBE_PREFIX))]
     keys = sorted(keys, key=lambda k: (k != "loss", k))[:8]
     if not keys:
         return None
@@ -71,6 +77,48 @@ def plot_losses(logs: dict[str, list[tuple[int, float]]], path: Path) -> Path | 
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return path
+
+
+def plot_online_probe(logs: dict[str, list[tuple[int, float]]], path: Path) -> Path | None:
+    """One line per layer: the online probe's held-out accuracy (%) against the step; None if none logged."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = [k for k in logs if k.startswith(ONLINE_PROBE_PREFIX)]
+    if not keys:
+        return None
+    fig, ax = plt.subplots(figsize=(5.0, 3.2))
+    for key in keys:
+        steps, values = zip(*logs[key])
+        ax.plot(steps, [100 * v for v in values], "o-", ms=3, lw=1.2, label=key[len(ONLINE_PROBE_PREFIX):])
+    ax.set_xlabel("step")
+    ax.set_ylabel("online linear probe, val accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
+
+
+def final_probe_note(final: dict[str, Any]) -> str | None:
+    """One sentence on what the final probe was fit and scored on (None for metrics without counts).
+
+    Example:
+        >>> final_probe_note({"n_train": 9, "n_train_available": 9, "n_val": 5, "n_test": 8, "cs": [0.1]})
+        'fit on all 9 train images, C in {0.1} chosen on 5 val images, scored on 8 test images'
+    """
+    if "n_train" not in final:
+        return None
+    n, avail = final["n_train"], final.get("n_train_available", final["n_train"])
+    train = (f"fit on {n} of {avail} train images (stratified sample, fixed seed)" if n < avail
+             else f"fit on all {n} train images")
+    cs = ", ".join(f"{c:g}" for c in final.get("cs", []))
+    val = f"C in {{{cs}}} chosen on {final.get('n_val', 0)} val images" if cs else "C fixed"
+    return f"{train}, {val}, scored on {final.get('n_test')} test images"
 
 
 def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None:
@@ -129,7 +177,8 @@ def write_report(run_dir: str | Path) -> Path:
               + (f" (preset `{config['preset']}`)" if config.get("preset") else ""),
               f"- data: `{train.get('data')}` ({config['data_info'].get('image_size')}px, "
               f"{config['data_info'].get('num_classes')} classes)",
-              f"- batch size {train.get('batch_size')}, lr {train.get('lr')}, seed {train.get('seed')}, "
+              f"- batch size {train.get('batch_size')}, lr {train.get('lr')}, Adam betas ("
+              f"{train.get('adam_beta1', 0.9)}, {train.get('adam_beta2', 0.999)}), seed {train.get('seed')}, "
               f"max epochs {train.get('max_epochs')}, max minutes {train.get('max_minutes')}",
               "- method settings: " + ", ".join(f"`{k}={v}`" for k, v in config["method_config"].items()), ""]
     t = metrics.get("train")
@@ -137,12 +186,21 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["## Training", "",
                   f"{t['epochs_completed']} epochs, {t['steps']} steps, {t['elapsed_s']:.1f} s of training; "
                   f"stopped by {t['stopped_by']}.", ""]
-    loss_png = plot_losses(read_logs(run_dir), run_dir / PLOT_DIR / "loss.png")
-    if loss_png:
+    logs = read_logs(run_dir)
+    if plot_losses(logs, run_dir / PLOT_DIR / "loss.png"):
         lines += ["![training curves](plots/loss.png)", ""]
+    if plot_online_probe(logs, run_dir / PLOT_DIR / "online_probe.png"):
+        lines += [f"Online linear probe every {train.get('probe_every')} epochs "
+                  f"({train.get('probe_samples')} stratified train images, scored on held-out val images):",
+                  "",
+                  "![online probe accuracy](plots/online_probe.png)", ""]
     final = metrics.get("final")
     if final and final.get("accuracy"):
-        lines += ["## Linear probe (test accuracy, %)", ""] + accuracy_table(final["accuracy"]) + [""]
+        lines += ["## Linear probe (test accuracy, %)", ""]
+        note = final_probe_note(final)
+        if note:
+            lines += [f"Logistic regression on standardized features, {note}.", ""]
+        lines += accuracy_table(final["accuracy"]) + [""]
         if plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png"):
             lines += ["![probe accuracy per layer](plots/probe.png)", ""]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval/")}

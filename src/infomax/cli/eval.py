@@ -1,10 +1,14 @@
 """``infomax eval RUN_DIR --protocol NAME``: evaluate a trained run's encoder, layer by layer.
 
 Each result is written into the run's ``metrics.json`` under ``"eval/<protocol>/<layer>"`` and the
-report is regenerated. Examples::
+report is regenerated. By default a protocol sees the whole train split (the engine's final probe at
+the end of ``infomax train`` uses a capped sample, see ``TrainConfig.final_probe_samples``);
+``--max-train N`` fits on a stratified sample of N train images instead (the same fixed-seed sample as
+the final probe), and ``--cs`` sets the C values the linear probe tries. Examples::
 
     infomax eval runs/demo-20250101-120000 --protocol knn
     infomax eval runs/demo-20250101-120000 --protocol mlp --layer fc --json
+    infomax eval runs/cifar --protocol linear --max-train 10000 --cs 0.01,0.1
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protocol", default="linear", help="linear (default), mlp, knn, ...")
     p.add_argument("--layer", default="all", help="an encoder layer (conv, fc, y, ...) or all (default)")
     p.add_argument("--data-root", metavar="DIR", help="where datasets are (default: as for training)")
+    p.add_argument("--max-train", type=int, metavar="N",
+                   help="fit on a stratified sample of N train images (default: all of them)")
+    p.add_argument("--cs", metavar="C,C,...", help="linear protocol: the C values tried, best on val "
+                                                   "(default: the protocol's)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=run)
 
@@ -39,13 +47,26 @@ def protocols() -> dict[str, Any]:
 
 
 def evaluate_run(
-    run_dir: str, protocol: str, layer: str = "all", data_root: str | None = None
+    run_dir: str,
+    protocol: str,
+    layer: str = "all",
+    data_root: str | None = None,
+    max_train: int | None = None,
+    cs: tuple[float, ...] | None = None,
 ) -> dict[str, Any]:
-    """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``."""
+    """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``.
+
+    ``max_train`` cuts the train split to a stratified sample (val and test whole); ``cs`` is passed to
+    the protocol as ``Cs`` (the linear probe's C values)."""
     from infomax.cli.train import load_splits
+    from infomax.engine.evaluate import subsample_splits
     from infomax.report import write_report
     from infomax.run import load_run, train_config_from, update_metrics
 
+    if max_train is not None and max_train < 10:
+        raise UserError(f"--max-train must be >= 10, got {max_train}")
+    if cs is not None and (not cs or not all(c > 0 for c in cs)):
+        raise UserError("--cs must be one or more positive numbers, e.g. 0.01,0.1")
     table = protocols()
     if protocol not in table:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(table)}")
@@ -56,9 +77,10 @@ def evaluate_run(
     train_cfg = train_config_from(run.config)
     if data_root is not None:
         train_cfg.data_root = data_root
-    splits = load_splits(train_cfg)
+    splits = subsample_splits(load_splits(train_cfg), max_train)
+    kw: dict[str, Any] = {} if cs is None else {"Cs": tuple(cs)}
     device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
-    results = {f"eval/{protocol}/{name}": table[protocol](run, splits, name, device=device)
+    results = {f"eval/{protocol}/{name}": table[protocol](run, splits, name, device=device, **kw)
                for name in (layers if layer == "all" else (layer,))}
     update_metrics(run.run_dir, results)
     write_report(run.run_dir)
@@ -91,7 +113,12 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root)
+    cs = None
+    if args.cs is not None:
+        from infomax.config import coerce
+
+        cs = coerce(args.cs, tuple[float, ...], "--cs")
+    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs)
     if args.json:
         json.dump(results, sys.stdout)
         print()

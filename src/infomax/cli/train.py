@@ -115,6 +115,11 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
         acc = final["accuracy"]
         names = list(dict.fromkeys(n for layer in acc for n in acc[layer]))
         print("linear probe, test accuracy (%):")
+        from infomax.report import final_probe_note
+
+        note = final_probe_note(final)
+        if note:
+            print(f"  ({note})")
         print(f"  {'layer':<8}" + "".join(f"{n:>12}" for n in names))
         for layer, row in acc.items():
             cells = (f"{100 * row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names)

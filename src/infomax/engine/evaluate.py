@@ -16,7 +16,7 @@ still runs the full protocol by default. The sample counts are recorded in ``met
 Example:
     >>> final = final_linear_probe({"trained": enc, "random": enc0}, splits, ("conv", "fc", "y"),
     ...                            max_train=10000, cs=(0.01, 0.1))  # doctest: +SKIP
-    >>> final["accuracy"]["fc"]["trained"], final["n_train"]
+    >>> final["accuracy"]["fc"]["trained"], final["n_train"]  # doctest: +SKIP
     (0.93, 10000)
 """
 

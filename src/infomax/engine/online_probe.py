@@ -94,7 +94,7 @@ class OnlineLinearProbe:
                    **kw)
 
     def __call__(self, encoder: nn.Module) -> dict[str, float]:
-        """``{"probe/linear_acc/<layer>": held-out accuracy}`` for the encoder as it is now (its mode is kept)."""
+        """``{"probe/linear_acc/<layer>": held-out accuracy}`` of the encoder as it is now (mode kept)."""
         from infomax.evaluation import LinearProbe, extract_features
 
         out = {}

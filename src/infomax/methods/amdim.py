@@ -299,7 +299,7 @@ def build(cfg: Config, info: DataInfo) -> AMDIM:
 
 
 def _p(description: str, **overrides: Any) -> Preset:
-    overrides = {"data": "cifar10", "lr": 2e-4, **overrides}
+    overrides = {"data": "cifar10", "lr": 2e-4, "adam_beta1": 0.8, "adam_beta2": 0.999, **overrides}
     return Preset(description=description, method="amdim", overrides=overrides)
 
 
