@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "presets": "infomax.cli.presets",
     "demo": "infomax.cli.demo",
     "index": "infomax.cli.index",
+    "generate": "infomax.cli.generate",
     "study": "infomax.cli.study",
 }
 
