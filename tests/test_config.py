@@ -8,7 +8,6 @@ from infomax.config import TrainConfig, apply_overrides
 from infomax.errors import UserError
 
 
-
 def _apply(overrides: dict) -> TrainConfig:
     import dataclasses
 

@@ -8,8 +8,8 @@ with labels, the ceiling) and lightly 1.6's SimCLR on the same encoder (``lightl
 chosen on 10% carved from train) on ``fc`` (1024) by default, trained on the full official train split
 (``val_fraction=0``: 50k for CIFAR-10, 60k for Fashion-MNIST) and scored on the 10k test split.
 
-Writes ``OUT/budget_probe.{csv,md}`` (one row per encoder, rewritten after each row) and
-``OUT/budget_probe.png``.
+Writes ``OUT/budget_probe[-TAG].{csv,md}`` (one row per encoder, rewritten after each row) and
+``OUT/budget_probe[-TAG].png``.
 
 Example::
 
@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=common.RESULTS)
+    p.add_argument("--tag", default="", help="suffix of the output file names (budget_probe-TAG.*)")
     args = p.parse_args(argv)
+    stem = "budget_probe" + (f"-{args.tag}" if args.tag else "")
     common.set_threads(args.threads)
     rows: list[dict] = []
     up0 = common.uptime_line()
@@ -152,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
                  f"random floor {ISSUE_FLOOR_CIFAR}, supervised 10 min {ISSUE_SUPERVISED_10MIN}",
                  f"uptime at start: {up0}", f"uptime at end: {common.uptime_line()}"]
         notes += verdicts(rows, args.layers[0])
-        common.write_table(rows, args.out / "budget_probe", "Linear probe after a wall-clock budget", notes)
+        common.write_table(rows, args.out / stem, "Linear probe after a wall-clock budget", notes)
 
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp_s:
@@ -180,8 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                                  "load_1m_start": c0["load_1m"], "load_1m_end": c1["load_1m"]})
                     print(rows[-1], flush=True)
                     save()
-    _plot(rows, args.layers[0], args.out / "budget_probe.png")
-    print(open(args.out / "budget_probe.md").read())
+    _plot(rows, args.layers[0], args.out / f"{stem}.png")
+    print(open(args.out / f"{stem}.md").read())
     return 0
 
 

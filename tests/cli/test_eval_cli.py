@@ -81,3 +81,29 @@ def test_eval_with_the_real_linear_protocol(run_dir, capsys):
     assert main(["eval", str(run_dir), "--protocol", "linear", "--layer", "y", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)["eval/linear/y"]
     assert res["layer"] == "y" and res["n_test"] == 40 and 0.25 < res["accuracy"] <= 1.0
+
+
+def test_eval_max_train_fits_on_the_stratified_sample_and_passes_cs(run_dir, toy, monkeypatch, capsys):
+    seen = []
+
+    def recording(run, splits, layer, **kw):
+        seen.append((len(splits.train.labels), len(splits.val.labels), len(splits.test.labels), kw.get("Cs")))
+        return {"accuracy": 1.0, "n_train": len(splits.train.labels)}
+
+    monkeypatch.setattr("infomax.cli.eval.protocols", lambda: {"linear": recording})
+    assert main(["eval", str(run_dir), "--protocol", "linear", "--layer", "y", "--json"]) == 0
+    assert main(["eval", str(run_dir), "--protocol", "linear", "--layer", "y", "--max-train", "40",
+                 "--cs", "0.1,1", "--json"]) == 0
+    assert seen == [(96, 20, 40, None), (40, 20, 40, (0.1, 1.0))]  # by default the whole train split
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["eval/linear/y"]["n_train"] == 40
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--max-train", "3"], "--max-train must be >= 10"),
+    (["--cs", "0.1,-1"], "--cs must be one or more positive numbers"),
+    (["--cs", "abc"], "bad value 'abc' for '--cs'"),
+], ids=["max-train", "cs-negative", "cs-text"])
+def test_eval_cap_option_errors(run_dir, protocols, capsys, argv, match):
+    assert main(["eval", str(run_dir), "--protocol", "linear", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]

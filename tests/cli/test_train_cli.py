@@ -44,6 +44,17 @@ def test_train_prints_a_summary_table(toy, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"run: {tmp_path / 'r'}" in out and "linear probe, test accuracy (%)" in out
     assert "trained" in out and "random" not in out  # --no-baselines
+    # the default final probe: every one of the 96 toy train images (< 10000), two C values, val and test whole
+    assert "(fit on all 96 train images, C in {0.01, 0.1} chosen on 20 val images, scored on 40 test images)" in out
+
+
+def test_final_probe_sample_size_is_a_setting_and_is_reported(toy, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "toy", *FAST, "--set", "final_probe_samples=40", "--set", "final_probe_cs=0.5",
+                 "--out", str(out), "--no-baselines", "--json"]) == 0
+    final = json.loads(capsys.readouterr().out)["final"]
+    assert (final["n_train"], final["n_train_available"], final["cs"]) == (40, 96, [0.5])
+    assert "fit on 40 of 96 train images (stratified sample, fixed seed)" in (out / "report.md").read_text()
     assert not (tmp_path / "r" / "baselines").exists()
 
 

@@ -249,3 +249,35 @@ def test_kill_9_in_the_middle_of_an_epoch_then_resume(toy, tmp_path):
     _train(toy, run, _cfg(max_epochs=3), resume=True)
     _train(toy, tmp_path / "straight", _cfg(max_epochs=3))
     _assert_same_run(tmp_path / "straight", run)
+
+
+def test_final_probe_uses_a_capped_stratified_sample_and_records_the_counts(toy, tmp_path):
+    splits, method_cfg = toy.toy_splits(), toy.Config()
+    cfg = _cfg(max_epochs=1, final_probe_samples=40, final_probe_cs=(0.5,))
+    method = build_method("toy", method_cfg, splits.info, cfg.seed)
+    metrics = fit(method, splits, cfg, tmp_path / "run", "toy", method_cfg, baselines=False, progress=False)
+    final = metrics["final"]
+    assert (final["n_train"], final["n_train_available"], final["n_val"], final["n_test"]) == (40, 96, 20, 40)
+    assert final["cs"] == [0.5] and set(final["accuracy"]) == {"conv", "y"} and final["seconds"] >= 0
+    # the stand-in probe (nearest class mean) fit on exactly the stratified sample gives the same accuracy
+    from infomax.engine.evaluate import subsample_splits
+    from infomax.run import load_run
+
+    expected = toy.centroid_protocol(load_run(tmp_path / "run"), subsample_splits(splits, 40), "y")
+    assert final["accuracy"]["y"]["trained"] == expected["accuracy"]
+    assert "fit on 40 of 96 train images" in (tmp_path / "run/report.md").read_text()
+
+
+def test_resume_of_a_run_written_before_the_new_settings_existed(toy, tmp_path):
+    """An older config.json lacks adam_beta1/2 and the probe settings: it ran with their defaults."""
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=1))
+    cfg = json.loads((run / "config.json").read_text())
+    for key in ("adam_beta1", "adam_beta2", "probe_samples", "final_probe_samples", "final_probe_cs"):
+        del cfg["train"][key]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert _train(toy, run, _cfg(max_epochs=2), resume=True)["train"]["epochs_completed"] == 2
+    with pytest.raises(UserError, match="cannot change adam_beta1"):
+        _train(toy, run, _cfg(max_epochs=3, adam_beta1=0.8), resume=True)
+    # evaluation-only settings may change on resume
+    assert _train(toy, run, _cfg(max_epochs=2, final_probe_samples=50), resume=True)["train"]["steps"] == 12

@@ -26,13 +26,14 @@ def toy(monkeypatch):
 def _plain_loop(toy, method_cfg, train_cfg, epochs):
     """The contract by hand: per epoch reseed (seed, epoch, rank 0); batches of the (seed, epoch) order;
     uint8 -> float / 255; forward once; per group (main first) zero grads, backward its loss, step its Adam
-    (lr, or the method's group_lr); then on_after_optimizer_step."""
+    (lr, or the method's group_lr; betas (adam_beta1, adam_beta2)); then on_after_optimizer_step."""
     splits = toy.toy_splits()
     method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
     groups = method.param_groups()
     group_lr = getattr(method, "group_lr", {})
-    opts = {g: torch.optim.Adam(p, lr=train_cfg.lr if g == "main" else group_lr.get(g, train_cfg.lr))
-            for g, p in groups.items()}
+    betas = (train_cfg.adam_beta1, train_cfg.adam_beta2)
+    opts = {g: torch.optim.Adam(p, lr=train_cfg.lr if g == "main" else group_lr.get(g, train_cfg.lr),
+                                betas=betas) for g, p in groups.items()}
     images = torch.from_numpy(splits.train.images)
     labels = torch.from_numpy(splits.train.labels)
     sampler = EpochBatchSampler(len(images), train_cfg.batch_size, train_cfg.seed)
@@ -48,10 +49,13 @@ def _plain_loop(toy, method_cfg, train_cfg, epochs):
     return method
 
 
-@pytest.mark.parametrize("adversary", [False, True], ids=["one-group", "two-groups"])
-def test_engine_matches_a_plain_training_loop(toy, tmp_path, adversary):
+@pytest.mark.parametrize("adversary, betas",
+                         [(False, (0.9, 0.999)), (True, (0.9, 0.999)), (True, (0.8, 0.99))],
+                         ids=["one-group", "two-groups", "two-groups-betas"])
+def test_engine_matches_a_plain_training_loop(toy, tmp_path, adversary, betas):
     method_cfg = toy.Config(adversary=adversary)
-    train_cfg = TrainConfig(max_epochs=2, batch_size=16, seed=5, lr=2e-3)
+    train_cfg = TrainConfig(max_epochs=2, batch_size=16, seed=5, lr=2e-3, adam_beta1=betas[0],
+                            adam_beta2=betas[1])
     splits = toy.toy_splits()
     method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
     fit(method, splits, train_cfg, tmp_path / "run", "toy", method_cfg, evaluate=False, progress=False)
@@ -60,6 +64,8 @@ def test_engine_matches_a_plain_training_loop(toy, tmp_path, adversary):
     assert got["method"].keys() == expected.keys()
     for k, v in expected.items():
         assert torch.equal(got["method"][k], v), k  # bit for bit
+    for g, opt in got["optimizers"].items():  # every group's Adam has the configured betas
+        assert tuple(opt["param_groups"][0]["betas"]) == betas, g
     if adversary:  # the extra group has its own Adam with the method's lr override
         assert list(got["optimizers"]) == ["main", "adv"]
         assert got["optimizers"]["adv"]["param_groups"][0]["lr"] == 0.5e-3
@@ -82,3 +88,29 @@ def test_every_scalar_of_the_loss_dict_is_logged(toy, tmp_path):
     assert {"loss", "loss/adv", "mi/infonce", "epoch/loss", "epoch/mi/infonce", "step"} <= cols
     steps = [int(r["step"]) for r in rows if r["loss"]]
     assert steps == list(range(1, 7))  # 96 items / 16: every step logged (log_every = 1 here)
+
+
+def _logged(run_dir, key):
+    import csv
+
+    with open(run_dir / "logs/version_0/metrics.csv") as f:
+        return [(int(r["step"]), float(r[key])) for r in csv.DictReader(f) if r.get(key)]
+
+
+@pytest.mark.parametrize("probe_every, steps", [(1, [0, 6, 12, 18]), (2, [0, 12])], ids=["every", "every-2"])
+def test_online_probe_is_logged_every_n_epochs_and_keeps_the_weights(toy, tmp_path, probe_every, steps):
+    """3 epochs of 6 steps: the probe at step 0 (untrained) and after every probe_every-th epoch; the final
+    weights are bit-identical to those of a run without the probe."""
+    method_cfg, splits = toy.Config(), toy.toy_splits()
+    weights = {}
+    for every in (0, probe_every):
+        cfg = TrainConfig(max_epochs=3, batch_size=16, seed=1, probe_every=every, probe_samples=48)
+        run = tmp_path / f"run{every}"
+        fit(build_method("toy", method_cfg, splits.info, 1), splits, cfg, run, "toy", method_cfg,
+            evaluate=False, progress=False)
+        weights[every] = load_checkpoint(run / "checkpoints/last.pt")["method"]
+    for layer in ("conv", "y"):
+        logged = _logged(tmp_path / f"run{probe_every}", f"probe/linear_acc/{layer}")
+        assert [s for s, _ in logged] == steps and all(0.0 <= a <= 1.0 for _, a in logged)
+    for k, v in weights[0].items():
+        assert torch.equal(weights[probe_every][k], v), k
