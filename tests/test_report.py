@@ -56,3 +56,25 @@ def test_write_report(tmp_path):
     for png in ("plots/loss.png", "plots/probe.png"):
         assert f"({png})" in text
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_states_the_final_probe_sample_and_plots_the_online_probe(tmp_path):
+    _run(tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics["final"].update({"n_train": 10000, "n_train_available": 45000, "n_val": 5000, "n_test": 10000,
+                             "cs": [0.01, 0.1]})
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    cfg["train"].update({"probe_every": 1, "probe_samples": 2000, "adam_beta1": 0.8, "adam_beta2": 0.999})
+    (tmp_path / "config.json").write_text(json.dumps(cfg))
+    (tmp_path / "logs/version_2").mkdir()
+    (tmp_path / "logs/version_2/metrics.csv").write_text("\n".join([
+        "epoch,step,probe/linear_acc/conv,probe/linear_acc/y", "0,0,0.5,0.25", "1,4,0.75,0.5"]) + "\n")
+    logs = read_logs(tmp_path)
+    assert logs["probe/linear_acc/conv"] == [(0, 0.5), (4, 0.75)]
+    assert logs["probe/linear_acc/y"] == [(0, 0.25), (4, 0.5)]
+    text = write_report(tmp_path).read_text()
+    assert ("fit on 10000 of 45000 train images (stratified sample, fixed seed), C in {0.01, 0.1} chosen on "
+            "5000 val images, scored on 10000 test images.") in text
+    assert "Adam betas (0.8, 0.999)" in text and "Online linear probe every 1 epochs (2000" in text
+    assert (tmp_path / "plots/online_probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -184,8 +184,12 @@ def write_tables(rows: dict, args, up0: str) -> None:
              "paper_* columns: CIFAR-10 figures quoted in issue 4 (not this dataset, not this budget)",
              f"uptime at start: {up0}", f"uptime now: {common.uptime_line()}"]
     common.write_table(table, args.out / "reproduce", f"Deep InfoMax reproduction ({args.data})", notes)
+    se = 100 * (0.8 * 0.2 / args.eval_max_test) ** 0.5
+    noise = (f"noise: the standard error of one accuracy at p = 0.8 on {args.eval_max_test} test items is "
+             f"{se:.1f} points, so accuracy differences below ~{2 * se:.1f} points are not significant "
+             "(and a single seed adds training noise on top); a 'yes' or 'NO' within that margin is a tie")
     common.write_table(claims(rows), args.out / "reproduce_claims", "The paper's claims, checked here",
-                       notes[:2])
+                       [*notes[:2], noise])
     _plot(rows, args.out / "reproduce.png")
 
 
@@ -256,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 f.write(json.dumps(rows[preset]) + "\n")
             print(rows[preset], flush=True)
             write_tables(rows, args, up0)
+    write_tables(rows, args, up0)  # also when every row came from --resume
     print(open(args.out / "reproduce.md").read())
     print(open(args.out / "reproduce_claims.md").read())
     return 0

@@ -352,7 +352,8 @@ def run_part2(args: argparse.Namespace, splits) -> None:
                        "inside training_step_total)", [f"uptime before: {up0}", f"uptime after: {up1}"])
     common.write_table(erows, args.out / "engine_overhead", "Engine per-step time vs the method alone "
                        "(dim-l, CIFAR-10, batch 64)", [f"uptime before: {up0}", f"uptime after: {up1}"])
-    (args.out / "engine_profile.txt").write_text(prof)
+    root = str(Path(__file__).resolve().parents[2])  # no paths of this machine in the results
+    (args.out / "engine_profile.txt").write_text(prof.replace(root + "/", "").replace(sys.prefix + "/", ""))
     print(open(args.out / "engine_overhead.md").read(), flush=True)
 
 

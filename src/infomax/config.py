@@ -33,7 +33,9 @@ class TrainConfig:
       images, logged as ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``);
     - ``final_probe_samples``: the final linear probe fits on at most this many train images, a stratified
       sample with a fixed seed (``None`` = the whole train split); val and test are never subsampled;
-    - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val).
+    - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val);
+    - ``final_knn``: also a weighted kNN probe (k=20, cosine) per layer on the same sample (``final_knn``
+      in ``metrics.json``); kNN is more sensitive to the geometry of a representation than a linear probe.
 
     Example:
         >>> cfg = TrainConfig(max_epochs=5, adam_beta1=0.8)
@@ -61,6 +63,7 @@ class TrainConfig:
     probe_samples: int = 2000
     final_probe_samples: int | None = 10000
     final_probe_cs: tuple[float, ...] = (0.01, 0.1)
+    final_knn: bool = False
 
     def validate(self) -> None:
         _check(self.batch_size >= 1, "batch_size must be >= 1")

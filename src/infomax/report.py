@@ -24,6 +24,12 @@ from infomax.run import LOG_DIR, PLOT_DIR, REPORT, atomic_path, read_config, rea
 #: Logged online-probe accuracies: ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``).
 ONLINE_PROBE_PREFIX = "probe/linear_acc/"
 
+#: The end-of-training probes in ``metrics.json``: (key, report section title, what the probe is).
+FINAL_PROBES = (
+    ("final", "Linear probe", "Logistic regression on standardized features"),
+    ("final_knn", "kNN probe", "Weighted kNN (k=20, cosine similarity, temperature 0.07)"),
+)
+
 
 def read_logs(run_dir: str | Path) -> dict[str, list[tuple[int, float]]]:
     """Logged scalars ``{name: [(step, value), ...]}`` sorted by step, merged over ``logs/version_*``.
@@ -117,8 +123,8 @@ def final_probe_note(final: dict[str, Any]) -> str | None:
     train = (f"fit on {n} of {avail} train images (stratified sample, fixed seed)" if n < avail
              else f"fit on all {n} train images")
     cs = ", ".join(f"{c:g}" for c in final.get("cs", []))
-    val = f"C in {{{cs}}} chosen on {final.get('n_val', 0)} val images" if cs else "C fixed"
-    return f"{train}, {val}, scored on {final.get('n_test')} test images"
+    val = f", C in {{{cs}}} chosen on {final.get('n_val', 0)} val images" if cs else ""
+    return f"{train}{val}, scored on {final.get('n_test')} test images"
 
 
 def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None:
@@ -194,14 +200,16 @@ def write_report(run_dir: str | Path) -> Path:
                   f"({train.get('probe_samples')} stratified train images, scored on held-out val images):",
                   "",
                   "![online probe accuracy](plots/online_probe.png)", ""]
-    final = metrics.get("final")
-    if final and final.get("accuracy"):
-        lines += ["## Linear probe (test accuracy, %)", ""]
+    for key, title, what in FINAL_PROBES:
+        final = metrics.get(key)
+        if not (final and final.get("accuracy")):
+            continue
+        lines += [f"## {title} (test accuracy, %)", ""]
         note = final_probe_note(final)
         if note:
-            lines += [f"Logistic regression on standardized features, {note}.", ""]
+            lines += [f"{what}, {note}.", ""]
         lines += accuracy_table(final["accuracy"]) + [""]
-        if plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png"):
+        if key == "final" and plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png"):
             lines += ["![probe accuracy per layer](plots/probe.png)", ""]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval/")}
     if evals:

@@ -1,9 +1,31 @@
-"""``infomax demo``: the main job. Trains Deep InfoMax (the ``dim`` defaults: local infoNCE) on the
-bundled ``digits`` data within about 3 minutes on 2 CPU cores, then prints its linear-probe accuracy per
-layer beside an untrained encoder and a supervised encoder trained with the same budget.
+"""``infomax demo``: the main job. Trains Deep InfoMax (the ``dim`` defaults: DIM(L), infoNCE,
+encode-and-dot head; Hjelm et al., ICLR 2019) on the bundled ``digits`` data within about 3 minutes on 2
+CPU cores, then prints its linear- and kNN-probe test accuracy per layer beside an untrained encoder (the
+run's own initial weights) and a supervised encoder trained with the same budget, and says plainly where
+DIM beats the untrained encoder and where it does not.
 
-The budget is split: ``--max-minutes`` (default 1.2) of training for DIM, the same again for the
-supervised baseline, and the probes take the rest.
+Settings (:data:`DEMO_SETTINGS`): the ``dim`` method's defaults with Adam at lr 1e-4 (the paper's) for
+:data:`DEMO_EPOCHS` epochs, each training capped at :data:`DEMO_MINUTES` minutes of wall clock. Why, as
+measured on digits (3 seeds, 1,350 train / 150 val / 297 test images; ``benchmarks``-style runs of the
+engine's loop, linear probe with C chosen on val, kNN k=20):
+
+- Random convolutional features of 8x8 digits are already ~97.5% (conv) and ~98.2% (fc) linearly
+  separable; the supervised ceiling is about 99%. On conv/fc a linear probe cannot show much, and one
+  test image is 0.34 points; seed-to-seed spread is about +-1 point.
+- With the engine's default lr 1e-3, DIM(L) gets *worse* the longer it trains (40 epochs: linear
+  conv/fc/y 95.7/96.0/89.7, kNN 94.4/93.9/91.7 vs random 97.5/98.2/92.1, 97.8/97.6/92.9). It is not a
+  bug: batch norm in eval mode gives the same picture as batch statistics, and it is not memorisation
+  of the 1,350 images (the infoNCE bound on test images, 5.42 nats, is as high as on train, 5.35). For
+  8x8 inputs the "local" map is 2x2 and each location sees 7x7 of the 8x8 pixels, so the local objective
+  is really a global instance-discrimination task with 4 x 64 = 256 candidates, nearly solved within a
+  few epochs (5.4 of at most log 256 = 5.55 nats); pushing it further sharpens instance-specific detail
+  rather than class structure, and a large lr does that fast. JSD is no better at lr 1e-3.
+- With lr 1e-4 the representation does not degrade (to 40 epochs): linear conv/fc stay at the random
+  level (within noise), while the 64-d ``y`` and the kNN probes improve on the untrained encoder (20
+  epochs: linear y 94.3 vs 92.1, kNN fc 98.8 vs 97.6, kNN y 97.1 vs 92.9).
+
+The number of epochs is fixed (not only the wall clock) so that the result does not depend on how busy
+the machine is. The kNN probe is shown because it is more sensitive to the geometry of a representation.
 """
 
 from __future__ import annotations
@@ -11,17 +33,26 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from infomax.cli.train import add_common_arguments, print_summary, train_new
 
-#: Wall-clock minutes of training for each of DIM and the supervised baseline.
+#: Epochs of training for each of DIM and the supervised baseline.
+DEMO_EPOCHS = 30
+#: Wall-clock cap (minutes) of each training (DIM, then the supervised baseline).
 DEMO_MINUTES = 1.2
+#: The demo's settings on top of the ``dim`` defaults (``--set`` overrides them).
+DEMO_SETTINGS: dict[str, Any] = {"data": "digits", "lr": 1e-4, "max_epochs": DEMO_EPOCHS,
+                                 "max_minutes": DEMO_MINUTES, "final_knn": True}
+#: Differences (in accuracy points) smaller than this are called "within noise" in the verdict: the
+#: seed-to-seed spread on the 297 test images is about +-1 point (measured, see the module docstring).
+NOISE_POINTS = 1.5
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="train DIM on digits (~3 min on 2 cores) and compare with baselines",
-                       description="Train the `dim` defaults on `digits` and print its linear-probe accuracy "
-                                   "beside the random-encoder and supervised baselines.")
+                       description="Train the `dim` defaults (lr 1e-4) on `digits` and print its linear- and "
+                                   "kNN-probe accuracy beside the random-encoder and supervised baselines.")
     add_common_arguments(p)
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/demo-<timestamp>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -30,10 +61,37 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
+    """Lines comparing the trained encoder with the untrained one, per layer and probe (in points).
+
+    Example:
+        >>> m = {"final": {"accuracy": {"y": {"trained": 0.95, "random": 0.92}}, "n_test": 297}}
+        >>> verdict(m)[1]
+        '  y       linear +3.00 (DIM better)'
+    """
+    probes = [(name, (metrics.get(key) or {}).get("accuracy") or {})
+              for name, key in (("linear", "final"), ("kNN", "final_knn"))]
+    layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
+    n_test = (metrics.get("final") or {}).get("n_test")
+    size = f"{n_test} test images; " if n_test else ""
+    lines = [f"DIM vs the untrained encoder ({size}differences under {noise:g} points are within noise):"]
+    for layer in layers:
+        parts = []
+        for name, acc in probes:
+            row = acc.get(layer, {})
+            if "trained" in row and "random" in row:
+                diff = 100 * (row["trained"] - row["random"])
+                word = "DIM better" if diff >= noise else "DIM worse" if diff <= -noise else "within noise"
+                parts.append(f"{name} {diff:+.2f} ({word})")
+        if parts:
+            lines.append(f"  {layer:<8}" + ", ".join(parts))
+    return lines if len(lines) > 1 else []
+
+
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
-    overrides = {"data": "digits", "max_minutes": DEMO_MINUTES, **parse_set(args.overrides)}
+    overrides = {**DEMO_SETTINGS, **parse_set(args.overrides)}
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
     if args.data_root is not None:
@@ -46,4 +104,6 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print_summary(run_dir, metrics)
+        for line in verdict(metrics):
+            print(line)
     return 0

@@ -110,13 +110,15 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
     if t:
         print(f"trained {t['epochs_completed']} epochs ({t['steps']} steps, {t['elapsed_s']:.1f} s), "
               f"stopped by {t['stopped_by']}")
-    final = metrics.get("final")
-    if final and final.get("accuracy"):
+    from infomax.report import final_probe_note
+
+    for key, title in (("final", "linear probe"), ("final_knn", "kNN probe (k=20, cosine)")):
+        final = metrics.get(key)
+        if not (final and final.get("accuracy")):
+            continue
         acc = final["accuracy"]
         names = list(dict.fromkeys(n for layer in acc for n in acc[layer]))
-        print("linear probe, test accuracy (%):")
-        from infomax.report import final_probe_note
-
+        print(f"{title}, test accuracy (%):")
         note = final_probe_note(final)
         if note:
             print(f"  ({note})")

@@ -43,6 +43,15 @@ def linear_protocol() -> Callable[..., dict] | None:
     return PROTOCOLS.get("linear")
 
 
+def knn_protocol() -> Callable[..., dict] | None:
+    """``infomax.evaluation.PROTOCOLS["knn"]`` (weighted cosine kNN, k=20), or None if unavailable."""
+    try:
+        from infomax.evaluation import PROTOCOLS
+    except ImportError:
+        return None
+    return PROTOCOLS.get("knn")
+
+
 def stratified_indices(labels: np.ndarray, n: int | None, seed: int = SAMPLE_SEED) -> np.ndarray:
     """Sorted indices of at most ``n`` labelled items (label >= 0), class proportions kept.
 
@@ -105,6 +114,7 @@ def final_linear_probe(
     max_train: int | None = 10000,
     cs: Sequence[float] = (0.01, 0.1),
     device: str = "cpu",
+    protocol_name: str = "linear",
 ) -> dict[str, Any] | None:
     """The ``"final"`` block of ``metrics.json``: linear-probe test accuracy per layer and encoder, with the
     sample counts, the C values tried and chosen, and the time taken. None if probes are unavailable or
@@ -118,12 +128,15 @@ def final_linear_probe(
         max_train: at most this many train images (stratified, seed :data:`SAMPLE_SEED`); None = all.
         cs: C values tried (inverse L2 strength of the logistic regression).
         device: where features are extracted and probes fit.
+        protocol_name: ``"linear"``, or ``"knn"`` for the weighted kNN probe on the same sample (no C:
+            ``cs`` is ignored and the record has no ``"cs"``/``"C"``).
 
     Returns:
         ``{"protocol": "linear", "split": "test", "n_train", "n_train_available", "n_val", "n_test",
         "cs", "C": {layer: {name: C}}, "seconds", "accuracy": {layer: {name: accuracy}}}``.
     """
-    protocol = linear_protocol()
+    linear = protocol_name == "linear"
+    protocol = linear_protocol() if linear else knn_protocol()
     labels = np.asarray(splits.train.labels)
     if protocol is None or len(np.unique(labels[labels >= 0])) < 2 or _n_labelled(splits.test) == 0:
         return None
@@ -133,14 +146,16 @@ def final_linear_probe(
     chosen: dict[str, dict[str, float]] = {}
     for layer in layers:
         for name, enc in encoders.items():
-            res = protocol(enc, sample, layer, device=device, Cs=tuple(cs))
+            res = protocol(enc, sample, layer, device=device, **({"Cs": tuple(cs)} if linear else {}))
             acc.setdefault(layer, {})[name] = float(res["accuracy"])
             if "C" in res:
                 chosen.setdefault(layer, {})[name] = float(res["C"])
-    return {"protocol": "linear", "split": "test", "n_train": _n_labelled(sample.train),
-            "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(splits.val),
-            "n_test": _n_labelled(splits.test), "cs": [float(c) for c in cs], "C": chosen,
-            "seconds": round(time.monotonic() - t0, 2), "accuracy": acc}
+    out = {"protocol": protocol_name, "split": "test", "n_train": _n_labelled(sample.train),
+           "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(splits.val),
+           "n_test": _n_labelled(splits.test)}
+    if linear:
+        out.update({"cs": [float(c) for c in cs], "C": chosen})
+    return {**out, "seconds": round(time.monotonic() - t0, 2), "accuracy": acc}
 
 
 def probe_layers(

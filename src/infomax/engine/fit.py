@@ -65,7 +65,7 @@ from infomax.run import (
 #: Settings that may change when a run is resumed (to extend it, or evaluation-only settings that do not
 #: touch the weights); any other change is refused.
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
-                     "final_probe_samples", "final_probe_cs")
+                     "final_probe_samples", "final_probe_cs", "final_knn")
 
 #: Where the supervised baseline trains, inside the run directory.
 SUPERVISED_DIR = "baselines/supervised"
@@ -169,10 +169,14 @@ def fit(
         encoders = {"trained": method.encoder}
         if baselines:
             encoders.update(_baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress))
-        final_probe = final_linear_probe(encoders, splits, tuple(method.encoder.layers),
-                                         max_train=train_cfg.final_probe_samples,
+        layers = tuple(method.encoder.layers)
+        final_probe = final_linear_probe(encoders, splits, layers, max_train=train_cfg.final_probe_samples,
                                          cs=train_cfg.final_probe_cs, device=_device(train_cfg))
         update_metrics(run_dir, {"final": final_probe})
+        if train_cfg.final_knn:
+            update_metrics(run_dir, {"final_knn": final_linear_probe(
+                encoders, splits, layers, max_train=train_cfg.final_probe_samples, device=_device(train_cfg),
+                protocol_name="knn")})
 
         # 6. The report.
         from infomax.report import write_report
