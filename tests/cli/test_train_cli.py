@@ -107,7 +107,9 @@ def _fails(argv, capsys, match):
     (["train", "toy", "--set", "lr"], "--set expects key=value"),
     (["train", "toy", "--max-epochs", "0"], "max_epochs must be >= 1"),
     (["train"], "name a method or preset"),
-], ids=["unknown-preset", "non-numeric", "out-of-range", "unknown-key", "no-equals", "epochs", "no-name"])
+    (["train", "toy", "--threads", "0"], "--threads must be >= 1"),
+], ids=["unknown-preset", "non-numeric", "out-of-range", "unknown-key", "no-equals", "epochs", "no-name",
+        "threads"])
 def test_user_errors_exit_2_with_one_line(toy, tmp_path, capsys, argv, match):
     _fails([*argv, "--out", str(tmp_path / "x")], capsys, match)
     assert not (tmp_path / "x").exists()

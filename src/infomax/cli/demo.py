@@ -26,6 +26,8 @@ engine's loop, linear probe with C chosen on val, kNN k=20):
 
 The number of epochs is fixed (not only the wall clock) so that the result does not depend on how busy
 the machine is. The kNN probe is shown because it is more sensitive to the geometry of a representation.
+The demo runs torch on one thread (``--threads`` to change it): its 8x8 images and batches of 64 are too
+small to split across cores, and on a busy machine two threads made a DIM step 10-17x slower than one.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import json
 import sys
 from typing import Any
 
-from infomax.cli.train import add_common_arguments, print_summary, train_new
+from infomax.cli.train import add_common_arguments, print_summary, set_threads, train_new
 
 #: Epochs of training for each of DIM and the supervised baseline.
 DEMO_EPOCHS = 30
@@ -47,6 +49,8 @@ DEMO_SETTINGS: dict[str, Any] = {"data": "digits", "lr": 1e-4, "max_epochs": DEM
 #: Differences (in accuracy points) smaller than this are called "within noise" in the verdict: the
 #: seed-to-seed spread on the 297 test images is about +-1 point (measured, see the module docstring).
 NOISE_POINTS = 1.5
+#: torch threads unless ``--threads`` says otherwise (tiny images: one thread is fastest, see above).
+DEMO_THREADS = 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -91,6 +95,7 @@ def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
+    set_threads(args.threads if args.threads is not None else DEMO_THREADS)
     overrides = {**DEMO_SETTINGS, **parse_set(args.overrides)}
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes

@@ -44,6 +44,19 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-minutes", type=float, metavar="M", help="wall-clock training budget in minutes")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the random-encoder and supervised baselines of the final evaluation")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch's operators (default: torch's choice, one per core)")
+
+
+def set_threads(n: int | None) -> None:
+    """``torch.set_num_threads(n)`` for ``--threads N`` (None: leave torch's default); UserError if n < 1."""
+    if n is None:
+        return
+    if n < 1:
+        raise UserError(f"--threads must be >= 1, got {n}")
+    import torch
+
+    torch.set_num_threads(n)
 
 
 def load_splits(train_cfg: Any) -> Any:
@@ -132,6 +145,7 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
+    set_threads(args.threads)
     overrides = parse_set(args.overrides)
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
                                 ("data_root", args.data_root)) if v is not None}
