@@ -30,7 +30,8 @@ class TrainConfig:
 
     - ``probe_every``: every N epochs (0 = never), a cheap online linear probe of every encoder layer,
       fit on ``probe_samples`` stratified train images and scored on (at most ``probe_samples``) val
-      images, logged as ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``);
+      images, logged as ``probe/linear_acc/<layer>`` (see ``infomax.engine.online_probe``); its time
+      counts towards ``max_minutes``;
     - ``final_probe_samples``: the final linear probe fits on at most this many train images, a stratified
       sample with a fixed seed (``None`` = the whole train split); val and test are never subsampled;
     - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val);

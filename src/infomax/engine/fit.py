@@ -11,7 +11,8 @@
 5. Final evaluation: a linear probe per encoder layer, for the trained encoder and the baselines (the
    untrained encoder, and a supervised encoder trained with the same budget). Its cost is bounded: at most
    ``final_probe_samples`` stratified train images (default 10,000) and the ``final_probe_cs`` C values
-   (default two); val and test whole (see ``evaluate.py``). The counts go to ``metrics.json``.
+   (default two); val and test whole (see ``evaluate.py``). The counts go to ``metrics.json``. With
+   ``final_knn``, also a weighted kNN probe on the same sample (``metrics.json`` key ``final_knn``).
 6. ``metrics.json`` and ``report.md`` with plots.
 
 Example:
