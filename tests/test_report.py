@@ -76,5 +76,5 @@ def test_report_states_the_final_probe_sample_and_plots_the_online_probe(tmp_pat
     text = write_report(tmp_path).read_text()
     assert ("fit on 10000 of 45000 train images (stratified sample, fixed seed), C in {0.01, 0.1} chosen on "
             "5000 val images, scored on 10000 test images.") in text
-    assert "Adam betas (0.8, 0.999)" in text and "Online linear probe every 1 epochs (2000" in text
+    assert "Adam betas (0.8, 0.999)" in text and "Online linear probe every 1 epochs (up to 2000" in text
     assert (tmp_path / "plots/online_probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

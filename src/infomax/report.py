@@ -197,7 +197,8 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["![training curves](plots/loss.png)", ""]
     if plot_online_probe(logs, run_dir / PLOT_DIR / "online_probe.png"):
         lines += [f"Online linear probe every {train.get('probe_every')} epochs "
-                  f"({train.get('probe_samples')} stratified train images, scored on held-out val images):",
+                  f"(up to {train.get('probe_samples')} stratified train images, scored on held-out "
+                  "val images):",
                   "",
                   "![online probe accuracy](plots/online_probe.png)", ""]
     for key, title, what in FINAL_PROBES:

@@ -70,6 +70,8 @@ def evaluate_run(
     table = protocols()
     if protocol not in table:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(table)}")
+    if cs is not None and protocol != "linear":
+        raise UserError(f"--cs applies to the linear protocol only, not {protocol!r}")
     run = load_run(run_dir)
     layers = tuple(run.method.encoder.layers)
     if layer != "all" and layer not in layers:
