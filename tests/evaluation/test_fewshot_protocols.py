@@ -202,7 +202,7 @@ def test_infomax_eval_fewshot_and_retrieval_on_a_trained_run(tmp_path, capsys) -
     )
     assert "dimco: code length d*log2(k) = 8*log2(4) = 16 bits (2 bytes packed)" in capsys.readouterr().err
     assert main(["eval", str(run_dir), "--protocol", "fewshot", "--layer", "fc", "--json"]) == 0
-    res = json.loads(capsys.readouterr().out)["eval/fewshot/fc"]
+    res = json.loads(capsys.readouterr().out)["eval/fewshot-5w1s/fc"]
     assert res["n_classes"] == 5 and res["episodes"] == 600 and res["n_way"] == 5
     # trained on digits 0-4 only, the codes still beat chance (0.2) on the unseen digits 5-9
     assert res["codes_accuracy"] - 3 * res["codes_ci95"] > 0.2
@@ -210,4 +210,4 @@ def test_infomax_eval_fewshot_and_retrieval_on_a_trained_run(tmp_path, capsys) -
     res = json.loads(capsys.readouterr().out)["eval/retrieval/logprobs"]
     assert res["layer"] == "fc" and 0.0 < res["codes/mAP"] <= 1.0 and res["n_queries"] == res["n_items"]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert "eval/fewshot/fc" in metrics and "eval/retrieval/logprobs" in metrics
+    assert "eval/fewshot-5w1s/fc" in metrics and "eval/retrieval/logprobs" in metrics

@@ -33,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="fit on a stratified sample of N train images (default: all of them)")
     p.add_argument("--cs", metavar="C,C,...", help="linear protocol: the C values tried, best on val "
                                                    "(default: the protocol's)")
+    p.add_argument("--n-way", type=int, metavar="N", help="fewshot protocol: classes per episode (default 5)")
+    p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
+                                                          "(default 1)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=run)
 
@@ -53,6 +56,8 @@ def evaluate_run(
     data_root: str | None = None,
     max_train: int | None = None,
     cs: tuple[float, ...] | None = None,
+    n_way: int | None = None,
+    k_shot: int | None = None,
 ) -> dict[str, Any]:
     """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``.
 
@@ -72,6 +77,12 @@ def evaluate_run(
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(table)}")
     if cs is not None and protocol != "linear":
         raise UserError(f"--cs applies to the linear protocol only, not {protocol!r}")
+    if (n_way is not None or k_shot is not None) and protocol != "fewshot":
+        raise UserError(f"--n-way/--k-shot apply to the fewshot protocol only, not {protocol!r}")
+    if n_way is not None and n_way < 2:
+        raise UserError(f"--n-way must be >= 2, got {n_way}")
+    if k_shot is not None and k_shot < 1:
+        raise UserError(f"--k-shot must be >= 1, got {k_shot}")
     run = load_run(run_dir)
     layers = tuple(run.method.encoder.layers)
     if layer != "all" and layer not in layers:
@@ -81,8 +92,12 @@ def evaluate_run(
         train_cfg.data_root = data_root
     splits = subsample_splits(load_splits(train_cfg), max_train)
     kw: dict[str, Any] = {} if cs is None else {"Cs": tuple(cs)}
+    key = protocol
+    if protocol == "fewshot":  # episodes of another shape are another measurement: keep both
+        kw.update(n_way=n_way or 5, k_shot=k_shot or 1)
+        key = f"fewshot-{kw['n_way']}w{kw['k_shot']}s"
     device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
-    results = {f"eval/{protocol}/{name}": table[protocol](run, splits, name, device=device, **kw)
+    results = {f"eval/{key}/{name}": table[protocol](run, splits, name, device=device, **kw)
                for name in (layers if layer == "all" else (layer,))}
     update_metrics(run.run_dir, results)
     write_report(run.run_dir)
@@ -120,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         from infomax.config import coerce
 
         cs = coerce(args.cs, tuple[float, ...], "--cs")
-    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs)
+    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs,
+                           args.n_way, args.k_shot)
     if args.json:
         json.dump(results, sys.stdout)
         print()

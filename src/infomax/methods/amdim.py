@@ -22,8 +22,8 @@ Logged: ``mi/infonce`` (the 1-7 infoNCE in nats, both directions averaged: mean 
 ``mix/entropy`` (with n_mix > 1), ``probe/linear_acc`` and ``probe/mlp_acc``.
 
 CPU-sane defaults: ndf 32, n_rkhs 256, depth 1 (the paper's large CIFAR model, ndf 256, n_rkhs 2048, depth
-10, batch 480, Adam 2e-4, is the ``amdim-large`` preset; the engine's Adam keeps its default betas
-(0.9, 0.999), not the paper's (0.8, 0.999)).
+10, batch 480, Adam 2e-4, is the ``amdim-large`` preset; every AMDIM preset sets the paper's Adam betas
+(0.8, 0.999) through ``adam_beta1``/``adam_beta2``).
 
 Example:
     >>> from types import SimpleNamespace
