@@ -57,3 +57,19 @@ def test_amdim_presets_use_the_papers_betas():
         method_cfg = amdim.Config()
         apply_overrides(cfg, method_cfg, preset.overrides)
         assert (cfg.adam_beta1, cfg.adam_beta2) == (0.8, 0.999), name
+
+
+@pytest.mark.parametrize("key, value, match", [
+    ("batch_size", 1, "batch_size must be >= 2"),
+    ("seed", -1, "seed must be a non-negative integer"),
+    ("precision", "foo", "precision must be one of"),
+    ("accelerator", "tpu", "accelerator must be cpu, gpu, cuda or auto"),
+], ids=["batch-1", "seed-negative", "precision", "accelerator"])
+def test_validate_rejects_values_lightning_or_batchnorm_would_crash_on(key, value, match):
+    from infomax.config import TrainConfig
+    from infomax.errors import UserError
+
+    cfg = TrainConfig()
+    setattr(cfg, key, value)
+    with pytest.raises(UserError, match=match):
+        cfg.validate()

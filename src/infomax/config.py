@@ -67,7 +67,16 @@ class TrainConfig:
     final_knn: bool = False
 
     def validate(self) -> None:
-        _check(self.batch_size >= 1, "batch_size must be >= 1")
+        _check(self.batch_size >= 2, "batch_size must be >= 2 (contrastive bounds and BatchNorm need pairs)")
+        _check(self.seed >= 0, "seed must be a non-negative integer")
+        _check(self.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "64-true"),
+               f"precision must be one of 32-true, 16-mixed, bf16-mixed, 64-true; got {self.precision!r}")
+        _check(self.accelerator in ("cpu", "gpu", "cuda", "auto"),
+               f"accelerator must be cpu, gpu, cuda or auto; got {self.accelerator!r}")
+        if self.accelerator in ("gpu", "cuda"):
+            import torch
+
+            _check(torch.cuda.is_available(), f"accelerator={self.accelerator}: no CUDA device is available")
         _check(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive finite number")
         _check(self.max_epochs >= 1, "max_epochs must be >= 1")
         _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0")

@@ -367,7 +367,12 @@ def estimate_mi(
             warnings.append(f"{name} has {const} constant column(s); they carry no information")
 
     xa, ya = _preprocess(xa, preprocess), _preprocess(ya, preprocess)
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UserError(f"unknown device {device!r}; use cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("device cuda requested but no CUDA device is available")
     gen = torch.Generator().manual_seed(seed)
     perm = torch.randperm(n, generator=gen)
     n_test = max(2, int(round(test_fraction * n)))
