@@ -42,57 +42,60 @@ def main() -> None:
     torch.set_num_threads(1)
     d, spl, levels = cfg["dim"], cfg["steps_per_level"], cfg["levels"]
     results = []
-    for task in cfg["tasks"]:
-        for batch in cfg["batch_sizes"]:
-            for critic in cfg["critics"]:
-                if critic == "concat" and cfg.get("concat_max_batch") and batch > cfg["concat_max_batch"]:
-                    continue
-                for name, make in ESTIMATORS.items():
-                    torch.manual_seed(cfg["seed"])
-                    kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}
-                    if critic == "separable":
-                        kw.update(critic_type="separable", hidden_dims=[256, 256, 32])
-                    else:
-                        kw.update(critic_type="joint", hidden_dims=[256])
-                    est = make(kw)
-                    opt = torch.optim.Adam(est.parameters(), lr=cfg["lr"])
-                    gen = torch.Generator().manual_seed(cfg["seed"] + 1)
-                    values = []
-                    sec = 0.0
-                    for step in range(spl * len(levels)):
-                        t0 = time.perf_counter()  # timed: sampling + loss + backward + step
-                        mi = levels[step // spl]
-                        x, y = sample_correlated_gaussian(
-                            batch,
-                            d,
-                            mi_to_rho(mi, d),
-                            generator=gen,
-                            transform="cube" if task == "cubic" else "identity",
-                        )
-                        loss = est.loss(x, y)
-                        opt.zero_grad(set_to_none=True)
-                        loss.backward()
-                        opt.step()
-                        sec += time.perf_counter() - t0
-                        with torch.no_grad():  # the estimate, outside the timing
-                            v = float(est.mutual_information(x, y))
-                        values.append(v if v == v and abs(v) != float("inf") else None)
-                    sec /= spl * len(levels)
-                    results.append(
-                        {
-                            "task": task,
-                            "batch": batch,
-                            "critic": critic,
-                            "estimator": name,
-                            "estimates": values,
-                            "sec_per_step": sec,
-                        }
-                    )
-                    print(
-                        f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    raw = Path(cfg["raw"])
+    for batch, critic, task in cfg["configs"]:
+        for name, make in ESTIMATORS.items():
+            path = raw / f"torch-mist_{task}_b{batch}_{critic}_{name}_spl{spl}_seed{cfg['seed']}.json"
+            if path.exists():  # finished by an earlier, interrupted run
+                results.append(json.loads(path.read_text()))
+                continue
+            torch.manual_seed(cfg["seed"])
+            kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}
+            if critic == "separable":
+                kw.update(critic_type="separable", hidden_dims=[256, 256, 32])
+            else:
+                kw.update(critic_type="joint", hidden_dims=[256])
+            est = make(kw)
+            opt = torch.optim.Adam(est.parameters(), lr=cfg["lr"])
+            gen = torch.Generator().manual_seed(cfg["seed"] + 1)
+            values = []
+            sec = 0.0
+            for step in range(spl * len(levels)):
+                t0 = time.perf_counter()  # timed: sampling + loss + backward + step
+                mi = levels[step // spl]
+                x, y = sample_correlated_gaussian(
+                    batch,
+                    d,
+                    mi_to_rho(mi, d),
+                    generator=gen,
+                    transform="cube" if task == "cubic" else "identity",
+                )
+                loss = est.loss(x, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sec += time.perf_counter() - t0
+                with torch.no_grad():  # the estimate, outside the timing
+                    v = float(est.mutual_information(x, y))
+                values.append(v if v == v and abs(v) != float("inf") else None)
+            sec /= spl * len(levels)
+            r = {
+                "task": task,
+                "batch": batch,
+                "critic": critic,
+                "estimator": name,
+                "estimates": values,
+                "sec_per_step": sec,
+            }
+            results.append(r)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(r))
+            tmp.replace(path)
+            print(
+                f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
+                file=sys.stderr,
+                flush=True,
+            )
     with open(cfg["out"], "w") as f:
         json.dump(results, f)
 

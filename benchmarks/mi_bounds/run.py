@@ -102,6 +102,37 @@ def run_one(est: str, critic: str, task: str, batch: int, args: argparse.Namespa
     return {"estimates": estimates, "sec_per_step": sec / len(estimates)}
 
 
+def configs(args: argparse.Namespace) -> list[tuple[int, str, str]]:
+    """(batch, critic, task) in run order: the cheap batch-64 configurations first, concat at 128 last."""
+    out = []
+    for batch in args.batch_sizes:
+        for critic in args.critics:
+            if critic == "concat" and args.concat_max_batch and batch > args.concat_max_batch:
+                continue
+            out += [(batch, critic, task) for task in args.tasks]
+    return out
+
+
+def raw_name(impl: str, task: str, batch: int, critic: str, est: str, spl: int, seed: int) -> str:
+    return f"{impl}_{task}_b{batch}_{critic}_{est}_spl{spl}_seed{seed}.json"
+
+
+def run_or_load(est: str, critic: str, task: str, batch: int, args: argparse.Namespace, raw: Path) -> dict:
+    """Run one configuration, or load it from ``raw/`` when an earlier (interrupted) run finished it."""
+    path = raw / raw_name("infomax", task, batch, critic, est, args.steps_per_level, args.seed)
+    if path.exists():
+        d = json.loads(path.read_text())
+        return {"estimates": np.asarray(d["estimates"], dtype=float), "sec_per_step": d["sec_per_step"]}
+    r = run_one(est, critic, task, batch, args)
+    ms = 1e3 * r["sec_per_step"]
+    print(f"infomax {task} b={batch} {critic} {est}: {ms:.2f} ms/step", file=sys.stderr, flush=True)
+    vals = [v if np.isfinite(v) else None for v in r["estimates"].tolist()]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"estimates": vals, "sec_per_step": r["sec_per_step"]}))
+    tmp.replace(path)
+    return r
+
+
 def level_stats(estimates: np.ndarray, levels: list[float], spl: int) -> list[dict]:
     out = []
     for k, mi in enumerate(levels):
@@ -132,8 +163,8 @@ def start_peer(args: argparse.Namespace, out: Path) -> subprocess.Popen | str:
         "seed": args.seed,
         "batch_sizes": args.batch_sizes,
         "tasks": args.tasks,
-        "critics": args.critics,
-        "concat_max_batch": args.concat_max_batch,
+        "configs": configs(args),
+        "raw": str(out / "raw"),
         "out": str(out / "peer_raw.json"),
     }
     env = dict(os.environ, PYTHONPATH=str(HERE.parent.parent / "src"), OMP_NUM_THREADS="1")
@@ -179,33 +210,26 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
+    raw = out / "raw"  # one file per finished configuration: an interrupted run resumes where it stopped
+    raw.mkdir(exist_ok=True)
     peer_proc = None if args.no_peer else start_peer(args, out)
     rows, curves = [], {}
-    for task in args.tasks:
-        for batch in args.batch_sizes:
-            for critic in args.critics:
-                if critic == "concat" and args.concat_max_batch and batch > args.concat_max_batch:
-                    continue
-                for est in args.estimators.split(","):
-                    r = run_one(est, critic, task, batch, args)
-                    curves[("infomax", task, batch, critic, est)] = r["estimates"]
-                    for st in level_stats(r["estimates"], args.levels, args.steps_per_level):
-                        rows.append(
-                            {
-                                "impl": "infomax",
-                                "task": task,
-                                "batch": batch,
-                                "critic": critic,
-                                "estimator": est,
-                                **st,
-                                "ms_per_step": 1e3 * r["sec_per_step"],
-                            }
-                        )
-                    print(
-                        f"infomax {task} b={batch} {critic} {est}: {1e3 * r['sec_per_step']:.2f} ms/step",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    for batch, critic, task in configs(args):
+        for est in args.estimators.split(","):
+            r = run_or_load(est, critic, task, batch, args, raw)
+            curves[("infomax", task, batch, critic, est)] = r["estimates"]
+            for st in level_stats(r["estimates"], args.levels, args.steps_per_level):
+                rows.append(
+                    {
+                        "impl": "infomax",
+                        "task": task,
+                        "batch": batch,
+                        "critic": critic,
+                        "estimator": est,
+                        **st,
+                        "ms_per_step": 1e3 * r["sec_per_step"],
+                    }
+                )
     peer_note = "skipped (--no-peer)"
     if peer_proc is not None:
         peer, peer_note = finish_peer(peer_proc, out)

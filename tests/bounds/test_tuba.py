@@ -32,3 +32,17 @@ def test_baseline_gradient_flows() -> None:
 def test_bad_baseline_shape() -> None:
     with pytest.raises(UserError, match="log_baseline"):
         tuba(torch.randn(3, 3), torch.zeros(4))
+
+
+@pytest.mark.parametrize("chunk_size", [None, 5])
+def test_negative_term_survives_a_single_overflowing_exp(chunk_size: int | None) -> None:
+    # exp(95) overflows float32 (max ~3.4e38) but its mean over the 64*63 negatives (~4.5e37) does not:
+    # the bound and its gradient must stay finite and match a float64 reference.
+    s = torch.zeros(64, 64)
+    s[3, 5] = 95.0
+    s.requires_grad_(True)
+    v = tuba(s, log_baseline=0.0, chunk_size=chunk_size)
+    v.backward()
+    ref = 0.0 - (torch.tensor(95.0, dtype=torch.float64).exp() + (64 * 63 - 1)) / (64 * 63) + 1.0
+    assert torch.isfinite(v) and torch.isfinite(s.grad).all()
+    assert float(v) == pytest.approx(float(ref), rel=1e-5)

@@ -123,12 +123,12 @@ def interpolated_nce(
         off = rows != cols[None, :]  # (c, N)
         zero = torch.zeros((), dtype=s.dtype, device=s.device)
         joint = torch.where(off, diag[None, :] - b_ij, zero).sum()
-        marg = torch.exp((s - b_jj).masked_fill(~off, -math.inf)).sum()
-        return joint, marg
+        marg_lse = torch.logsumexp((s - b_jj).masked_fill(~off, -math.inf).flatten(), 0)  # overflow-safe
+        return joint, marg_lse
 
     args = [(a, b, col_lse, col_excl, diag) for a, b in slices]
     seconds = [checkpoint(pass2, *x, use_reentrant=False) if use_ckpt else pass2(*x) for x in args]
     pairs = n * (n - 1)
     joint = torch.stack([t[0] for t in seconds]).sum() / pairs
-    marg = torch.stack([t[1] for t in seconds]).sum() / pairs
+    marg = torch.exp(torch.logsumexp(torch.stack([t[1] for t in seconds]), 0) - math.log(pairs))
     return 1.0 + joint - marg

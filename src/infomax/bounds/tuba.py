@@ -8,7 +8,15 @@ import math
 import torch
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_sum, offdiag_mask, reduce_rows
+from infomax.bounds._reduce import (
+    Scores,
+    Stats,
+    dense_diagonal,
+    masked_lse,
+    masked_sum,
+    offdiag_mask,
+    reduce_rows,
+)
 from infomax.errors import UserError
 
 
@@ -57,12 +65,13 @@ def tuba(
 
     def stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
         lb = _log_baseline_row(log_baseline, s.shape[1], s)  # (1, M)
-        neg_exp = torch.exp(s.masked_fill(~neg, -math.inf) - lb)  # (c, M), 0 off the negatives
         return {
             "pos": masked_sum(s, pos),
             "pos_lb": masked_sum(lb.expand_as(s), pos),
             "n_pos": pos.sum().to(s.dtype),
-            "neg": neg_exp.sum(),
+            # log sum over the negatives of exp(s - log a): combined across chunks by log-sum-exp, so the
+            # term stays finite (and its gradient NaN-free) when single exp(s) overflow float32
+            "lse_neg": masked_lse(s - lb, neg, dim=(0, 1)),
             "n_neg": neg.sum().to(s.dtype),
         }
 
@@ -70,7 +79,9 @@ def tuba(
     if s is not None:  # (N, N): direct formula
         n = s.shape[0]
         lb = _log_baseline_row(log_baseline, n, s)  # (1, N)
-        neg = torch.exp(s.masked_fill(~offdiag_mask(n, s.device), -math.inf) - lb).sum() / (n * (n - 1))
+        lse = masked_lse(s - lb, offdiag_mask(n, s.device), dim=(0, 1))  # log sum_{i != j} exp(s_ij - log a_j)
+        neg = torch.exp(lse - math.log(n * (n - 1)))
         return s.diagonal().mean() - neg - lb.expand(1, n).mean() + 1.0
     st = reduce_rows(stats, scores, pos_mask, n_negatives, chunk_size, generator)
-    return st["pos"] / st["n_pos"] - st["neg"] / st["n_neg"] - st["pos_lb"] / st["n_pos"] + 1.0
+    neg = torch.exp(st["lse_neg"] - torch.log(st["n_neg"]))
+    return st["pos"] / st["n_pos"] - neg - st["pos_lb"] / st["n_pos"] + 1.0
