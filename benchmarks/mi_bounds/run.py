@@ -136,14 +136,17 @@ def run_or_load(est: str, critic: str, task: str, batch: int, args: argparse.Nam
 def level_stats(estimates: np.ndarray, levels: list[float], spl: int) -> list[dict]:
     out = []
     for k, mi in enumerate(levels):
-        e = estimates[k * spl + spl // 2 : (k + 1) * spl]
-        e = e[np.isfinite(e)] if np.isfinite(e).any() else e
+        half = estimates[k * spl + spl // 2 : (k + 1) * spl]
+        e = half[np.isfinite(half)] if np.isfinite(half).any() else half
         out.append(
             {
                 "true_mi": mi,
                 "bias": float(e.mean() - mi),
                 "var": float(e.var()),
                 "mse": float(((e - mi) ** 2).mean()),
+                # robust accuracy: median |estimate - truth| over the second half, a non-finite value
+                # counting as an infinite error (one divergent spike does not decide it, a diverged run does)
+                "median_abs_err": float(np.median(np.nan_to_num(np.abs(half - mi), nan=np.inf))),
                 "nonfinite": int((~np.isfinite(estimates[k * spl : (k + 1) * spl])).sum()),
             }
         )
@@ -297,7 +300,48 @@ def write_outputs(
             biases = " | ".join(f"{r['bias']:+.2f}" for r in rs)
             lines.append(f"| {' | '.join(map(str, key))} | {biases} | {mv:.3f} | {mm:.3f} | {ms:.2f} |")
     (out / "table.md").write_text("\n".join(lines) + "\n")
+    (out / "compare.md").write_text(compare(groups, args))
     plot(curves, args, out)
+
+
+#: infomax estimator -> the torch-mist one it is compared with (torch-mist has no plain DV: its MINE is DV
+#: with the moving-average gradient, the closest)
+PEER_NAME = {"dv": "mine"}
+
+
+def compare(groups: dict[tuple, list[dict]], args: argparse.Namespace) -> str:
+    """Head-to-head: per configuration, infomax vs torch-mist on the median absolute error (mean over the
+    levels), the MSE and the time per step, and which is more accurate."""
+    lines = [
+        f"Head-to-head on the staircase ({args.steps_per_level} steps/level). 'med-abs-err': median over "
+        "the second half of each level of |estimate - truth|, averaged over the levels (robust to single "
+        "spikes; a non-finite estimate counts as an infinite error). 'MSE' as in table.md. Lower is better.",
+        "",
+        "| task | batch | critic | estimator (peer) | infomax med-abs-err | torch-mist med-abs-err | infomax MSE | "
+        "torch-mist MSE | more accurate | infomax ms/step | torch-mist ms/step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    wins = {"infomax": 0, "torch-mist": 0, "tie": 0}
+    for (impl, task, batch, critic, est), ours in groups.items():
+        if impl != "infomax":
+            continue
+        peer_est = PEER_NAME.get(est, est)
+        theirs = groups.get(("torch-mist", task, batch, critic, peer_est))
+        if theirs is None:
+            continue
+        a = float(np.mean([r["median_abs_err"] for r in ours]))
+        b = float(np.mean([r["median_abs_err"] for r in theirs]))
+        ma, mb = (float(np.mean([r["mse"] for r in rs])) for rs in (ours, theirs))
+        tol = 0.02 + 0.05 * min(a, b)  # within 5% (+0.02 nats) counts as a tie
+        who = "tie" if abs(a - b) <= tol else ("infomax" if a < b else "torch-mist")
+        wins[who] += 1
+        name = est if peer_est == est else f"{est} ({peer_est})"
+        lines.append(
+            f"| {task} | {batch} | {critic} | {name} | {a:.3f} | {b:.3f} | {ma:.3g} | {mb:.3g} | {who} | "
+            f"{ours[0]['ms_per_step']:.2f} | {theirs[0]['ms_per_step']:.2f} |"
+        )
+    lines += ["", f"More accurate (med-abs-err, ties within 5% + 0.02 nats): {wins}"]
+    return "\n".join(lines) + "\n"
 
 
 def plot(curves: dict, args: argparse.Namespace, out: Path) -> None:
