@@ -317,8 +317,8 @@ def compare(groups: dict[tuple, list[dict]], args: argparse.Namespace) -> str:
         "the second half of each level of |estimate - truth|, averaged over the levels (robust to single "
         "spikes; a non-finite estimate counts as an infinite error). 'MSE' as in table.md. Lower is better.",
         "",
-        "| task | batch | critic | estimator (peer) | infomax med-abs-err | torch-mist med-abs-err | infomax MSE | "
-        "torch-mist MSE | more accurate | infomax ms/step | torch-mist ms/step |",
+        "| task | batch | critic | estimator (peer) | infomax med-abs-err | torch-mist med-abs-err | "
+        "infomax MSE | torch-mist MSE | more accurate | infomax ms/step | torch-mist ms/step |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     wins = {"infomax": 0, "torch-mist": 0, "tie": 0}
