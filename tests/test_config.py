@@ -42,10 +42,37 @@ def test_cli_strings_are_coerced():
     ({"final_probe_samples": "0"}, "final_probe_samples must be >= 10"),
     ({"final_probe_cs": "0.1,0"}, "final_probe_cs must be one or more positive"),
     ({"final_probe_cs": ""}, "final_probe_cs must be one or more positive"),
-], ids=["beta1", "beta2", "probe-every", "probe-samples", "final-samples", "cs-zero", "cs-empty"])
+    ({"limit_train_batches": "0"}, "limit_train_batches must be >= 1"),
+    ({"limit_train_batches": "-3"}, "limit_train_batches must be >= 1"),
+    ({"weight_decay": "-0.1"}, "weight_decay must be a finite number >= 0"),
+    ({"val_fraction": "1"}, "val_fraction must be in [0, 1)"),
+    ({"val_fraction": "-0.1"}, "val_fraction must be in [0, 1)"),
+    ({"max_minutes": "0"}, "max_minutes must be a finite number > 0"),
+    ({"max_minutes": "-5"}, "max_minutes must be a finite number > 0"),
+    ({"threads": "0"}, "threads must be >= 1"),
+], ids=["beta1", "beta2", "probe-every", "probe-samples", "final-samples", "cs-zero", "cs-empty",
+        "limit-batches-0", "limit-batches-negative", "weight-decay", "val-fraction-1",
+        "val-fraction-negative", "max-minutes-0", "max-minutes-negative", "threads-0"])
 def test_out_of_range_values_are_user_errors(overrides, match):
     with pytest.raises(UserError, match=match.replace("[", r"\[").replace(")", r"\)")):
         _apply(overrides)
+
+
+def test_limits_accept_their_smallest_valid_values_and_none():
+    cfg = _apply({"limit_train_batches": "1", "weight_decay": "0", "val_fraction": "0", "max_minutes": "0.01",
+                  "threads": "1", "baselines": "false"})
+    assert (cfg.limit_train_batches, cfg.weight_decay, cfg.val_fraction, cfg.max_minutes, cfg.threads,
+            cfg.baselines) == (1, 0.0, 0.0, 0.01, 1, False)
+    cfg = _apply({"limit_train_batches": "none", "max_minutes": "none", "threads": "none"})
+    assert (cfg.limit_train_batches, cfg.max_minutes, cfg.threads) == (None, None, None)
+
+
+def test_non_finite_values_from_the_python_api_are_rejected():
+    for key in ("weight_decay", "max_minutes", "val_fraction", "lr"):
+        cfg = TrainConfig()
+        setattr(cfg, key, float("nan"))
+        with pytest.raises(UserError, match=key):
+            cfg.validate()
 
 
 def test_amdim_presets_use_the_papers_betas():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infomax.report import accuracy_table, read_logs, write_report
+from infomax.report import accuracy_table, evaluation_tables, read_logs, write_report
 
 
 def _csv(path, rows):
@@ -78,3 +78,37 @@ def test_report_states_the_final_probe_sample_and_plots_the_online_probe(tmp_pat
             "5000 val images, scored on 10000 test images.") in text
     assert "Adam betas (0.8, 0.999)" in text and "Online linear probe every 1 epochs (up to 2000" in text
     assert (tmp_path / "plots/online_probe.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_nested_results_are_rendered_as_sub_tables(tmp_path):
+    """The finetune protocol's dicts of accuracies (and lists such as NDM's per-seed values) are shown."""
+    _run(tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics["eval/finetune/y"] = {"protocol": "finetune", "accuracy": {"1%": 0.5, "10%": 0.8125},
+                                  "n_labelled": {"1%": 12, "10%": 120}, "layer": "y", "steps": 500}
+    metrics["eval/ndm/y"] = {"ndm": 0.25, "ndm_per_seed": [0.125, 0.375]}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    lines = write_report(tmp_path).read_text().splitlines()
+    assert "| eval/finetune/y | protocol=finetune, layer=y, steps=500 |" in lines
+    assert "| eval/ndm/y | ndm=0.25, ndm_per_seed=[0.125, 0.375] |" in lines
+    i = lines.index("#### eval/finetune/y")
+    assert lines[i + 2:i + 6] == ["| | 1% | 10% |", "|---|---|---|", "| accuracy | 0.5 | 0.8125 |",
+                                  "| n_labelled | 12 | 120 |"]
+
+
+def test_evaluation_tables_fill_missing_cells_and_keep_deeper_levels_inline():
+    rows = evaluation_tables({"eval/x/y": {"a": {"p": 1, "q": {"deep": 0.5}}, "b": {"r": None}}})
+    assert rows == ["| key | result |", "|---|---|", "| eval/x/y | (below) |", "",
+                    "#### eval/x/y", "", "| | p | q | r |", "|---|---|---|---|",
+                    "| a | 1 | {deep: 0.5} | - |", "| b | - | - | - |", ""]
+
+
+def test_report_states_the_final_evaluation_time_and_that_the_budget_excludes_it(tmp_path):
+    _run(tmp_path)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    metrics["train"]["stopped_by"] = "max_minutes"
+    metrics["final_evaluation"] = {"seconds": 75.25, "probes_seconds": 15.0, "baselines_seconds": 60.25}
+    (tmp_path / "metrics.json").write_text(json.dumps(metrics))
+    text = write_report(tmp_path).read_text()
+    assert ("The final evaluation took 75.2 s after training (supervised baseline 60.2 s, probes 15.0 s). "
+            "The wall-clock budget (max_minutes) covers training only.") in text

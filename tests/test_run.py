@@ -121,3 +121,30 @@ def test_default_run_dir_never_reuses_a_name(tmp_path):
     b = default_run_dir("dim-l", root=tmp_path)
     assert b != a and b.name.startswith(a.name)
     assert default_run_dir("folder:/x/y", root=tmp_path).name.startswith("folder__x_y-")
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)],
+                         ids=["022", "027", "077"])
+def test_run_files_get_the_usual_umask_mode_not_mkstemps_0600(tmp_path, umask, mode):
+    """atomic_path's temporary file comes from mkstemp (0600); the file it becomes is 0666 & ~umask, also
+    for writers that create the file anew (safetensors) and for a replaced file."""
+    import os
+    import stat
+
+    from safetensors.torch import save_file
+
+    from infomax.run import atomic_path
+
+    old = os.umask(umask)
+    try:
+        write_json(tmp_path / "a.json", {"x": 1})
+        write_json(tmp_path / "a.json", {"x": 2})  # replacing an existing file
+        with atomic_path(tmp_path / "w.safetensors") as tmp:
+            save_file({"w": torch.zeros(2)}, str(tmp))
+        with atomic_path(tmp_path / "t.pt") as tmp:
+            torch.save({"w": torch.zeros(2)}, tmp)
+    finally:
+        os.umask(old)
+    for name in ("a.json", "w.safetensors", "t.pt"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == mode, name
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left

@@ -36,7 +36,17 @@ class TrainConfig:
       sample with a fixed seed (``None`` = the whole train split); val and test are never subsampled;
     - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val);
     - ``final_knn``: also a weighted kNN probe (k=20, cosine) per layer on the same sample (``final_knn``
-      in ``metrics.json``); kNN is more sensitive to the geometry of a representation than a linear probe.
+      in ``metrics.json``); kNN is more sensitive to the geometry of a representation than a linear probe;
+    - ``baselines``: also probe an untrained encoder and a supervised one trained with the same budget
+      (``--no-baselines`` sets it to False).
+
+    ``max_minutes`` bounds training only: the supervised baseline then trains with the same budget again,
+    and the final probes come on top (their time is recorded in ``metrics.json``, ``final_evaluation``).
+
+    ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
+    and again when it is resumed (the thread count can change the last bits of CPU results).
+
+    Every setting, these included, is stored in the run's ``config.json`` and reused by ``--resume``.
 
     Example:
         >>> cfg = TrainConfig(max_epochs=5, adam_beta1=0.8)
@@ -65,6 +75,8 @@ class TrainConfig:
     final_probe_samples: int | None = 10000
     final_probe_cs: tuple[float, ...] = (0.01, 0.1)
     final_knn: bool = False
+    baselines: bool = True
+    threads: int | None = None
 
     def validate(self) -> None:
         _check(self.batch_size >= 2, "batch_size must be >= 2 (contrastive bounds and BatchNorm need pairs)")
@@ -78,11 +90,18 @@ class TrainConfig:
 
             _check(torch.cuda.is_available(), f"accelerator={self.accelerator}: no CUDA device is available")
         _check(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive finite number")
+        _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
+               "weight_decay must be a finite number >= 0")
         _check(self.max_epochs >= 1, "max_epochs must be >= 1")
-        _check(self.max_minutes is None or self.max_minutes > 0, "max_minutes must be > 0")
+        _check(self.max_minutes is None or (self.max_minutes > 0 and math.isfinite(self.max_minutes)),
+               "max_minutes must be a finite number > 0 (or none for no budget)")
+        _check(self.limit_train_batches is None or self.limit_train_batches >= 1,
+               "limit_train_batches must be >= 1 (or none for whole epochs)")
         _check(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         _check(self.devices >= 1, "devices must be >= 1")
+        _check(self.threads is None or self.threads >= 1,
+               "threads must be >= 1 (or none for torch's default)")
         for name in ("adam_beta1", "adam_beta2"):
             _check(0.0 <= getattr(self, name) < 1.0, f"{name} must be in [0, 1)")
         _check(self.probe_every >= 0, "probe_every must be >= 0 (0 = no online probe)")

@@ -157,9 +157,53 @@ def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None
 
 
 def _fmt(v: Any) -> str:
+    """A value for a Markdown cell: floats to 4 significant digits, lists and dicts inline, None as -."""
+    if isinstance(v, bool):
+        return str(v)
     if isinstance(v, float):
         return f"{v:.4g}"
-    return "-" if v is None else str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_fmt(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_fmt(x)}" for k, x in v.items()) + "}"
+    return "-" if v is None else str(v).replace("|", "\\|")
+
+
+def evaluation_tables(evals: dict[str, Any]) -> list[str]:
+    """Markdown for the ``eval/...`` results of ``metrics.json``: nothing is dropped.
+
+    One summary table (a row per result, its scalar and list fields inline), then, for every result with
+    nested dicts (e.g. the finetune protocol's ``{"accuracy": {"1%": ..., "10%": ...}, "n_labelled":
+    {...}}``), a sub-table whose rows are those dicts and whose columns are their keys (deeper levels
+    inline).
+
+    Example:
+        >>> evaluation_tables({"eval/finetune/y": {"accuracy": {"1%": 0.5}, "steps": 10}})[2:5]
+        ['| eval/finetune/y | steps=10 |', '', '#### eval/finetune/y']
+    """
+    lines = ["| key | result |", "|---|---|"]
+    nested: dict[str, dict[str, dict]] = {}
+    for key, value in evals.items():
+        if isinstance(value, dict):
+            flat = {k: v for k, v in value.items() if not isinstance(v, dict)}
+            nested_here = {k: v for k, v in value.items() if isinstance(v, dict)}
+            if nested_here:
+                nested[key] = nested_here
+            shown = ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items())
+            if nested_here and not shown:
+                shown = "(below)"
+        else:
+            shown = _fmt(value)
+        lines.append(f"| {key} | {shown} |")
+    lines.append("")
+    for key, tables in nested.items():
+        cols = list(dict.fromkeys(c for row in tables.values() for c in row))
+        lines += [f"#### {key}", "", "| | " + " | ".join(_fmt(c) for c in cols) + " |",
+                  "|---" * (len(cols) + 1) + "|"]
+        for name, row in tables.items():
+            lines.append(f"| {name} | " + " | ".join(_fmt(row[c]) if c in row else "-" for c in cols) + " |")
+        lines.append("")
+    return lines
 
 
 def accuracy_table(accuracy: dict[str, dict[str, float]]) -> list[str]:
@@ -192,6 +236,15 @@ def write_report(run_dir: str | Path) -> Path:
         lines += ["## Training", "",
                   f"{t['epochs_completed']} epochs, {t['steps']} steps, {t['elapsed_s']:.1f} s of training; "
                   f"stopped by {t['stopped_by']}.", ""]
+        ev = metrics.get("final_evaluation")
+        if ev:
+            budget = (" The wall-clock budget (max_minutes) covers training only."
+                      if t.get("stopped_by") == "max_minutes" else "")
+            parts = [f"probes {ev.get('probes_seconds', ev['seconds']):.1f} s"]
+            if "baselines_seconds" in ev:
+                parts.insert(0, f"supervised baseline {ev['baselines_seconds']:.1f} s")
+            lines += [f"The final evaluation took {ev['seconds']:.1f} s after training ({', '.join(parts)})."
+                      + budget, ""]
     logs = read_logs(run_dir)
     if plot_losses(logs, run_dir / PLOT_DIR / "loss.png"):
         lines += ["![training curves](plots/loss.png)", ""]
@@ -214,15 +267,7 @@ def write_report(run_dir: str | Path) -> Path:
             lines += ["![probe accuracy per layer](plots/probe.png)", ""]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval/")}
     if evals:
-        lines += ["## Later evaluations", "", "| key | result |", "|---|---|"]
-        for key, value in evals.items():
-            if isinstance(value, dict):
-                flat = {k: v for k, v in value.items() if not isinstance(v, (dict, list))}
-                shown = ", ".join(f"{k}={_fmt(v)}" for k, v in flat.items())
-            else:
-                shown = _fmt(value)
-            lines.append(f"| {key} | {shown} |")
-        lines.append("")
+        lines += ["## Later evaluations", ""] + evaluation_tables(evals)
     path = run_dir / REPORT
     with atomic_path(path) as tmp:
         tmp.write_text("\n".join(lines))

@@ -59,7 +59,9 @@ class Run:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it over ``path`` with ``os.replace``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. The file gets the
+    usual permissions of a new file (``0o666`` minus the umask: 0644 under umask 022), not the 0600 of
+    ``tempfile.mkstemp``.
 
     Example:
         >>> with atomic_path("out.txt") as tmp:  # doctest: +SKIP
@@ -71,11 +73,20 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        # mkstemp creates 0600 (and some writers recreate the file): the usual mode, set on what was written
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it; e.g. ``0o022``)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(obj: Any) -> Any:

@@ -108,8 +108,11 @@ def _fails(argv, capsys, match):
     (["train", "toy", "--max-epochs", "0"], "max_epochs must be >= 1"),
     (["train"], "name a method or preset"),
     (["train", "toy", "--threads", "0"], "--threads must be >= 1"),
+    (["train", "toy", "--set", "limit_train_batches=0"], "limit_train_batches must be >= 1"),
+    (["train", "toy", "--max-minutes", "0"], "max_minutes must be a finite number > 0"),
+    (["train", "toy", "--set", "val_fraction=1.5"], "val_fraction must be in [0, 1)"),
 ], ids=["unknown-preset", "non-numeric", "out-of-range", "unknown-key", "no-equals", "epochs", "no-name",
-        "threads"])
+        "threads", "limit-batches-0", "max-minutes-0", "val-fraction"])
 def test_user_errors_exit_2_with_one_line(toy, tmp_path, capsys, argv, match):
     _fails([*argv, "--out", str(tmp_path / "x")], capsys, match)
     assert not (tmp_path / "x").exists()
@@ -138,3 +141,94 @@ def test_divergence_exits_2_naming_the_checkpoint(toy, tmp_path, capsys):
     out = tmp_path / "run"
     _fails(["train", "toy", *FAST, "--set", "nan_at_call=2", "--out", str(out)], capsys, "training diverged")
     assert not (out / "model.safetensors").exists() and (out / "checkpoints/last.pt").is_file()
+
+
+def _files(run: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_resuming_a_complete_run_says_so_and_changes_no_file(toy, tmp_path, capsys, as_json):
+    out = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--out", str(out), "--no-baselines"]) == 0
+    capsys.readouterr()
+    before = _files(out)
+    assert main(["train", "--resume", str(out), *(["--json"] if as_json else [])]) == 0
+    captured = capsys.readouterr()
+    line = (f"run {out} is already complete (1 epochs, 2 steps, stopped by max_epochs); nothing was changed. "
+            f"To train longer: infomax train --resume {out} --max-epochs N (N > 1); to evaluate again: "
+            f"infomax eval {out}")
+    if as_json:  # stdout: the stored metrics as one JSON object; the line on stderr
+        res = json.loads(captured.out)
+        assert res == {"run_dir": str(out), **json.loads((out / "metrics.json").read_text())}
+        assert captured.err.strip() == line
+    else:
+        assert captured.out.strip() == line
+    assert _files(out) == before  # metrics.json, report.md, weights, checkpoints: same bytes, same mtimes
+
+
+def test_resume_reuses_no_baselines_and_threads_given_at_the_start(toy, tmp_path, capsys, monkeypatch):
+    threads = []
+    monkeypatch.setattr(torch, "set_num_threads", threads.append)
+    out = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--out", str(out), "--no-baselines", "--threads", "3"]) == 0
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert (train["baselines"], train["threads"]) == (False, 3)
+    threads.clear()
+    assert main(["train", "--resume", str(out), "--max-epochs", "2", "--json"]) == 0  # neither flag again
+    res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert res["train"]["epochs_completed"] == 2
+    assert set(res["final"]["accuracy"]["y"]) == {"trained"} and not (out / "baselines").exists()
+    assert threads and set(threads) == {3}
+    # --threads given again on resume wins, and is stored
+    threads.clear()
+    assert main(["train", "--resume", str(out), "--max-epochs", "3", "--threads", "2", "--json"]) == 0
+    assert threads and set(threads) == {2}
+    assert json.loads((out / "config.json").read_text())["train"]["threads"] == 2
+
+
+def test_too_small_folder_dataset_fails_in_one_line_and_leaves_no_run_dir(tmp_path, capsys, monkeypatch):
+    """The QA case: a folder dataset of 2 images (1 goes to the test split) used to crash in batch norm
+    with a traceback and leave a half-made run directory."""
+    import numpy as np
+    from PIL import Image
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("INFOMAX_CACHE", raising=False)
+    (tmp_path / "tiny/a").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (8, 8), dtype=np.uint8)).save(tmp_path / f"tiny/a/{i}.png")
+    out = tmp_path / "run"
+    _fails(["train", "dim", "--data", f"folder:{tmp_path / 'tiny'}", "--max-epochs", "1", "--out", str(out)],
+           capsys, "has 1 training item (besides 0 validation items, val_fraction=0.1, and 1 test items); "
+                   "training needs at least batch_size=64")
+    assert not out.exists()
+
+
+def test_method_checks_against_train_settings_run_before_data_is_loaded(toy, tmp_path, capsys, monkeypatch):
+    def no_data(cfg):
+        raise AssertionError("the data must not be loaded for a run that cannot start")
+
+    monkeypatch.setattr("infomax.cli.train.load_splits", no_data)
+    _fails(["train", "moco", "--set", "queue_size=100", "--out", str(tmp_path / "run")], capsys,
+           "the MoCo queue size (100) must be a multiple of the batch size (64)")
+    assert not (tmp_path / "run").exists()
+
+
+def test_budget_stop_reports_the_final_evaluation_time_apart(toy, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--set", "max_minutes=1e-9", "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("trained 0 epochs (1 steps") and lines[1].endswith("stopped by max_minutes")
+    ev = json.loads((out / "metrics.json").read_text())["final_evaluation"]
+    assert lines[2] == ("training stopped at the --max-minutes budget, which covers training only; the final "
+                        f"evaluation took {ev['seconds']:.1f} s on top (supervised baseline "
+                        f"{ev['baselines_seconds']:.1f} s, probes {ev['probes_seconds']:.1f} s)")
+
+
+def test_help_says_the_budget_covers_training_only(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    assert "budget in minutes for training only" in " ".join(capsys.readouterr().out.split())

@@ -281,3 +281,97 @@ def test_resume_of_a_run_written_before_the_new_settings_existed(toy, tmp_path):
         _train(toy, run, _cfg(max_epochs=3, adam_beta1=0.8), resume=True)
     # evaluation-only settings may change on resume
     assert _train(toy, run, _cfg(max_epochs=2, final_probe_samples=50), resume=True)["train"]["steps"] == 12
+
+
+@pytest.mark.parametrize("n_train, kw, match", [
+    (1, {}, "has 1 training item (besides 20 validation items, val_fraction=0.1, and 40 test items); "
+            "training needs at least batch_size=16"),
+    (10, {}, "has 10 training items (besides 20 validation items, val_fraction=0.1, and 40 test items); "
+             "training needs at least batch_size=16"),
+    (24, {"devices": 2}, "training needs at least batch_size=16 x devices=2 = 32"),
+], ids=["one-item", "fewer-than-a-batch", "fewer-than-a-batch-per-process"])
+def test_too_little_training_data_is_refused_before_the_run_dir_exists(toy, tmp_path, n_train, kw, match):
+    """A batch of one crashes batch norm; fewer items than a batch train on nothing (incomplete batches
+    are dropped): one clear line, and no run directory is made."""
+    splits, method_cfg = toy.toy_splits(n_train=n_train), toy.Config()
+    method = build_method("toy", method_cfg, splits.info, 0)
+    with pytest.raises(UserError) as e:
+        fit(method, splits, _cfg(**kw), tmp_path / "run", "toy", method_cfg, progress=False)
+    msg = str(e.value)
+    assert "\n" not in msg and msg.startswith("dataset 'toy' has ") and match in msg, msg
+    assert "incomplete batches are dropped" in msg and "--set batch_size=N" in msg
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["new-dir", "existing-empty-dir"])
+def test_a_user_error_before_the_first_step_leaves_no_half_made_run(toy, tmp_path, monkeypatch, existed):
+    """E.g. a supervised method given unlabelled data fails in its first forward: the run directory this
+    call created is removed again (an empty folder that was there before stays, empty)."""
+    def refusing_forward(self, batch):
+        raise UserError("this method needs labels")
+
+    monkeypatch.setattr(toy.Toy, "forward", refusing_forward)
+    run = tmp_path / "run"
+    if existed:
+        run.mkdir()
+    with pytest.raises(UserError, match="needs labels"):
+        _train(toy, run, _cfg())
+    assert run.exists() == existed and (not existed or list(run.iterdir()) == [])
+
+
+def _snapshot(run: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p.relative_to(run)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(run.rglob("*")) if p.is_file()}
+
+
+def test_resuming_a_complete_evaluated_run_writes_nothing_and_loads_its_weights(toy, tmp_path):
+    run, splits, method_cfg = tmp_path / "run", toy.toy_splits(), toy.Config()
+    cfg = _cfg(max_epochs=1)
+    first = fit(build_method("toy", method_cfg, splits.info, 3), splits, cfg, run, "toy", method_cfg,
+                baselines=False, progress=False)
+    assert first["complete"] == {"epoch": 1, "step": 6} and "final" in first
+    ev = first["final_evaluation"]  # the time of the evaluation after training, recorded
+    assert ev["seconds"] >= ev["probes_seconds"] >= 0 and "baselines_seconds" not in ev
+    before = _snapshot(run)
+    fresh = build_method("toy", method_cfg, splits.info, 3)  # untrained weights
+    again = fit(fresh, splits, cfg, run, "toy", method_cfg, resume=True, baselines=False, progress=False)
+    assert _snapshot(run) == before and again == first  # not a byte, not a timestamp changed
+    exported = load_file(str(run / "model.safetensors"))
+    assert all(torch.equal(v, exported[k]) for k, v in fresh.state_dict().items())
+    assert not fresh.training
+
+
+class _KilledInEvaluation(Exception):
+    pass
+
+
+def test_a_run_killed_during_its_final_evaluation_is_evaluated_on_resume(toy, tmp_path, monkeypatch):
+    import infomax.report
+
+    run, splits, method_cfg = tmp_path / "run", toy.toy_splits(), toy.Config()
+    write_report = infomax.report.write_report
+
+    def dying(run_dir):
+        raise _KilledInEvaluation
+
+    monkeypatch.setattr(infomax.report, "write_report", dying)
+    with pytest.raises(_KilledInEvaluation):
+        fit(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run, "toy",
+            method_cfg, baselines=False, progress=False)
+    assert "complete" not in json.loads((run / "metrics.json").read_text())
+    assert not (run / "report.md").exists()
+    monkeypatch.setattr(infomax.report, "write_report", write_report)
+    metrics = fit(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run, "toy",
+                  method_cfg, resume=True, baselines=False, progress=False)
+    assert metrics["complete"] == {"epoch": 1, "step": 6} and (run / "report.md").is_file()
+
+
+def test_the_effective_baselines_choice_is_stored_in_the_config(toy, tmp_path):
+    """fit(baselines=False) (the CLI's --no-baselines) is recorded, so that a resume can reuse it."""
+    splits, method_cfg = toy.toy_splits(), toy.Config()
+    for name, kw, cfg in (("off", {"baselines": False}, _cfg(max_epochs=1)),
+                          ("off-in-config", {}, _cfg(max_epochs=1, baselines=False))):
+        metrics = fit(build_method("toy", method_cfg, splits.info, 3), splits, cfg, tmp_path / name, "toy",
+                      method_cfg, progress=False, **kw)
+        assert json.loads((tmp_path / name / "config.json").read_text())["train"]["baselines"] is False
+        assert set(metrics["final"]["accuracy"]["y"]) == {"trained"}

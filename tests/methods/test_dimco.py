@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -170,3 +171,31 @@ def test_code_length_printed_once_at_training_time_only(capsys) -> None:
     m.on_after_optimizer_step()
     err = capsys.readouterr().err
     assert err == "dimco: code length d*log2(k) = 12*log2(8) = 36 bits (5 bytes packed)\n"
+
+
+@pytest.mark.parametrize(
+    "holdout,match",
+    [
+        ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9), "holds out 10 of the 10 classes, leaving 0 to train on"),
+        ((1, 2, 3, 4, 5, 6, 7, 8, 9), "holds out 9 of the 10 classes, leaving 1 to train on"),
+        ((5, 10), "names label 10, which the data does not have (labels 0-9)"),
+        ((-1,), "names label -1, which the data does not have"),
+    ],
+    ids=["every-class", "one-class-left", "unknown-label", "negative-label"],
+)
+def test_build_rejects_holdout_classes_that_leave_nothing_to_train_or_do_not_exist(holdout, match) -> None:
+    info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
+    with pytest.raises(UserError, match=re.escape(match)):
+        build(Config(d=4, k=4, holdout_classes=holdout), info)
+
+
+def test_build_accepts_holdout_classes_leaving_two_classes() -> None:
+    info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
+    m = build(Config(d=4, k=4, holdout_classes=(2, 3, 4, 5, 6, 7, 8, 9)), info)
+    assert m.holdout.tolist() == [2, 3, 4, 5, 6, 7, 8, 9]
+
+
+def test_build_rejects_unlabelled_data() -> None:
+    info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,), num_classes=0, name="folder:x")
+    with pytest.raises(UserError, match="DIMCO is supervised, but dataset 'folder:x' has no labelled"):
+        build(Config(d=4, k=4), info)

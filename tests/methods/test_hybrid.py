@@ -115,3 +115,18 @@ def test_killed_run_resumes_to_identical_weights_and_queue(tmp_path, monkeypatch
     assert a.keys() == b.keys() and "moco.queue.keys" in a and "moco.queue.ptr" in a
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("alpha, queue_size, ok", [(0.5, 100, False), (0.0, 100, False), (0.5, 128, True),
+                                                   (1.0, 100, True)],
+                         ids=["hybrid-bad", "moco-only-bad", "hybrid-ok", "autoencoder-has-no-queue"])
+def test_queue_size_is_checked_against_the_batch_size_before_training(alpha, queue_size, ok):
+    from infomax.engine.fit import check_settings
+
+    cfg = hybrid.Config(alpha=alpha, queue_size=queue_size)
+    train = TrainConfig(method="hybrid", batch_size=64)
+    if ok:
+        check_settings("hybrid", cfg, train)
+        return
+    with pytest.raises(UserError, match=r"queue size \(100\) must be a multiple of the batch size \(64\)"):
+        check_settings("hybrid", cfg, train)

@@ -95,3 +95,24 @@ def test_shuffled_key_batches_are_unshuffled():
 def test_bad_config(kw, match):
     with pytest.raises(UserError, match=match):
         _method(**kw)
+
+
+@pytest.mark.parametrize("queue_size, batch_size, suggestion", [
+    (4096, 64, None), (128, 64, None), (64, 64, None), (100, 64, 64), (32, 64, 64), (4096, 48, 4080),
+], ids=["4096/64", "128/64", "64/64", "100/64", "smaller-than-batch", "4096/48"])
+def test_queue_size_is_checked_against_the_batch_size_before_training(queue_size, batch_size, suggestion):
+    """The engine's settings check (run before the run directory, data or model exist) calls
+    moco.check_train: queue % batch == 0, as the queue replaces whole batches of keys; the error suggests
+    the nearest multiple below (at least one batch)."""
+    from infomax.config import TrainConfig
+    from infomax.engine.fit import check_settings
+
+    cfg, train = moco.Config(queue_size=queue_size), TrainConfig(method="moco", batch_size=batch_size)
+    if suggestion is None:
+        check_settings("moco", cfg, train)
+        return
+    with pytest.raises(UserError) as e:
+        check_settings("moco", cfg, train)
+    assert str(e.value) == (f"the MoCo queue size ({queue_size}) must be a multiple of the batch size "
+                            f"({batch_size}); set queue_size or batch_size accordingly, "
+                            f"e.g. --set queue_size={suggestion}")

@@ -105,8 +105,9 @@ def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
-    set_threads(args.threads if args.threads is not None else DEMO_THREADS)
-    overrides = {**DEMO_SETTINGS, **parse_set(args.overrides)}
+    threads = args.threads if args.threads is not None else DEMO_THREADS
+    set_threads(threads)
+    overrides = {**DEMO_SETTINGS, **parse_set(args.overrides), "threads": threads}  # stored for --resume
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
     if args.data_root is not None:

@@ -5,6 +5,16 @@ Examples::
     infomax train dim --data digits --max-epochs 5
     infomax train dim --set objective=jsd --set lr=1e-4 --out runs/dim-jsd
     infomax train --resume runs/dim-jsd --max-epochs 20
+
+``--resume`` continues with the settings stored in the run's ``config.json``, the command-line options
+included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-minutes``, ``--data-root``,
+``--threads`` and ``--no-baselines`` may be given again. Resuming a run that is already complete (trained to
+its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
+script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
+
+``--max-minutes`` is a budget for training only: the supervised baseline then trains with the same budget
+again (``--no-baselines`` skips it) and the final probes come on top; the summary and ``report.md`` say
+how long that final evaluation took.
 """
 
 from __future__ import annotations
@@ -32,7 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default runs/<preset>-<timestamp>); "
                                                     "must not exist or be empty")
     p.add_argument("--max-epochs", type=int, metavar="N", help="number of epochs")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last checkpoint")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue the run in RUN_DIR from its last checkpoint with its stored settings (a "
+                        "complete run is left unchanged: one line, exit 0)")
     p.add_argument("--json", action="store_true", help="print the run's metrics as one JSON object")
     p.set_defaults(func=run)
 
@@ -41,11 +53,15 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared with ``infomax demo``."""
     p.add_argument("--data-root", metavar="DIR", help="where datasets are (default $INFOMAX_DATA, else the "
                                                       "user cache dir)")
-    p.add_argument("--max-minutes", type=float, metavar="M", help="wall-clock training budget in minutes")
+    p.add_argument("--max-minutes", type=float, metavar="M",
+                   help="wall-clock budget in minutes for training only: the supervised baseline trains "
+                        "with the same budget again, and the final probes take extra time on top")
     p.add_argument("--no-baselines", action="store_true",
-                   help="skip the random-encoder and supervised baselines of the final evaluation")
+                   help="skip the random-encoder and supervised baselines of the final evaluation "
+                        "(remembered by --resume)")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads for torch's operators (default: torch's choice, one per core)")
+                   help="CPU threads for torch's operators (default: torch's choice, one per core; "
+                        "remembered by --resume)")
 
 
 def set_threads(n: int | None) -> None:
@@ -73,9 +89,14 @@ def train_new(
     baselines: bool = True,
     out_prefix: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Resolve a preset + overrides, load the data, build the method and train; returns (run_dir, metrics)."""
+    """Resolve a preset + overrides, load the data, build the method and train; returns (run_dir, metrics).
+
+    Every check that needs no data (settings, the method's own checks, the output directory) runs before
+    the data is loaded; nothing is written before the data is checked too (see ``engine.fit``).
+    ``baselines=False`` (``--no-baselines``) is stored in the run's config like any other setting.
+    """
     from infomax.config import TrainConfig, apply_overrides
-    from infomax.engine.fit import build_method, fit
+    from infomax.engine.fit import build_method, check_data, check_settings, fit
     from infomax.methods import method_module
     from infomax.presets import resolve
     from infomax.run import check_new_run_dir, default_run_dir
@@ -86,34 +107,87 @@ def train_new(
     apply_overrides(train_cfg, method_cfg, {**preset.overrides, **overrides})
     if train_cfg.method != preset.method:
         raise UserError(f"--set method= cannot change the method of {name!r}; train that method instead")
-    train_cfg.validate()
+    train_cfg.baselines = train_cfg.baselines and baselines
+    check_settings(preset.method, method_cfg, train_cfg)
+    set_threads(train_cfg.threads)
     run_dir = check_new_run_dir(out) if out else default_run_dir(out_prefix or name)
     splits = load_splits(train_cfg)
+    check_data(splits, train_cfg)
     method = build_method(preset.method, method_cfg, splits.info, train_cfg.seed)
-    metrics = fit(method, splits, train_cfg, run_dir, preset.method, method_cfg, baselines=baselines,
+    metrics = fit(method, splits, train_cfg, run_dir, preset.method, method_cfg,
                   preset=name if name != preset.method else None)
     return run_dir, metrics
 
 
-def train_resume(
+def resume_settings(
     run_dir: str | Path, limits: dict[str, Any], baselines: bool = True
-) -> tuple[Path, dict[str, Any]]:
-    """Continue the run in ``run_dir`` with its saved settings (``limits`` may change max_epochs,
-    max_minutes, data_root); returns (run_dir, metrics)."""
+) -> tuple[Path, dict[str, Any], Any, Any]:
+    """The stored settings of the run in ``run_dir`` with ``limits`` applied (max_epochs, max_minutes,
+    data_root, threads; ``baselines=False`` turns the baselines off): (run_dir, config, train_cfg,
+    method_cfg). Checks them; reads only."""
     from infomax.config import apply_overrides
-    from infomax.engine.fit import build_method, fit
+    from infomax.engine.fit import check_settings
     from infomax.run import check_run_dir, method_config_from, read_config, train_config_from
 
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
     train_cfg, method_cfg = train_config_from(config), method_config_from(config)
     apply_overrides(train_cfg, method_cfg, limits)
-    train_cfg.validate()
+    train_cfg.baselines = train_cfg.baselines and baselines
+    check_settings(config["method"], method_cfg, train_cfg)
+    return run_dir, config, train_cfg, method_cfg
+
+
+def train_resume(
+    run_dir: str | Path, limits: dict[str, Any], baselines: bool = True
+) -> tuple[Path, dict[str, Any]]:
+    """Continue the run in ``run_dir`` with its saved settings (``limits`` may change max_epochs,
+    max_minutes, data_root, threads); returns (run_dir, metrics). A complete run is left unchanged."""
+    from infomax.engine.fit import build_method, check_data, fit
+
+    run_dir, config, train_cfg, method_cfg = resume_settings(run_dir, limits, baselines)
+    set_threads(train_cfg.threads)
     splits = load_splits(train_cfg)
+    check_data(splits, train_cfg)
     method = build_method(config["method"], method_cfg, splits.info, train_cfg.seed)
     metrics = fit(method, splits, train_cfg, run_dir, config["method"], method_cfg, resume=True,
-                  baselines=baselines, preset=config.get("preset"))
+                  preset=config.get("preset"))
     return run_dir, metrics
+
+
+def complete_line(run_dir: Path, metrics: dict[str, Any]) -> str:
+    """The one line printed when ``--resume`` finds the run already complete."""
+    t = metrics.get("train", {})
+    epochs = t.get("epochs_completed")
+    longer = (f"--max-minutes M (M > {t.get('max_minutes'):g})" if t.get("stopped_by") == "max_minutes"
+              and t.get("max_minutes") else f"--max-epochs N (N > {epochs})")
+    return (f"run {run_dir} is already complete ({epochs} epochs, {t.get('steps')} steps, stopped by "
+            f"{t.get('stopped_by')}); nothing was changed. To train longer: infomax train --resume {run_dir} "
+            f"{longer}; to evaluate again: infomax eval {run_dir}")
+
+
+def evaluation_parts(ev: dict[str, Any]) -> str:
+    """``"supervised baseline 60.0 s, probes 15.0 s"`` from a ``final_evaluation`` record."""
+    parts = [f"supervised baseline {ev['baselines_seconds']:.1f} s"] if "baselines_seconds" in ev else []
+    return ", ".join([*parts, f"probes {ev.get('probes_seconds', ev['seconds']):.1f} s"])
+
+
+def final_evaluation_line(metrics: dict[str, Any]) -> str | None:
+    """How long the final evaluation took, and that a wall-clock budget did not cover it (None if unknown).
+
+    Example:
+        >>> final_evaluation_line({"train": {"stopped_by": "max_epochs"}, "final_evaluation": {
+        ...     "seconds": 75.0, "baselines_seconds": 60.0, "probes_seconds": 15.0}})
+        'final evaluation took 75.0 s (supervised baseline 60.0 s, probes 15.0 s)'
+    """
+    ev = metrics.get("final_evaluation")
+    if not ev:
+        return None
+    took, parts = f"{ev['seconds']:.1f} s", evaluation_parts(ev)
+    if (metrics.get("train") or {}).get("stopped_by") == "max_minutes":
+        return (f"training stopped at the --max-minutes budget, which covers training only; the final "
+                f"evaluation took {took} on top ({parts})")
+    return f"final evaluation took {took} ({parts})"
 
 
 def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
@@ -123,6 +197,9 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
     if t:
         print(f"trained {t['epochs_completed']} epochs ({t['steps']} steps, {t['elapsed_s']:.1f} s), "
               f"stopped by {t['stopped_by']}")
+    line = final_evaluation_line(metrics)
+    if line:
+        print(line)
     from infomax.report import final_probe_note
 
     for key, title in (("final", "linear probe"), ("final_knn", "kNN probe (k=20, cosine)")):
@@ -148,18 +225,26 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     overrides = parse_set(args.overrides)
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
-                                ("data_root", args.data_root)) if v is not None}
+                                ("data_root", args.data_root), ("threads", args.threads)) if v is not None}
     if args.resume:
         if overrides or args.data or args.out:
             raise UserError("--resume continues a run with its saved settings: --set, --data and --out "
-                            "cannot be given (--max-epochs, --max-minutes and --data-root can)")
-        if args.name:
-            from infomax.run import check_run_dir, read_config
+                            "cannot be given (--max-epochs, --max-minutes, --data-root, --threads and "
+                            "--no-baselines can)")
+        from infomax.engine.fit import completed_run
+        from infomax.run import read_metrics
 
-            cfg = read_config(check_run_dir(args.resume))
-            if args.name not in (cfg["method"], cfg.get("preset")):
-                raise UserError(f"{args.resume} is a run of {cfg.get('preset') or cfg['method']!r}, "
-                                f"not {args.name!r}")
+        run_dir, cfg, train_cfg, _ = resume_settings(args.resume, limits, baselines=not args.no_baselines)
+        if args.name and args.name not in (cfg["method"], cfg.get("preset")):
+            raise UserError(f"{args.resume} is a run of {cfg.get('preset') or cfg['method']!r}, "
+                            f"not {args.name!r}")
+        if completed_run(run_dir, train_cfg):
+            metrics = read_metrics(run_dir)
+            print(complete_line(run_dir, metrics), file=sys.stderr if args.json else sys.stdout)
+            if args.json:
+                json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
+                print()
+            return 0
         run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
     else:
         if not args.name:

@@ -1,7 +1,13 @@
 """``fit``: train a method, checkpoint, export, evaluate and report: the whole story of a run, top to bottom.
 
+0. Checks before anything is written: the settings (``TrainConfig.validate`` and the method module's
+   optional ``check_train(cfg, train_cfg)``, e.g. MoCo's queue size against the batch size) and the data
+   (at least ``batch_size`` training items per process: incomplete batches are dropped).
 1. The run directory: a new one is created (an existing non-empty one is never written over), or a
-   resumed one is checked (it must be a run of the same method and settings).
+   resumed one is checked (it must be a run of the same method and settings). A resumed run that is
+   already complete (trained to its limits, exported and evaluated) is left as it is: its final weights
+   are loaded into ``method`` and its metrics returned, no file is written. A new run that fails with a
+   :class:`UserError` before its first training step is removed again (no half-made run directory).
 2. The starting state: the last checkpoint's weights, optimiser states, RNG states and counters, or the
    freshly built method (checkpointed once as epoch 0, so every resume starts from a checkpoint).
 3. Training with Lightning (:class:`~infomax.engine.module.InfomaxModule`): data order and randomness
@@ -13,7 +19,9 @@
    ``final_probe_samples`` stratified train images (default 10,000) and the ``final_probe_cs`` C values
    (default two); val and test whole (see ``evaluate.py``). The counts go to ``metrics.json``. With
    ``final_knn``, also a weighted kNN probe on the same sample (``metrics.json`` key ``final_knn``).
-6. ``metrics.json`` and ``report.md`` with plots.
+6. ``metrics.json`` and ``report.md`` with plots. The time of the final evaluation (which the wall-clock
+   budget ``max_minutes`` does not cover) is recorded as ``final_evaluation``; ``complete`` (the epoch and
+   step evaluated) is written last and marks the run as finished.
 
 Example:
     >>> splits = load_dataset("digits")  # doctest: +SKIP
@@ -29,6 +37,8 @@ import contextlib
 import dataclasses
 import json
 import logging
+import shutil
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,13 +57,16 @@ from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.errors import UserError
-from infomax.methods import method_module
+from infomax.methods import METHODS, method_module
 from infomax.methods.base import MethodBase
 from infomax.run import (
     CHECKPOINT_DIR,
     CONFIG,
+    ENCODER,
     LAST_CHECKPOINT,
     LOG_DIR,
+    MODEL,
+    REPORT,
     check_run_dir,
     is_run_dir,
     new_run_dir,
@@ -66,7 +79,10 @@ from infomax.run import (
 #: Settings that may change when a run is resumed (to extend it, or evaluation-only settings that do not
 #: touch the weights); any other change is refused.
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
-                     "final_probe_samples", "final_probe_cs", "final_knn")
+                     "final_probe_samples", "final_probe_cs", "final_knn", "baselines", "threads")
+
+#: ``metrics.json`` key written last by a finished run: ``{"epoch": E, "step": S}`` of the evaluated weights.
+COMPLETE = "complete"
 
 #: Where the supervised baseline trains, inside the run directory.
 SUPERVISED_DIR = "baselines/supervised"
@@ -74,6 +90,70 @@ SUPERVISED_DIR = "baselines/supervised"
 
 class TrainingDiverged(UserError):
     """The loss (or the weights) became NaN or infinite; the message names the last good checkpoint."""
+
+
+def check_settings(method_name: str, method_cfg: Any, train_cfg: TrainConfig) -> None:
+    """Validate ``train_cfg`` and, when the method module defines one, call its
+    ``check_train(method_cfg, train_cfg)`` (settings that depend on both, e.g. MoCo's queue size must be a
+    multiple of the batch size). Raises :class:`UserError`; writes nothing.
+
+    Example:
+        >>> check_settings("moco", moco.Config(queue_size=100), TrainConfig(batch_size=64))  # doctest: +SKIP
+        Traceback (most recent call last):
+        infomax.errors.UserError: the MoCo queue size (100) must be a multiple of the batch size (64); ...
+    """
+    train_cfg.validate()
+    if method_name in METHODS:  # engine-internal runs (e.g. the DDIM stage) have no method module
+        hook = getattr(method_module(method_name), "check_train", None)
+        if hook is not None:
+            hook(method_cfg, train_cfg)
+
+
+def check_data(splits: Any, train_cfg: TrainConfig) -> None:
+    """UserError unless the training split fills one batch of ``batch_size`` items on every process.
+
+    The engine drops incomplete batches (batch norm cannot train on one item, and gathered contrastive
+    batches need equal sizes), so fewer items than ``batch_size x devices`` cannot train at all.
+
+    Example:
+        >>> check_data(tiny_splits, TrainConfig(batch_size=64))  # doctest: +SKIP
+        Traceback (most recent call last):
+        infomax.errors.UserError: dataset 'folder:tiny': the training split has 2 items (...)
+    """
+    n, n_val, n_test = len(splits.train.labels), len(splits.val.labels), len(splits.test.labels)
+    need = train_cfg.batch_size * train_cfg.devices
+    if n >= need:
+        return
+    name = getattr(splits.info, "name", train_cfg.data)
+    per = f"batch_size={train_cfg.batch_size}"
+    if train_cfg.devices > 1:
+        per += f" x devices={train_cfg.devices} = {need}"
+    item = "item" if n == 1 else "items"
+    raise UserError(
+        f"dataset {name!r} has {n} training {item} (besides {n_val} validation items, val_fraction="
+        f"{train_cfg.val_fraction}, and {n_test} test items); training needs at least {per} (incomplete "
+        f"batches are dropped): lower --set batch_size=N (>= 2) or val_fraction, or add images")
+
+
+def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = True) -> bool:
+    """Whether the run in ``run_dir`` is finished under ``train_cfg``'s limits: its last checkpoint reached
+    ``max_epochs`` (or the ``max_minutes`` budget), its weights were exported and, with ``evaluate``, its
+    final evaluation and report were written for exactly those weights. Reads only; False on any doubt.
+    """
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
+    if not (ckpt_path.is_file() and (run_dir / MODEL).is_file() and (run_dir / ENCODER).is_file()):
+        return False
+    try:
+        last, metrics = load_checkpoint(ckpt_path), read_metrics(run_dir)
+    except UserError:
+        return False
+    if not _training_done(last, train_cfg) or (metrics.get("train") or {}).get("steps") != last["step"]:
+        return False
+    done = metrics.get(COMPLETE)
+    if done is None:  # a run written before the marker existed: its evaluation and report are there
+        return not evaluate or ("final" in metrics and (run_dir / REPORT).is_file())
+    return (done.get("epoch"), done.get("step")) == (last["epoch"], last["step"])
 
 
 def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
@@ -112,13 +192,21 @@ def fit(
         preset: the preset name, recorded in ``config.json``.
 
     Returns:
-        The metrics dict: ``{"train": {...}, "final": {...}}`` (see ``metrics.json``).
+        The metrics dict: ``{"train": {...}, "final": {...}, "final_evaluation": {...}, "complete": {...}}``
+        (see ``metrics.json``).
 
     Raises:
-        UserError: ``run_dir`` exists and is not empty (without ``resume``), is not a run (with
-            ``resume``), or differs in method/settings; :class:`TrainingDiverged` on a non-finite loss.
+        UserError: bad settings, too little training data, ``run_dir`` exists and is not empty (without
+            ``resume``), is not a run (with ``resume``), or differs in method/settings;
+            :class:`TrainingDiverged` on a non-finite loss.
     """
-    train_cfg.validate()
+    # 0. Checks before anything is written.
+    baselines = baselines and train_cfg.baselines
+    train_cfg = dataclasses.replace(train_cfg, baselines=baselines)  # the effective value is recorded
+    check_settings(method_name, method_cfg, train_cfg)
+    check_data(splits, train_cfg)
+    if train_cfg.threads is not None:
+        torch.set_num_threads(train_cfg.threads)
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     config = {"method": method_name, "preset": preset, "train": dataclasses.asdict(train_cfg),
@@ -128,32 +216,44 @@ def fit(
     if resume:
         check_run_dir(run_dir)
         _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
+        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do: load the weights, write nothing
+            method.load_state_dict(load_checkpoint(ckpt_path)["method"])
+            method.cpu().eval()
+            return read_metrics(run_dir)
+        created, existed = False, True
     else:
+        existed = run_dir.exists()
         new_run_dir(run_dir)
-    write_json(run_dir / CONFIG, config)
-    (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
+        created = True
+    try:
+        write_json(run_dir / CONFIG, config)
+        (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
 
-    # 2. The starting state.
-    if resume and ckpt_path.exists():
-        start = load_checkpoint(ckpt_path)
-        method.load_state_dict(start["method"])
-    else:
-        start = _initial_checkpoint(method)
-        save_checkpoint(ckpt_path, start)
+        # 2. The starting state.
+        if resume and ckpt_path.exists():
+            start = load_checkpoint(ckpt_path)
+            method.load_state_dict(start["method"])
+        else:
+            start = _initial_checkpoint(method)
+            save_checkpoint(ckpt_path, start)
 
-    # 3. Training (skipped when the checkpoint already reached the epochs or the budget).
-    if not _training_done(start, train_cfg):
-        data = _tensor_dataset(splits.train)
-        sampler = EpochBatchSampler(len(data), train_cfg.batch_size, train_cfg.seed,
-                                    limit_batches=train_cfg.limit_train_batches)
-        module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
-                               log_every=max(1, min(50, len(sampler) // 20)),
-                               online_probe=_online_probe(method, splits, train_cfg))
-        with _quiet_lightning():
-            trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1)
-            trainer.fit(module)
-        if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
-            raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
+        # 3. Training (skipped when the checkpoint already reached the epochs or the budget).
+        if not _training_done(start, train_cfg):
+            data = _tensor_dataset(splits.train)
+            sampler = EpochBatchSampler(len(data), train_cfg.batch_size, train_cfg.seed,
+                                        limit_batches=train_cfg.limit_train_batches)
+            module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
+                                   log_every=max(1, min(50, len(sampler) // 20)),
+                                   online_probe=_online_probe(method, splits, train_cfg))
+            with _quiet_lightning():
+                trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1)
+                trainer.fit(module)
+            if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
+                raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
+    except UserError as e:
+        if created and not isinstance(e, TrainingDiverged) and _no_step_taken(ckpt_path):
+            _remove_new_run(run_dir, keep_dir=existed)
+        raise
 
     # 4. Export the final weights, from the last checkpoint (the same in every process set-up).
     final = load_checkpoint(ckpt_path)
@@ -167,9 +267,11 @@ def fit(
 
     # 5. Final evaluation: linear probe per layer, trained vs baselines (bounded cost, counts recorded).
     if evaluate:
+        t0 = time.monotonic()
         encoders = {"trained": method.encoder}
         if baselines:
             encoders.update(_baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress))
+        t1 = time.monotonic()
         layers = tuple(method.encoder.layers)
         final_probe = final_linear_probe(encoders, splits, layers, max_train=train_cfg.final_probe_samples,
                                          cs=train_cfg.final_probe_cs, device=_device(train_cfg))
@@ -178,11 +280,17 @@ def fit(
             update_metrics(run_dir, {"final_knn": final_linear_probe(
                 encoders, splits, layers, max_train=train_cfg.final_probe_samples, device=_device(train_cfg),
                 protocol_name="knn")})
+        t2 = time.monotonic()
+        timing = {"seconds": round(t2 - t0, 2), "probes_seconds": round(t2 - t1, 2)}
+        if baselines:
+            timing["baselines_seconds"] = round(t1 - t0, 2)
+        update_metrics(run_dir, {"final_evaluation": timing})
 
         # 6. The report.
         from infomax.report import write_report
 
         write_report(run_dir)
+    update_metrics(run_dir, {COMPLETE: {"epoch": final["epoch"], "step": final["step"]}})
     return read_metrics(run_dir)
 
 
@@ -202,6 +310,26 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
     if changed:
         raise UserError(f"cannot change {', '.join(changed)} of the run in {run_dir} when resuming "
                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+
+
+def _no_step_taken(ckpt_path: Path) -> bool:
+    """Whether the run's checkpoint is missing or still the untrained epoch-0 state."""
+    try:
+        return not ckpt_path.is_file() or load_checkpoint(ckpt_path)["step"] == 0
+    except UserError:
+        return True
+
+
+def _remove_new_run(run_dir: Path, keep_dir: bool) -> None:
+    """Remove what this call wrote into a new run directory (the folder itself too unless it existed)."""
+    if not keep_dir:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for p in run_dir.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
 
 
 def _device(cfg: TrainConfig) -> str:

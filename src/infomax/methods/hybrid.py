@@ -39,10 +39,11 @@ from infomax.config import Preset
 from infomax.encoders.nvae import NVAEDecoder, NVAEEncoder
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
-from infomax.methods.moco import MoCoBranch, two_views
+from infomax.methods.moco import MoCoBranch, check_queue_size, two_views
 from infomax.types import Batch, LossDict
 
 if TYPE_CHECKING:  # pragma: no cover
+    from infomax.config import TrainConfig
     from infomax.data.datasets import DataInfo
 
 
@@ -164,6 +165,14 @@ class Hybrid(MethodBase):
     def decode(self, z: Tensor) -> Tensor:
         """Images (B, C, H, W) in [0, 1] of latents z (B, Cz, S, S)."""
         return self.decoder(z)
+
+
+def check_train(cfg: Config, train_cfg: TrainConfig) -> None:
+    """Checks of hybrid settings against the engine's (called by ``infomax.engine.fit.check_settings``
+    before the run starts): with a contrastive branch (alpha < 1), the MoCo queue size must be a multiple
+    of the batch size."""
+    if cfg.alpha < 1:
+        check_queue_size(cfg.queue_size, train_cfg.batch_size)
 
 
 def build(cfg: Config, info: DataInfo) -> Hybrid:

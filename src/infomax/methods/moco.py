@@ -45,11 +45,28 @@ from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
 
 if TYPE_CHECKING:  # pragma: no cover
+    from infomax.config import TrainConfig
     from infomax.data.datasets import DataInfo
 
 ENCODERS = ("dim", "nvae")
 #: The layer the projection head reads, per encoder, when ``Config.layer`` is empty.
 DEFAULT_LAYER = {"dim": "fc", "nvae": "y"}
+
+
+def check_queue_size(queue_size: int, batch_size: int) -> None:
+    """UserError unless the queue holds a whole number of batches (each step replaces ``batch_size`` keys).
+
+    Example:
+        >>> check_queue_size(4096, 64)
+        >>> check_queue_size(100, 64)  # doctest: +IGNORE_EXCEPTION_DETAIL
+        Traceback (most recent call last):
+        infomax.errors.UserError: the MoCo queue size (100) must be a multiple of the batch size (64); ...
+    """
+    if queue_size % batch_size:
+        fit = batch_size * max(1, queue_size // batch_size)
+        raise UserError(f"the MoCo queue size ({queue_size}) must be a multiple of the batch size "
+                        f"({batch_size}); set queue_size or batch_size accordingly, "
+                        f"e.g. --set queue_size={fit}")
 
 
 class KeyQueue(nn.Module):
@@ -79,9 +96,7 @@ class KeyQueue(nn.Module):
     def enqueue(self, k: Tensor) -> None:
         """Replace the B oldest keys by ``k`` (B, D)."""
         size, b = self.keys.shape[0], k.shape[0]
-        if size % b:
-            raise UserError(f"the MoCo queue size ({size}) must be a multiple of the batch size ({b}); "
-                            "set queue_size or batch_size accordingly")
+        check_queue_size(size, b)
         p = int(self.ptr)
         self.keys[p:p + b] = k.detach().to(self.keys.dtype)
         self.ptr.fill_((p + b) % size)
@@ -299,6 +314,12 @@ class MoCo(MethodBase):
 
     def on_after_optimizer_step(self) -> None:
         self.moco.momentum_step(self.encoder)
+
+
+def check_train(cfg: Config, train_cfg: TrainConfig) -> None:
+    """Checks of MoCo settings against the engine's (``infomax.engine.fit.check_settings`` calls this
+    before the run starts): the queue size must be a multiple of the (per-process) batch size."""
+    check_queue_size(cfg.queue_size, train_cfg.batch_size)
 
 
 def make_encoder(cfg: Config, info: DataInfo) -> nn.Module:
