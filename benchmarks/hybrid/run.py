@@ -41,6 +41,8 @@ def main() -> None:
     p.add_argument("--classifier-steps", type=int, default=300)
     p.add_argument("--out", default=str(Path(__file__).parent / "results"))
     p.add_argument("--runs", default="runs/hybrid-bench", help="where the run directories go")
+    p.add_argument("--inception-weights", metavar="PATH", help="local pytorch-fid Inception weights "
+                   "(pt_inception-2015-12-05-6726825d.pth or .safetensors): adds real FID per row")
     args = p.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out) / args.data
@@ -64,7 +66,7 @@ def main() -> None:
         st = train_ddim_stage(run_dir, stage, progress=False)
         ddim_s = time.time() - t
         table = evaluate_hybrid(run_dir, splits, clf, n_generate=args.n_generate, steps=args.sample_steps,
-                                max_train=args.probe_train)
+                                max_train=args.probe_train, inception_weights=args.inception_weights)
         results["rows"][name] = {"alpha": alpha, "rep_train": m["train"], "ddim_train": st["train"],
                                  "rep_s": round(rep_s, 1), "ddim_s": round(ddim_s, 1), **table}
         (out / "results.json").write_text(json.dumps(results, indent=2))

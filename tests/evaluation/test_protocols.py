@@ -10,12 +10,13 @@ from infomax.evaluation.protocols import PROTOCOLS, run_protocol
 
 
 def test_protocol_names():
-    assert {"linear", "mlp", "knn", "mine", "ndm", "msssim", "finetune", "neighbours"} <= set(PROTOCOLS)
+    expected = {"linear", "svm", "mlp", "knn", "mine", "ndm", "msssim", "finetune", "neighbours"}
+    assert expected <= set(PROTOCOLS)
 
 
 @pytest.mark.parametrize(
     ("name", "kw"),
-    [("linear", {}), ("mlp", {"lr": 1e-2, "epochs": 15}), ("knn", {"k": 5})],
+    [("linear", {}), ("svm", {}), ("mlp", {"lr": 1e-2, "epochs": 15}), ("knn", {"k": 5})],
 )
 def test_probes_solve_separable_blobs_from_pixels(splits, pixel_encoder, name, kw):
     out = PROTOCOLS[name](pixel_encoder, splits, "pixels", **kw)
@@ -29,7 +30,7 @@ def test_probes_solve_separable_blobs_from_pixels(splits, pixel_encoder, name, k
     )
 
 
-@pytest.mark.parametrize("name", ["linear", "knn"])
+@pytest.mark.parametrize("name", ["linear", "svm", "knn"])
 def test_uninformative_encoder_is_at_chance(splits, tiny, name):
     out = PROTOCOLS[name](tiny.ConstantEncoder(), splits)
     assert out["layer"] == "y"
@@ -66,7 +67,7 @@ def test_accepts_run_objects_and_rejects_unknowns(splits, pixel_encoder):
     run = SimpleNamespace(method=SimpleNamespace(encoder=pixel_encoder))
     assert run_protocol("knn", run, splits, "pixels")["accuracy"] >= 0.97
     with pytest.raises(UserError, match="unknown protocol"):
-        run_protocol("svm", pixel_encoder, splits)
+        run_protocol("nope", pixel_encoder, splits)
     with pytest.raises(UserError, match="unknown layer"):
         run_protocol("linear", pixel_encoder, splits, "conv")
 

@@ -4,11 +4,12 @@ Each result is written into the run's ``metrics.json`` under ``"eval/<protocol>/
 report is regenerated. By default a protocol sees the whole train split (the engine's final probe at
 the end of ``infomax train`` uses a capped sample, see ``TrainConfig.final_probe_samples``);
 ``--max-train N`` fits on a stratified sample of N train images instead (the same fixed-seed sample as
-the final probe), and ``--cs`` sets the C values the linear probe tries. Examples::
+the final probe), and ``--cs`` sets the C values the linear (or SVM) probe tries. Examples::
 
     infomax eval runs/demo-20250101-120000 --protocol knn
     infomax eval runs/demo-20250101-120000 --protocol mlp --layer fc --json
     infomax eval runs/cifar --protocol linear --max-train 10000 --cs 0.01,0.1
+    infomax eval runs/cifar --protocol svm --layer conv
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Evaluate a trained run's encoder with a protocol of infomax.evaluation; "
                                    "results go to RUN_DIR/metrics.json under eval/<protocol>/<layer>.")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--protocol", default="linear", help="linear (default), mlp, knn, ...")
+    p.add_argument("--protocol", default="linear", help="linear (default), svm, mlp, knn, ...")
     p.add_argument("--layer", default="all", help="an encoder layer (conv, fc, y, ...) or all (default)")
     p.add_argument("--data-root", metavar="DIR", help="where datasets are (default: as for training)")
     p.add_argument("--max-train", type=int, metavar="N",
                    help="fit on a stratified sample of N train images (default: all of them)")
-    p.add_argument("--cs", metavar="C,C,...", help="linear protocol: the C values tried, best on val "
+    p.add_argument("--cs", metavar="C,C,...", help="linear / svm protocols: the C values tried, best on val "
                                                    "(default: the protocol's)")
     p.add_argument("--n-way", type=int, metavar="N", help="fewshot protocol: classes per episode (default 5)")
     p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
@@ -62,7 +63,7 @@ def evaluate_run(
     """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``.
 
     ``max_train`` cuts the train split to a stratified sample (val and test whole); ``cs`` is passed to
-    the protocol as ``Cs`` (the linear probe's C values)."""
+    the protocol as ``Cs`` (the linear or SVM probe's C values)."""
     from infomax.cli.train import load_splits
     from infomax.engine.evaluate import subsample_splits
     from infomax.report import write_report
@@ -75,8 +76,8 @@ def evaluate_run(
     table = protocols()
     if protocol not in table:
         raise UserError(f"unknown protocol {protocol!r}; choose one of: {', '.join(table)}")
-    if cs is not None and protocol != "linear":
-        raise UserError(f"--cs applies to the linear protocol only, not {protocol!r}")
+    if cs is not None and protocol not in ("linear", "svm"):
+        raise UserError(f"--cs applies to the linear protocol only (or svm), not {protocol!r}")
     if (n_way is not None or k_shot is not None) and protocol != "fewshot":
         raise UserError(f"--n-way/--k-shot apply to the fewshot protocol only, not {protocol!r}")
     if n_way is not None and n_way < 2:

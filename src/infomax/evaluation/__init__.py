@@ -10,19 +10,23 @@ Example:
 
 from infomax.evaluation.baselines import random_encoder, supervised_encoder
 from infomax.evaluation.features import extract_features
+from infomax.evaluation.fid import fid
 from infomax.evaluation.knn import KNNProbe
 from infomax.evaluation.linear_probe import LinearProbe
 from infomax.evaluation.mlp_probe import MLPProbe
 from infomax.evaluation.msssim import ms_ssim, ssim
 from infomax.evaluation.neighbours import precision_at_k
 from infomax.evaluation.protocols import PROTOCOLS, run_protocol
+from infomax.evaluation.svm_probe import LinearSVMProbe
 
 __all__ = [
     "PROTOCOLS",
     "KNNProbe",
     "LinearProbe",
+    "LinearSVMProbe",
     "MLPProbe",
     "extract_features",
+    "fid",
     "ms_ssim",
     "precision_at_k",
     "random_encoder",

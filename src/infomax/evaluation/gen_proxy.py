@@ -53,6 +53,8 @@ def classifier_fd(classifier: nn.Module, real_uint8: np.ndarray, fake_uint8: np.
                   layer: str | None = None, device: str = "cpu") -> float:
     """classifier-FD between real and generated uint8 images (N, C, H, W) in ``classifier``'s ``layer``
     features (default its output layer). Not FID: see the module docstring."""
+    from infomax.evaluation.fid import frechet_distance_features  # exact and fast, also for N < D
+
     fr = extract_features(classifier, real_uint8, layer, device=device)
     ff = extract_features(classifier, fake_uint8, layer, device=device)
-    return frechet_distance(*gaussian_stats(fr), *gaussian_stats(ff))
+    return frechet_distance_features(fr, ff)

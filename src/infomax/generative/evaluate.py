@@ -1,5 +1,6 @@
 """The hybrid evaluation table of one run: linear probes on z and y, reconstruction MSE, interpolations and
-generation quality (classifier-FD of decoded DDIM samples; never called FID).
+generation quality (classifier-FD of decoded DDIM samples, never called FID; real FID only when the user
+gives a local Inception weights file, see :mod:`infomax.evaluation.fid`).
 
 Units: reconstruction MSE on the [0, 1] pixel scale, ``mse_per_pixel`` = mean over pixels and images of
 (x - x_hat)^2, ``mse_per_image`` = its sum over the C*H*W pixels of an image, averaged over images.
@@ -96,13 +97,17 @@ def evaluate_hybrid(
         n_generate: generated (and real test) images compared.
         steps: DDIM sampling steps (eta = 0).
         max_train: cap on labelled training images for the probes.
-        inception_weights: FID needs an Inception-v3 network; not supported in this installation.
+        inception_weights: a local path to pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (or a
+            ``.safetensors`` with its keys): adds real ``"fid"`` (generated vs real test images) next to the
+            classifier-FD proxy. Checked before any other work; None skips FID.
     """
     from infomax.evaluation import PROTOCOLS
 
+    inception = None
     if inception_weights is not None:
-        raise UserError("FID needs an Inception-v3 definition (torchvision), which this installation lacks; "
-                        "omit the Inception weights to get the classifier-FD proxy")
+        from infomax.evaluation.inception import load_inception
+
+        inception = load_inception(inception_weights)  # a bad file fails here, before the slow work
     run = representation_run(run_dir)
     if splits is None:
         from infomax.data.datasets import load_dataset
@@ -131,6 +136,10 @@ def evaluate_hybrid(
             gen["classifier_fd_reconstructions"] = classifier_fd(classifier, real, recon, layer=FD_LAYER)
             val = splits.val.images[:n]
             gen["classifier_fd_real_val"] = classifier_fd(classifier, real, val, layer=FD_LAYER)
+        if inception is not None:
+            from infomax.evaluation.fid import fid
+
+            gen["fid"] = fid(splits.test.images[:n], to_uint8(fake), inception)
         table["generation"] = gen
     update_metrics(run_dir, {"hybrid_eval": table})
     return table
