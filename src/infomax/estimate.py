@@ -1,8 +1,15 @@
 """``estimate_mi``: the user-facing mutual-information estimator.
 
 Trains a critic ``T(x, y)`` on a training split of paired samples by maximizing a variational bound,
-stops early on a validation split, and reports the bound on a held-out test split with a standard error
-(over disjoint held-out batches), in nats and bits.
+stops early on a validation split, and reports the bound on a held-out test split with a standard error,
+in nats and bits.
+
+What the standard error covers: only the sampling noise of the held-out estimate (which test rows were
+drawn, and how they were grouped into batches), measured on many (>= 32) random held-out batches; see
+:func:`heldout_estimate`. It does NOT cover the bias of the bound: NWJ, DV, InfoNCE and TUBA are lower
+bounds, and a critic limited by few samples or too few steps makes them lower still, so the true MI can
+sit many standard errors above ``mi_nats``. The result's ``note`` says so, and its ``warnings`` name the
+known causes (few samples, overfitting, the step limit, an MI beyond what the data can show).
 
 The defaults are chosen to hold up beyond Gaussians:
 
@@ -35,7 +42,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -66,19 +73,24 @@ class MIEstimate:
     """Result of :func:`estimate_mi`.
 
     Attributes:
-        mi_nats: held-out estimate of I(X; Y) in nats (a lower bound only when ``saturated``).
-        stderr_nats: standard error of ``mi_nats`` over the held-out batches.
+        mi_nats: held-out estimate of I(X; Y) in nats: the mean of the bound over ``n_eval_batches``
+            random held-out batches of ``eval_batch_size`` rows (a lower bound only when ``saturated``).
+        stderr_nats: standard error of ``mi_nats`` from the held-out sampling noise ONLY (which test rows,
+            which batches; see :func:`heldout_estimate`), not the bias of the bound or of the critic.
         mi_bits, stderr_bits: the same in bits (nats / ln 2).
         bound, critic, preprocess: what was used.
         n_train, n_val, n_test: sizes of the three splits.
-        batch_size, eval_batch_size, n_eval_batches: training batch and held-out batch sizes.
+        batch_size, eval_batch_size: training batch and held-out batch sizes.
+        n_eval_batches: held-out batches evaluated (whole random partitions of the test split, >= 32).
         steps, best_step: optimisation steps run, and the step of the restored (best validation) critic.
+        converged: early stopping triggered; False when training ran into ``max_steps`` (or diverged) first.
         train_mi_nats, val_mi_nats: the bound on the training batches (mean of the last evaluation window)
             and on the validation split at ``best_step``.
         saturated: InfoNCE sits near its ceiling ``ceiling_nats`` = log(eval batch size); the true MI is
             probably higher than ``mi_nats``.
         seconds: wall time.
         warnings: human-readable problems (divergence, saturation, overfitting, few samples, ...).
+        note: what ``stderr_nats`` covers and which way the bound is biased, in one paragraph.
         history: one dict per validation check: ``{"step", "train", "val", "val_objective"}`` (nats);
             early stopping keeps the critic with the best ``val_objective`` (the held-out training objective).
     """
@@ -98,12 +110,14 @@ class MIEstimate:
     n_eval_batches: int = 0
     steps: int = 0
     best_step: int = 0
+    converged: bool = True
     train_mi_nats: float = float("nan")
     val_mi_nats: float = float("nan")
     saturated: bool = False
     ceiling_nats: float | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    note: str = ""
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -124,7 +138,8 @@ class MIEstimate:
             f"({self.mi_bits:.4f} +/- {self.stderr_bits:.4f} bits) "
             f"[{self.bound}, {self.critic} critic, n_train={self.n_train}, n_test={self.n_test}]"
         )
-        return s + "".join(f"\nwarning: {w}" for w in self.warnings)
+        s += "".join(f"\nwarning: {w}" for w in self.warnings)
+        return s + (f"\nnote: {self.note}" if self.note else "")
 
 
 def _json_safe(v: Any) -> Any:
@@ -255,6 +270,98 @@ def _objective(bound: str, tau: float | None) -> Objective:
     return table[bound]
 
 
+# ------------------------------------------------------------------------------------ held-out estimate
+
+#: Held-out batches evaluated at least (whole random partitions of the test split; >= 30 keeps the
+#: standard error itself stable: its relative noise is about 1 / sqrt(2 * 32) = 12.5%).
+N_EVAL_BATCHES = 32
+
+
+class HeldOut(NamedTuple):
+    """Result of :func:`heldout_estimate` (nats).
+
+    Attributes:
+        value: mean of ``batch_values``, the held-out estimate.
+        stderr: its standard error from held-out sampling noise (see :func:`heldout_estimate`).
+        batch_values: (P * K,) the bound on every evaluated batch, partition after partition.
+        batches_per_partition: K = n // batch_size, the disjoint batches one partition of the rows makes.
+    """
+
+    value: float
+    stderr: float
+    batch_values: np.ndarray
+    batches_per_partition: int
+
+
+@torch.no_grad()
+def heldout_estimate(
+    batch_value: Callable[[Tensor, Tensor], Tensor],
+    x: Tensor,
+    y: Tensor,
+    batch_size: int,
+    n_batches: int = N_EVAL_BATCHES,
+    generator: torch.Generator | None = None,
+) -> HeldOut:
+    """Evaluate a trained critic's bound on many random batches of held-out pairs, with a standard error.
+
+    The n held-out rows are randomly partitioned P times into K = n // batch_size disjoint batches of
+    exactly ``batch_size`` rows (the n - K * batch_size rows left over change with each partition), with P
+    the fewest partitions giving at least ``n_batches`` batches. The estimate is the mean of the P * K
+    batch values; with s their standard deviation,
+
+        stderr = s * sqrt(n / (n - batch_size)) / sqrt(K).
+
+    Reading: one partition's mean of K independent batch values has variance sigma_b^2 / K, where sigma_b^2
+    is the variance of the value of a batch of ``batch_size`` fresh pairs. Batches drawn from a finite set
+    of n rows vary less than fresh ones, by the factor (n - b) / n for a mean of b rows (the finite-population
+    correction), which the square root undoes. For a bound that is a plain mean over rows this makes
+    stderr ~= std(row terms) / sqrt(n), the textbook standard error of the held-out mean; averaging more
+    partitions only removes the batching noise, so this is slightly conservative.
+
+    It covers the sampling noise of the held-out estimate only: NOT the bias of a lower bound, nor that of a
+    critic limited by few training samples or steps (both push the value below the true MI), nor the noise
+    of the critic's training.
+
+    Args:
+        batch_value: ``(xb (b, Dx), yb (b, Dy)) -> scalar`` bound on one batch (positives = same row).
+        x: (n, Dx) held-out samples of X.
+        y: (n, Dy) held-out samples of Y, row-paired with x.
+        batch_size: rows per batch, 2 <= batch_size <= n // 2 (so K >= 2).
+        n_batches: evaluate at least this many batches (rounded up to whole partitions).
+        generator: torch RNG for the partitions (None: the global one).
+
+    Returns:
+        :class:`HeldOut` ``(value, stderr, batch_values, batches_per_partition)``; value and stderr are NaN
+        when some batch value is not finite.
+
+    Example:
+        >>> import torch
+        >>> from infomax.bounds import nwj
+        >>> x = torch.randn(100, 1); y = x + torch.randn(100, 1)
+        >>> h = heldout_estimate(lambda a, b: nwj(a @ b.T), x, y, batch_size=25)
+        >>> h.batches_per_partition, len(h.batch_values)
+        (4, 32)
+    """
+    n = int(x.shape[0])
+    if y.shape[0] != n:
+        raise UserError(f"x and y must have the same number of rows, got {n} and {y.shape[0]}")
+    if not 2 <= batch_size <= n // 2:
+        raise UserError(f"batch_size must be in [2, {n // 2}] for {n} held-out rows, got {batch_size}")
+    if n_batches < 2:
+        raise UserError(f"n_batches must be >= 2, got {n_batches}")
+    k = n // batch_size
+    vals: list[float] = []
+    for _ in range(math.ceil(n_batches / k)):
+        rows = torch.randperm(n, generator=generator)[: k * batch_size].to(x.device)  # (K * b,)
+        for b in rows.view(k, batch_size):  # (b,)
+            vals.append(float(batch_value(x[b], y[b])))
+    v = np.asarray(vals)  # (P * K,)
+    if not np.all(np.isfinite(v)):
+        return HeldOut(float("nan"), float("nan"), v, k)
+    se = float(v.std(ddof=1)) * math.sqrt(n / (n - batch_size)) / math.sqrt(k)
+    return HeldOut(float(v.mean()), se, v, k)
+
+
 # -------------------------------------------------------------------------------------------- estimator
 
 
@@ -277,6 +384,7 @@ def estimate_mi(
     eval_every: int = 100,
     patience: int = 8,
     eval_batch_size: int | None = None,
+    n_eval_batches: int = N_EVAL_BATCHES,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = True,
@@ -288,9 +396,17 @@ def estimate_mi(
     (positives on the diagonal, every other pair a negative; SMILE follows the JSD gradient as in Song &
     Ermon's code). Every ``eval_every`` steps the training objective is computed on the validation split;
     the critic with the best value is kept and training stops after ``patience`` checks without
-    improvement (or at ``max_steps``). The reported value is the
-    mean of the bound over disjoint held-out test batches of ``eval_batch_size`` rows, with
-    ``stderr = std / sqrt(#batches)``.
+    improvement (or at ``max_steps``, which adds a "did not converge" warning). The reported value is the
+    mean of the bound over at least ``n_eval_batches`` random batches of ``eval_batch_size`` held-out test
+    rows (whole random partitions of the test split), and ``stderr_nats`` is the standard error of
+    :func:`heldout_estimate`: ``std(batch values) * sqrt(n_test / (n_test - eval_batch_size)) / sqrt(K)``
+    with K = n_test // eval_batch_size batches per partition.
+
+    ``stderr_nats`` covers the sampling noise of the held-out estimate only (which test rows, which
+    batches). It does not cover the bias of the estimator: the lower bounds (NWJ, DV, InfoNCE, TUBA) and
+    SMILE below its clip level read LOW when the critic is limited by few samples or steps, and no
+    estimator from n samples can show much more than log(n) nats (McAllester & Stratos 2020); the
+    result's ``note`` and ``warnings`` say this where it applies.
 
     Args:
         x: (n, dx) or (n,) samples of X (numpy array, torch tensor or nested lists).
@@ -310,9 +426,11 @@ def estimate_mi(
         test_fraction, val_fraction: shares of the rows held out for the test and validation splits.
         eval_every: steps between validation checks.
         patience: validation checks without improvement before stopping.
-        eval_batch_size: held-out batch size (default: max(batch_size, n_test // 10)); InfoNCE's
-            held-out value is capped at log(eval_batch_size).
-        seed: seeds the split, the batches and the critic's initialisation (the global RNG is left as it was).
+        eval_batch_size: held-out batch size (default: max(batch_size, n_test // 10), at most
+            n_test // 2); InfoNCE's held-out value is capped at log(eval_batch_size).
+        n_eval_batches: held-out batches to evaluate at least (default 32; rounded up to whole partitions).
+        seed: seeds the split, the batches, the critic's initialisation and the held-out partitions (the
+            global RNG is left as it was).
         device: torch device for the critic.
         progress: show a tqdm progress bar on stderr.
 
@@ -347,6 +465,7 @@ def estimate_mi(
         eval_every,
         patience,
         eval_batch_size,
+        n_eval_batches,
         embed_dim,
         hidden,
     )
@@ -378,6 +497,11 @@ def estimate_mi(
     n_test = max(2, int(round(test_fraction * n)))
     n_val = max(2, int(round(val_fraction * n)))
     n_train = n - n_test - n_val
+    if n_test < 4:
+        raise UserError(
+            f"the test split has only {n_test} rows (test_fraction={test_fraction}); at least 4 are needed "
+            "for an estimate with a standard error: raise test_fraction or give more samples"
+        )
     if n_train < 2:
         raise UserError(
             f"no samples left for training with test_fraction={test_fraction}, val_fraction={val_fraction}"
@@ -416,7 +540,7 @@ def estimate_mi(
     val_group = min(n_val, 2048)  # one big matrix: many negatives, a steadier early-stopping signal
     history: list[dict[str, float]] = []
     best_obj, best_val, best_step, best_state = -math.inf, -math.inf, 0, _state(net, base)
-    bad_checks, step, recent, diverged = 0, 0, [], ""
+    bad_checks, step, recent, diverged, stopped_early = 0, 0, [], "", False
     bar = _progress(max_steps, progress)
     order = torch.randperm(n_train, generator=gen).to(dev)
     pos = 0
@@ -450,6 +574,7 @@ def estimate_mi(
                 else:
                     bad_checks += 1
                     if bad_checks >= patience:
+                        stopped_early = True
                         break
             if bar is not None:
                 bar.update(1)
@@ -463,25 +588,36 @@ def estimate_mi(
         if not history:
             raise UserError(f"{bound} training diverged before the first validation check; try bound='smile'")
         warnings.append("the validation estimate never became finite; the result is unreliable")
+    if not stopped_early and not diverged:
+        warnings.append(
+            f"did not converge within {max_steps} steps (early stopping never triggered; best validation "
+            f"at step {best_step}); the estimate may be low: allow more steps (max_steps, CLI --steps)"
+        )
     _load(net, base, best_state)
 
-    eb = min(eval_batch_size or max(bs, n_test // 10), max(2, n_test // 2))  # >= 2 groups: a stderr
-    vals = held_out(te, eb)[:, 1]  # (groups,) reported values
+    eb = min(eval_batch_size or max(bs, n_test // 10), max(2, n_test // 2))  # K >= 2 batches: a stderr
+
+    def report(xb: Tensor, yb: Tensor) -> Tensor:
+        return value(xb, yb)[1]
+
+    net.eval()
+    ho = heldout_estimate(
+        report, xt[te], yt[te], eb, n_eval_batches, torch.Generator().manual_seed(seed + _EVAL_SEED_OFFSET)
+    )
+    net.train()
+    vals = ho.batch_values  # (P * K,) reported values
     finite = np.isfinite(vals)
     if not finite.all():
         warnings.append(
-            f"{int((~finite).sum())} held-out batch value(s) were not finite (the {bound} estimate "
-            "diverged on held-out data)" + _smile_hint(bound)
+            f"{int((~finite).sum())} of {len(vals)} held-out batch values were not finite (the {bound} "
+            "estimate diverged on held-out data)" + _smile_hint(bound)
         )
-    mi = float(vals.mean()) if finite.all() else float("nan")
-    se = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else float("nan")
-    if len(vals) < 2:
-        warnings.append("only one held-out batch: no standard error; use more samples")
+    mi, se = ho.value, ho.stderr
 
     train_last = history[-1]["train"] if history else float("nan")
     saturated, ceiling = False, None
     if bound == "infonce":
-        ceiling = math.log(n_test // len(vals))  # the smallest held-out batch
+        ceiling = math.log(eb)
         train_ceiling = math.log(bs)
         # InfoNCE's bias grows as the MI nears log N: within 1 nat of the ceiling it is unreliable
         if mi > ceiling - 1.0 or train_last > train_ceiling - 1.0:
@@ -491,11 +627,14 @@ def estimate_mi(
                 f"training {train_last:.3f} vs log {bs} = {train_ceiling:.3f}): it is only a lower bound "
                 "and the true MI is probably higher; use bound='smile' or larger batches"
             )
-    if bound == "smile" and tau is not None and math.isfinite(mi) and mi > tau - 1.0:
+    high = bound != "infonce" and math.isfinite(mi) and mi > math.log(eb) - 1.0
+    if high:
+        warnings.append(_high_mi_warning(bound, tau, mi, eb, n))
+    elif bound == "smile" and tau is not None and math.isfinite(mi) and mi > tau - 1.0:
         warnings.append(
             f"the estimate ({mi:.2f} nats) is near or above SMILE's clip level tau={tau:g}, where SMILE is "
-            "biased (it can overestimate); treat it as approximate, try a larger tau, and compare with "
-            "bound='infonce' and a large batch (a lower bound)"
+            "not a bound and is biased (either way); treat it as approximate, try a larger tau, and compare "
+            "with bound='infonce' and a large batch (a lower bound)"
         )
     if math.isfinite(mi):
         _quality_warnings(warnings, bound, mi, se, best_val, history, best_step)
@@ -514,13 +653,53 @@ def estimate_mi(
         n_eval_batches=len(vals),
         steps=step,
         best_step=best_step,
+        converged=stopped_early,
         train_mi_nats=train_last,
         val_mi_nats=best_val,
         saturated=saturated,
         ceiling_nats=ceiling,
         seconds=time.perf_counter() - t0,
         warnings=warnings,
+        note=_note(bound, tau, n_test, eb, len(vals), ho.batches_per_partition),
         history=history,
+    )
+
+
+_EVAL_SEED_OFFSET = 104729  # the held-out partitions' generator: seed + this (independent of the split)
+
+
+def _note(bound: str, tau: float | None, n_test: int, eb: int, n_batches: int, k: int) -> str:
+    """What ``stderr_nats`` covers and which way the estimate is biased (the result's ``note``)."""
+    if bound == "smile":
+        kind = (
+            f"SMILE (tau={tau:g}) is not a strict bound: below its clip level it reads like a lower bound, "
+            "near or above it it is biased either way"
+            if tau is not None
+            else "SMILE without a clip is the Donsker-Varadhan lower bound"
+        )
+    elif bound == "jsd":
+        kind = "jsd reports NWJ of the JSD-trained critic, a lower bound"
+    else:
+        kind = f"{bound} is a lower bound"
+    return (
+        f"stderr_nats is the sampling noise of the held-out estimate only (std of the bound over {n_batches} "
+        f"random batches of {eb} of the {n_test} test rows, x sqrt({n_test}/({n_test}-{eb})) / sqrt({k})); "
+        f"it does not include the estimator's bias. {kind}, and a critic limited by few samples or "
+        "training steps reads lower still, so the true MI can lie many standard errors above mi_nats."
+    )
+
+
+def _high_mi_warning(bound: str, tau: float | None, mi: float, eb: int, n: int) -> str:
+    clip = (
+        f"; SMILE above its clip level tau={tau:g} is not a bound either, so the value is approximate"
+        if bound == "smile" and tau is not None and mi > tau - 1.0
+        else ""
+    )
+    return (
+        f"the estimate ({mi:.2f} nats) is near or above what this data can show: log(held-out batch "
+        f"{eb}) = {math.log(eb):.2f}, log(n = {n}) = {math.log(n):.2f} nats. Batch-based MI estimates are "
+        "capped near log(n) (McAllester & Stratos 2020) or limited by what the critic can learn, so the "
+        "true MI may be far above this value; more samples and larger batches raise the cap" + clip
     )
 
 
@@ -599,6 +778,7 @@ def _check_options(
     eval_every: int,
     patience: int,
     eval_batch_size: int | None,
+    n_eval_batches: int,
     embed_dim: int,
     hidden: tuple[int, ...] | None,
 ) -> None:
@@ -623,6 +803,7 @@ def _check_options(
             eval_batch_size is None or eval_batch_size >= 2,
             f"eval_batch_size must be >= 2, got {eval_batch_size}",
         ),
+        (n_eval_batches >= 2, f"n_eval_batches must be >= 2, got {n_eval_batches}"),
         (embed_dim >= 1, f"embed_dim must be >= 1, got {embed_dim}"),
         (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
     ]

@@ -38,6 +38,8 @@ def test_json_output_npy_and_csv_agree(tmp_path: Path, pair, capsys: pytest.Capt
     for key in ("mi_nats", "mi_bits", "stderr_nats", "bound", "critic", "n_train", "n_test", "warnings"):
         assert key in d
     assert d["bound"] == "smile" and d["critic"] == "separable"
+    assert d["note"].startswith("stderr_nats is the sampling noise of the held-out estimate only")
+    assert d["converged"] is False and any("did not converge within 40 steps" in w for w in d["warnings"])
     assert (d["n_train"], d["n_test"]) == (280, 80)
     assert d["mi_bits"] == pytest.approx(d["mi_nats"] / math.log(2))
     # the csv copy (printed with %.18e: exact float64) gives the identical estimate
@@ -68,6 +70,8 @@ def test_text_output_and_options(tmp_path: Path, pair, capsys: pytest.CaptureFix
     assert rc == 0
     out, err = capsys.readouterr()
     assert out.startswith("I(X;Y) = ") and "bound=nwj critic=concat" in out
+    assert "\nnote: stderr_nats is the sampling noise of the held-out estimate only" in out
+    assert "nwj is a lower bound" in out
     assert "warning: only 400 samples" in err
 
 
@@ -85,6 +89,11 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (lambda t, x: [_write(t, "a.npy", "not an npy file"), x], "cannot read"),
         (lambda t, x: [_write(t, "a.json", "[1, 2]"), x], "unsupported file type"),
         (lambda t, x: [_write(t, "a.csv", "1,2\n3,x\n"), x], "non-numeric"),
+        (lambda t, x: [_write(t, "a.csv", "# c\n\n1,2\n3,x\n"), x], "line 4, column 2 has a non-num"),
+        # a first row mixing numbers and text is not a header (QA: it silently dropped a data row)
+        (lambda t, x: [_write(t, "a.csv", "1.0,zz\n" + "1,2\n" * 399), x], "line 1, column 2 has a non-num"),
+        (lambda t, x: [_write(t, "a.csv", "a,7\n" + "1,2\n" * 399), x], "line 1, column 1 has a non-num"),
+        (lambda t, x: [x, x, "--threads", "0"], "--threads must be >= 1"),
         (lambda t, x: [_write(t, "a.csv", "1,2\n3\n"), x], "different numbers of columns"),
         (lambda t, x: [_write(t, "a.csv", "# nothing\n"), x], "no data rows"),
         (lambda t, x: [_write(t, "a.csv", "1,2\n" * 399 + "nan,1\n"), x], "NaN or inf"),
@@ -110,3 +119,28 @@ def test_unknown_bound_is_a_usage_error(tmp_path: Path, pair, capsys: pytest.Cap
         main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "x.npy"), "--bound", "mine-ish"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_header_only_when_every_cell_is_non_numeric(tmp_path: Path) -> None:
+    from infomax.cli.estimate import load_samples
+
+    body = "1,2\n3,4.5\n"
+    expect = np.array([[1.0, 2.0], [3.0, 4.5]])
+    for head in ("a,b\n", "x 1,\"y\"\n", "# comment\nnames,more\n"):
+        assert np.array_equal(load_samples(_write(tmp_path, "h.csv", head + body)), expect)
+    assert np.array_equal(load_samples(_write(tmp_path, "n.csv", body)), expect)  # no header: both rows kept
+
+
+def test_threads_option(tmp_path: Path, pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    np.save(tmp_path / "x.npy", pair[0])
+    np.save(tmp_path / "y.npy", pair[1])
+    base = ["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *FAST]
+    assert main([*base, "--threads", "3"]) == 0 and calls == [3]
+    assert main(base) == 0 and calls == [3]  # no --threads: torch's default is left alone
+    with pytest.raises(SystemExit) as exc:
+        main([*base, "--threads", "two"])
+    assert exc.value.code == 2

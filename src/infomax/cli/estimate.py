@@ -1,8 +1,12 @@
 """``infomax estimate X Y``: estimate I(X; Y) from two files of paired samples.
 
-X and Y are ``.npy`` arrays or ``.csv`` text files (comma-separated, one sample per row, an optional
-header line of column names is skipped); row i of X is paired with row i of Y. A 1-D array or a
-single-column file is one feature.
+X and Y are ``.npy`` arrays or ``.csv`` text files (comma-separated, one sample per row); row i of X is
+paired with row i of Y. A 1-D array or a single-column file is one feature. A first row is a header of
+column names (skipped) only when none of its cells is a number; a first row mixing numbers and non-numbers
+is an error naming the cell, as is any later non-numeric cell.
+
+The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the held-out estimate only, not the bias of the
+bound or of an under-trained critic; the text output and the JSON ``note`` say so.
 
 Example:
     infomax estimate x.npy y.csv --bound smile --json
@@ -53,6 +57,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4)")
     p.add_argument("--seed", type=int, default=0, help="seed for the split, batches and critic (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch's operators (default: torch's choice, one per core)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -97,23 +103,39 @@ def load_samples(path: str) -> np.ndarray:
     return arr
 
 
+def _parse_cell(c: str) -> float | None:
+    try:
+        return float(c)
+    except ValueError:
+        return None
+
+
 def _load_csv(p: Path) -> np.ndarray:
+    """Blank lines and ``#`` comment lines are skipped; the first remaining row is a header only if none of
+    its cells parses as a number; any other non-numeric cell is a UserError naming its line and column."""
     try:
         text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read {p}: {_first_line(e)}") from None
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    numbered = enumerate(text.splitlines(), 1)  # (file line number, text)
+    lines = [(no, ln) for no, ln in numbered if ln.strip() and not ln.lstrip().startswith("#")]
     if not lines:
         raise UserError(f"{p} holds no data rows")
     rows: list[list[float]] = []
-    for k, ln in enumerate(lines):
+    for k, (no, ln) in enumerate(lines):
         cells = [c.strip() for c in ln.split(",")]
-        try:
-            rows.append([float(c) for c in cells])
-        except ValueError:
-            if k == 0 and not rows:  # a header line of column names
-                continue
-            raise UserError(f"{p}: line {k + 1} has a non-numeric value: {ln.strip()[:80]!r}") from None
+        vals = [_parse_cell(c) for c in cells]
+        bad = [j for j, v in enumerate(vals) if v is None]
+        if not bad:
+            rows.append([float(v) for v in vals if v is not None])
+        elif k == 0 and len(bad) == len(cells):  # a header line of column names
+            continue
+        else:
+            j = bad[0]
+            why = ", while its other cells are numbers (a header row holds only names)" if k == 0 else ""
+            raise UserError(
+                f"{p}: line {no}, column {j + 1} has a non-numeric value {cells[j][:40]!r}{why}"
+            )
     if not rows:
         raise UserError(f"{p} holds no data rows")
     widths = {len(r) for r in rows}
@@ -130,8 +152,10 @@ def _first_line(e: BaseException) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.cli.train import set_threads
     from infomax.estimate import estimate_mi
 
+    set_threads(args.threads)
     x, y = load_samples(args.x), load_samples(args.y)
     if x.ndim >= 1 and y.ndim >= 1 and x.shape[0] != y.shape[0]:
         raise UserError(f"{args.x} has {x.shape[0]} rows but {args.y} has {y.shape[0]}: they must be paired")
@@ -161,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             f"bound={est.bound} critic={est.critic} n_train={est.n_train} n_val={est.n_val} "
             f"n_test={est.n_test} steps={est.steps} best_step={est.best_step} time={est.seconds:.1f}s"
         )
+        print(f"note: {est.note}")
     for w in est.warnings:
         print(f"infomax: warning: {w}", file=sys.stderr)
     return 0
