@@ -64,7 +64,8 @@ def test_eval_one_layer_prints_a_table(run_dir, protocols, capsys):
 @pytest.mark.parametrize("argv, match", [
     (["--protocol", "nope"], "unknown protocol 'nope'; choose one of: linear, double"),
     (["--layer", "fc"], "unknown layer 'fc'; this encoder has: conv, y"),
-], ids=["protocol", "layer"])
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
+], ids=["protocol", "layer", "threads"])
 def test_eval_user_errors(run_dir, protocols, capsys, argv, match):
     assert main(["eval", str(run_dir), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -37,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-way", type=int, metavar="N", help="fewshot protocol: classes per episode (default 5)")
     p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
                                                           "(default 1)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="CPU threads for torch (default: torch's choice; on a shared machine 1 is often fastest)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=run)
 
@@ -131,6 +133,9 @@ def print_table(results: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.cli.train import set_threads
+
+    set_threads(args.threads)
     cs = None
     if args.cs is not None:
         from infomax.config import coerce
