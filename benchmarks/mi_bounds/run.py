@@ -117,12 +117,16 @@ def raw_name(impl: str, task: str, batch: int, critic: str, est: str, spl: int, 
     return f"{impl}_{task}_b{batch}_{critic}_{est}_spl{spl}_seed{seed}.json"
 
 
-def run_or_load(est: str, critic: str, task: str, batch: int, args: argparse.Namespace, raw: Path) -> dict:
+def run_or_load(
+    est: str, critic: str, task: str, batch: int, args: argparse.Namespace, raw: Path
+) -> dict | None:
     """Run one configuration, or load it from ``raw/`` when an earlier (interrupted) run finished it."""
     path = raw / raw_name("infomax", task, batch, critic, est, args.steps_per_level, args.seed)
     if path.exists():
         d = json.loads(path.read_text())
         return {"estimates": np.asarray(d["estimates"], dtype=float), "sec_per_step": d["sec_per_step"]}
+    if args.report_only:
+        return None
     r = run_one(est, critic, task, batch, args)
     ms = 1e3 * r["sec_per_step"]
     print(f"infomax {task} b={batch} {critic} {est}: {ms:.2f} ms/step", file=sys.stderr, flush=True)
@@ -180,6 +184,19 @@ def start_peer(args: argparse.Namespace, out: Path) -> subprocess.Popen | str:
     )
 
 
+def peer_from_raw(args: argparse.Namespace, raw: Path) -> list[dict]:
+    """The torch-mist configurations of this run already finished in ``raw/`` (for --report-only)."""
+    out = []
+    for batch, critic, task in configs(args):
+        for est in args.estimators.split(","):
+            name = raw_name(
+                "torch-mist", task, batch, critic, PEER_NAME.get(est, est), args.steps_per_level, args.seed
+            )
+            if (raw / name).exists():
+                out.append(json.loads((raw / name).read_text()))
+    return out
+
+
 def finish_peer(proc: subprocess.Popen | str, out: Path) -> tuple[list[dict], str]:
     if isinstance(proc, str):
         return [], proc
@@ -205,6 +222,11 @@ def main() -> None:
     p.add_argument("--no-peer", action="store_true", help="skip the torch-mist peer")
     p.add_argument("--concat-max-batch", type=int, default=0, help="skip concat above this batch (0: none)")
     p.add_argument("--out", default=str(HERE / "results"))
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: rebuild the tables and plots from the configurations already in OUT/raw/",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     args.levels = [float(v) for v in args.levels.split(",")]
@@ -215,11 +237,13 @@ def main() -> None:
 
     raw = out / "raw"  # one file per finished configuration: an interrupted run resumes where it stopped
     raw.mkdir(exist_ok=True)
-    peer_proc = None if args.no_peer else start_peer(args, out)
+    peer_proc = None if args.no_peer or args.report_only else start_peer(args, out)
     rows, curves = [], {}
     for batch, critic, task in configs(args):
         for est in args.estimators.split(","):
             r = run_or_load(est, critic, task, batch, args, raw)
+            if r is None:  # --report-only and not run yet
+                continue
             curves[("infomax", task, batch, critic, est)] = r["estimates"]
             for st in level_stats(r["estimates"], args.levels, args.steps_per_level):
                 rows.append(
@@ -234,8 +258,12 @@ def main() -> None:
                     }
                 )
     peer_note = "skipped (--no-peer)"
+    if args.report_only and not args.no_peer:
+        peer = peer_from_raw(args, raw)
+        peer_proc, peer_note = "", f"{len(peer)} torch-mist configurations read from raw/"
     if peer_proc is not None:
-        peer, peer_note = finish_peer(peer_proc, out)
+        if not args.report_only:
+            peer, peer_note = finish_peer(peer_proc, out)
         for r in peer:
             est = np.asarray([np.nan if v is None else v for v in r["estimates"]])
             curves[("torch-mist", r["task"], r["batch"], r["critic"], r["estimator"])] = est
