@@ -61,8 +61,8 @@ def main() -> None:
             values = []
             sec = 0.0
             for step in range(spl * len(levels)):
-                mi = levels[step // spl]
                 t0 = time.perf_counter()  # timed: sampling + loss + backward + step
+                mi = levels[step // spl]
                 x, y = sample_correlated_gaussian(
                     batch,
                     d,
@@ -70,19 +70,18 @@ def main() -> None:
                     generator=gen,
                     transform="cube" if task == "cubic" else "identity",
                 )
-                sec += time.perf_counter() - t0
-                # the estimate on this training batch BEFORE the update, as infomax's run.py (and Poole et
-                # al.'s / Song & Ermon's code) records it; outside the timing (an earlier version measured it
-                # after the step, which favours the peer: benchmarks/mi_bounds/README.md gives the effect).
-                with torch.no_grad():
-                    v = float(est.mutual_information(x, y))
-                values.append(v if v == v and abs(v) != float("inf") else None)
-                t0 = time.perf_counter()
                 loss = est.loss(x, y)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 sec += time.perf_counter() - t0
+                # the estimate, outside the timing, AFTER the update: torch-mist's estimators keep state (the
+                # empirical proposal of negatives), and calling mutual_information before loss on a batch
+                # corrupted training here (NWJ at -34 nats, InfoNCE at -1e12). run.py --estimate-after-step
+                # gives infomax the same protocol for a like-for-like comparison.
+                with torch.no_grad():
+                    v = float(est.mutual_information(x, y))
+                values.append(v if v == v and abs(v) != float("inf") else None)
             sec /= spl * len(levels)
             r = {
                 "task": task,
