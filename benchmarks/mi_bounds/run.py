@@ -371,8 +371,11 @@ def compare(groups: dict[tuple, list[dict]], args: argparse.Namespace) -> str:
         b = float(np.mean([r["median_abs_err"] for r in theirs]))
         ma, mb = (float(np.mean([r["mse"] for r in rs])) for rs in (ours, theirs))
         tol = 0.02 + 0.05 * min(a, b)  # within 5% (+0.02 nats) counts as a tie
-        who = "tie" if abs(a - b) <= tol else ("infomax" if a < b else "torch-mist")
-        wins[who] += 1
+        if not (np.isfinite(a) or np.isfinite(b)):
+            who = "both diverged"
+        else:
+            who = "tie" if abs(a - b) <= tol else ("infomax" if a < b else "torch-mist")
+        wins[who] = wins.get(who, 0) + 1
         name = est if peer_est == est else f"{est} ({peer_est})"
         lines.append(
             f"| {task} | {batch} | {critic} | {name} | {a:.3f} | {b:.3f} | {ma:.3g} | {mb:.3g} | {who} | "
