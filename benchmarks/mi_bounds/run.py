@@ -39,14 +39,23 @@ ESTIMATORS = ["infonce", "nwj", "dv", "tuba", "jsd", "smile_1", "smile_5", "smil
 
 
 class LogBaseline(nn.Module):
-    """TUBA's learned log a(y): an MLP (M, Dy) -> (M,)."""
+    """TUBA's learned log a(x): an MLP (N, Dx) -> (N,) as wide as the separable critic (256-256-32), the
+    baseline torch-mist builds, so that the two TUBAs are the same estimator."""
 
-    def __init__(self, y_dim: int) -> None:
+    def __init__(self, x_dim: int) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(y_dim, 64), nn.ReLU(), nn.Linear(64, 1))
+        self.net = nn.Sequential(
+            nn.Linear(x_dim, 256),
+            nn.ReLU(),
+            nn.Linear(256, 256),
+            nn.ReLU(),
+            nn.Linear(256, 32),
+            nn.ReLU(),
+            nn.Linear(32, 1),
+        )
 
-    def forward(self, y: Tensor) -> Tensor:
-        return self.net(y).squeeze(-1)
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(-1)
 
 
 def objective(name: str, s: Tensor, log_baseline: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -60,8 +69,8 @@ def objective(name: str, s: Tensor, log_baseline: Tensor | None) -> tuple[Tensor
     if name == "dv":
         v = B.dv(s)
         return v, v
-    if name == "tuba":
-        v = B.tuba(s, log_baseline)
+    if name == "tuba":  # a(x): per row of s, i.e. per column of s.T (same positives and negatives)
+        v = B.tuba(s.T, log_baseline)
         return v, v
     if name == "jsd":  # Poole et al.: train JS, report NWJ on the critic shifted by 1
         return B.jsd(s), B.nwj(s + 1.0)
@@ -93,14 +102,14 @@ def run_one(est: str, critic: str, task: str, batch: int, args: argparse.Namespa
             batch, d, mi_to_rho(mi, d), generator=gen, transform="cube" if task == "cubic" else "identity"
         )
         s = net(x, y)  # (B, B)
-        train_v, report_v = objective(est, s, base(y) if base else None)
+        train_v, report_v = objective(est, s, base(x) if base else None)
         opt.zero_grad(set_to_none=True)
         (-train_v).backward()
         opt.step()
         if args.estimate_after_step:  # the peer's protocol: the bound on the same batch after the update
             with torch.no_grad():
                 s = net(x, y)
-                report_v = objective(est, s, base(y) if base else None)[1]
+                report_v = objective(est, s, base(x) if base else None)[1]
         estimates[step] = report_v.item()
     sec = time.perf_counter() - t0
     return {"estimates": estimates, "sec_per_step": sec / len(estimates)}
