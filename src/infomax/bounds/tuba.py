@@ -79,7 +79,7 @@ def tuba(
     if s is not None:  # (N, N): direct formula
         n = s.shape[0]
         lb = _log_baseline_row(log_baseline, n, s)  # (1, N)
-        lse = masked_lse(s - lb, offdiag_mask(n, s.device), dim=(0, 1))  # log sum_{i != j} exp(s_ij - log a_j)
+        lse = masked_lse(s - lb, offdiag_mask(n, s.device), dim=(0, 1))  # log sum_{i!=j} e^(s_ij - log a_j)
         neg = torch.exp(lse - math.log(n * (n - 1)))
         return s.diagonal().mean() - neg - lb.expand(1, n).mean() + 1.0
     st = reduce_rows(stats, scores, pos_mask, n_negatives, chunk_size, generator)

@@ -38,7 +38,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
                                                           "(default 1)")
     p.add_argument("--threads", type=int, metavar="N",
-                   help="CPU threads for torch (default: torch's choice; on a shared machine 1 is often fastest)")
+                   help="CPU threads for torch (default: torch's choice; 1 is often fastest when shared)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
     p.set_defaults(func=run)
 

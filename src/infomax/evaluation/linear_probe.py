@@ -15,6 +15,8 @@ def _check_xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, n
     X = np.asarray(X)
     if X.ndim != 2:
         raise UserError(f"expected features of shape (N, D), got shape {X.shape}")
+    if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
+        raise UserError("features contain NaN or infinite values (or are not numbers)")
     if y is not None:
         y = np.asarray(y)
         if y.shape != (len(X),):

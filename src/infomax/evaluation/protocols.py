@@ -9,6 +9,7 @@ val where a protocol has any, and the figure reported is on the official test sp
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -86,17 +87,25 @@ def linear_protocol(
 ) -> dict:
     """Logistic-regression probe; C chosen on val from ``Cs`` (best val accuracy); test accuracy reported."""
     layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
+    return _c_selected(
+        "linear", lambda c: LinearProbe(c, max_iter, backend=backend, device=device), Cs, layer, data
+    )
+
+
+def _c_selected(
+    name: str, make_probe: Callable[[float], Any], Cs: Sequence[float], layer: str, data: dict
+) -> dict:
+    """Fit ``make_probe(C)`` on train-minus-val for each C, keep the best val accuracy (ties: the first C
+    listed), refit it on the whole train split and report its test accuracy."""
     xt, yt, xv, yv = _val_or_carve(data)
-    scores = {
-        c: LinearProbe(c, max_iter, backend=backend, device=device).fit(xt, yt).score(xv, yv) for c in Cs
-    }
+    scores = {c: make_probe(c).fit(xt, yt).score(xv, yv) for c in Cs}
     best_c = max(Cs, key=lambda c: scores[c])  # first of the ties: the strongest regularisation
-    probe = LinearProbe(best_c, max_iter, backend=backend, device=device).fit(*data["train"])
+    final = make_probe(best_c).fit(*data["train"])
     return _summary(
-        "linear",
+        name,
         layer,
         data,
-        probe.score(*data["test"]),
+        final.score(*data["test"]),
         C=best_c,
         val_accuracy=scores[best_c],
         val_accuracies={str(float(c)): scores[c] for c in Cs},
@@ -124,22 +133,8 @@ def svm_protocol(
     if not Cs or not all(c > 0 for c in Cs):
         raise UserError("the SVM probe needs one or more positive C values")
     layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
-    xt, yt, xv, yv = _val_or_carve(data)
-
-    def probe(c: float) -> LinearSVMProbe:
-        return LinearSVMProbe(c, max_iter, backend=backend, device=device)
-
-    scores = {c: probe(c).fit(xt, yt).score(xv, yv) for c in Cs}
-    best_c = max(Cs, key=lambda c: scores[c])  # first of the ties: the strongest regularisation
-    final = probe(best_c).fit(*data["train"])
-    return _summary(
-        "svm",
-        layer,
-        data,
-        final.score(*data["test"]),
-        C=best_c,
-        val_accuracy=scores[best_c],
-        val_accuracies={str(float(c)): scores[c] for c in Cs},
+    return _c_selected(
+        "svm", lambda c: LinearSVMProbe(c, max_iter, backend=backend, device=device), Cs, layer, data
     )
 
 

@@ -10,22 +10,9 @@ import numpy as np
 import torch
 
 from infomax.errors import UserError
-from infomax.evaluation.linear_probe import Standardizer
+from infomax.evaluation.linear_probe import Standardizer, _check_xy
 
 BACKENDS = ("torch", "sklearn")
-
-
-def _check_xy(X: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    X = np.asarray(X)
-    if X.ndim != 2:
-        raise UserError(f"expected features of shape (N, D), got shape {X.shape}")
-    if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
-        raise UserError("features contain NaN or infinite values (or are not numbers)")
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise UserError(f"expected {len(X)} labels, got shape {y.shape}")
-    return X, y
 
 
 class LinearSVMProbe:
