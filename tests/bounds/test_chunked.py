@@ -87,3 +87,50 @@ def test_unknown_bound_and_bad_chunk() -> None:
         chunked("dv", lambda a, b: a @ b.T, x, x, 0)
     with pytest.raises(UserError, match="score function returned shape"):
         chunked("dv", lambda a, b: a @ b.T[:, :1], x, x, 2)
+
+
+def _block_mask(n: int, n_loc: int) -> torch.Tensor:
+    return torch.eye(n, dtype=torch.bool).repeat_interleave(n_loc, dim=1)  # (n, n * n_loc)
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("infonce", {}), ("dv", {}), ("smile", {"tau": 0.5}), ("jsd", {}), ("jsd", {"exclude_positives": False})],
+)
+def test_local_block_path_equals_row_reduction(name: str, kwargs: dict[str, Any]) -> None:
+    """The local-DIM block mask takes a vectorised (N, N, L) path; it must equal the masked row reduction
+    (``chunk_size=N``: one block through :func:`reduce_rows`), values and gradients."""
+    n, n_loc = 5, 3
+    g = torch.Generator().manual_seed(3)
+    s = (2 * torch.randn(n, n * n_loc, generator=g, dtype=torch.float64)).requires_grad_(True)
+    mask = _block_mask(n, n_loc)
+    fast = BOUNDS[name](s, pos_mask=mask, **kwargs)
+    rows = BOUNDS[name](s, pos_mask=mask, chunk_size=n, **kwargs)
+    torch.testing.assert_close(fast, rows, rtol=0, atol=1e-12)
+    torch.testing.assert_close(_grads(fast, [s]), _grads(rows, [s]), rtol=0, atol=1e-12)
+
+
+def test_local_block_infonce_hand_value() -> None:
+    """2 images x 2 locations: positive (0, l) is contrasted with itself and row 0's 2 negatives."""
+    s = torch.tensor([[1.0, 0.0, 2.0, -1.0], [0.5, 0.5, 3.0, 1.0]], dtype=torch.float64)
+    mask = _block_mask(2, 2)
+    e = torch.exp
+    want = (
+        sum(torch.log(e(s[0, k]) / (e(s[0, k]) + e(s[0, 2]) + e(s[0, 3]))) for k in (0, 1))
+        + sum(torch.log(e(s[1, k]) / (e(s[1, k]) + e(s[1, 0]) + e(s[1, 1]))) for k in (2, 3))
+    ) / 4 + torch.log(torch.tensor(3.0, dtype=torch.float64))
+    torch.testing.assert_close(BOUNDS["infonce"](s, pos_mask=mask), want, rtol=0, atol=1e-12)
+
+
+def test_block_path_not_taken_for_other_masks() -> None:
+    """A mask that is not the block layout (here rows swapped) goes through the general reduction."""
+    from infomax.bounds._reduce import dense_blocks
+
+    s = torch.randn(3, 6)
+    assert dense_blocks(s, _block_mask(3, 2), None, None) is not None
+    assert dense_blocks(s, _block_mask(3, 2).flip(0), None, None) is None
+    assert dense_blocks(s, _block_mask(3, 2), 2, None) is None
+    assert dense_blocks(s, _block_mask(3, 2), None, 2) is None
+    one = torch.randn(1, 4)
+    with pytest.raises(UserError, match="no negative"):
+        BOUNDS["infonce"](one, pos_mask=_block_mask(1, 4))

@@ -185,6 +185,35 @@ def dense_diagonal(
     return scores
 
 
+def dense_blocks(
+    scores: Scores, pos_mask: Tensor | None, n_negatives: int | None, chunk_size: int | None
+) -> Tensor | None:
+    """An (N, N, L) view of the scores when ``pos_mask`` is the block mask of local Deep InfoMax, else None.
+
+    The block mask has N rows and M = N * L columns, row ``i`` positive exactly at columns
+    ``i * L .. i * L + L - 1`` (one global vector against the L locations of its own image). With all
+    negatives and no chunking the bounds then reduce over the view ``s3[i, j, l] = scores[i, j * L + l]``
+    (positives ``s3[i, i, :]``) instead of masking the whole matrix, which is several times faster; the
+    tests check this path against :func:`reduce_rows`.
+    """
+    if pos_mask is None or isinstance(scores, ScoreRows) or n_negatives is not None or chunk_size is not None:
+        return None
+    n, m = check_scores(scores)
+    if n < 2 or m % n or not isinstance(pos_mask, Tensor) or pos_mask.dtype != torch.bool:
+        return None
+    if tuple(pos_mask.shape) != (n, m):
+        return None
+    eye = torch.eye(n, dtype=torch.bool, device=pos_mask.device)  # (N, N)
+    if not torch.equal(pos_mask, eye.repeat_interleave(m // n, dim=1)):
+        return None
+    return scores.reshape(n, n, m // n)  # (N, N, L)
+
+
+def block_diagonal(s3: Tensor) -> Tensor:
+    """The positives ``s3[i, i, :]`` of an (N, N, L) block view, as (N, L)."""
+    return s3.diagonal(dim1=0, dim2=1).t()
+
+
 def offdiag_mask(n: int, device: torch.device) -> Tensor:
     """(n, n) bool, True off the diagonal."""
     return ~torch.eye(n, dtype=torch.bool, device=device)

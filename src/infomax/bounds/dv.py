@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
 from infomax.bounds._reduce import (
     Scores,
     Stats,
+    block_diagonal,
+    dense_blocks,
     dense_diagonal,
     logmeanexp_offdiag,
     masked_lse,
     masked_sum,
+    offdiag_mask,
     reduce_rows,
 )
 
@@ -31,6 +36,12 @@ def dv_stats(
     s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
     if s is not None:  # (N, N): direct formula
         return s.diagonal().mean(), logmeanexp_offdiag(s if clip is None else s.clamp(-clip, clip))
+    s3 = dense_blocks(scores, pos_mask, n_negatives, chunk_size)
+    if s3 is not None:  # (N, N, L) local-DIM blocks
+        n, _, n_loc = s3.shape
+        blk = torch.logsumexp(s3 if clip is None else s3.clamp(-clip, clip), 2)  # (N, N)
+        lse = masked_lse(blk, offdiag_mask(n, s3.device), dim=(0, 1))
+        return block_diagonal(s3).mean(), lse - math.log(n * (n - 1) * n_loc)
 
     def stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
         s_neg = s if clip is None else s.clamp(-clip, clip)  # (c, M)

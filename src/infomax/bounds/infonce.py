@@ -8,7 +8,17 @@ import math
 import torch
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_lse, masked_sum, reduce_rows
+from infomax.bounds._reduce import (
+    Scores,
+    Stats,
+    block_diagonal,
+    dense_blocks,
+    dense_diagonal,
+    masked_lse,
+    masked_sum,
+    offdiag_mask,
+    reduce_rows,
+)
 
 
 def _infonce_stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
@@ -55,9 +65,7 @@ def infonce(
             Scalar tensor, nats.
 
         Example:
-            >>> import math
-
-    import torch
+            >>> import torch
             >>> s = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
             >>> round(float(infonce(s)), 4)  # 2 - log(e^2 + 1) + log 2
             0.5662
@@ -65,5 +73,12 @@ def infonce(
     s = dense_diagonal(scores, pos_mask, n_negatives, chunk_size)
     if s is not None:  # (N, N): direct formula
         return (s.diagonal() - torch.logsumexp(s, 1)).mean() + math.log(s.shape[0])
+    s3 = dense_blocks(scores, pos_mask, n_negatives, chunk_size)
+    if s3 is not None:  # (N, N, L) local-DIM blocks: negatives of row i are the other images' blocks
+        n, _, n_loc = s3.shape
+        blk = torch.logsumexp(s3, 2).masked_fill(~offdiag_mask(n, s3.device), -math.inf)  # (N, N)
+        neg_lse = torch.logsumexp(blk, 1, keepdim=True)  # (N, 1)
+        s_pos = block_diagonal(s3)  # (N, L)
+        return (s_pos - torch.logaddexp(s_pos, neg_lse)).mean() + math.log1p((n - 1) * n_loc)
     st = reduce_rows(_infonce_stats, scores, pos_mask, n_negatives, chunk_size, generator)
     return st["sum"] / st["n_pos"]

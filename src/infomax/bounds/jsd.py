@@ -6,7 +6,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from infomax.bounds._reduce import Scores, Stats, dense_diagonal, masked_sum, offdiag_mask, reduce_rows
+from infomax.bounds._reduce import (
+    Scores,
+    Stats,
+    block_diagonal,
+    dense_blocks,
+    dense_diagonal,
+    masked_sum,
+    offdiag_mask,
+    reduce_rows,
+)
 
 
 def _jsd_stats(s: Tensor, pos: Tensor, neg: Tensor) -> Stats:
@@ -57,5 +66,14 @@ def jsd(
         else:
             neg = sp.mean()
         return -F.softplus(-s.diagonal()).mean() - neg
+    s3 = dense_blocks(scores, pos_mask, n_negatives, chunk_size)
+    if s3 is not None:  # (N, N, L) local-DIM blocks
+        n, _, n_loc = s3.shape
+        sp = F.softplus(s3).sum(2)  # (N, N)
+        if exclude_positives:
+            neg = sp.masked_fill(~offdiag_mask(n, s3.device), 0.0).sum() / (n * (n - 1) * n_loc)
+        else:
+            neg = sp.sum() / (n * n * n_loc)
+        return -F.softplus(-block_diagonal(s3)).mean() - neg
     st = reduce_rows(_jsd_stats, scores, pos_mask, n_negatives, chunk_size, generator, exclude_positives)
     return st["pos"] / st["n_pos"] - st["neg"] / st["n_neg"]
