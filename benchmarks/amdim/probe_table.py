@@ -36,6 +36,7 @@ VARIANTS = {
     "amdim-single-scale": (amdim, "amdim-single-scale", None),
     "amdim-no-stabilize": (amdim, "amdim-no-stabilize", None),
     "amdim-strong-aug": (amdim, "amdim-strong-aug", None),
+    "amdim-mixture": (amdim, "amdim-mixture", None),
     "random-patch": (cpc, "cpc", 0),
     "cpc": (cpc, "cpc", None),
     "cpc-dim-l": (cpc, "cpc-dim-l", None),
@@ -59,8 +60,11 @@ def run_variant(name: str, splits, args) -> dict:
     t0 = time.perf_counter()
     last = {}
     method.train()
-    for s in range(steps):
-        idx = order[s * args.batch : (s + 1) * args.batch]
+    done = 0
+    while done < steps and (args.minutes is None or time.perf_counter() - t0 < 60 * args.minutes):
+        start = (done * args.batch) % (len(order) - args.batch + 1)  # wraps around the epoch
+        idx = order[start : start + args.batch]
+        done += 1
         out = method((images[idx].float() / 255, labels[idx]))
         for i, (g, opt) in enumerate(opts.items()):
             opt.zero_grad(set_to_none=True)
@@ -79,7 +83,7 @@ def run_variant(name: str, splits, args) -> dict:
     mlp = MLPProbe(epochs=args.mlp_epochs).fit(xtr, ytr).score(xte, yte)
     return {
         "variant": name,
-        "steps": steps,
+        "steps": done,
         "train_s": round(train_s, 1),
         "mi_infonce": round(last.get("mi/infonce", float("nan")), 3),
         "online_linear_acc": round(last.get("probe/linear_acc", float("nan")), 3),
@@ -88,9 +92,18 @@ def run_variant(name: str, splits, args) -> dict:
     }
 
 
+def _uptime() -> str:
+    import subprocess
+
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=None,
+                    help="Adam steps per variant (default 30; with --minutes: no step limit unless given)")
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock training budget per variant (with --steps: whichever ends first)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
@@ -101,7 +114,10 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/amdim/results"))
     args = ap.parse_args()
+    if args.steps is None:
+        args.steps = 30 if args.minutes is None else 10**9
     torch.set_num_threads(args.threads)
+    uptime_start = _uptime()
     splits = load_dataset("cifar10", val_fraction=0.0, seed=0)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -115,6 +131,12 @@ def main() -> None:
     cols = list(rows[0])
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]
+    budget = f"{args.minutes} min" if args.minutes else f"{args.steps} steps"
+    md += ["", f"- {budget} of training per variant, batch {args.batch}, Adam lr {args.lr}, "
+           f"torch threads {args.threads}, seed {args.seed}",
+           f"- probes: {args.probe_train} random train / {args.probe_test} random test images "
+           f"(linear; MLP {args.mlp_epochs} epochs)",
+           f"- uptime at start: {uptime_start}", f"- uptime at end: {_uptime()}"]
     (args.out / "probe_table.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
