@@ -95,7 +95,13 @@ def _block_mask(n: int, n_loc: int) -> torch.Tensor:
 
 @pytest.mark.parametrize(
     ("name", "kwargs"),
-    [("infonce", {}), ("dv", {}), ("smile", {"tau": 0.5}), ("jsd", {}), ("jsd", {"exclude_positives": False})],
+    [
+        ("infonce", {}),
+        ("dv", {}),
+        ("smile", {"tau": 0.5}),
+        ("jsd", {}),
+        ("jsd", {"exclude_positives": False}),
+    ],
 )
 def test_local_block_path_equals_row_reduction(name: str, kwargs: dict[str, Any]) -> None:
     """The local-DIM block mask takes a vectorised (N, N, L) path; it must equal the masked row reduction

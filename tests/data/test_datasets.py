@@ -506,6 +506,20 @@ def test_folder_errors(tmp_path: Path, cache: Path) -> None:
         D.load_split(f"folder:{tmp_path / 'mismatch'}", "test")
 
 
+def test_folder_constant_images(tmp_path: Path, cache: Path) -> None:
+    """Identical images: one clear error; a channel that never varies is centred, not divided by 0."""
+    _write_folder(tmp_path / "same", {f"{i}.png": (4, 4, 7) for i in range(6)})
+    with pytest.raises(UserError, match="nothing to learn"):
+        D.load_dataset(f"folder:{tmp_path / 'same'}")
+    (tmp_path / "blue0").mkdir()
+    for i in range(6):
+        arr = np.zeros((4, 4, 3), np.uint8)
+        arr[..., 0], arr[..., 1] = 10 * i, 255 - 10 * i  # blue stays 0 in every image
+        (tmp_path / "blue0" / f"{i}.png").write_bytes(_png(arr))
+    info = D.load_dataset(f"folder:{tmp_path / 'blue0'}", val_fraction=0.0).info
+    assert info.std[2] == 1.0 and info.mean[2] == 0.0 and info.std[0] > 0
+
+
 # ---------------------------------------------------------------- real data (skipped without INFOMAX_DATA)
 @pytest.mark.parametrize(
     ("name", "first_train", "first_test"),

@@ -954,6 +954,13 @@ def load_dataset(
     full = load_split(name, train_name, root, size=size)
     test = load_split(name, test_name, root, size=size)
     mean, std = full.mean_std or channel_stats(full.images)
+    if all(s == 0 for s in std):
+        raise UserError(
+            f"dataset {name!r}: every pixel of every train image has the same value per channel "
+            f"(mean {tuple(round(m * 255) for m in mean)} of 255): there is nothing to learn from"
+        )
+    # A channel that never varies (e.g. an unused colour plane) is only centred, not scaled.
+    std = tuple(s if s > 0 else 1.0 for s in std)
     n_val = int(round(val_fraction * len(full)))
     if len(full) - n_val < 1:
         raise UserError(
