@@ -82,3 +82,37 @@ def test_killed_stage_resumes_to_identical_weights(tmp_path, rep_run, monkeypatc
     s1, s2 = generate(run, 6, steps=20), generate(run, 6, steps=20)
     assert s1.shape == (6, 1, 8, 8) and torch.equal(s1, s2) and 0 <= float(s1.min()) <= float(s1.max()) <= 1
     assert sample_grid(run, n=8, steps=5).is_file()
+
+
+def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
+    """`infomax generate --inception-weights` trains the stage, samples, and reports the FID that
+    :func:`infomax.evaluation.fid.fid` gives on the same images (seeded random Inception weights here:
+    the real file is not available offline); a bad weights file fails before any training."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from infomax.cli import main as cli
+    from infomax.evaluation.fid import fid
+    from infomax.evaluation.inception import InceptionV3FID, load_inception
+    from infomax.generative.figures import to_uint8
+
+    run = tmp_path / "run"
+    shutil.copytree(rep_run, run)
+    sets = [a for k, v in STAGE.items() for a in ("--set", f"{k}={v}")]
+    (tmp_path / "bad.safetensors").write_bytes(b"not weights")
+    assert cli(["generate", str(run), *sets, "--inception-weights", str(tmp_path / "bad.safetensors")]) == 2
+    assert not (run / "ddim").exists()
+    capsys.readouterr()
+    torch.manual_seed(0)
+    weights = tmp_path / "inception.safetensors"
+    save_file(InceptionV3FID().state_dict(), str(weights))
+    argv = ["generate", str(run), *sets, "--steps", "5", "--n-samples", "4", "--inception-weights", str(weights),
+            "--fid-samples", "6", "--json"]
+    assert cli(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n"] == 6 and out["steps"] == 5 and out["fid"] > 0 and out["fid_real_val"] > 0
+    test = load_dataset("digits").test.images[:6]
+    want = fid(test, to_uint8(generate(run, 6, steps=5)), load_inception(weights))
+    assert out["fid"] == pytest.approx(want, rel=1e-6)
+    assert json.loads((run / "metrics.json").read_text())["fid"]["fid"] == pytest.approx(want, rel=1e-6)

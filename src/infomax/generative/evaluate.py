@@ -110,11 +110,7 @@ def evaluate_hybrid(
         inception = load_inception(inception_weights)  # a bad file fails here, before the slow work
     run = representation_run(run_dir)
     if splits is None:
-        from infomax.data.datasets import load_dataset
-        from infomax.run import train_config_from
-
-        tc = train_config_from(run.config)
-        splits = load_dataset(tc.data, tc.data_root, tc.val_fraction)
+        splits = _run_splits(run_dir)
     method = run.method
     table: dict[str, Any] = {
         "probe": {layer: PROTOCOLS["linear"](method.encoder, splits, layer, max_train=max_train)["accuracy"]
@@ -143,6 +139,54 @@ def evaluate_hybrid(
         table["generation"] = gen
     update_metrics(run_dir, {"hybrid_eval": table})
     return table
+
+
+def fid_of_run(
+    run_dir: str | Path,
+    inception: Any,
+    n: int = 1000,
+    steps: int = 50,
+    splits: Any | None = None,
+) -> dict[str, Any]:
+    """Real FID of a hybrid run's decoded DDIM samples, recorded as ``"fid"`` in its ``metrics.json``.
+
+    ``n`` samples (eta 0, seed 0) against the first ``n`` test images; ``fid_real_val`` is the FID of
+    ``n`` validation images against the same test images (the floor this ``n`` and data allow: FID is
+    biased upward at small n), present when the run has a validation split.
+
+    Args:
+        run_dir: a hybrid run with a trained DDIM stage (``infomax generate``).
+        inception: a loaded :class:`~infomax.evaluation.inception.InceptionV3FID` or a local weights path.
+        n: images per side (>= 2; capped at the test split's size).
+        steps: DDIM sampling steps.
+        splits: the run's data (default: loaded from its config).
+    """
+    from infomax.evaluation.fid import fid
+    from infomax.evaluation.inception import InceptionV3FID, load_inception
+
+    if n < 2:
+        raise UserError(f"FID needs at least 2 images per side, got {n}")
+    net = inception if isinstance(inception, InceptionV3FID) else load_inception(inception)
+    if not (Path(run_dir) / STAGE_DIR / MODEL).is_file():
+        raise UserError(f"{run_dir} has no trained DDIM stage: run `infomax generate {run_dir}` first")
+    if splits is None:
+        splits = _run_splits(run_dir)
+    n = min(n, len(splits.test.images))
+    real = splits.test.images[:n]
+    fake = to_uint8(generate(run_dir, n, steps))
+    out: dict[str, Any] = {"fid": fid(real, fake, net), "n": n, "steps": steps}
+    if len(splits.val.images) >= 2:
+        out["fid_real_val"] = fid(real, splits.val.images[:n], net)
+    update_metrics(run_dir, {"fid": out})
+    return out
+
+
+def _run_splits(run_dir: str | Path) -> Any:
+    from infomax.data.datasets import load_dataset
+    from infomax.run import train_config_from
+
+    tc = train_config_from(representation_run(run_dir).config)
+    return load_dataset(tc.data, tc.data_root, tc.val_fraction)
 
 
 @torch.no_grad()
