@@ -107,8 +107,8 @@ def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
     torch.manual_seed(0)
     weights = tmp_path / "inception.safetensors"
     save_file(InceptionV3FID().state_dict(), str(weights))
-    argv = ["generate", str(run), *sets, "--steps", "5", "--n-samples", "4", "--inception-weights", str(weights),
-            "--fid-samples", "6", "--json"]
+    argv = ["generate", str(run), *sets, "--steps", "5", "--n-samples", "4",
+            "--inception-weights", str(weights), "--fid-samples", "6", "--json"]
     assert cli(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["n"] == 6 and out["steps"] == 5 and out["fid"] > 0 and out["fid_real_val"] > 0
