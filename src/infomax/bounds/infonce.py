@@ -76,8 +76,8 @@ def infonce(
     s3 = dense_blocks(scores, pos_mask, n_negatives, chunk_size)
     if s3 is not None:  # (N, N, L) local-DIM blocks: negatives of row i are the other images' blocks
         n, _, n_loc = s3.shape
-        blk = torch.logsumexp(s3, 2).masked_fill(~offdiag_mask(n, s3.device), -math.inf)  # (N, N)
-        neg_lse = torch.logsumexp(blk, 1, keepdim=True)  # (N, 1)
+        blk = torch.logsumexp(s3, 2)  # (N, N): log sum over the L locations of image j
+        neg_lse = masked_lse(blk, offdiag_mask(n, s3.device))[:, None]  # (N, 1) over the other images
         s_pos = block_diagonal(s3)  # (N, L)
         return (s_pos - torch.logaddexp(s_pos, neg_lse)).mean() + math.log1p((n - 1) * n_loc)
     st = reduce_rows(_infonce_stats, scores, pos_mask, n_negatives, chunk_size, generator)

@@ -161,22 +161,22 @@ def fid_of_run(
         steps: DDIM sampling steps.
         splits: the run's data (default: loaded from its config).
     """
-    from infomax.evaluation.fid import fid
+    from infomax.evaluation.fid import frechet_distance_features, inception_features
     from infomax.evaluation.inception import InceptionV3FID, load_inception
 
     if n < 2:
         raise UserError(f"FID needs at least 2 images per side, got {n}")
-    net = inception if isinstance(inception, InceptionV3FID) else load_inception(inception)
     if not (Path(run_dir) / STAGE_DIR / MODEL).is_file():
         raise UserError(f"{run_dir} has no trained DDIM stage: run `infomax generate {run_dir}` first")
+    net = inception if isinstance(inception, InceptionV3FID) else load_inception(inception)
     if splits is None:
         splits = _run_splits(run_dir)
     n = min(n, len(splits.test.images))
-    real = splits.test.images[:n]
-    fake = to_uint8(generate(run_dir, n, steps))
-    out: dict[str, Any] = {"fid": fid(real, fake, net), "n": n, "steps": steps}
+    real = inception_features(net, splits.test.images[:n])  # (n, 2048), shared by both distances
+    fake = inception_features(net, to_uint8(generate(run_dir, n, steps)))
+    out: dict[str, Any] = {"fid": frechet_distance_features(real, fake), "n": n, "steps": steps}
     if len(splits.val.images) >= 2:
-        out["fid_real_val"] = fid(real, splits.val.images[:n], net)
+        out["fid_real_val"] = frechet_distance_features(real, inception_features(net, splits.val.images[:n]))
     update_metrics(run_dir, {"fid": out})
     return out
 
