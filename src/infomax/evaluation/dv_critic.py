@@ -43,6 +43,10 @@ from infomax.evaluation.features import as_encoder, check_layer, extract_feature
 #: Builds the "Q" sample (e.g. shuffled pairs) from a "P" sample; draws from the global torch RNG.
 MakeQ = Callable[[tuple[Tensor, ...]], tuple[Tensor, ...]]
 
+#: Smallest validation gain (nats) that counts as one: float32 rounding alone moves a DV value by ~1e-7, so
+#: a critic that only "beats" T = 0 by rounding (e.g. when Q and P coincide) is not kept.
+_MIN_GAIN = 1e-5
+
 #: Largest exponent of the bias-corrected gradient's ratio ``E[exp T(q)] / ema`` (no overflow to inf).
 _MAX_LOG_RATIO = 20.0
 
@@ -250,7 +254,7 @@ def train_dv_critic(
             step += 1
         critic.eval()
         val = _dv_on(critic, p_val, q_val, device)
-        if val > best_val:
+        if val > best_val + _MIN_GAIN:
             best_val, best_step, best_state = val, step, copy.deepcopy(critic.state_dict())
             checks_without_gain = 0
         else:
