@@ -19,6 +19,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 Key = tuple[str, str, str, str, str, str]  # experiment, encoder, critic, bound, target, adversary
 BASELINE: Key = ("baseline", "pixels", "", "", "", "0.0")
+#: Dataset names (run_grid.py --data) as printed in the report; CSVs without a column are MNIST runs.
+TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def datasets(folder: Path) -> set[str]:
+    """The datasets of every results.csv under ``folder`` (``"mnist"`` where there is no column)."""
+    names: set[str] = set()
+    for path in sorted(folder.glob("**/results.csv")):
+        with open(path) as fh:
+            names |= {r.get("dataset") or "mnist" for r in csv.DictReader(fh)}
+    return names
 
 
 def load(folder: Path) -> dict[Key, dict[str, dict[int, list[float]]]]:
@@ -66,11 +77,15 @@ def _panel(ax, runs, keys, metric, labels, title, baseline=None):
 
 def main(folder: str) -> int:
     out = Path(folder)
+    names = datasets(out)
+    if len(names) > 1:
+        raise SystemExit(f"{folder} mixes datasets {sorted(names)}; report one dataset per folder")
+    title = TITLES.get(next(iter(names), "mnist"), next(iter(names), "mnist"))
     runs = load(out)
     (out / "plots").mkdir(exist_ok=True)
     base_key = ("baseline", "pixels", "", "", "", "0.0")
     pixels = final(runs, base_key, "probe_acc")[0]
-    lines = ["# Multi-view MNIST study: results", "", f"Raw-pixel baseline (top half): {pixels:.4f}", ""]
+    lines = [f"# Multi-view {title} study: results", "", f"Raw-pixel baseline (top half): {pixels:.4f}", ""]
 
     # --- critics (MLP encoder) and encoders, paper Fig. 3
     critics = ("bilinear", "separable", "concat")

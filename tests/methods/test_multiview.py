@@ -196,6 +196,23 @@ def test_probed_encoder_is_g1_of_the_clean_top_half() -> None:
     torch.testing.assert_close(method.features(x), enc(x)["g1"])
 
 
+def test_training_views_get_the_papers_noise() -> None:
+    # the paper: N(0, 0.05^2) on each view in training, unclamped; none on the probed (clean) top half
+    method = mv.build(_cfg(), _info(28))
+    assert mv.Config().noise_std == 0.05 and method.noise.std == 0.05
+    seen: list[torch.Tensor] = []
+    method.g1.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    x = torch.rand(256, 1, 28, 28)
+    method((x, torch.zeros(256, dtype=torch.long)))
+    assert len(seen) == 1  # g1 sees the top half only (g2 the bottom)
+    delta = seen[0] - x[:, :, :14]  # (256, 1, 14, 28): 100k noise values
+    assert abs(delta.mean().item()) < 2e-3 and abs(delta.std().item() - 0.05) < 2e-3
+    assert seen[0].min().item() < 0.0  # not clamped to [0, 1]
+    seen.clear()
+    method.encoder(x)
+    torch.testing.assert_close(seen[0], x[:, :, :14], atol=0, rtol=0)
+
+
 # ------------------------------------------------------------------------------------------- variants
 
 
