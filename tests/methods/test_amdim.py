@@ -114,3 +114,46 @@ def test_presets_apply(name: str) -> None:
     apply_overrides(train, cfg, PRESETS[name].overrides)
     cfg.validate()
     assert train.data == "cifar10" and PRESETS[name].method == "amdim"
+
+
+def test_mixture_entropy_lowers_the_loss_by_alpha_times_h() -> None:
+    # the method minimises -(sum_k q s_nce + alpha H(q)): the entropy is a bonus (doc 004: "entropy
+    # maximization term"), so raising alpha from 0 lowers the loss by alpha * H
+    kw = {"views": TwoViews(Identity()), "multiscale": False, "online_probes": False, **SMALL}
+    m = AMDIM(3, 32, INFO.mean, INFO.std, n_mix=3, mix_alpha=0.0, **kw)
+    batch = _batch()
+    out0 = m(batch)
+    m.mix_alpha = 0.5
+    out1 = m(batch)
+    h = out0["mix/entropy"]
+    assert 0 < float(h) <= math.log(3)
+    assert torch.allclose(out1["loss"] - out0["loss"], -0.5 * h, atol=1e-5)
+
+
+def test_l2_weight_defaults_to_doc_004_and_is_a_parameter() -> None:
+    assert Config().l2_weight == 4e-2 and build(Config(**SMALL), INFO).score.l2_weight == 4e-2
+    kw = {"views": TwoViews(Identity()), "multiscale": False, "online_probes": False, **SMALL}
+    a = AMDIM(3, 32, INFO.mean, INFO.std, l2_weight=4e-2, **kw)
+    b = AMDIM(3, 32, INFO.mean, INFO.std, l2_weight=5e-2, **kw)  # the authors' public code
+    b.load_state_dict(a.state_dict())
+    x = _batch()
+    assert torch.allclose(b(x)["reg/score_l2"], 1.25 * a(x)["reg/score_l2"], rtol=1e-5)
+    assert build(Config(**SMALL), INFO).score.clip == 20.0
+
+
+@pytest.mark.parametrize(
+    ("name", "switch"),
+    [
+        ("amdim-no-jitter", {"color_jitter": False}),
+        ("amdim-no-gray", {"random_gray": False}),
+        ("amdim-no-crop", {"random_crop": False}),
+        ("amdim-single-scale", {"multiscale": False}),
+        ("amdim-no-stabilize", {"stabilize": False}),
+        ("amdim-strong-aug", {"strong_augment": True}),
+    ],
+)
+def test_ablation_presets_switch_one_thing_each(name: str, switch: dict) -> None:
+    base, cfg = Config(), Config()
+    apply_overrides(TrainConfig(), cfg, PRESETS[name].overrides)
+    changed = {k: v for k, v in vars(cfg).items() if v != getattr(base, k)}
+    assert changed == switch

@@ -56,3 +56,22 @@ def test_mixture_head_is_residual() -> None:
     f1 = torch.randn(4, 6)
     assert torch.equal(head(f1), f1[:, None].expand(4, 3, 6))
     assert torch.equal(MixtureHead(6, 1, hidden=5)(f1), f1[:, None])
+
+
+def test_tau_multiplies_the_scores_so_larger_tau_sharpens_q() -> None:
+    # tau is the paper's exp(tau * s_nce) multiplier: an inverse temperature (not softmax(s / tau))
+    s = torch.randn(3, 4, 5)
+    for tau in (0.25, 1.0, 3.0):
+        assert torch.allclose(mixture_posterior(s, tau), torch.softmax(tau * s, dim=1))
+    ent = [float(mixture_objective(s, tau, alpha=0.0)[1]) for tau in (0.1, 1.0, 10.0)]
+    assert ent[0] > ent[1] > ent[2]
+
+
+def test_entropy_is_a_bonus_whose_optimum_is_tau_one_over_alpha() -> None:
+    # max_q sum_k q s + alpha H(q) is q = softmax(s / alpha): with q = softmax(tau s) the objective peaks at
+    # tau = 1 / alpha. (With the entropy as a penalty it would grow without bound in tau instead.)
+    s = torch.tensor([0.3, -0.5, 1.1, 0.0], dtype=torch.float64).view(1, 4, 1)
+    alpha = 0.5
+    taus = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 8.0]
+    objs = [float(mixture_objective(s, tau, alpha)[0]) for tau in taus]
+    assert taus[objs.index(max(objs))] == 1 / alpha

@@ -38,3 +38,19 @@ def test_own_other_locations_are_not_negatives() -> None:
     t = s.clone()
     t[0, 0, 0, 1:] += 5.0  # image 0's other positives
     assert torch.allclose(nce_scores(s)[0, 0, 0], nce_scores(t)[0, 0, 0])
+
+
+def test_negatives_log_sum_exp_is_computed_once_per_row(monkeypatch) -> None:
+    # One logsumexp over the shared negatives per (image, component) row, reused by its L positives:
+    # one call, output (B, K, 1), not one per positive (B, K, L).
+    shapes = []
+    real = torch.logsumexp
+
+    def counting(x, *args, **kwargs):
+        out = real(x, *args, **kwargs)
+        shapes.append((tuple(x.shape), tuple(out.shape)))
+        return out
+
+    monkeypatch.setattr(torch, "logsumexp", counting)
+    nce_scores(torch.randn(4, 2, 4, 6))
+    assert shapes == [((4, 2, 24), (4, 2, 1))]

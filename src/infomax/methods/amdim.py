@@ -13,9 +13,10 @@ with the stabilized score ``c * tanh(<a, b> / sqrt(n_rkhs) / c)`` (:class:`~info
 ``stabilize=False``: raw scores, no penalty) and ``s_nce`` the NCE log-softmax of each positive against all
 locations of the other images, the negatives' log-sum-exp shared per row (:mod:`.amdim_nce`). The 5-5 source
 is one random 5x5 location of x1 per image (as the authors' code), the targets all 25 of x2. With
-``n_mix > 1`` the global sources of 1-7 and 1-5 are mixture components weighted by their posterior plus
-``mix_alpha * H(q)`` (eq. 6, :mod:`.amdim_mixture`). Online linear and MLP probes train on detached ``f1``
-of x1 (:mod:`.online_probe`).
+``n_mix > 1`` the global sources of 1-7 and 1-5 are mixture components weighted by their posterior
+``q = softmax_j(mix_tau * s_nce)``, and the entropy bonus ``mix_alpha * H(q)`` joins the maximised objective
+(it is subtracted from the loss; eq. 6, :mod:`.amdim_mixture`). Online linear and MLP probes train on
+detached ``f1`` of x1 (:mod:`.online_probe`).
 
 Logged: ``mi/infonce`` (the 1-7 infoNCE in nats, both directions averaged: mean s_nce + log(1 + (B-1) L)),
 ``nce/1-7``, ``nce/1-5``, ``nce/5-5`` (the same per term), ``reg/score_l2`` (the penalties),
@@ -98,8 +99,11 @@ class Config:
         random_crop, color_jitter, random_gray: Steps of the augmentation (ablations switch one off).
         strong_augment: Use :func:`strong_augment` instead (the flags above are then ignored).
         n_mix: Mixture components of the global feature (1: no mixture).
-        mix_tau: Multiplier of s_nce in the mixture posterior softmax (inverse temperature).
-        mix_alpha: Weight of the posterior's entropy bonus.
+        mix_tau: The paper's tau in ``q = softmax_j(tau * s_nce)``: it multiplies the scores, so it is an
+            inverse temperature (larger = sharper q), not ``softmax(s / tau)``. For fixed scores the q that
+            maximises eq. 6 is ``softmax(s_nce / mix_alpha)``, i.e. ``mix_tau = 1 / mix_alpha``.
+        mix_alpha: Weight of the posterior's entropy bonus ``alpha * H(q)`` (maximised with the NCE, so it
+            lowers the minimised loss; doc 004: "the entropy maximization term").
         mix_hidden: Hidden width of the mixture MLP (0: n_rkhs).
         online_probes: Train online linear + MLP probes on detached f1 (needs labels).
         probe_hidden: Hidden width of the online MLP probe.

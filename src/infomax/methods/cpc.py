@@ -11,7 +11,12 @@ only the patches up to (t, col) in that order (:class:`RasterGRUContext`). For e
 ``min_offset .. min_offset + n_offsets - 1`` a separate linear map ``W_k`` predicts the patch ``k`` rows
 below: ``p = W_k c[t, col]`` for ``z[t + k, col]``. InfoNCE scores each prediction against every patch
 vector of the batch (other positions of the same image and all positions of the other images); the loss is
-the mean over offsets of ``-(mean_i [s_ii - logsumexp_j s_ij])``.
+the mean over offsets of ``-(mean_i [s_ii - logsumexp_j s_ij])``. The masking is exact in the context
+network (tested on fixed patch vectors) and through the encoder in eval mode; in training mode the patch
+network's batch norm pools statistics over all patches of the batch, a small leak across rows that the
+original CPC setup shares (CPC v2, Henaff et al. 2019, swaps batch norm for layer norm against it).
+With the default 8x8 crops at stride 4, row t + 1's crops overlap row t's by 4 pixels: ``min_offset=2``
+predicts only non-overlapping rows.
 
 ``objective="dim"``: DIM(L) with infoNCE: a global ``y = MLP(mean of the patch vectors)`` scored against every
 patch vector with the encode-and-dot head of :mod:`infomax.methods.dim_heads`. With ``n_globals > 0``
