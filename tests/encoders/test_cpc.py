@@ -43,3 +43,21 @@ def test_patch_vector_sees_only_its_crop() -> None:
         a, b = enc(x)["patches"], enc(y)["patches"]
     assert torch.allclose(a[:, :, :2], b[:, :, :2])
     assert not torch.allclose(a[:, :, 2:], b[:, :, 2:])
+
+
+@pytest.mark.parametrize(("norm", "isolated"), [("layer", True), ("batch", False)])
+def test_in_training_a_patch_vector_sees_only_its_crop_with_layer_norm(norm: str, isolated: bool) -> None:
+    # training mode: batch norm pools statistics over every patch of the batch (a leak), layer norm does not
+    torch.manual_seed(0)
+    enc = CPCPatchEncoder(3, 32, ndf=4, dim=8, norm=norm).train()
+    x = torch.rand(2, 3, 32, 32)
+    y = x.clone()
+    y[:, :, 12:, :] = torch.rand(2, 3, 20, 32)  # only patches of grid rows >= 2 change
+    with torch.no_grad():
+        a, b = enc(x)["patches"], enc(y)["patches"]
+    assert torch.equal(a[:, :, :2], b[:, :, :2]) is isolated
+
+
+def test_unknown_patch_norm_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="unknown patch norm 'group'"):
+        CPCPatchEncoder(1, 28, norm="group")

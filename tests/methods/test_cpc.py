@@ -37,6 +37,23 @@ def test_prediction_never_sees_rows_below_its_summary(t: int) -> None:
     assert not torch.allclose(p[1][:, :, min(t, 5)], pq[1][:, :, min(t, 5)])
 
 
+@pytest.mark.parametrize("t", [0, 2, 4])
+def test_training_forward_from_pixels_never_sees_rows_below(t: int) -> None:
+    # end to end in training mode (per-patch norm): 16px images, 4px crops at stride 2, patch row r covers
+    # pixel rows 2r .. 2r + 3; changing pixel rows >= 2t + 4 changes only patch rows >= t + 1
+    torch.manual_seed(0)
+    m = build(Config(**SMALL, n_offsets=2), INFO).train()
+    x = torch.rand(3, 1, 16, 16)
+    xp = x.clone()
+    xp[:, :, 2 * t + 4 :] = torch.rand_like(xp[:, :, 2 * t + 4 :])
+    with torch.no_grad():
+        p, pp = m.predict(m.encoder(x)["patches"]), m.predict(m.encoder(xp)["patches"])
+    for k in (1, 2):
+        assert torch.equal(p[k][:, :, : t + 1], pp[k][:, :, : t + 1]), k  # summaries of rows <= t
+        if t + 1 < p[k].shape[2]:  # rows t + 1 .. see changed patches
+            assert not torch.allclose(p[k][:, :, t + 1 :], pp[k][:, :, t + 1 :])
+
+
 def test_raster_order_within_a_row() -> None:
     m = build(Config(**SMALL), INFO)
     z = torch.randn(1, 8, 7, 7)

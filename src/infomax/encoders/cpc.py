@@ -35,11 +35,22 @@ def patch_grid(image_size: int, patch_size: int = 0, stride: int = 0) -> tuple[i
     return p, s, g
 
 
+#: Normalisations of the patch network: per patch (CPC v2) or over the batch's patches (CPC v1).
+PATCH_NORMS = ("layer", "batch")
+
+
 class CPCPatchEncoder(nn.Module):
     """Encodes every patch of a regular grid with one small conv net; probes read the pooled vectors.
 
     Patch network (per ``p x p`` patch, padded 3x3 convolutions: the patch is the whole input here):
-    conv3x3 ndf - conv3x3/2 2ndf - conv3x3/2 2ndf (each BN, ReLU) -> mean pool -> linear ``dim``.
+    conv3x3 ndf - conv3x3/2 2ndf - conv3x3/2 2ndf (each normalised, ReLU) -> mean pool -> linear ``dim``.
+
+    Normalisation (``norm``): ``"layer"`` (default) normalises each patch's feature map on its own
+    (``GroupNorm`` with one group: a layer norm over channels and positions), so a patch vector depends on
+    its crop only, in training as in evaluation; this is CPC v2's choice (Henaff et al., "Data-Efficient
+    Image Recognition with Contrastive Predictive Coding", 2019), made because batch norm pools statistics
+    over every patch of the batch and so leaks information from the patches a prediction must not see.
+    ``"batch"`` (``BatchNorm2d``, the original CPC setup) is kept as an option.
 
     Features: ``patches`` (B, dim, G, G), the patch vectors on the grid (row ``r`` = patches whose top edge
     is at ``r * stride``), and ``pooled`` (B, dim), their mean: the representation.
@@ -51,6 +62,7 @@ class CPCPatchEncoder(nn.Module):
         ndf: Patch network width.
         dim: Patch vector size.
         mean, std: Per-channel statistics (length C).
+        norm: ``"layer"`` (per patch) or ``"batch"`` (statistics over all patches of the batch).
 
     Example:
         >>> enc = CPCPatchEncoder(3, 32, ndf=8, dim=16)
@@ -71,8 +83,11 @@ class CPCPatchEncoder(nn.Module):
         dim: int = 64,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        norm: str = "layer",
     ) -> None:
         super().__init__()
+        if norm not in PATCH_NORMS:
+            raise UserError(f"unknown patch norm {norm!r}; choose one of: {', '.join(PATCH_NORMS)}")
         if in_channels < 1 or ndf < 1 or dim < 1:
             raise UserError(f"in_channels, ndf and dim must be >= 1, got {in_channels}, {ndf}, {dim}")
         self.patch_size, self.stride, self.grid = patch_grid(image_size, patch_size, stride)
@@ -86,7 +101,8 @@ class CPCPatchEncoder(nn.Module):
 
         def block(c_in: int, c_out: int, stride: int) -> list[nn.Module]:
             conv = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
-            return [conv, nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+            normalise = nn.GroupNorm(1, c_out) if norm == "layer" else nn.BatchNorm2d(c_out)
+            return [conv, normalise, nn.ReLU(inplace=True)]
 
         self.net = nn.Sequential(
             *block(in_channels, ndf, 1), *block(ndf, 2 * ndf, 2), *block(2 * ndf, 2 * ndf, 2)

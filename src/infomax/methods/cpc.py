@@ -11,10 +11,11 @@ only the patches up to (t, col) in that order (:class:`RasterGRUContext`). For e
 ``min_offset .. min_offset + n_offsets - 1`` a separate linear map ``W_k`` predicts the patch ``k`` rows
 below: ``p = W_k c[t, col]`` for ``z[t + k, col]``. InfoNCE scores each prediction against every patch
 vector of the batch (other positions of the same image and all positions of the other images); the loss is
-the mean over offsets of ``-(mean_i [s_ii - logsumexp_j s_ij])``. The masking is exact in the context
-network (tested on fixed patch vectors) and through the encoder in eval mode; in training mode the patch
-network's batch norm pools statistics over all patches of the batch, a small leak across rows that the
-original CPC setup shares (CPC v2, Henaff et al. 2019, swaps batch norm for layer norm against it).
+the mean over offsets of ``-(mean_i [s_ii - logsumexp_j s_ij])``. The masking is exact end to end, in training
+as in evaluation: the context network sees raster positions up to its own, and the patch network
+normalises each patch on its own (``patch_norm="layer"``, CPC v2's fix, Henaff et al. 2019); with
+``patch_norm="batch"`` (the original CPC setup) batch norm pools statistics over all patches of the batch,
+a small leak across rows in training mode.
 With the default 8x8 crops at stride 4, row t + 1's crops overlap row t's by 4 pixels: ``min_offset=2``
 predicts only non-overlapping rows.
 
@@ -49,7 +50,7 @@ from torch import Tensor, nn
 
 from infomax.bounds import infonce
 from infomax.config import Preset
-from infomax.encoders.cpc import CPCPatchEncoder, patch_grid
+from infomax.encoders.cpc import PATCH_NORMS, CPCPatchEncoder, patch_grid
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.dim_heads import EncodeDotLocalHead, local_pos_mask
@@ -72,6 +73,7 @@ class Config:
         patch_size, patch_stride: Crop side and stride (0: image_size // 4 and half of it).
         ndf: Patch network width.
         dim: Patch vector size (also the GRU's hidden size, as in Hjelm et al. app. A.2).
+        patch_norm: ``layer`` (per patch, CPC v2: no information crosses patches) or ``batch``.
         n_offsets: CPC: number of row offsets K predicted (one linear map each).
         min_offset: CPC: smallest offset (1: the next row; 2 skips the row overlapping the summary's patch).
         y_dim: DIM: width of the global feature.
@@ -87,6 +89,7 @@ class Config:
     patch_stride: int = 0
     ndf: int = 32
     dim: int = 64
+    patch_norm: str = "layer"
     n_offsets: int = 3
     min_offset: int = 1
     y_dim: int = 64
@@ -100,6 +103,9 @@ class Config:
         """Raise :class:`UserError` for an out-of-range or unknown option."""
         if self.objective not in OBJECTIVES:
             raise UserError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
+        if self.patch_norm not in PATCH_NORMS:
+            choices = ", ".join(PATCH_NORMS)
+            raise UserError(f"unknown patch_norm {self.patch_norm!r}; choose one of: {choices}")
         for name in ("ndf", "dim", "n_offsets", "min_offset", "y_dim", "embed_dim", "probe_hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -155,8 +161,8 @@ class CPC(MethodBase):
     Args:
         in_channels, image_size, mean, std: The data.
         num_classes: Classes for the online probes (< 2: no probes).
-        objective, patch_size, patch_stride, ndf, dim, n_offsets, min_offset, y_dim, embed_dim, n_globals,
-        block_size, online_probes, probe_hidden: As in :class:`Config`.
+        objective, patch_size, patch_stride, ndf, dim, patch_norm, n_offsets, min_offset, y_dim, embed_dim,
+        n_globals, block_size, online_probes, probe_hidden: As in :class:`Config`.
     """
 
     def __init__(
@@ -171,6 +177,7 @@ class CPC(MethodBase):
         patch_stride: int = 0,
         ndf: int = 32,
         dim: int = 64,
+        patch_norm: str = "layer",
         n_offsets: int = 3,
         min_offset: int = 1,
         y_dim: int = 64,
@@ -185,7 +192,9 @@ class CPC(MethodBase):
             raise UserError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         _, _, g = patch_grid(image_size, patch_size, patch_stride)
         self.objective = objective
-        self.encoder = CPCPatchEncoder(in_channels, image_size, patch_size, patch_stride, ndf, dim, mean, std)
+        self.encoder = CPCPatchEncoder(
+            in_channels, image_size, patch_size, patch_stride, ndf, dim, mean, std, norm=patch_norm
+        )
         self.offsets: tuple[int, ...] = ()
         if objective == "cpc":
             self.offsets = tuple(range(min_offset, min_offset + n_offsets))
@@ -286,6 +295,7 @@ def build(cfg: Config, info: DataInfo) -> CPC:
         patch_stride=cfg.patch_stride,
         ndf=cfg.ndf,
         dim=cfg.dim,
+        patch_norm=cfg.patch_norm,
         n_offsets=cfg.n_offsets,
         min_offset=cfg.min_offset,
         y_dim=cfg.y_dim,
