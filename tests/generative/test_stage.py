@@ -116,3 +116,126 @@ def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
     want = fid(test, to_uint8(generate(run, 6, steps=5)), load_inception(weights))
     assert out["fid"] == pytest.approx(want, rel=1e-6)
     assert json.loads((run / "metrics.json").read_text())["fid"]["fid"] == pytest.approx(want, rel=1e-6)
+
+
+_KILLABLE = """
+import sys, time, torch
+torch.set_num_threads(1)
+from infomax.generative import method as ddim_method
+from infomax.generative.stage import train_ddim_stage
+forward, calls = ddim_method.LatentDDIM.forward, [0]
+def hanging(self, batch):
+    calls[0] += 1
+    if calls[0] == {kill_at}:  # say so, then hang until killed
+        open({marker!r}, "w").close()
+        time.sleep(120)
+    return forward(self, batch)
+ddim_method.LatentDDIM.forward = hanging
+train_ddim_stage({run!r}, {stage!r}, progress=False)
+"""
+
+
+@pytest.mark.parametrize("kill_at, epochs_saved", [(5, 1), (2, 0)], ids=["epoch-2", "epoch-1"])
+def test_sigkill_of_the_stage_then_rerun_gives_the_uninterrupted_weights(tmp_path, rep_run, kill_at,
+                                                                         epochs_saved):
+    """A real SIGKILL of the DDIM stage process (in epoch 2; in epoch 1, where only the engine's start
+    checkpoint, epoch 0, exists); running the stage again on the same run directory ends with the weights
+    of an uninterrupted stage."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ref, run, marker = tmp_path / "ref", tmp_path / "run", tmp_path / "killed"
+    shutil.copytree(rep_run, run)
+    code = _KILLABLE.format(kill_at=kill_at, marker=str(marker), run=str(run), stage=STAGE)
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (run / "ddim/model.safetensors").exists()
+    assert load_checkpoint(run / "ddim/checkpoints/last.pt")["epoch"] == epochs_saved
+    assert train_ddim_stage(run, {}, progress=False)["train"]["epochs_completed"] == 2
+    shutil.copytree(rep_run, ref)
+    train_ddim_stage(ref, STAGE, progress=False)
+    a, b = load_file(str(ref / "ddim/model.safetensors")), load_file(str(run / "ddim/model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_generate_cli_refuses_unfinished_and_non_hybrid_runs_in_one_line(tmp_path, rep_run, capsys):
+    """`infomax generate RUN`: exit 2 and one line on stderr, nothing written, for a missing directory, a
+    hybrid run whose representation is not finished (killed before model.safetensors), and a MoCo run
+    (no decoder, no latent z)."""
+    from infomax.cli import main as cli
+    from infomax.methods import moco
+
+    half = tmp_path / "half"
+    shutil.copytree(rep_run, half)
+    (half / "model.safetensors").unlink()
+    other = tmp_path / "moco"
+    splits = load_dataset("digits")
+    cfg = moco.Config(queue_size=32, proj_hidden=16, proj_dim=8)
+    tc = TrainConfig(method="moco", max_epochs=1, batch_size=32, limit_train_batches=1)
+    fit(build_method("moco", cfg, splits.info, 0), splits, tc, other, "moco", cfg, baselines=False,
+        evaluate=False, progress=False)
+    capsys.readouterr()
+    for run, says in [(tmp_path / "nothing", "is not a run directory: train the representation first"),
+                      (half, "the DDIM stage needs a trained representation"),
+                      (other, "needs an autoencoder run with a latent z (method hybrid)")]:
+        assert cli(["generate", str(run), "--set", "max_epochs=1"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("infomax: error: ") and says in err[0], err
+        assert not (run / "ddim").exists()
+
+
+def test_evaluation_table_figures_and_no_fid_without_weights(tmp_path, rep_run):
+    """evaluate_hybrid on a tiny run with a DDIM stage: probes on z and y, MSE with its unit, the three
+    interpolation figures as rows (one per image pair, first column = the decoded start image, last =
+    the decoded end of the path), the sample grid, and generation quality as classifier-FD only: without
+    a local Inception weights file no entry is called FID."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from infomax.generative.evaluate import evaluate_hybrid, feature_classifier
+    from infomax.generative.figures import to_uint8
+    from infomax.run import load_run
+
+    run = tmp_path / "run"
+    shutil.copytree(rep_run, run)
+    train_ddim_stage(run, {**STAGE, "max_epochs": 1}, progress=False)
+    splits = load_dataset("digits")
+    table = evaluate_hybrid(run, splits, feature_classifier(splits, steps=20), n_generate=20, steps=5,
+                            max_train=200)
+    assert set(table["probe"]) == {"z", "y"} and all(0 <= v <= 1 for v in table["probe"].values())
+    assert table["reconstruction"]["unit"] == "[0,1] pixel scale"
+    rec = table["reconstruction"]
+    assert rec["mse_per_image"] == pytest.approx(rec["mse_per_pixel"] * 64)
+    gen = table["generation"]
+    assert gen["classifier_fd"] > 0 and gen["n"] == 20 and gen["eta"] == 0.0
+    names = json.dumps(table).lower() + json.dumps(json.loads((run / "metrics.json").read_text())).lower()
+    assert "fid" not in names.replace("classifier_fd", "")
+    grid = np.asarray(Image.open(run / "plots/ddim_samples.png"))[::2, ::2]  # undo the 2x scale
+    assert grid.shape == (3 * 10 + 2, 8 * 10 + 2)  # 20 samples, 8 a row, 8x8 images, 2 px padding
+    method = load_run(run).method.eval()
+    x = torch.from_numpy(splits.test.images[:12]).float() / 255
+    with torch.no_grad():
+        z = method.encoder(x)["z"]  # pairs (i, 6 + i)
+        z0, z1 = z[:6], z[6:]
+        yc = method.encoder.y_channels
+        ends = {"z": z1, "y": torch.cat([z1[:, :yc], z0[:, yc:]], 1),
+                "y_hat": torch.cat([z0[:, :yc], z1[:, yc:]], 1)}
+        start = to_uint8(method.decode(z0))[:, 0]
+        for mode, end in ends.items():
+            img = np.asarray(Image.open(run / f"plots/interp_{mode}.png"))[::2, ::2]
+            assert img.shape == (6 * 10 + 2, 8 * 10 + 2)  # 6 rows (pairs) of 8 steps
+            cells = img[2:, 2:].reshape(6, 10, 8, 10)[:, :8, :, :8]  # (row, y, column, x)
+            want_end = to_uint8(method.decode(end))[:, 0]
+            assert np.array_equal(cells[:, :, 0], start) and np.array_equal(cells[:, :, 7], want_end), mode

@@ -50,6 +50,25 @@ def test_ba_term_is_the_gaussian_log_likelihood_up_to_its_constant(sigma):
     torch.testing.assert_close(mse, sse.mean().detach() / 64)
 
 
+
+def test_autoencoder_branch_sees_the_clean_image_and_only_the_contrastive_branch_the_views():
+    """The views go to MoCo only: with views that destroy everything (all-zero images), the BA term and
+    MSE are still those of the clean batch, and the queued keys are those of the zero images."""
+    from infomax.bounds import gaussian_log_likelihood
+
+    m = _method(augment=False)  # views: a plain function, replaced here
+    views = []
+    m.views = lambda x: views.append(x) or (torch.zeros_like(x), torch.zeros_like(x))
+    x = torch.rand(8, 1, 8, 8)
+    with torch.no_grad():  # train-mode batch norm: a deterministic function of the batch
+        x_hat = m.decoder(m.encoder(x)["z"])
+    out = m((x, torch.zeros(8, dtype=torch.long)))
+    assert len(views) == 1 and torch.equal(views[0], x)
+    torch.testing.assert_close(out["ba/log_q"], gaussian_log_likelihood(x, x_hat, 1.0).mean())
+    torch.testing.assert_close(out["recon/mse"], (x - x_hat).pow(2).mean())
+    keys = m.moco.queue.keys[:8]
+    torch.testing.assert_close(keys, keys[:1].expand_as(keys))  # eight identical (zero-image) keys
+
 def test_alpha_one_is_the_autoencoder_alone():
     m = _method(alpha=1.0)
     assert m.moco is None
@@ -130,3 +149,54 @@ def test_queue_size_is_checked_against_the_batch_size_before_training(alpha, que
         return
     with pytest.raises(UserError, match=r"queue size \(100\) must be a multiple of the batch size \(64\)"):
         check_settings("hybrid", cfg, train)
+
+
+_KILLABLE = """
+import sys, time, torch
+torch.set_num_threads(1)
+from infomax.config import TrainConfig
+from infomax.data.datasets import load_dataset
+from infomax.engine.fit import build_method, fit
+from infomax.methods import hybrid
+forward, calls = hybrid.Hybrid.forward, [0]
+def hanging(self, batch):
+    calls[0] += 1
+    if calls[0] == 5:  # the second step of epoch 2: say so, then hang until killed
+        open({marker!r}, "w").close()
+        time.sleep(120)
+    return forward(self, batch)
+hybrid.Hybrid.forward = hanging
+splits, cfg = load_dataset("digits"), hybrid.Config(**{small!r})
+tc = TrainConfig(method="hybrid", max_epochs=2, batch_size=32, limit_train_batches=3, seed=1)
+fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, {run!r}, "hybrid", cfg, baselines=False,
+    evaluate=False, progress=False)
+"""
+
+
+def test_sigkill_in_epoch_two_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    """A real SIGKILL of a training process (not an exception in this one) mid-epoch; resuming from the
+    epoch-1 checkpoint ends with the weights, queue and queue pointer of an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run, marker = tmp_path / "run", tmp_path / "mid-epoch-2"
+    code = _KILLABLE.format(marker=str(marker), small=SMALL, run=str(run))
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
+    assert not (run / "model.safetensors").exists()
+    _fit(run, resume=True)
+    _fit(tmp_path / "ref")
+    a, b = load_file(str(tmp_path / "ref/model.safetensors")), load_file(str(run / "model.safetensors"))
+    assert a.keys() == b.keys() and "moco.queue.keys" in a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
