@@ -118,6 +118,33 @@ def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
     assert json.loads((run / "metrics.json").read_text())["fid"]["fid"] == pytest.approx(want, rel=1e-6)
 
 
+def test_generate_cli_writes_the_interpolation_figures(tmp_path, rep_run, capsys):
+    import json
+
+    from PIL import Image
+
+    from infomax.cli import main as cli
+    from infomax.generative.evaluate import interpolation_figures
+    from infomax.generative.stage import representation_run
+
+    run = tmp_path / "run"
+    shutil.copytree(rep_run, run)
+    sets = [a for k, v in STAGE.items() for a in ("--set", f"{k}={v}")]
+    assert cli(["generate", str(run), *sets, "--steps", "5", "--n-samples", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out["figures"]) == set(out["interpolation_change"]) == {"z", "y", "y_hat"}
+    for path in out["figures"].values():
+        w, h = Image.open(path).size
+        assert abs(h / w - 6 / 8) < 0.05  # one row of 8 interpolation steps per pair, 6 pairs
+    # the same numbers as the evaluation table's function on the run's first 12 test images
+    want = interpolation_figures(representation_run(run).method, load_dataset("digits").test.images,
+                                 tmp_path / "again")
+    assert out["interpolation_change"] == pytest.approx(want, rel=1e-6)
+    assert out["interpolation_change"]["z"] > 0
+    recorded = json.loads((run / "metrics.json").read_text())["interpolation"]["change"]
+    assert recorded == pytest.approx(want, rel=1e-6)
+
+
 _KILLABLE = """
 import sys, time, torch
 torch.set_num_threads(1)

@@ -1,7 +1,9 @@
 """``infomax generate RUN_DIR``: train (or continue) the latent DDIM stage of a hybrid run, then sample.
 
 The stage lives in ``RUN_DIR/ddim/`` (its own checkpoints, resumable by running the command again);
-samples are decoded to ``RUN_DIR/plots/ddim_samples.png``. Example::
+samples are decoded to ``RUN_DIR/plots/ddim_samples.png``, and the interpolation figures of source
+document 002 (between pairs of test images: all of z, only y, only the other half, one image row per pair)
+to ``RUN_DIR/plots/interp_{z,y,y_hat}.png``. Example::
 
     infomax train hybrid --data fashion-mnist --max-minutes 10 --out runs/hyb
     infomax generate runs/hyb --set max_epochs=5 --steps 50
@@ -22,7 +24,8 @@ import sys
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="train the DDIM stage on a hybrid run's latent, then sample",
                        description="Train or continue the latent DDIM stage of a hybrid run (resumable), "
-                                   "then decode samples to RUN_DIR/plots/ddim_samples.png.")
+                                   "then decode samples to RUN_DIR/plots/ddim_samples.png and write the "
+                                   "interpolation figures (z, y, y_hat) to RUN_DIR/plots/.")
     p.add_argument("run_dir", metavar="RUN_DIR", help="a finished `infomax train hybrid` run")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="stage setting (max_epochs, max_minutes, batch_size, lr, ...)")
@@ -41,6 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
     from infomax.errors import UserError
+    from infomax.generative.evaluate import run_interpolations
     from infomax.generative.stage import sample_grid, train_ddim_stage
 
     if args.steps < 1 or args.n_samples < 1:
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         inception = load_inception(args.inception_weights)  # a bad file fails here, before the slow work
     train_ddim_stage(args.run_dir, parse_set(args.overrides), progress=not args.json)
     path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
-    result: dict = {"run_dir": str(args.run_dir), "samples": str(path)}
+    result: dict = {"run_dir": str(args.run_dir), "samples": str(path), **run_interpolations(args.run_dir)}
     if inception is not None:
         from infomax.generative.evaluate import fid_of_run
 
@@ -66,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
         print()
     else:
         print(f"samples: {path}")
+        change = ", ".join(f"{m} {v:.4f}" for m, v in result["interpolation_change"].items())
+        print(f"interpolations: {args.run_dir}/plots/interp_{{z,y,y_hat}}.png "
+              f"(mean squared change of the decoded end image: {change})")
         if inception is not None:
             val = result.get("fid_real_val")
             floor = "" if val is None else f" (validation vs test images: {val:.2f})"

@@ -79,6 +79,19 @@ def interpolation_figures(method: nn.Module, images_uint8: np.ndarray, run_dir: 
     return change
 
 
+def run_interpolations(run_dir: str | Path, n_steps: int = 8, pairs: int = 6) -> dict[str, Any]:
+    """Interpolation figures of a hybrid run from its test images (``plots/interp_{z,y,y_hat}.png``).
+
+    Returns ``{"figures": {mode: path}, "interpolation_change": {mode: mean squared change}}`` and records
+    the change in ``metrics.json`` under ``"interpolation"``.
+    """
+    method = representation_run(run_dir).method
+    change = interpolation_figures(method, _run_splits(run_dir).test.images, run_dir, n_steps, pairs)
+    figures = {mode: str(Path(run_dir) / "plots" / f"interp_{mode}.png") for mode in MODES}
+    update_metrics(run_dir, {"interpolation": {"change": change, "steps": n_steps, "pairs": pairs}})
+    return {"figures": figures, "interpolation_change": change}
+
+
 def evaluate_hybrid(
     run_dir: str | Path,
     splits: Any | None = None,
