@@ -43,6 +43,27 @@ def test_encode_dot_scores_equal_naive_loop() -> None:
     torch.testing.assert_close(loc, want)
 
 
+def test_local_embedding_sends_back_a_contiguous_gradient_equal_to_the_plain_one() -> None:
+    # the (B*L, C) row view would hand the encoder a channels-last gradient (slow to add to its own)
+    torch.manual_seed(0)
+    head = EncodeDotLocalHead(5, 4, embed_dim=6)
+    emb = head.local_embed
+    base = torch.randn(3, 5, 2, 2)
+    grads = {}
+    for name in ("fixed", "plain"):
+        leaf = base.clone().requires_grad_(True)
+        local = leaf * 1.0  # a non-leaf, like the encoder's map: the hook sees the gradient as sent back
+        local.register_hook(lambda g, name=name: grads.__setitem__(name, g))
+        if name == "fixed":
+            out = emb(local)
+        else:  # the same maths without the layout fix
+            rows = local.flatten(2).transpose(1, 2).reshape(-1, 5)
+            out = emb.norm(emb.block(rows) + emb.shortcut(rows))
+        out.square().sum().backward()
+    assert grads["fixed"].is_contiguous() and not grads["plain"].is_contiguous()
+    torch.testing.assert_close(grads["fixed"], grads["plain"], rtol=0, atol=0)
+
+
 def test_concat_conv_all_pairs_equal_tiled_convolution() -> None:
     # the split-weight all-pairs path agrees with literally tiling y_i over image j's map and convolving
     b, c, s, dy = 3, 5, 2, 4

@@ -11,6 +11,8 @@ convention ``scores[i, j] = T(global_i, feature_j)``:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -120,6 +122,23 @@ class ConcatConvLocalHead(nn.Module):
         return s.reshape(b, -1)
 
 
+class _ContiguousGrad(torch.autograd.Function):
+    """Identity whose backward makes the incoming gradient contiguous.
+
+    The local embedding reads its (B, C, H, W) input as (B*L, C) rows, so the gradient it sends back has
+    channels-last strides; summed with the encoder's own (contiguous) gradient of the same map, that
+    layout mismatch made the addition and the ReLU backward below it ~3x slower on a CPU.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return grad.contiguous()
+
+
 class GlobalEmbedding(nn.Module):
     """Paper Table 8: Linear-BN-ReLU-Linear plus a linear shortcut, (B, D) -> (B, E)."""
 
@@ -160,7 +179,7 @@ class LocalEmbedding(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x: Tensor) -> Tensor:
-        rows = x.flatten(2).transpose(1, 2).reshape(-1, x.shape[1])  # (B*L, C)
+        rows = _ContiguousGrad.apply(x).flatten(2).transpose(1, 2).reshape(-1, x.shape[1])  # (B*L, C)
         return self.norm(self.block(rows) + self.shortcut(rows))  # (B*L, E)
 
 
