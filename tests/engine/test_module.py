@@ -26,14 +26,14 @@ def toy(monkeypatch):
 def _plain_loop(toy, method_cfg, train_cfg, epochs):
     """The contract by hand: per epoch reseed (seed, epoch, rank 0); batches of the (seed, epoch) order;
     uint8 -> float / 255; forward once; per group (main first) zero grads, backward its loss, step its Adam
-    (lr, or the method's group_lr; betas (adam_beta1, adam_beta2)); then on_after_optimizer_step."""
+    (fused; lr, or the method's group_lr; betas (adam_beta1, adam_beta2)); then on_after_optimizer_step."""
     splits = toy.toy_splits()
     method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
     groups = method.param_groups()
     group_lr = getattr(method, "group_lr", {})
     betas = (train_cfg.adam_beta1, train_cfg.adam_beta2)
     opts = {g: torch.optim.Adam(p, lr=train_cfg.lr if g == "main" else group_lr.get(g, train_cfg.lr),
-                                betas=betas) for g, p in groups.items()}
+                                betas=betas, fused=True) for g, p in groups.items()}
     images = torch.from_numpy(splits.train.images)
     labels = torch.from_numpy(splits.train.labels)
     sampler = EpochBatchSampler(len(images), train_cfg.batch_size, train_cfg.seed)
@@ -64,8 +64,9 @@ def test_engine_matches_a_plain_training_loop(toy, tmp_path, adversary, betas):
     assert got["method"].keys() == expected.keys()
     for k, v in expected.items():
         assert torch.equal(got["method"][k], v), k  # bit for bit
-    for g, opt in got["optimizers"].items():  # every group's Adam has the configured betas
+    for g, opt in got["optimizers"].items():  # every group's Adam has the configured betas, fused
         assert tuple(opt["param_groups"][0]["betas"]) == betas, g
+        assert opt["param_groups"][0]["fused"] is True, g
     if adversary:  # the extra group has its own Adam with the method's lr override
         assert list(got["optimizers"]) == ["main", "adv"]
         assert got["optimizers"]["adv"]["param_groups"][0]["lr"] == 0.5e-3
