@@ -363,11 +363,14 @@ def test_cifar_jpeg_tar_and_extracted_folder_agree(tmp_path: Path, cache: Path) 
         from_tar.labels, from_dir.labels
     )
     assert from_tar.images.shape == (6, 3, 32, 32)
-    assert from_tar.labels.tolist() == [0, 0, 0, 3, 3, 3]  # airplane = 0, cat = 3, by class then file
-    mean_rgb = from_tar.images[3:, :, 8:, 8:].mean((0, 2, 3))
+    # airplane = 0, cat = 3; by class then file, then in the fixed random order of tree datasets
+    order = np.random.default_rng(D.TREE_ORDER_SEED).permutation(6)
+    assert from_tar.labels.tolist() == np.array([0, 0, 0, 3, 3, 3])[order].tolist()
+    mean_rgb = from_tar.images[from_tar.labels == 3][:, :, 8:, 8:].mean((0, 2, 3))
     assert np.allclose(mean_rgb, _CIFAR_FAKE["cat"], atol=4)
     test = D.load_split("cifar10", "test", tmp_path / "a")
-    assert test.labels.tolist() == [0, 0, 3, 3]
+    order = np.random.default_rng(D.TREE_ORDER_SEED).permutation(4)
+    assert test.labels.tolist() == np.array([0, 0, 3, 3])[order].tolist()
     splits = D.load_dataset("cifar10", tmp_path / "a", val_fraction=0.5)
     assert (len(splits.train), len(splits.val), splits.info.channels, splits.info.image_size) == (3, 3, 3, 32)
 
@@ -404,15 +407,17 @@ def test_omniglot_tar_labels_classes_and_inversion(tmp_path: Path, cache: Path) 
     _write_tar(tmp_path / "omniglot.tar.gz", _omniglot_files())
     bg = D.load_split("omniglot", "background", tmp_path, size=105)
     assert bg.classes == ["Alpha/character01", "Alpha/character02", "Zeta/character01"]
-    assert bg.labels.tolist() == [0, 0, 1, 1, 2, 2]
+    order = np.random.default_rng(D.TREE_ORDER_SEED).permutation(6)  # tree datasets: a fixed random order
+    assert bg.labels.tolist() == np.array([0, 0, 1, 1, 2, 2])[order].tolist()
     assert bg.images.shape == (6, 1, 105, 105)
-    first = bg.images[0, 0]  # Alpha/character01, drawer 01: stroke rows 10..49, cols 30..59
+    i = int(np.flatnonzero(order == 0)[0])
+    first = bg.images[i, 0]  # Alpha/character01, drawer 01: stroke rows 10..49, cols 30..59
     expected = np.zeros((105, 105), np.uint8)
     expected[10:50, 30:60] = 255
     assert np.array_equal(first, expected)  # strokes high, background 0, exact at the original size
     small = D.load_split("omniglot", "train", tmp_path)  # alias; default size 28
     assert small.images.shape == (6, 1, 28, 28) and small.labels.tolist() == bg.labels.tolist()
-    assert small.images[0, 0, 8, 12] > 200 and small.images[0, 0, 25, 2] < 10
+    assert small.images[i, 0, 8, 12] > 200 and small.images[i, 0, 25, 2] < 10
     ev = D.load_split("omniglot", "test", tmp_path)
     assert ev.classes == ["Omega/character01"] and ev.labels.tolist() == [0, 0]
     s = D.load_dataset("omniglot", tmp_path, val_fraction=0.0)
@@ -451,9 +456,11 @@ def test_folder_with_splits_and_classes(tmp_path: Path, cache: Path) -> None:
     (tmp_path / "ds" / "train" / "notes.txt").write_text("ignored: not an image")
     train = D.load_split(f"folder:{tmp_path / 'ds'}", "train")
     test = D.load_split(f"folder:{tmp_path / 'ds'}", "test")
-    assert train.classes == ["cat", "dog"] and train.labels.tolist() == [0, 1, 1]
+    order = np.random.default_rng(D.TREE_ORDER_SEED).permutation(3)  # tree datasets: a fixed random order
+    assert train.classes == ["cat", "dog"] and train.labels.tolist() == np.array([0, 1, 1])[order].tolist()
     assert train.images.shape == (3, 3, 10, 10)  # most common size 10x10; the 20x10 image resized
-    assert train.images[1, 1, 0, 0] == 50 and train.images[1, 0, 0, 0] == 90
+    first_dog = int(np.flatnonzero(order == 1)[0])  # dog/1.png: sorted second, before dog/sub/2.png
+    assert train.images[first_dog, 1, 0, 0] == 50 and train.images[first_dog, 0, 0, 0] == 90
     assert test.labels.tolist() == [0] and test.images.shape == (1, 3, 10, 10)
     info = D.load_dataset(f"folder:{tmp_path / 'ds'}", val_fraction=0.0).info
     assert (info.channels, info.image_size, info.num_classes) == (3, 10, 2)
@@ -548,6 +555,9 @@ def test_real_cifar10(data_root: Path) -> None:
     assert np.allclose(s.info.mean, (0.4913, 0.4821, 0.4465), atol=1e-4)
     assert np.allclose(s.info.std, (0.2452, 0.2428, 0.2606), atol=1e-4)
     assert s.test.images.shape == (10000, 3, 32, 32) and np.bincount(s.test.labels).tolist() == [1000] * 10
+    # not class-sorted: the first 1,000 of each split hold every class (a capped probe sees all of them)
+    for labels in (s.train.labels, s.test.labels):
+        assert np.bincount(labels[:1000], minlength=10).min() > 60
 
 
 @pytest.mark.slow

@@ -36,6 +36,12 @@ Decoded arrays are cached once in ``$INFOMAX_CACHE`` (default ``$XDG_CACHE_HOME/
 mtime, written atomically (temp file + ``os.replace``) and read with ``np.load(allow_pickle=False)``; the
 per-channel statistics of each split are stored with them. The data root itself may be read-only.
 
+Order: datasets decoded from a tree of files (the CIFAR-10 JPEG archive or folder, Omniglot, ``folder:PATH``)
+would come out sorted by class; each of their splits is put in one fixed random order (numpy generator seed
+``TREE_ORDER_SEED``), as the official CIFAR-10 batches and the IDX files already are, so that any prefix
+``images[:n]`` (a capped probe, the first test images of a metric) is a sample of every class, not the
+first classes only.
+
 Example:
     >>> splits = load_dataset("digits")
     >>> splits.train.images.shape, splits.info.num_classes
@@ -68,8 +74,10 @@ from torch.utils.data import Dataset
 
 from infomax.errors import UserError
 
-#: Bump when the decoded format changes, so stale cache files are not reused.
-_CACHE_VERSION = 1
+#: Bump when the decoded format changes, so stale cache files are not reused (2: tree datasets shuffled).
+_CACHE_VERSION = 2
+#: Seed of the fixed random order given to every split decoded from a (class-sorted) tree of files.
+TREE_ORDER_SEED = 0
 #: Largest image (in pixels) any decoder accepts: guards against decompression bombs in user folders and
 #: archives (Pillow's own limit is set to this value while infomax decodes images).
 MAX_IMAGE_PIXELS = 2**25  # 33.5 Mpx, e.g. 8192 x 4096
@@ -567,6 +575,11 @@ def _decode_cifar_pickles(folder: Path, size: int | None) -> dict[str, ImageArra
     return out
 
 
+def _tree_order(arrays: ImageArrays) -> ImageArrays:
+    """``arrays`` in the fixed random order of tree datasets (see the module docstring)."""
+    return arrays.subset(np.random.default_rng(TREE_ORDER_SEED).permutation(len(arrays)))
+
+
 def _decode_labeled_tree(
     entries: Iterator[tuple[str, str, str, bytes | Path]], classes: list[str], where: Path, size: int | None
 ) -> dict[str, ImageArrays]:
@@ -596,9 +609,9 @@ def _decode_labeled_tree(
         if len(shapes) != 1:
             raise UserError(f"{where}: images of different sizes {sorted(shapes)[:3]} in the {split} split")
         images = np.stack([a for _, _, a in lst]).transpose(0, 3, 1, 2)  # (N, H, W, 3) -> (N, 3, H, W)
-        out[split] = ImageArrays(
+        out[split] = _tree_order(ImageArrays(
             _resize_images(np.ascontiguousarray(images), size), np.array([c for c, _, _ in lst]), classes
-        )
+        ))
     return out
 
 
@@ -704,7 +717,7 @@ def _decode_omniglot(entries: Iterator[tuple[str, str, str, str, bytes | Path]],
         classes = sorted({f"{a}/{c}" for a, c, _, _ in lst})
         index = {c: i for i, c in enumerate(classes)}
         labels = np.array([index[f"{a}/{c}"] for a, c, _, _ in lst])
-        out[split] = ImageArrays(np.stack([t[3] for t in lst])[:, None], labels, classes)
+        out[split] = _tree_order(ImageArrays(np.stack([t[3] for t in lst])[:, None], labels, classes))
     return out
 
 
@@ -828,7 +841,7 @@ def _decode_folder(base: Path, size: int | None) -> dict[str, ImageArrays]:
                 labels.append(y)
             c = 1 if mode == "L" else 3
             stacked = np.stack(imgs) if imgs else np.zeros((0, c, size, size), np.uint8)
-            out[s] = ImageArrays(stacked, np.array(labels, np.int64), classes)
+            out[s] = _tree_order(ImageArrays(stacked, np.array(labels, np.int64), classes))
     if bad:
         warnings.warn(
             f"folder dataset {base}: skipped {len(bad)} unreadable image(s), e.g. {bad[0]}", stacklevel=4
@@ -839,7 +852,7 @@ def _decode_folder(base: Path, size: int | None) -> dict[str, ImageArrays]:
         full = out["train"]
         n_test = max(1, round(FOLDER_TEST_FRACTION * len(full))) if len(full) >= 2 else 0
         perm = np.random.default_rng(0).permutation(len(full))
-        out["test"] = full.subset(np.sort(perm[:n_test]))
+        out["test"] = full.subset(np.sort(perm[:n_test]))  # prefixes of a tree-ordered split stay random
         out["train"] = full.subset(np.sort(perm[n_test:]))
     return out
 
