@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -50,19 +51,25 @@ def main() -> None:
     splits = load_dataset(args.data)
     t0 = time.time()
     clf = feature_classifier(splits, steps=args.classifier_steps)
-    results = {"settings": vars(args), "classifier_s": round(time.time() - t0, 1), "rows": {}}
+    # paths relative to the working directory: no machine's layout in the results
+    rel = {k: os.path.relpath(v) if k in ("out", "runs") and os.path.isabs(v) else v
+           for k, v in vars(args).items()}
+    results = {"settings": rel, "classifier_s": round(time.time() - t0, 1), "rows": {}}
     for name, alpha in ROWS.items():
         run_dir = Path(args.runs) / args.data / f"alpha{alpha}"
         cfg = hybrid.Config(alpha=alpha, hidden=args.hidden)
         tc = TrainConfig(method="hybrid", data=args.data, batch_size=args.batch_size, max_epochs=100,
                          max_minutes=args.rep_minutes)
         t = time.time()
+        # an existing run directory is continued (a finished one is only re-evaluated)
         m = fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, run_dir, "hybrid", cfg,
-                baselines=False, evaluate=False, progress=False)
+                resume=run_dir.is_dir(), baselines=False, evaluate=False, progress=False)
         rep_s = time.time() - t
         t = time.time()
         stage = {"max_minutes": args.ddim_minutes, "max_epochs": 100, "batch_size": args.batch_size,
                  "base": args.ddim_base}
+        if (run_dir / "ddim").is_dir():  # continuing a stage: only its limits may be given again
+            stage = {k: stage[k] for k in ("max_minutes", "max_epochs")}
         st = train_ddim_stage(run_dir, stage, progress=False)
         ddim_s = time.time() - t
         table = evaluate_hybrid(run_dir, splits, clf, n_generate=args.n_generate, steps=args.sample_steps,
