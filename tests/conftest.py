@@ -27,3 +27,27 @@ def data_root() -> Path:
     if not root or not Path(root).is_dir():
         pytest.skip("INFOMAX_DATA not set (real-data test)")
     return Path(root)
+
+
+def _sigkill_at_marker(code: str, marker: Path, timeout: float = 120.0) -> None:
+    """Run ``python -c code`` in a new process, wait until it creates ``marker`` (it then hangs), and kill
+    it with SIGKILL: a real crash, not an exception inside the test process."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and not marker.exists():
+        time.sleep(0.05)
+    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+
+@pytest.fixture
+def sigkill_at_marker():
+    """``sigkill_at_marker(code, marker)``: see :func:`_sigkill_at_marker`."""
+    return _sigkill_at_marker

@@ -227,24 +227,11 @@ fit(method, splits, TrainConfig(max_epochs=3, batch_size=16, seed=3), {run!r}, "
 
 
 @pytest.mark.slow
-def test_kill_9_in_the_middle_of_an_epoch_then_resume(toy, tmp_path):
+def test_kill_9_in_the_middle_of_an_epoch_then_resume(toy, tmp_path, sigkill_at_marker):
     """A real SIGKILL of a training process during epoch 2; resuming ends with the uninterrupted weights."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run, marker = tmp_path / "killed", tmp_path / "mid-epoch-2"
-    code = _KILLABLE.format(toy_dir=str(TOY_DIR), run=str(run), marker=str(marker))
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
     ckpt = run / "checkpoints" / "last.pt"
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not marker.exists():
-        time.sleep(0.05)
-    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    sigkill_at_marker(_KILLABLE.format(toy_dir=str(TOY_DIR), run=str(run), marker=str(marker)), marker)
     assert load_checkpoint(ckpt)["epoch"] == 1 and not (run / "model.safetensors").exists()
     _train(toy, run, _cfg(max_epochs=3), resume=True)
     _train(toy, tmp_path / "straight", _cfg(max_epochs=3))

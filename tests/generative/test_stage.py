@@ -164,27 +164,15 @@ train_ddim_stage({run!r}, {stage!r}, progress=False)
 
 @pytest.mark.parametrize("kill_at, epochs_saved", [(5, 1), (2, 0)], ids=["epoch-2", "epoch-1"])
 def test_sigkill_of_the_stage_then_rerun_gives_the_uninterrupted_weights(tmp_path, rep_run, kill_at,
-                                                                         epochs_saved):
+                                                                         epochs_saved, sigkill_at_marker):
     """A real SIGKILL of the DDIM stage process (in epoch 2; in epoch 1, where only the engine's start
     checkpoint, epoch 0, exists); running the stage again on the same run directory ends with the weights
     of an uninterrupted stage."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     ref, run, marker = tmp_path / "ref", tmp_path / "run", tmp_path / "killed"
     shutil.copytree(rep_run, run)
     code = _KILLABLE.format(kill_at=kill_at, marker=str(marker), run=str(run), stage=STAGE)
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not marker.exists():
-        time.sleep(0.05)
-    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL and not (run / "ddim/model.safetensors").exists()
+    sigkill_at_marker(code, marker)
+    assert not (run / "ddim/model.safetensors").exists()
     assert load_checkpoint(run / "ddim/checkpoints/last.pt")["epoch"] == epochs_saved
     assert train_ddim_stage(run, {}, progress=False)["train"]["epochs_completed"] == 2
     shutil.copytree(rep_run, ref)

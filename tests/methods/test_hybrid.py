@@ -173,25 +173,11 @@ fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, {run!r}, "hyb
 """
 
 
-def test_sigkill_in_epoch_two_then_resume_gives_the_uninterrupted_weights(tmp_path):
+def test_sigkill_in_epoch_two_then_resume_gives_the_uninterrupted_weights(tmp_path, sigkill_at_marker):
     """A real SIGKILL of a training process (not an exception in this one) mid-epoch; resuming from the
     epoch-1 checkpoint ends with the weights, queue and queue pointer of an uninterrupted run."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     run, marker = tmp_path / "run", tmp_path / "mid-epoch-2"
-    code = _KILLABLE.format(marker=str(marker), small=SMALL, run=str(run))
-    proc = subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE)
-    deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and not marker.exists():
-        time.sleep(0.05)
-    assert proc.poll() is None and marker.exists(), proc.stderr.read().decode()[-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
+    sigkill_at_marker(_KILLABLE.format(marker=str(marker), small=SMALL, run=str(run)), marker)
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
     assert not (run / "model.safetensors").exists()
     _fit(run, resume=True)
