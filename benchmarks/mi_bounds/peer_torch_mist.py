@@ -3,8 +3,10 @@
 Same tasks and settings as run.py: infomax's sampler (PYTHONPATH=src) draws identical batches from the
 same seed; Adam at the same learning rate; separable critic hidden_dims [256, 256, 32] (two hidden
 layers of 256, 32-d output), joint ("concat") critic hidden_dims [256]; all other batch items as
-negatives (``neg_samples=-1``). torch-mist has no plain DV estimator: its MINE (DV with the moving-
-average gradient correction) stands in, under the name "mine". Argument: one JSON config.
+negatives (``neg_samples=-1``). torch-mist has no plain DV estimator; its MINE (DV with the moving-
+average gradient correction, gamma 0.9) is "mine", compared with run.py's "mine". Argument: one JSON
+config; it runs the estimators of ``cfg["estimators"]`` that torch-mist has (default: all) for every seed
+of ``cfg["seeds"]`` (or the single ``cfg["seed"]``): torch.manual_seed(seed), data from seed + 1.
 """
 
 from __future__ import annotations
@@ -43,63 +45,67 @@ def main() -> None:
     d, spl, levels = cfg["dim"], cfg["steps_per_level"], cfg["levels"]
     results = []
     raw = Path(cfg["raw"])
-    for batch, critic, task in cfg["configs"]:
-        for name, make in ESTIMATORS.items():
-            path = raw / f"torch-mist_{task}_b{batch}_{critic}_{name}_spl{spl}_seed{cfg['seed']}.json"
-            if path.exists():  # finished by an earlier, interrupted run
-                results.append(json.loads(path.read_text()))
-                continue
-            torch.manual_seed(cfg["seed"])
-            kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}
-            if critic == "separable":
-                kw.update(critic_type="separable", hidden_dims=[256, 256, 32])
-            else:
-                kw.update(critic_type="joint", hidden_dims=[256])
-            est = make(kw)
-            opt = torch.optim.Adam(est.parameters(), lr=cfg["lr"])
-            gen = torch.Generator().manual_seed(cfg["seed"] + 1)
-            values = []
-            sec = 0.0
-            for step in range(spl * len(levels)):
-                t0 = time.perf_counter()  # timed: sampling + loss + backward + step
-                mi = levels[step // spl]
-                x, y = sample_correlated_gaussian(
-                    batch,
-                    d,
-                    mi_to_rho(mi, d),
-                    generator=gen,
-                    transform="cube" if task == "cubic" else "identity",
-                )
-                loss = est.loss(x, y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sec += time.perf_counter() - t0
-                # the estimate, outside the timing, AFTER the update: torch-mist's estimators keep state (the
-                # empirical proposal of negatives), and calling mutual_information before loss on a batch
-                # corrupted training here (NWJ at -34 nats, InfoNCE at -1e12). run.py --estimate-after-step
-                # gives infomax the same protocol for a like-for-like comparison.
-                with torch.no_grad():
-                    v = float(est.mutual_information(x, y))
-                values.append(v if v == v and abs(v) != float("inf") else None)
-            sec /= spl * len(levels)
-            r = {
-                "task": task,
-                "batch": batch,
-                "critic": critic,
-                "estimator": name,
-                "estimates": values,
-                "sec_per_step": sec,
-            }
-            results.append(r)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(r))
-            tmp.replace(path)
-            print(
-                f"torch-mist {task} b={batch} {critic} {name}: {1e3 * sec:.2f} ms/step",
-                file=sys.stderr,
-                flush=True,
+    names = [n for n in cfg.get("estimators", ESTIMATORS) if n in ESTIMATORS]
+    seeds = cfg.get("seeds", [cfg.get("seed", 0)])
+    runs = [(b, c, t, n, s) for b, c, t in cfg["configs"] for n in names for s in seeds]  # run.py's order
+    for batch, critic, task, name, seed in runs:
+        make = ESTIMATORS[name]
+        path = raw / f"torch-mist_{task}_b{batch}_{critic}_{name}_spl{spl}_seed{seed}.json"
+        if path.exists():  # finished by an earlier, interrupted run
+            results.append({"seed": seed, **json.loads(path.read_text())})
+            continue
+        torch.manual_seed(seed)
+        kw = {"x_dim": d, "y_dim": d, "neg_samples": -1}
+        if critic == "separable":
+            kw.update(critic_type="separable", hidden_dims=[256, 256, 32])
+        else:
+            kw.update(critic_type="joint", hidden_dims=[256])
+        est = make(kw)
+        opt = torch.optim.Adam(est.parameters(), lr=cfg["lr"])
+        gen = torch.Generator().manual_seed(seed + 1)
+        values = []
+        sec = 0.0
+        for step in range(spl * len(levels)):
+            t0 = time.perf_counter()  # timed: sampling + loss + backward + step
+            mi = levels[step // spl]
+            x, y = sample_correlated_gaussian(
+                batch,
+                d,
+                mi_to_rho(mi, d),
+                generator=gen,
+                transform="cube" if task == "cubic" else "identity",
             )
+            loss = est.loss(x, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sec += time.perf_counter() - t0
+            # the estimate, outside the timing, AFTER the update: torch-mist's estimators keep state (the
+            # empirical proposal of negatives), and calling mutual_information before loss on a batch
+            # corrupted training here (NWJ at -34 nats, InfoNCE at -1e12). run.py --estimate-after-step
+            # gives infomax the same protocol for a like-for-like comparison.
+            with torch.no_grad():
+                v = float(est.mutual_information(x, y))
+            values.append(v if v == v and abs(v) != float("inf") else None)
+        sec /= spl * len(levels)
+        r = {
+            "task": task,
+            "batch": batch,
+            "critic": critic,
+            "estimator": name,
+            "seed": seed,
+            "estimates": values,
+            "sec_per_step": sec,
+        }
+        results.append(r)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(r))
+        tmp.replace(path)
+        print(
+            f"torch-mist {task} b={batch} {critic} {name} seed {seed}: {1e3 * sec:.2f} ms/step",
+            file=sys.stderr,
+            flush=True,
+        )
     with open(cfg["out"], "w") as f:
         json.dump(results, f)
 
