@@ -15,7 +15,7 @@ CPU-sane defaults (the paper's settings are options): the encode-and-dot local h
 32x32 images, relative to the bare encoder's forward + backward: 2048 costs +1300% or more (the
 head's 2048x2048 per-location layer alone is ~12x the encoder's flops), 256 costs +55-70%, 128 costs
 +22-37% (the head's flops per location are 256*E + E^2 multiply-adds against ~340k for the encoder);
-on a quiet 2-core CPU, 128 costs +29% (1 thread) / +30% (2 threads): ``benchmarks/dim/README.md`` section 1.
+on a quiet 2-core CPU, 128 costs +24% (1 thread) / +28% (2 threads): ``benchmarks/dim/README.md`` section 1.
 The engine's default learning rate is used (the paper: Adam 1e-4, batch 64: the ``dim-l-paper``
 preset).
 
