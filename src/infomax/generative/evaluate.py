@@ -195,10 +195,11 @@ def fid_of_run(
 
 
 def _run_splits(run_dir: str | Path) -> Any:
+    """The data of a run, from its ``config.json`` (callers have checked the run with representation_run)."""
     from infomax.data.datasets import load_dataset
-    from infomax.run import train_config_from
+    from infomax.run import read_config, train_config_from
 
-    tc = train_config_from(representation_run(run_dir).config)
+    tc = train_config_from(read_config(run_dir))
     return load_dataset(tc.data, tc.data_root, tc.val_fraction)
 
 
