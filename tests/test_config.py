@@ -67,6 +67,14 @@ def test_limits_accept_their_smallest_valid_values_and_none():
     assert (cfg.limit_train_batches, cfg.max_minutes, cfg.threads) == (None, None, None)
 
 
+def test_python_none_is_accepted_where_the_field_allows_none():
+    """Python API overrides (benchmarks, resolve_preset) pass None itself, not the string "none"."""
+    cfg = _apply({"max_minutes": None, "limit_train_batches": None})
+    assert (cfg.max_minutes, cfg.limit_train_batches) == (None, None)
+    with pytest.raises(UserError, match="bad value None for 'lr'"):
+        _apply({"lr": None})
+
+
 def test_non_finite_values_from_the_python_api_are_rejected():
     for key in ("weight_decay", "max_minutes", "val_fraction", "lr"):
         cfg = TrainConfig()

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from infomax.bounds.mine import ema_log_partition, mine_surrogate
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, extract_features
 
@@ -46,10 +47,6 @@ MakeQ = Callable[[tuple[Tensor, ...]], tuple[Tensor, ...]]
 #: Smallest validation gain (nats) that counts as one: float32 rounding alone moves a DV value by ~1e-7, so
 #: a critic that only "beats" T = 0 by rounding (e.g. when Q and P coincide) is not kept.
 _MIN_GAIN = 1e-5
-
-#: Largest exponent of the bias-corrected gradient's ratio ``E[exp T(q)] / ema`` (no overflow to inf).
-_MAX_LOG_RATIO = 20.0
-
 
 def logmeanexp(t: Tensor) -> Tensor:
     """log(mean(exp(t))) over all entries, computed stably (a scalar).
@@ -196,7 +193,8 @@ def train_dv_critic(
 
     Each step draws ``batch_size`` rows of ``p_fit`` (the P sample), builds a fresh Q sample from them with
     ``make_q`` and ascends ``mean T(p) - E[exp T(q)] / ema`` where ``ema`` is a moving average of
-    ``E[exp T(q)]`` (Belghazi et al. 2018, sec. 3.2: this has MINE's bias-corrected gradient). Adam, with
+    ``E[exp T(q)]`` (Belghazi et al. 2018, sec. 3.2: this has MINE's bias-corrected gradient; each batch
+    value clipped as in :func:`infomax.bounds.mine.ema_log_partition`). Adam, with
     a learning rate decaying exponentially from ``lr`` to ``lr_final`` over ``steps`` (the decaying
     schedule of Hjelm et al. 2019, sec. 4.1). Every ``eval_every`` steps (and before the first) the DV value
     on ``p_val`` against ``max(1, n_rounds // 2)`` fixed Q draws of it is computed; the best critic is
@@ -241,14 +239,9 @@ def train_dv_critic(
             p = tuple(t[idx].to(device) for t in p_fit)
             t_p, t_q = critic(*p).flatten(), critic(*make_q(p)).flatten()  # (B,), (B,)
             lme = logmeanexp(t_q)
-            cur = lme.detach()
-            if log_ema is None:
-                log_ema = cur
-            else:
-                log_ema = torch.logaddexp(log_ema + math.log1p(-s.ema_rate), cur + math.log(s.ema_rate))
-            ratio = torch.exp(torch.clamp(lme - log_ema, max=_MAX_LOG_RATIO))  # E[exp T(q)] / ema
+            log_ema = ema_log_partition(log_ema, lme, decay=1.0 - s.ema_rate)  # clipped as MINE's
             opt.zero_grad()
-            (ratio - t_p.mean()).backward()
+            (-mine_surrogate(t_p.mean(), lme, log_ema)).backward()  # factor E[exp T(q)] / ema, capped
             opt.step()
             sched.step()
             step += 1
