@@ -3,8 +3,11 @@ the paper's figures side by side, and whether each of the paper's claims holds h
 
 Hjelm et al., "Learning deep representations by mutual information estimation and maximization", ICLR
 2019 (Tables 1, 4, 5; appendices A.3 and A.5). Each row trains one preset with the library's engine for a
-wall-clock budget (``--budget-minutes``) on ``--data`` (default Fashion-MNIST, the substitute for CIFAR-10
-on a CPU), then measures, with ``infomax.evaluation.PROTOCOLS``:
+step budget (``--budget-steps``: every row the same number of batches, as the paper compares its models at
+equal training; on a CPU at the same thread count the table is then reproducible figure for figure) or a
+wall-clock budget (``--budget-minutes``: rows as fast as their objective allows, figures that depend on the
+machine) on ``--data`` (default Fashion-MNIST, the substitute for CIFAR-10 on a CPU), then measures, with
+``infomax.evaluation.PROTOCOLS``:
 
 - ``linear`` probe test accuracy on ``conv``, ``fc`` and ``y`` (C chosen on val);
 - ``msssim``: MS-SSIM of a decoder trained on frozen ``y``;
@@ -22,7 +25,7 @@ dataset after a minute of CPU training: the claims (orderings) are what is compa
 
 Example::
 
-    python benchmarks/dim/reproduce.py --data fashion-mnist --budget-minutes 1.5
+    python benchmarks/dim/reproduce.py --data fashion-mnist --budget-steps 400
 """
 
 from __future__ import annotations
@@ -102,9 +105,13 @@ def run_row(preset: str, splits, small, args, tmp: Path) -> dict:
     if preset == "random":
         encoder, train = common.untrained("dim-l", splits, args.seed).encoder, {"steps": 0, "elapsed_s": 0.0}
     else:
+        budget = {"max_epochs": 1, "limit_train_batches": args.budget_steps} if args.budget_steps else {}
         method, metrics = common.train(preset, splits, tmp / preset, args.budget_minutes,
-                                       {"data": args.data, "seed": args.seed})
+                                       {"data": args.data, "seed": args.seed, **budget})
         encoder, train = method.encoder, metrics["train"]
+        if args.budget_steps and train["steps"] != args.budget_steps:  # more steps than one epoch has
+            raise ValueError(f"{preset}: {train['steps']} steps run, not --budget-steps "
+                             f"{args.budget_steps} (at most one epoch of batches)")
     row = {"preset": preset, "reproduces": ROWS.get(preset, ""), "steps": train["steps"],
            "train_s": train["elapsed_s"], **measure(encoder, small, args)}
     row.update({"load_1m_start": c0["load_1m"], "load_1m_end": common.cpu_conditions()["load_1m"]})
@@ -175,8 +182,9 @@ def write_tables(rows: dict, args, up0: str) -> None:
         verdicts = [f"{c['claim']}: {c['holds_here']}" for c in claims(rows)
                     if preset in c["presets"].split(", ")]
         table.append({**r, **PAPER.get(preset, {}), "claims_here": " / ".join(verdicts)})
-    notes = [f"data {args.data}, {args.budget_minutes} min of training per row (engine max_minutes), seed "
-             f"{args.seed}, torch threads {args.threads}",
+    budget = (f"{args.budget_steps} training steps per row" if args.budget_steps else
+              f"{args.budget_minutes} min of training per row (engine max_minutes)")
+    notes = [f"data {args.data}, {budget}, seed {args.seed}, torch threads {args.threads}",
              f"measures on random subsets: {args.eval_max_train} train, {args.eval_max_val} val, "
              f"{args.eval_max_test} test items; linear probe = PROTOCOLS['linear']'s recipe (C on val) on "
              f"conv/fc/y from one pass; MS-SSIM decoder {args.msssim_epochs} epochs; MINE "
@@ -220,7 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default="fashion-mnist")
     p.add_argument("--data-root", default=None)
-    p.add_argument("--budget-minutes", type=float, default=1.5, help="training minutes per row")
+    p.add_argument("--budget-minutes", type=float, default=None,
+                   help="training minutes per row (default 1.5 unless --budget-steps)")
+    p.add_argument("--budget-steps", type=int, default=None,
+                   help="training steps per row, at most one epoch (instead of --budget-minutes)")
     p.add_argument("--presets", nargs="+", default=list(ROWS))
     p.add_argument("--eval-max-train", type=int, default=5000,
                    help="train items (random subset) for every measure")
@@ -235,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=common.RESULTS)
     p.add_argument("--resume", action="store_true", help="keep the rows already in reproduce_rows.jsonl")
     args = p.parse_args(argv)
+    if args.budget_steps is not None and args.budget_minutes is not None:
+        p.error("give --budget-steps or --budget-minutes, not both")
+    if args.budget_steps is not None and args.budget_steps < 1:
+        p.error("--budget-steps must be >= 1")
+    if args.budget_steps is None and args.budget_minutes is None:
+        args.budget_minutes = 1.5
     common.set_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "reproduce_rows.jsonl"

@@ -7,6 +7,15 @@ negatives (``neg_samples=-1``). torch-mist has no plain DV estimator; its MINE (
 average gradient correction, gamma 0.9) is "mine", compared with run.py's "mine". Argument: one JSON
 config; it runs the estimators of ``cfg["estimators"]`` that torch-mist has (default: all) for every seed
 of ``cfg["seeds"]`` (or the single ``cfg["seed"]``): torch.manual_seed(seed), data from seed + 1.
+
+The estimate of a step is the bound on that step's batch before the update (run.py's default: the value
+of the training forward), or after it with ``cfg["estimate_after_step"]``. torch-mist 0.2.17 caches the
+critic's positive scores (``unnormalized_log_ratio`` is a ``cached_method`` keyed on equal x, y) and
+drops that cache only from a module backward hook, which ``est.loss(x, y).backward()`` never fires; so a
+``mutual_information(x, y)`` after the update would combine the positives' scores of the critic *before*
+the update with the negatives' scores after it, and one before ``loss`` would hand ``loss`` positives
+computed without gradients. This script drops the cache (``delete_cache_hook``) before every call;
+results recorded before 2026-12-02 (``results-4000*``) did not and carry the mixed estimate.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from pathlib import Path
 
 import torch
 from torch_mist.estimators.discriminative import factories as F
+from torch_mist.utils.caching import delete_cache_hook
 
 # infomax's own sampler, loaded from its file: the infomax.data package needs numpy 2, torch-mist numpy 1.
 _SYN = Path(__file__).resolve().parents[2] / "src" / "infomax" / "data" / "synthetic.py"
@@ -47,6 +57,7 @@ def main() -> None:
     raw = Path(cfg["raw"])
     names = [n for n in cfg.get("estimators", ESTIMATORS) if n in ESTIMATORS]
     seeds = cfg.get("seeds", [cfg.get("seed", 0)])
+    after = bool(cfg.get("estimate_after_step", False))
     runs = [(b, c, t, n, s) for b, c, t in cfg["configs"] for n in names for s in seeds]  # run.py's order
     for batch, critic, task, name, seed in runs:
         make = ESTIMATORS[name]
@@ -75,17 +86,23 @@ def main() -> None:
                 generator=gen,
                 transform="cube" if task == "cubic" else "identity",
             )
+            untimed = 0.0
+            if not after:  # the bound on this batch before the update (run.py's default protocol)
+                te = time.perf_counter()
+                delete_cache_hook(est)
+                with torch.no_grad():
+                    v = float(est.mutual_information(x, y))
+                untimed = time.perf_counter() - te
+            delete_cache_hook(est)  # see the module docstring: a stale cache would mix two critics
             loss = est.loss(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            sec += time.perf_counter() - t0
-            # the estimate, outside the timing, AFTER the update: torch-mist's estimators keep state (the
-            # empirical proposal of negatives), and calling mutual_information before loss on a batch
-            # corrupted training here (NWJ at -34 nats, InfoNCE at -1e12). run.py --estimate-after-step
-            # gives infomax the same protocol for a like-for-like comparison.
-            with torch.no_grad():
-                v = float(est.mutual_information(x, y))
+            sec += time.perf_counter() - t0 - untimed
+            if after:  # --estimate-after-step: the bound on the same batch after the update
+                delete_cache_hook(est)
+                with torch.no_grad():
+                    v = float(est.mutual_information(x, y))
             values.append(v if v == v and abs(v) != float("inf") else None)
         sec /= spl * len(levels)
         r = {

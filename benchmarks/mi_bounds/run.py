@@ -191,6 +191,7 @@ def start_peer(args: argparse.Namespace, out: Path) -> subprocess.Popen | str:
         "steps_per_level": args.steps_per_level,
         "lr": args.lr,
         "seeds": args.seeds,
+        "estimate_after_step": bool(args.estimate_after_step),
         # the peer runs those it has (torch-mist has no plain dv)
         "estimators": list(dict.fromkeys(PEER_NAME.get(e, e) for e in args.estimators.split(","))),
         "batch_sizes": args.batch_sizes,

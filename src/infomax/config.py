@@ -137,7 +137,8 @@ def _base_types(tp: Any) -> list[Any]:
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """Coerce a CLI string (or a preset value) to the annotated type ``tp``; UserError if impossible."""
     allowed = _base_types(tp)
-    if type(None) in allowed and (value is None or isinstance(value, str) and value.lower() in ("none", "null")):
+    is_none = value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+    if is_none and type(None) in allowed:
         return None
     for t in allowed:
         if t is type(None):
