@@ -404,20 +404,34 @@ def write_outputs(
 PEER_NAME = {"jsd_allpairs": "jsd"}
 
 
+#: A seed whose med-abs-err exceeds this (10x the staircase's largest true MI) has diverged, like one with
+#: a non-finite estimate: a MINE run stuck at 3,500 nats of error is not "more accurate" than a NaN.
+DIVERGED_ERR = 100.0
+
+
+def diverged(err: float) -> bool:
+    return not np.isfinite(err) or err > DIVERGED_ERR
+
+
 def verdict(a: list[float], b: list[float]) -> str:
     """Which side is more accurate from per-seed med-abs-errs ``a`` (infomax) and ``b`` (torch-mist).
 
-    A seed whose error is non-finite (the run diverged) counts against its side: fewer diverged seeds
-    wins; the same number of diverged seeds (> 0) is "both diverged". Otherwise the seed means decide:
+    A seed whose error is non-finite or above ``DIVERGED_ERR`` (the run diverged) counts against its
+    side: fewer diverged seeds
+    wins; the same number (> 0) on both sides leaves the verdict to the other seeds ("both diverged" when
+    none is left). Otherwise the seed means decide:
     a gap within 5% + 0.02 nats is a tie; beyond it, every seed of one side better than every seed of
     the other is a win for that side; else (two or more seeds on both sides) a gap within two standard
     errors of the difference of the means (sqrt(sd_a^2/n_a + sd_b^2/n_b), sd the sample standard
     deviation over seeds) is a tie: a gap the seed-to-seed spread can explain is not a win."""
-    da, db = sum(not np.isfinite(v) for v in a), sum(not np.isfinite(v) for v in b)
+    da, db = sum(diverged(v) for v in a), sum(diverged(v) for v in b)
     if da != db:
         return "infomax" if da < db else "torch-mist"
     if da > 0:
-        return "both diverged"
+        a, b = [v for v in a if not diverged(v)], [v for v in b if not diverged(v)]
+        if not a or not b:
+            return "both diverged"
+        return f"{verdict(a, b)} ({da} diverged each)"  # the same number diverged: the rest decide
     ma, mb = float(np.mean(a)), float(np.mean(b))
     better = "infomax" if ma < mb else "torch-mist"
     if abs(ma - mb) <= 0.02 + 0.05 * min(ma, mb):
@@ -432,9 +446,10 @@ def verdict(a: list[float], b: list[float]) -> str:
 
 
 def _mean_sd(v: list[float]) -> str:
-    k = sum(not np.isfinite(x) for x in v)
+    k = sum(diverged(x) for x in v)
     if k:
-        return f"inf ({k}/{len(v)} seeds diverged)"
+        rest = [x for x in v if not diverged(x)]
+        return f"diverged in {k}/{len(v)} seeds" + (f"; others {np.mean(rest):.3f}" if rest else "")
     return f"{np.mean(v):.3f}" + (f" ± {np.std(v, ddof=1):.3f}" if len(v) > 1 else "")
 
 
@@ -478,7 +493,8 @@ def compare(groups: dict[tuple, list[dict]], args: argparse.Namespace) -> str:
         ma, mb = (float(np.mean([r["mse"] for rs in side for r in rs])) for side in (ours, theirs))
         ta, tb = (float(np.mean([rs[0]["ms_per_step"] for rs in side])) for side in (ours, theirs))
         who = verdict(a, b)
-        wins[who] = wins.get(who, 0) + 1
+        key = who.split(" (")[0]
+        wins[key] = wins.get(key, 0) + 1
         name = est if peer_est == est else f"{est} ({peer_est})"
         pa, pb = (" / ".join(f"{v:.3f}" for v in side) for side in (a, b))
         lines.append(
