@@ -17,6 +17,7 @@ import dataclasses
 import os
 import resource
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -79,10 +80,16 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> tuple[
 
 
 def load_splits(data: str, data_root: str | None = None, val_fraction: float = 0.1) -> Any:
-    """``infomax.data.load_dataset`` (the val split carved from train with the data module's seed)."""
+    """``infomax.data.load_dataset`` (the val split carved from train with the data module's seed); a
+    missing or bad dataset ends the benchmark with the library's one-line message and exit code 2."""
     from infomax.data.datasets import load_dataset
+    from infomax.errors import UserError
 
-    return load_dataset(data, data_root, val_fraction)
+    try:
+        return load_dataset(data, data_root, val_fraction)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def train(
