@@ -50,9 +50,11 @@ def stale_gap(name: str, drop_cache: bool, steps: int = 30, d: int = 20) -> floa
 
 def main() -> None:
     torch.set_num_threads(1)
+    steps = 30
     for name in ("tuba", "mine", "js"):
-        print(f"{name}: max |cached - fresh| positive score after {30} steps: "
-              f"{stale_gap(name, False):.4f} (cache kept), {stale_gap(name, True):.4f} (cache dropped)")
+        kept, dropped = stale_gap(name, False, steps), stale_gap(name, True, steps)
+        print(f"{name}: max |cached - fresh| positive score after {steps} steps: "
+              f"{kept:.4f} (cache kept), {dropped:.4f} (cache dropped)")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ drops that cache only from a module backward hook, which ``est.loss(x, y).backwa
 ``mutual_information(x, y)`` after the update would combine the positives' scores of the critic *before*
 the update with the negatives' scores after it, and one before ``loss`` would hand ``loss`` positives
 computed without gradients. This script drops the cache (``delete_cache_hook``) before every call;
-results recorded before 2026-12-02 (``results-4000*``) did not and carry the mixed estimate.
+every results directory except ``results-seeds`` was recorded before this and carries the mixed estimate.
 """
 
 from __future__ import annotations

@@ -417,21 +417,18 @@ def verdict(a: list[float], b: list[float]) -> str:
     """Which side is more accurate from per-seed med-abs-errs ``a`` (infomax) and ``b`` (torch-mist).
 
     A seed whose error is non-finite or above ``DIVERGED_ERR`` (the run diverged) counts against its
-    side: fewer diverged seeds
-    wins; the same number (> 0) on both sides leaves the verdict to the other seeds ("both diverged" when
-    none is left). Otherwise the seed means decide:
-    a gap within 5% + 0.02 nats is a tie; beyond it, every seed of one side better than every seed of
-    the other is a win for that side; else (two or more seeds on both sides) a gap within two standard
-    errors of the difference of the means (sqrt(sd_a^2/n_a + sd_b^2/n_b), sd the sample standard
-    deviation over seeds) is a tie: a gap the seed-to-seed spread can explain is not a win."""
+    side: fewer diverged seeds wins; the same number (> 0) on both sides leaves the verdict to the other
+    seeds ("both diverged" when none is left). Otherwise the seed means decide: a gap within 5% + 0.02
+    nats is a tie; beyond it, every seed of one side better than every seed of the other is a win for
+    that side; else (two or more seeds on both sides) a gap within two standard errors of the difference
+    of the means (sqrt(sd_a^2/n_a + sd_b^2/n_b), sd the sample standard deviation over seeds) is a tie: a
+    gap the seed-to-seed spread can explain is not a win."""
     da, db = sum(diverged(v) for v in a), sum(diverged(v) for v in b)
     if da != db:
         return "infomax" if da < db else "torch-mist"
-    if da > 0:
-        a, b = [v for v in a if not diverged(v)], [v for v in b if not diverged(v)]
-        if not a or not b:
-            return "both diverged"
-        return f"{verdict(a, b)} ({da} diverged each)"  # the same number diverged: the rest decide
+    a, b = [v for v in a if not diverged(v)], [v for v in b if not diverged(v)]
+    if not a or not b:
+        return "both diverged"
     ma, mb = float(np.mean(a)), float(np.mean(b))
     better = "infomax" if ma < mb else "torch-mist"
     if abs(ma - mb) <= 0.02 + 0.05 * min(ma, mb):
@@ -493,8 +490,10 @@ def compare(groups: dict[tuple, list[dict]], args: argparse.Namespace) -> str:
         ma, mb = (float(np.mean([r["mse"] for rs in side for r in rs])) for side in (ours, theirs))
         ta, tb = (float(np.mean([rs[0]["ms_per_step"] for rs in side])) for side in (ours, theirs))
         who = verdict(a, b)
-        key = who.split(" (")[0]
-        wins[key] = wins.get(key, 0) + 1
+        wins[who] = wins.get(who, 0) + 1
+        n_div = sum(diverged(v) for v in a)
+        if who != "both diverged" and n_div and n_div == sum(diverged(v) for v in b):
+            who += f" ({n_div} diverged each)"  # the same number diverged: the other seeds decided
         name = est if peer_est == est else f"{est} ({peer_est})"
         pa, pb = (" / ".join(f"{v:.3f}" for v in side) for side in (a, b))
         lines.append(
