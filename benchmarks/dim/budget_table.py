@@ -46,7 +46,7 @@ def pct(fraction: str) -> str:
 
 def read_rows(paths: list[Path], layer: str = "fc") -> list[dict]:
     """Rows of the given CSVs with an accuracy for ``layer``; later files override earlier ones for the
-    same (data, budget, encoder) and the source file is kept in ``source``."""
+    same (data, budget, encoder)."""
     key = f"acc_{layer}"
     out: dict[tuple, dict] = {}
     for path in paths:
@@ -55,8 +55,7 @@ def read_rows(paths: list[Path], layer: str = "fc") -> list[dict]:
                 if not r.get(key):
                     continue
                 row = {"data": r["data"], "budget_min": float(r["budget_min"]), "encoder": r["encoder"],
-                       "steps": int(float(r["steps"] or 0)), "acc": float(r[key]), "acc_text": r[key],
-                       "images_per_s": r.get("images_per_s", ""), "source": path.name}
+                       "steps": int(float(r["steps"] or 0)), "acc": float(r[key]), "acc_text": r[key]}
                 out[(row["data"], row["budget_min"], row["encoder"])] = row
     return list(out.values())
 
@@ -66,19 +65,20 @@ def summarize(rows: list[dict], budgets: list[float]) -> tuple[list[dict], list[
     table, lines = [], []
     datas = list(dict.fromkeys(r["data"] for r in sorted(rows, key=lambda r: r["data"] != "fashion-mnist")))
     for data in datas:
+        # the untrained encoder has one row (budget 0) that stands in every budget's column
         at = {(r["encoder"], r["budget_min"]): r for r in rows if r["data"] == data}
+        at.update({("random", b): at[("random", 0.0)] for b in budgets if ("random", 0.0) in at})
         for enc, label in ENCODERS.items():
             cells = {}
             for b in budgets:
-                r = at.get((enc, 0.0 if enc == "random" else b))
+                r = at.get((enc, b))
                 cells[f"acc_{b:g}min"] = pct(r["acc_text"]) if r else ""
                 cells[f"steps_{b:g}min"] = r["steps"] if r and enc != "random" else ""
             if any(cells.values()):
                 table.append({"data": data, "encoder": label, **cells})
         n = N_TEST.get(data, 10_000)
         for b in budgets:
-            acc = {enc: at[(enc, 0.0 if enc == "random" else b)]["acc"] for enc in ENCODERS
-                   if (enc, 0.0 if enc == "random" else b) in at}
+            acc = {enc: at[(enc, b)]["acc"] for enc in ENCODERS if (enc, b) in at}
             parts = []
             for other in ("dim-g", "simclr-lightly", "random"):
                 if "dim-l" not in acc or other not in acc:
