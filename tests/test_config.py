@@ -50,9 +50,10 @@ def test_cli_strings_are_coerced():
     ({"max_minutes": "0"}, "max_minutes must be a finite number > 0"),
     ({"max_minutes": "-5"}, "max_minutes must be a finite number > 0"),
     ({"threads": "0"}, "threads must be >= 1"),
+    ({"lr_schedule": "linear"}, "lr_schedule must be one of constant, cosine; got 'linear'"),
 ], ids=["beta1", "beta2", "probe-every", "probe-samples", "final-samples", "cs-zero", "cs-empty",
         "limit-batches-0", "limit-batches-negative", "weight-decay", "val-fraction-1",
-        "val-fraction-negative", "max-minutes-0", "max-minutes-negative", "threads-0"])
+        "val-fraction-negative", "max-minutes-0", "max-minutes-negative", "threads-0", "lr-schedule"])
 def test_out_of_range_values_are_user_errors(overrides, match):
     with pytest.raises(UserError, match=match.replace("[", r"\[").replace(")", r"\)")):
         _apply(overrides)

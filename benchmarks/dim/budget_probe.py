@@ -15,6 +15,8 @@ Example::
 
     python benchmarks/dim/budget_probe.py --datasets cifar10 fashion-mnist --budget-minutes 10 30 \\
         --lightly-python benchmarks/dim/.venv-lightly/bin/python
+
+``--set KEY=VALUE`` (repeatable) changes a setting of the infomax rows, e.g. ``--set lr_schedule=cosine``.
 """
 
 from __future__ import annotations
@@ -69,8 +71,8 @@ def lightly_row(args, data: str, minutes: float, splits, layers: list[str], tmp:
 
 
 def infomax_row(args, preset: str, minutes: float, splits, psplits, layers: list[str], tmp: Path) -> dict:
-    method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes}", minutes,
-                                   {"data": splits.info.name, "seed": args.seed, "val_fraction": 0.0})
+    overrides = {"data": splits.info.name, "seed": args.seed, "val_fraction": 0.0, **args.overrides}
+    method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes}", minutes, overrides)
     tr = metrics["train"]
     bs = common.resolve_preset(preset)[0].batch_size
     return {"encoder": preset, "steps": tr["steps"], "train_s": tr["elapsed_s"],
@@ -85,14 +87,22 @@ def _cmp(acc: dict, a: str, b: str) -> str:
 
 
 def verdicts(rows: list[dict], layer: str) -> list[str]:
-    """One line per (data, budget): DIM(L) against DIM(G), lightly's SimCLR and the random encoder."""
+    """One line per (data, budget, DIM(L) variant): against DIM(G), lightly's SimCLR and the random encoder.
+
+    Example:
+        >>> verdicts([{"data": "d", "budget_min": 0, "encoder": "random", "acc_fc": 0.4},
+        ...           {"data": "d", "budget_min": 10, "encoder": "dim-l-cosine", "acc_fc": 0.5}], "fc")[0]
+        'd, 10 min, fc: dim-l-cosine vs dim-g: not measured; dim-l-cosine vs simclr-lightly: not measured; \
+dim-l-cosine > random (0.5000 vs 0.4000)'
+    """
     out = []
     key = f"acc_{layer}"
     for (data, minutes) in dict.fromkeys((r["data"], r["budget_min"]) for r in rows if r["budget_min"]):
         acc = {r["encoder"]: r.get(key) for r in rows
                if r["data"] == data and r["budget_min"] in (minutes, 0)}
-        out.append(f"{data}, {minutes} min, {layer}: " + "; ".join(
-            _cmp(acc, "dim-l", b) for b in ("dim-g", "simclr-lightly", "random")))
+        for local in (e for e in acc if e.startswith("dim-l")):
+            out.append(f"{data}, {minutes} min, {layer}: " + "; ".join(
+                _cmp(acc, local, b) for b in ("dim-g", "simclr-lightly", "random")))
     return out
 
 
@@ -136,7 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path, default=common.RESULTS)
     p.add_argument("--tag", default="", help="suffix of the output file names (budget_probe-TAG.*)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the infomax rows, as `infomax train --set` (e.g. lr_schedule=cosine)")
     args = p.parse_args(argv)
+    bad = [kv for kv in args.sets if "=" not in kv]
+    if bad:
+        p.error(f"--set takes KEY=VALUE, got {bad[0]!r}")
+    args.overrides = dict(kv.split("=", 1) for kv in args.sets)
     stem = "budget_probe" + (f"-{args.tag}" if args.tag else "")
     common.set_threads(args.threads)
     rows: list[dict] = []
@@ -144,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def save() -> None:
         notes = [f"training budgets {args.budget_minutes} min per row (engine max_minutes; lightly: its own "
-                 f"loop's wall clock), torch threads {args.threads}, seed {args.seed}",
+                 f"loop's wall clock), torch threads {args.threads}, seed {args.seed}, infomax settings "
+                 f"{args.overrides or 'as in the presets'}",
                  "probe: PROTOCOLS['linear'] on standardized features, C from (0.01, 0.1, 1) on 10% of "
                  "the probe's train items, refit on them, test accuracy; probe train items: "
                  f"{args.probe_max_train or 'all'} (random subset of the official train split), test: "

@@ -28,8 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 #: Display order and labels of the encoders.
-ENCODERS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`", "dim-g": "DIM(G) `dim-g`",
+ENCODERS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`",
+            "dim-l-cosine": "DIM(L), cosine lr `dim-l-cosine`", "dim-g": "DIM(G) `dim-g`",
             "simclr-lightly": "lightly 1.6 SimCLR", "supervised": "supervised (same encoder)"}
+#: The DIM(L) variants judged against the others (a verdict line each where measured), and their names.
+LOCAL = {"dim-l": "DIM(L)", "dim-l-cosine": "DIM(L) cosine"}
 #: Test-set sizes of the official splits (the quiet protocol probes on all of them).
 N_TEST = {"cifar10": 10_000, "fashion-mnist": 10_000, "mnist": 10_000}
 
@@ -77,18 +80,21 @@ def summarize(rows: list[dict], budgets: list[float]) -> tuple[list[dict], list[
             if any(cells.values()):
                 table.append({"data": data, "encoder": label, **cells})
         n = N_TEST.get(data, 10_000)
-        for b in budgets:
-            acc = {enc: at[(enc, b)]["acc"] for enc in ENCODERS if (enc, b) in at}
-            parts = []
-            for other in ("dim-g", "simclr-lightly", "random"):
-                if "dim-l" not in acc or other not in acc:
-                    parts.append(f"DIM(L) vs {other}: not measured")
-                    continue
-                d = 100 * (acc["dim-l"] - acc[other])
-                se = diff_se(acc["dim-l"], acc[other], n)
-                word = "ahead" if d > 2 * se else "behind" if d < -2 * se else "level (within 2 s.e.)"
-                parts.append(f"DIM(L) vs {other}: {d:+.1f} points (s.e. {se:.1f}), {word}")
-            lines.append(f"{data}, {b:g} min: " + "; ".join(parts))
+        for local, name in LOCAL.items():
+            if not any(enc == local for enc, _ in at):
+                continue
+            for b in budgets:
+                acc = {enc: at[(enc, b)]["acc"] for enc in ENCODERS if (enc, b) in at}
+                parts = []
+                for other in ("dim-g", "simclr-lightly", "random"):
+                    if local not in acc or other not in acc:
+                        parts.append(f"{name} vs {other}: not measured")
+                        continue
+                    d = 100 * (acc[local] - acc[other])
+                    se = diff_se(acc[local], acc[other], n)
+                    word = "ahead" if d > 2 * se else "behind" if d < -2 * se else "level (within 2 s.e.)"
+                    parts.append(f"{name} vs {other}: {d:+.1f} points (s.e. {se:.1f}), {word}")
+                lines.append(f"{data}, {b:g} min: " + "; ".join(parts))
     return table, lines
 
 

@@ -23,7 +23,9 @@ class TrainConfig:
 
     Optimiser: one Adam per parameter group with ``lr``, ``weight_decay`` and betas
     ``(adam_beta1, adam_beta2)`` (AMDIM, Bachman et al. 2019, uses (0.8, 0.999); torch's default is
-    (0.9, 0.999)).
+    (0.9, 0.999)). ``lr_schedule``: ``constant`` (default) or ``cosine``, a decay from ``lr`` to 0 over
+    the run, whose length is ``max_epochs`` or the ``max_minutes`` budget, whichever ends it first (see
+    ``infomax.engine.schedule``); with a cosine schedule neither limit may change when the run is resumed.
 
     Evaluation during and after training (the engine's, not ``infomax eval``'s, which runs the full
     protocol unless told otherwise):
@@ -59,6 +61,7 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 64
     lr: float = 1e-3
+    lr_schedule: str = "constant"
     weight_decay: float = 0.0
     max_epochs: int = 20
     max_minutes: float | None = None
@@ -90,6 +93,10 @@ class TrainConfig:
 
             _check(torch.cuda.is_available(), f"accelerator={self.accelerator}: no CUDA device is available")
         _check(self.lr > 0 and math.isfinite(self.lr), "lr must be a positive finite number")
+        from infomax.engine.schedule import SCHEDULES
+
+        _check(self.lr_schedule in SCHEDULES,
+               f"lr_schedule must be one of {', '.join(SCHEDULES)}; got {self.lr_schedule!r}")
         _check(math.isfinite(self.weight_decay) and self.weight_decay >= 0,
                "weight_decay must be a finite number >= 0")
         _check(self.max_epochs >= 1, "max_epochs must be >= 1")

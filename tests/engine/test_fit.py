@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -185,6 +186,80 @@ def test_resume_refuses_changed_settings(toy, tmp_path, change):
     cfg = _cfg(**change.get("train", {}))
     with pytest.raises(UserError, match="resum"):
         _train(toy, run, cfg, resume=True, method_cfg=toy.Config(**change.get("method", {})))
+
+
+def _logged(run: Path, key: str) -> dict[int, float]:
+    """``{step: value}`` of a scalar in the run's first CSV log."""
+    import csv
+
+    with open(run / "logs/version_0/metrics.csv") as f:
+        return {int(r["step"]): float(r[key]) for r in csv.DictReader(f) if r.get(key)}
+
+
+def _cos(p: float) -> float:
+    return 0.5 * (1 + math.cos(math.pi * p))
+
+
+@pytest.mark.parametrize("adversary", [False, True], ids=["one-group", "two-groups"])
+def test_cosine_schedule_sets_every_groups_rate_from_the_step(toy, tmp_path, adversary):
+    """12 steps: step k (0-based) runs at lr * cos-factor(k / 12), logged at step k + 1 (every step here)."""
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(lr_schedule="cosine"), method_cfg=toy.Config(adversary=adversary))
+    logged = _logged(run, "lr")
+    assert sorted(logged) == list(range(1, 13))
+    for step, lr in logged.items():
+        assert lr == pytest.approx(1e-3 * _cos((step - 1) / 12), rel=1e-6), step
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")  # the rate the last step used
+    bases = {"main": 1e-3, "adv": 0.5e-3} if adversary else {"main": 1e-3}
+    assert set(ckpt["optimizers"]) == set(bases)
+    for g, base in bases.items():
+        last_lr = ckpt["optimizers"][g]["param_groups"][0]["lr"]
+        assert last_lr == pytest.approx(base * _cos(11 / 12), rel=1e-12), g
+
+
+def test_cosine_schedule_over_a_budget_follows_the_clock(toy, tmp_path, monkeypatch):
+    """With max_minutes, progress is the larger of the step and the time fractions."""
+    from infomax.engine.module import InfomaxModule
+
+    monkeypatch.setattr(InfomaxModule, "elapsed", lambda self: 30.0)  # always half of a 1-minute budget
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(lr_schedule="cosine", max_minutes=1.0))
+    logged = _logged(run, "lr")
+    assert logged[6] == pytest.approx(1e-3 * 0.5, rel=1e-6)  # time (0.5) ahead of the steps (5 / 12)
+    assert logged[12] == pytest.approx(1e-3 * _cos(11 / 12), rel=1e-6)  # the steps ahead of the time
+
+
+def test_constant_schedule_logs_no_rate(reference):
+    with open(reference[0] / "logs/version_0/metrics.csv") as f:
+        assert "lr" not in f.readline().strip().split(",")
+
+
+def test_kill_then_resume_with_a_cosine_schedule_gives_identical_weights(toy, tmp_path, monkeypatch):
+    cfg = _cfg(lr_schedule="cosine")
+    _train(toy, tmp_path / "straight", cfg)
+    forward, calls = toy.Toy.forward, {"n": 0}
+
+    def dying_forward(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 9:
+            raise _Killed
+        return forward(self, batch)
+
+    monkeypatch.setattr(toy.Toy, "forward", dying_forward)
+    with pytest.raises(_Killed):
+        _train(toy, tmp_path / "run", cfg)
+    monkeypatch.setattr(toy.Toy, "forward", forward)
+    _train(toy, tmp_path / "run", cfg, resume=True)
+    _assert_same_run(tmp_path / "straight", tmp_path / "run")
+
+
+@pytest.mark.parametrize("change", [{"max_epochs": 3}, {"max_minutes": 5.0}], ids=["epochs", "minutes"])
+def test_resume_refuses_a_new_length_under_a_cosine_schedule(toy, tmp_path, change):
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=1, lr_schedule="cosine"))
+    key = next(iter(change))
+    with pytest.raises(UserError, match=f"cannot change {key} .* cosine learning-rate schedule"):
+        _train(toy, run, _cfg(lr_schedule="cosine", **{"max_epochs": 1, **change}), resume=True)
 
 
 @pytest.mark.slow

@@ -310,6 +310,11 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
     if changed:
         raise UserError(f"cannot change {', '.join(changed)} of the run in {run_dir} when resuming "
                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
+    limits = [k for k in ("max_epochs", "max_minutes") if old_train.get(k, defaults.get(k)) != new_train[k]]
+    if new_train.get("lr_schedule", "constant") != "constant" and limits:
+        raise UserError(f"cannot change {', '.join(limits)} of the run in {run_dir} when resuming: its "
+                        f"{new_train['lr_schedule']} learning-rate schedule spans the run's original length; "
+                        "start a new run for a longer one")
 
 
 def _no_step_taken(ckpt_path: Path) -> bool:

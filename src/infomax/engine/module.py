@@ -2,7 +2,8 @@
 
 Per training step: uint8 images -> float [0, 1] on the device; the method's forward once; then, group by
 group (``"main"`` first), zero the group's gradients, backward its loss (``"loss"`` for main,
-``"loss/<group>"`` for the others) and step its optimiser; then ``method.on_after_optimizer_step()``.
+``"loss/<group>"`` for the others), set its learning rate from the schedule (``schedule.py``; a
+non-constant one is logged as ``lr``) and step its optimiser; then ``method.on_after_optimizer_step()``.
 A non-finite loss stops training before any weight is touched. At every epoch end (and when the
 wall-clock budget runs out) the full training state is checkpointed atomically (see ``checkpoint.py``).
 With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged before training and every
@@ -34,6 +35,7 @@ from infomax.engine.checkpoint import (
 )
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.sampler import EpochBatchSampler
+from infomax.engine.schedule import lr_factor, run_progress
 from infomax.methods.base import MethodBase
 
 #: File written beside the checkpoint when training diverged (read by ``fit``).
@@ -58,7 +60,8 @@ class InfomaxModule(L.LightningModule):
 
     Args:
         method: any :class:`~infomax.methods.base.MethodBase`.
-        train_cfg: lr, weight_decay, adam_beta1/2, seed, max_minutes, probe_every are read here.
+        train_cfg: lr, lr_schedule, weight_decay, adam_beta1/2, seed, max_epochs, max_minutes and
+            probe_every are read here.
         data: a dataset of ``(uint8 (C, H, W), int64)`` items.
         sampler: the epoch-order batch sampler (its ``epoch``/``resume_at`` are driven from here).
         checkpoint_path: where to write the checkpoint (rank 0 only).
@@ -113,10 +116,12 @@ class InfomaxModule(L.LightningModule):
         groups = self.method.param_groups()
         group_lr = getattr(self.method, "group_lr", None) or {}
         betas = (self.cfg.adam_beta1, self.cfg.adam_beta2)
+        # the schedule scales these; a resumed optimiser's state holds the last scaled value, not the base
+        self.base_lr = {g: self.cfg.lr if g == "main" else group_lr.get(g, self.cfg.lr) for g in self.groups}
         # fused: one kernel over all of a group's tensors; on a CPU 3-5x faster than the default per-tensor
         # loop (for dim-l, whose step the loop made ~25% of a training step: benchmarks/dim/step_time.py)
-        opts = [torch.optim.Adam(groups[g], lr=self.cfg.lr if g == "main" else group_lr.get(g, self.cfg.lr),
-                                 betas=betas, weight_decay=self.cfg.weight_decay, fused=True)
+        wd = self.cfg.weight_decay
+        opts = [torch.optim.Adam(groups[g], lr=self.base_lr[g], betas=betas, weight_decay=wd, fused=True)
                 for g in self.groups]
         for g, opt in zip(self.groups, opts):
             if self.start and g in self.start.get("optimizers", {}):
@@ -152,13 +157,18 @@ class InfomaxModule(L.LightningModule):
             return
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
+        factor = self.lr_factor()
         for i, (g, opt) in enumerate(zip(self.groups, opts)):
             opt.zero_grad(set_to_none=True)
             self.manual_backward(losses[loss_key(g)], retain_graph=i < len(opts) - 1)
+            for pg in opt.param_groups:
+                pg["lr"] = self.base_lr[g] * factor
             opt.step()
         self.method.on_after_optimizer_step()
         self.step_count += 1
         self.batch += 1
+        if self.cfg.lr_schedule != "constant":  # a scheduled rate is logged (a panel of the loss plot)
+            losses = {**losses, "lr": torch.tensor(self.base_lr["main"] * factor)}
         self._record(losses)
         if self._over_budget():
             self.stopped_by = "max_minutes"
@@ -183,6 +193,18 @@ class InfomaxModule(L.LightningModule):
     def elapsed(self) -> float:
         """Training wall time in seconds, including the time before a resume."""
         return self.elapsed_before + (time.monotonic() - self.t0)
+
+    def lr_factor(self) -> float:
+        """The schedule's factor for the coming step (every process uses the same one)."""
+        if self.cfg.lr_schedule == "constant":
+            return 1.0
+        total = self.cfg.max_epochs * len(self.sampler)
+        elapsed = self.elapsed()
+        if self.cfg.max_minutes is not None and self.trainer.world_size > 1:  # the clocks differ slightly
+            clock = torch.tensor(elapsed, device=self.device)
+            elapsed = float(self.trainer.strategy.reduce(clock, reduce_op="max"))
+        progress = run_progress(self.step_count, total, elapsed, self.cfg.max_minutes)
+        return lr_factor(self.cfg.lr_schedule, progress)
 
     def _over_budget(self) -> bool:
         if self.cfg.max_minutes is None:

@@ -376,6 +376,8 @@ def _p(description: str, **overrides: Any) -> Preset:
 
 PRESETS: dict[str, Preset] = {
     "dim-l": _p("DIM(L): local infoNCE, encode-and-dot head (alpha=0, beta=1)"),
+    "dim-l-cosine": _p("DIM(L) with a cosine learning-rate decay over the run (epochs or --max-minutes)",
+                       lr_schedule="cosine"),
     "dim-g": _p("DIM(G): global infoNCE only (alpha=1, beta=0)", alpha=1.0, beta=0.0),
     "dim-l-jsd": _p("DIM(L) with the JSD bound (positives excluded from the negatives)", bound="jsd"),
     "dim-l-dv": _p("DIM(L) with the Donsker-Varadhan bound", bound="dv"),
