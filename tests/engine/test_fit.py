@@ -278,6 +278,16 @@ def test_two_process_ddp_training_on_cpu(toy, tmp_path, adversary):
     assert torch.equal(w["w.weight"], ckpt["method"]["w.weight"])
 
 
+@pytest.mark.slow
+def test_two_process_ddp_with_a_cosine_schedule_over_a_budget(toy, tmp_path):
+    """The clock-driven factor is the max over processes: both ranks step with one rate, the run ends."""
+    run = tmp_path / "run"
+    metrics = _train(toy, run, _cfg(devices=2, max_epochs=2, lr_schedule="cosine", max_minutes=30.0))
+    assert metrics["train"]["steps"] == 2 * (96 // 2 // 16) and metrics["train"]["stopped_by"] == "max_epochs"
+    lr = load_checkpoint(run / "checkpoints/last.pt")["optimizers"]["main"]["param_groups"][0]["lr"]
+    assert 0 < lr <= 1e-3 * _cos(5 / 6) + 1e-9  # the last of 6 steps: at least the step fraction 5/6 done
+
+
 _KILLABLE = """
 import sys, time, torch
 torch.set_num_threads(1)
