@@ -92,22 +92,26 @@ class _Killed(Exception):
     pass
 
 
-def test_kill_in_the_middle_of_an_epoch_then_resume_gives_identical_weights(toy, reference, tmp_path,
-                                                                             monkeypatch):
-    run = tmp_path / "run"
-    forward = toy.Toy.forward
-    calls = {"n": 0}
+def _train_until_killed(toy, run: Path, cfg: TrainConfig, monkeypatch, at_call: int = 9) -> None:
+    """Train until forward call ``at_call`` (9: the third step of epoch 2) raises, as if the process died."""
+    forward, calls = toy.Toy.forward, {"n": 0}
 
     def dying_forward(self, batch):
         calls["n"] += 1
-        if calls["n"] == 9:  # third step of epoch 2: the process dies, nothing more is written
+        if calls["n"] == at_call:  # nothing more is written
             raise _Killed
         return forward(self, batch)
 
     monkeypatch.setattr(toy.Toy, "forward", dying_forward)
     with pytest.raises(_Killed):
-        _train(toy, run, _cfg())
+        _train(toy, run, cfg)
     monkeypatch.setattr(toy.Toy, "forward", forward)
+
+
+def test_kill_in_the_middle_of_an_epoch_then_resume_gives_identical_weights(toy, reference, tmp_path,
+                                                                             monkeypatch):
+    run = tmp_path / "run"
+    _train_until_killed(toy, run, _cfg(), monkeypatch)
     assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1  # restarts epoch 2 from here
     assert not (run / "model.safetensors").exists()
     _train(toy, run, _cfg(), resume=True)
@@ -237,18 +241,7 @@ def test_constant_schedule_logs_no_rate(reference):
 def test_kill_then_resume_with_a_cosine_schedule_gives_identical_weights(toy, tmp_path, monkeypatch):
     cfg = _cfg(lr_schedule="cosine")
     _train(toy, tmp_path / "straight", cfg)
-    forward, calls = toy.Toy.forward, {"n": 0}
-
-    def dying_forward(self, batch):
-        calls["n"] += 1
-        if calls["n"] == 9:
-            raise _Killed
-        return forward(self, batch)
-
-    monkeypatch.setattr(toy.Toy, "forward", dying_forward)
-    with pytest.raises(_Killed):
-        _train(toy, tmp_path / "run", cfg)
-    monkeypatch.setattr(toy.Toy, "forward", forward)
+    _train_until_killed(toy, tmp_path / "run", cfg, monkeypatch)
     _train(toy, tmp_path / "run", cfg, resume=True)
     _assert_same_run(tmp_path / "straight", tmp_path / "run")
 
