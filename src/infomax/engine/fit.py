@@ -305,12 +305,12 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
     old_train, new_train = old.get("train", {}), json.loads(json.dumps(new["train"]))
     # a run written before a setting existed ran with that setting's default
     defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
-    changed = sorted(k for k in new_train
-                     if k not in RESUMABLE_CHANGES and old_train.get(k, defaults.get(k)) != new_train[k])
+    differs = [k for k in new_train if old_train.get(k, defaults.get(k)) != new_train[k]]
+    changed = sorted(k for k in differs if k not in RESUMABLE_CHANGES)
     if changed:
         raise UserError(f"cannot change {', '.join(changed)} of the run in {run_dir} when resuming "
                         f"(only {', '.join(RESUMABLE_CHANGES)} may change)")
-    limits = [k for k in ("max_epochs", "max_minutes") if old_train.get(k, defaults.get(k)) != new_train[k]]
+    limits = [k for k in ("max_epochs", "max_minutes") if k in differs]
     if new_train.get("lr_schedule", "constant") != "constant" and limits:
         raise UserError(f"cannot change {', '.join(limits)} of the run in {run_dir} when resuming: its "
                         f"{new_train['lr_schedule']} learning-rate schedule spans the run's original length; "
