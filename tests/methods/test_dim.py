@@ -5,10 +5,15 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from infomax.config import TrainConfig, apply_overrides
+from infomax.data.datasets import load_dataset
+from infomax.data.views import Identity, TwoViews
+from infomax.engine.fit import build_method, fit
 from infomax.errors import UserError
-from infomax.methods.dim import PRESETS, Config, build, frozen_bn_stats
+from infomax.methods.dim import DIM, PRESETS, VIEWS, Config, build, crop_flip, frozen_bn_stats
+from infomax.methods.dim_heads import local_pos_mask
 
 
 def _info(size: int = 8, channels: int = 1) -> SimpleNamespace:
@@ -170,8 +175,110 @@ def test_occluded_pass_keeps_bn_running_stats() -> None:
         ({"coord": "diagonal"}, 8, "unknown coord"),
         ({"prior": "cauchy"}, 8, "unknown prior"),
         ({"n_negatives": 0}, 8, "n_negatives"),
+        ({"views": "rotate"}, 8, "unknown views"),
     ],
 )
 def test_bad_options_raise_user_errors(overrides: dict, size: int, match: str) -> None:
     with pytest.raises(UserError, match=match):
         build(Config(**overrides), _info(size))
+
+
+def _batch(n: int = 6, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.rand(n, 1, size, size), torch.zeros(n, dtype=torch.long)
+
+
+@pytest.mark.parametrize("views", VIEWS)
+def test_views_give_finite_loss_and_encoder_gradients(views: str) -> None:
+    torch.manual_seed(0)
+    method = build(Config(views=views), _info(8))
+    out = method(_batch())
+    out["loss"].backward()
+    g = method.encoder.conv1[0].weight.grad
+    assert torch.isfinite(out["loss"]) and g is not None and g.abs().sum() > 0
+
+
+def test_crop_flip_view_is_the_single_view_objective_on_the_augmented_batch() -> None:
+    torch.manual_seed(3)
+    aug = build(Config(views="crop-flip"), _info(8))
+    plain = build(Config(), _info(8))
+    plain.load_state_dict(aug.state_dict())
+    x, labels = _batch()
+    torch.manual_seed(7)
+    got = aug((x, labels))["loss"]
+    torch.manual_seed(7)
+    x_aug = crop_flip(8)(x)  # the same draws
+    assert not torch.equal(x_aug, x)
+    torch.testing.assert_close(got, plain((x_aug, labels))["loss"])
+
+
+def test_cross_views_of_identical_copies_reduce_to_the_single_view_objective() -> None:
+    # two identical views: each Y against the other copy's (= its own) map, and batch norm over the
+    # duplicated batch has the same mean and (biased) variance as over the batch itself
+    torch.manual_seed(4)
+    cross = build(Config(views="cross"), _info(8))
+    cross.views = TwoViews(Identity())
+    plain = build(Config(), _info(8))
+    plain.load_state_dict(cross.state_dict())
+    batch = _batch()
+    a, b = cross(batch), plain(batch)
+    for key in ("loss", "mi/infonce", "mi/jsd", "mi/dv"):
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-5)
+
+
+def test_cross_views_score_each_y_against_the_other_views_local_map() -> None:
+    torch.manual_seed(5)
+    method = build(Config(views="cross-crop-flip"), _info(8))
+    x, labels = _batch()
+    torch.manual_seed(9)
+    out = method((x, labels))
+    torch.manual_seed(9)
+    x1, x2 = method.views(x)  # the same draws
+    feats = method.encoder(torch.cat([x1, x2]))
+    y1, y2 = feats["y"].chunk(2)
+    l1, l2 = feats["local"].chunk(2)
+    mi_12, _ = method._mi(method.local_scores(y1, l2), _pos(6, l1))
+    mi_21, _ = method._mi(method.local_scores(y2, l1), _pos(6, l1))
+    torch.testing.assert_close(out["loss"], -(mi_12 + mi_21) / 2)
+    # not the same-view objective: Y against its own view's map gives another value
+    mi_11, _ = method._mi(method.local_scores(y1, l1), _pos(6, l1))
+    assert abs(float((mi_11 - mi_12).detach())) > 1e-4
+
+
+def _pos(b: int, local: torch.Tensor) -> torch.Tensor:
+    return local_pos_mask(b, local.shape[2] * local.shape[3], device=local.device)
+
+
+class _Killed(Exception):
+    pass
+
+
+def _fit_digits(run_dir, resume: bool = False):
+    splits = load_dataset("digits")
+    cfg = Config(views="cross", embed_dim=16)
+    tc = TrainConfig(method="dim", max_epochs=2, batch_size=32, limit_train_batches=3, seed=2)
+    m = build_method("dim", cfg, splits.info, tc.seed)
+    return fit(m, splits, tc, run_dir, "dim", cfg, resume=resume, baselines=False, evaluate=False,
+               progress=False)
+
+
+def test_killed_cross_view_run_resumes_to_identical_weights(tmp_path, monkeypatch) -> None:
+    # the views draw from the global RNG, which the checkpoint carries: a killed run ends the same
+    _fit_digits(tmp_path / "ref")
+    forward, calls = DIM.forward, {"n": 0}
+
+    def dying(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:  # second step of epoch 2
+            raise _Killed
+        return forward(self, batch)
+
+    monkeypatch.setattr(DIM, "forward", dying)
+    with pytest.raises(_Killed):
+        _fit_digits(tmp_path / "run")
+    monkeypatch.setattr(DIM, "forward", forward)
+    _fit_digits(tmp_path / "run", resume=True)
+    a = load_file(str(tmp_path / "ref/model.safetensors"))
+    b = load_file(str(tmp_path / "run/model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k

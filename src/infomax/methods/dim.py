@@ -19,6 +19,13 @@ on a quiet 2-core CPU, 128 costs +24% (1 thread) / +28% (2 threads): ``benchmark
 The engine's default learning rate is used (the paper: Adam 1e-4, batch 64: the ``dim-l-paper``
 preset).
 
+Views (``views``, :func:`build_views`): by default Y and the local map come from the raw image, as in the
+paper's CIFAR-10 runs. ``crop-flip`` trains on one randomly translated and flipped copy (the paper's STL-10
+pretraining). ``cross`` draws two copies with AMDIM's augmentation and scores each copy's Y against the
+other copy's local map (Bachman et al., 2019, "Learning representations by maximizing mutual information
+across views"), so the local features must predict a differently cropped and coloured view; it costs two
+encoder passes per image (the ``dim-l-cross`` preset).
+
 Example:
     >>> from types import SimpleNamespace
     >>> info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,))
@@ -40,6 +47,7 @@ from torch import Tensor, nn
 
 from infomax.bounds import dv, infonce, jsd
 from infomax.config import Preset
+from infomax.data.views import Compose, RandomCrop, RandomHorizontalFlip, TwoViews, amdim_augment
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
@@ -62,6 +70,34 @@ if TYPE_CHECKING:  # pragma: no cover
 DIM_BOUNDS = {"infonce": infonce, "jsd": jsd, "dv": dv}
 LOCAL_ARCHS = ("dot", "concat")
 COORD_TASKS = ("none", "absolute", "relative", "both")
+#: What the encoder sees during training (see :func:`build_views`).
+VIEWS = ("none", "crop-flip", "cross", "cross-crop-flip")
+
+
+def crop_flip(image_size: int) -> Compose:
+    """The paper's pretraining augmentation for STL-10 (random crops, horizontal flips), for any input size:
+    a translation by up to ``image_size // 8`` reflect-padded pixels (4 for 32x32, as AMDIM's CIFAR code)
+    and a horizontal flip with probability 0.5."""
+    return Compose([RandomCrop(image_size, max(1, image_size // 8), "reflect"), RandomHorizontalFlip(0.5)])
+
+
+def build_views(views: str, image_size: int) -> nn.Module | None:
+    """The training views of a DIM model (None = the raw image).
+
+    - ``none``: the raw image feeds Y and the local map (the paper's CIFAR-10 setting);
+    - ``crop-flip``: one augmented copy (:func:`crop_flip`) feeds both (the paper's STL-10 pretraining);
+    - ``cross``: two copies augmented independently with AMDIM's policy
+      (:func:`~infomax.data.views.amdim_augment`); Y of each copy is scored against the local map of the other
+      (Bachman et al., 2019: MI across views), both directions averaged;
+    - ``cross-crop-flip``: as ``cross`` with :func:`crop_flip` views.
+    """
+    if views == "none":
+        return None
+    if views == "crop-flip":
+        return crop_flip(image_size)
+    if views == "cross":
+        return TwoViews(amdim_augment(image_size))
+    return TwoViews(crop_flip(image_size))
 
 
 @dataclass
@@ -87,6 +123,8 @@ class Config:
         coord_hidden: Width of the coordinate predictors' two hidden layers.
         n_globals: Extra less-global features, each from one random block of the local map.
         block_size: Side (in local locations) of those blocks; 0 = half the local map side.
+        views: What the encoder sees in training: ``none``, ``crop-flip``, ``cross`` or ``cross-crop-flip``
+            (see :func:`build_views`; the cross views cost two encoder passes per image).
     """
 
     alpha: float = 0.0
@@ -106,6 +144,7 @@ class Config:
     coord_hidden: int = 256
     n_globals: int = 0
     block_size: int = 0
+    views: str = "none"
 
     def validate(self) -> None:
         """Raise :class:`UserError` for an out-of-range or unknown option."""
@@ -133,6 +172,8 @@ class Config:
             raise UserError("n_globals and block_size must be >= 0")
         if self.n_globals > 0 and self.beta == 0:
             raise UserError("n_globals > 0 needs the local objective (beta > 0)")
+        if self.views not in VIEWS:
+            raise UserError(f"unknown views {self.views!r}; choose one of: {', '.join(VIEWS)}")
         if not 0.0 <= self.occlude_max_fraction <= 1.0:
             raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
 
@@ -194,6 +235,7 @@ class DIM(MethodBase):
         coord_hidden: int = 256,
         n_globals: int = 0,
         block_size: int = 0,
+        views: str = "none",
     ) -> None:
         super().__init__()
         self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
@@ -220,6 +262,7 @@ class DIM(MethodBase):
                 else ConcatConvLocalHead(enc.local_channels, y_dim, hidden)
             )
         self.prior = PriorMatching(y_dim, prior) if gamma > 0 else None
+        self.views = build_views(views, image_size)
         self.occluder = (
             Occluder(
                 image_size,
@@ -284,24 +327,24 @@ class DIM(MethodBase):
         return self.local_head.scores(y, local)
 
     # -- forward -----------------------------------------------------------------------------------
-    def forward(self, batch: Batch) -> LossDict:
-        x = batch[0]
-        feats = self.encoder(x)
-        local, conv, y = feats["local"], feats["conv"], feats["y"]  # (B,128,s,s), (B,256,c,c), (B,Dy)
-        b = x.shape[0]
+    def _mi_terms(
+        self, x: Tensor, y: Tensor, conv: Tensor, local: Tensor
+    ) -> tuple[Tensor, dict[str, dict[str, Tensor]]]:
+        """(loss of the MI terms, {"global"/"local": {bound: value}}) for Y of input ``x`` (B, Dy) against
+        the conv (B, 256, c, c) and local (B, 128, s, s) maps of the same images (or of another view)."""
+        b = y.shape[0]
         y_mi = y
         if self.occluder is not None:
             with frozen_bn_stats(self.encoder):
                 y_mi = self.encoder(self.occlude(x))["y"]  # (B, Dy) from the occluded input
-        out: LossDict = {}
-        loss = x.new_zeros(())
+        loss = y.new_zeros(())
         reports: dict[str, dict[str, Tensor]] = {}
         if self.global_head is not None:
             mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None)  # (B, B)
             loss = loss - self.alpha * mi_g
         if self.local_head is not None:
             n_loc = local.shape[2] * local.shape[3]
-            pos = local_pos_mask(b, n_loc, device=x.device)  # (B, B*L)
+            pos = local_pos_mask(b, n_loc, device=y.device)  # (B, B*L)
             emb = (
                 self.local_head.embed_local(local)
                 if isinstance(self.local_head, EncodeDotLocalHead)
@@ -311,7 +354,7 @@ class DIM(MethodBase):
             if self.n_globals > 0:
                 terms, rep_sum = [mi_l], dict(reports["local"])
                 for _ in range(self.n_globals):
-                    m = random_block_masks(b, local.shape[2], self.block_size, device=x.device)  # (B,1,s,s)
+                    m = random_block_masks(b, local.shape[2], self.block_size, device=y.device)  # (B,1,s,s)
                     with frozen_bn_stats(self.encoder):
                         y_k = self.encoder.forward_from_local(local * m)["y"]  # (B, Dy)
                     mi_k, rep_k = self._mi(self.local_scores(y_k, local, emb), pos)
@@ -320,6 +363,30 @@ class DIM(MethodBase):
                 mi_l = torch.stack(terms).mean()
                 reports["local"] = {k: v / len(terms) for k, v in rep_sum.items()}
             loss = loss - self.beta * mi_l
+        return loss, reports
+
+    def forward(self, batch: Batch) -> LossDict:
+        x = batch[0]
+        if self.views is None:
+            xs = [x]
+            feats = [self.encoder(x)]
+        else:
+            v = self.views(x)
+            xs = list(v) if isinstance(v, tuple) else [v]
+            both = self.encoder(torch.cat(xs))  # one pass over every view (len(xs) * B images)
+            feats = [dict(zip(both, t)) for t in zip(*(f.chunk(len(xs)) for f in both.values()))]
+        # (Y source, map source): the same view, or with two views each Y against the other view's maps
+        pairs = [(0, 0)] if len(xs) == 1 else [(0, 1), (1, 0)]
+        out: LossDict = {}
+        loss = x.new_zeros(())
+        reports: dict[str, dict[str, Tensor]] = {}
+        for i, j in pairs:
+            loss_ij, rep_ij = self._mi_terms(xs[i], feats[i]["y"], feats[j]["conv"], feats[j]["local"])
+            loss = loss + loss_ij / len(pairs)
+            for part, rep in rep_ij.items():
+                acc = reports.setdefault(part, {})
+                for name, val in rep.items():
+                    acc[name] = acc.get(name, 0) + val / len(pairs)
         main = reports["local"] if "local" in reports else reports["global"]
         for name, v in main.items():
             out[f"mi/{name}"] = v
@@ -327,6 +394,7 @@ class DIM(MethodBase):
             for part, rep in reports.items():
                 for name, v in rep.items():
                     out[f"mi/{part}/{name}"] = v
+        y, local = feats[0]["y"], feats[0]["local"]
         if self.prior is not None:
             enc_adv, d_loss = self.prior(y)
             loss = loss + self.gamma * enc_adv
@@ -367,6 +435,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         coord_hidden=cfg.coord_hidden,
         n_globals=cfg.n_globals,
         block_size=cfg.block_size,
+        views=cfg.views,
     )
 
 
@@ -378,6 +447,10 @@ PRESETS: dict[str, Preset] = {
     "dim-l": _p("DIM(L): local infoNCE, encode-and-dot head (alpha=0, beta=1)"),
     "dim-l-cosine": _p("DIM(L) with a cosine learning-rate decay over the run (epochs or --max-minutes)",
                        lr_schedule="cosine"),
+    "dim-l-cross": _p(
+        "DIM(L) across two augmented views (AMDIM's policy): each view's Y vs the other view's local map",
+        views="cross",
+    ),
     "dim-g": _p("DIM(G): global infoNCE only (alpha=1, beta=0)", alpha=1.0, beta=0.0),
     "dim-l-jsd": _p("DIM(L) with the JSD bound (positives excluded from the negatives)", bound="jsd"),
     "dim-l-dv": _p("DIM(L) with the Donsker-Varadhan bound", bound="dv"),
