@@ -29,10 +29,11 @@ import common  # noqa: E402
 
 #: Display order and labels of the encoders.
 ENCODERS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`",
-            "dim-l-cosine": "DIM(L), cosine lr `dim-l-cosine`", "dim-g": "DIM(G) `dim-g`",
+            "dim-l-cosine": "DIM(L), cosine lr `dim-l-cosine`",
+            "dim-l-cross": "DIM(L), two augmented views `dim-l-cross`", "dim-g": "DIM(G) `dim-g`",
             "simclr-lightly": "lightly 1.6 SimCLR", "supervised": "supervised (same encoder)"}
 #: The DIM(L) variants judged against the others (a verdict line each where measured), and their names.
-LOCAL = {"dim-l": "DIM(L)", "dim-l-cosine": "DIM(L) cosine"}
+LOCAL = {"dim-l": "DIM(L)", "dim-l-cosine": "DIM(L) cosine", "dim-l-cross": "DIM(L) cross-view"}
 #: Test-set sizes of the official splits (the quiet protocol probes on all of them).
 N_TEST = {"cifar10": 10_000, "fashion-mnist": 10_000, "mnist": 10_000}
 

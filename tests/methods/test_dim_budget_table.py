@@ -59,19 +59,25 @@ def test_summary_merges_files_and_judges_against_two_standard_errors(bt: ModuleT
     assert out.with_suffix(".png").stat().st_size > 0
 
 
-def test_the_cosine_variant_gets_its_own_row_and_verdicts(bt: ModuleType, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("preset", "label", "name"), [
+    ("dim-l-cosine", "DIM(L), cosine lr `dim-l-cosine`", "DIM(L) cosine"),
+    ("dim-l-cross", "DIM(L), two augmented views `dim-l-cross`", "DIM(L) cross-view"),
+])
+def test_a_dim_l_variant_gets_its_own_row_and_verdicts(
+    bt: ModuleType, tmp_path: Path, preset: str, label: str, name: str
+) -> None:
     a = _csv(tmp_path / "budget_probe-x-10min.csv", [
         "toy,10.0,dim-l,100,600,10,0.70,1,ok", "toy,10.0,simclr-lightly,9,600,5,0.69,1,ok",
         "toy,0,random,0,,,0.40,1,ok"])
-    b = _csv(tmp_path / "budget_probe-x-10min-cosine.csv", ["toy,10.0,dim-l-cosine,100,600,10,0.75,1,ok"])
+    b = _csv(tmp_path / "budget_probe-x-10min-variant.csv", [f"toy,10.0,{preset},100,600,10,0.75,1,ok"])
     out = tmp_path / "summary"
     assert bt.main(["--inputs", str(a), str(b), "--out", str(out), "--budgets", "10"]) == 0
     md = (out.with_suffix(".md")).read_text()
     assert "| toy | DIM(L) `dim-l` | 70.0 | 100 |" in md
-    assert "| toy | DIM(L), cosine lr `dim-l-cosine` | 75.0 | 100 |" in md
+    assert f"| toy | {label} | 75.0 | 100 |" in md
     # 0.75 - 0.69 = 6 points; s.e. sqrt((0.75 * 0.25 + 0.69 * 0.31) / 1e4) = 0.63
-    assert "toy, 10 min: DIM(L) cosine vs dim-g: not measured; " \
-           "DIM(L) cosine vs simclr-lightly: +6.0 points (s.e. 0.6), ahead" in md
+    assert f"toy, 10 min: {name} vs dim-g: not measured; " \
+           f"{name} vs simclr-lightly: +6.0 points (s.e. 0.6), ahead" in md
     assert "toy, 10 min: DIM(L) vs dim-g: not measured; DIM(L) vs simclr-lightly: +1.0 points" in md
 
 
