@@ -207,6 +207,10 @@ class DIM(MethodBase):
       ``"prior"``) and ``"prior/encoder"``; with coordinates: ``"coord/<task>"`` losses and
       ``"coord/<task>_acc"`` accuracies.
 
+    With two views (``views="cross"``), the MI terms and their reports are the average of the two
+    directions (Y of view 1 against the maps of view 2, and the reverse); the prior and the coordinate
+    tasks read view 1 alone.
+
     Args:
         in_channels, image_size, mean, std: The data (see :class:`~infomax.encoders.DIMConvEncoder`).
         alpha, beta, gamma, ...: As in :class:`Config`.
@@ -374,7 +378,8 @@ class DIM(MethodBase):
             v = self.views(x)
             xs = list(v) if isinstance(v, tuple) else [v]
             both = self.encoder(torch.cat(xs))  # one pass over every view (len(xs) * B images)
-            feats = [dict(zip(both, t)) for t in zip(*(f.chunk(len(xs)) for f in both.values()))]
+            n = len(xs)
+            feats = [{k: v.chunk(n)[i] for k, v in both.items()} for i in range(n)]
         # (Y source, map source): the same view, or with two views each Y against the other view's maps
         pairs = [(0, 0)] if len(xs) == 1 else [(0, 1), (1, 0)]
         out: LossDict = {}
