@@ -371,15 +371,13 @@ class DIM(MethodBase):
 
     def forward(self, batch: Batch) -> LossDict:
         x = batch[0]
-        if self.views is None:
-            xs = [x]
-            feats = [self.encoder(x)]
-        else:
-            v = self.views(x)
-            xs = list(v) if isinstance(v, tuple) else [v]
-            both = self.encoder(torch.cat(xs))  # one pass over every view (len(xs) * B images)
-            n = len(xs)
-            feats = [{k: v.chunk(n)[i] for k, v in both.items()} for i in range(n)]
+        viewed = x if self.views is None else self.views(x)
+        xs = list(viewed) if isinstance(viewed, tuple) else [viewed]
+        if len(xs) == 1:
+            feats = [self.encoder(xs[0])]
+        else:  # one pass over both views (2B images), split back per view
+            chunks = {k: t.chunk(2) for k, t in self.encoder(torch.cat(xs)).items()}
+            feats = [{k: c[i] for k, c in chunks.items()} for i in range(2)]
         # (Y source, map source): the same view, or with two views each Y against the other view's maps
         pairs = [(0, 0)] if len(xs) == 1 else [(0, 1), (1, 0)]
         out: LossDict = {}
@@ -389,9 +387,9 @@ class DIM(MethodBase):
             loss_ij, rep_ij = self._mi_terms(xs[i], feats[i]["y"], feats[j]["conv"], feats[j]["local"])
             loss = loss + loss_ij / len(pairs)
             for part, rep in rep_ij.items():
-                acc = reports.setdefault(part, {})
+                total = reports.setdefault(part, {})
                 for name, val in rep.items():
-                    acc[name] = acc.get(name, 0) + val / len(pairs)
+                    total[name] = total.get(name, 0) + val / len(pairs)
         main = reports["local"] if "local" in reports else reports["global"]
         for name, v in main.items():
             out[f"mi/{name}"] = v
