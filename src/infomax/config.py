@@ -3,6 +3,22 @@
 A run is ``TrainConfig`` (engine and data settings) plus the method's own ``Config`` dataclass. The CLI's
 ``--set key=value`` assigns to a TrainConfig field when ``key`` names one, else to a method field; every
 value is coerced to the field's declared type, and an unknown key or a bad value is a UserError.
+
+A method's ``Config`` derives from :class:`MethodConfig` and declares every option that takes one of a set
+of names with :func:`choice` (the allowed names come from the registries where there is one: ``BOUNDS``,
+``CRITICS``, an encoder table). ``MethodConfig.validate()`` checks those names, then the method's own range
+checks (``check()``); ``infomax.engine.fit.check_settings`` calls it before any data is loaded or any file
+written, and each method's ``build`` calls it again.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Config(MethodConfig):
+    ...     bound: str = choice("infonce", ("infonce", "nwj"))
+    >>> Config(bound="nce").validate()
+    Traceback (most recent call last):
+    ...
+    infomax.errors.UserError: unknown bound 'nce'; choose one of: infonce, nwj
 """
 
 from __future__ import annotations
@@ -11,6 +27,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +62,11 @@ class TrainConfig:
     ``max_minutes`` bounds training only: the supervised baseline then trains with the same budget again,
     and the final probes come on top (their time is recorded in ``metrics.json``, ``final_evaluation``).
 
+    ``max_items``: use at most this many items of each split (train, val and test; None = all), a
+    stratified sample with a fixed seed (class proportions kept, original order), e.g. ``--set
+    max_items=300`` for a quick trial or a smoke test of a preset on a real dataset. The image statistics
+    (``mean``/``std``) stay those of the whole train split. ``infomax eval`` reads the same capped splits.
+
     ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
     and again when it is resumed (the thread count can change the last bits of CPU results).
 
@@ -67,6 +89,7 @@ class TrainConfig:
     max_minutes: float | None = None
     num_workers: int = 0
     val_fraction: float = 0.1
+    max_items: int | None = None
     limit_train_batches: int | None = None
     accelerator: str = "cpu"
     devices: int = 1
@@ -105,6 +128,8 @@ class TrainConfig:
         _check(self.limit_train_batches is None or self.limit_train_batches >= 1,
                "limit_train_batches must be >= 1 (or none for whole epochs)")
         _check(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+        _check(self.max_items is None or self.max_items >= 2,
+               "max_items must be >= 2 (or none for every item of each split)")
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         _check(self.devices >= 1, "devices must be >= 1")
         _check(self.threads is None or self.threads >= 1,
@@ -117,6 +142,57 @@ class TrainConfig:
                "final_probe_samples must be >= 10 (or none for the whole train split)")
         _check(len(self.final_probe_cs) >= 1 and all(c > 0 and math.isfinite(c) for c in self.final_probe_cs),
                "final_probe_cs must be one or more positive numbers, e.g. 0.01,0.1")
+
+
+#: What :func:`choice` accepts: the allowed names (a registry dict gives its keys), or a function of the
+#: config returning them (None: not checkable before the data or another run is loaded).
+Choices = Iterable[str] | Callable[[Any], Iterable[str] | None]
+
+
+def choice(default: str, choices: Choices) -> Any:
+    """A string option of a method's ``Config`` that takes one of ``choices`` (checked by
+    :meth:`MethodConfig.validate`); the one place the option's allowed values are declared.
+
+    Example:
+        >>> from infomax.bounds import BOUNDS
+        >>> @dataclass
+        ... class Config(MethodConfig):
+        ...     bound: str = choice("infonce", BOUNDS)
+        >>> allowed_values(Config(), "bound")[:2]
+        ('infonce', 'nwj')
+    """
+    return field(default=default, metadata={"choices": choices})
+
+
+def choice_fields(cls: type) -> tuple[str, ...]:
+    """Names of the fields of dataclass ``cls`` declared with :func:`choice`, in declaration order."""
+    return tuple(f.name for f in dataclasses.fields(cls) if "choices" in f.metadata)
+
+
+def allowed_values(cfg: Any, name: str) -> tuple[str, ...] | None:
+    """The names field ``name`` of ``cfg`` may take (None: unrestricted, or not checkable yet)."""
+    spec = next(f for f in dataclasses.fields(cfg) if f.name == name).metadata.get("choices")
+    if callable(spec):
+        spec = spec(cfg)
+    return None if spec is None else tuple(spec)
+
+
+class MethodConfig:
+    """Base of every method's ``Config`` dataclass: ``validate()`` checks each :func:`choice` field against
+    its allowed names, then calls ``check()``, the method's own range checks (override it)."""
+
+    def validate(self) -> None:
+        """Raise :class:`UserError` (one line) for an unknown name or an out-of-range value."""
+        method = type(self).__module__.rsplit(".", 1)[-1]
+        for name in choice_fields(type(self)):
+            names, value = allowed_values(self, name), getattr(self, name)
+            if names is not None and value not in names:
+                raise UserError(f"unknown {name} {value!r} for {method}; choose one of: "
+                                f"{', '.join(names) or '(none available)'}")
+        self.check()
+
+    def check(self) -> None:
+        """Range checks of the method's other options (UserError); none by default."""
 
 
 @dataclass
@@ -181,8 +257,22 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 return origin(coerce(v, inner, key) for v in items)
         except (TypeError, ValueError):
             continue
-    names = " or ".join(getattr(t, "__name__", str(t)) for t in allowed)
+    names = " or ".join(dict.fromkeys(_type_words(t) for t in allowed))
     raise UserError(f"bad value {value!r} for {key!r}: expected {names}")
+
+
+def _type_words(tp: Any) -> str:
+    """A field type in user terms: ``float`` -> "a finite number", ``tuple[int, ...]`` -> "a comma-separated
+    list of integers"."""
+    origin = typing.get_origin(tp) or tp
+    if origin in (tuple, list):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        inner = _type_words(args[0]) if args else "text"
+        plural = {"an integer": "integers", "a finite number": "finite numbers", "true or false": "booleans"}
+        return f"a comma-separated list of {plural.get(inner, inner)}"
+    words = {bool: "true or false", int: "an integer", float: "a finite number", str: "text",
+             type(None): "none"}
+    return words.get(origin, getattr(origin, "__name__", str(origin)))
 
 
 def field_types(cls: type) -> dict[str, Any]:

@@ -105,14 +105,22 @@ def _fails(argv, capsys, match):
     (["train", "toy", "--set", "lr=-1"], "lr must be a positive"),
     (["train", "toy", "--set", "wat=1"], "unknown setting 'wat'"),
     (["train", "toy", "--set", "lr"], "--set expects key=value"),
-    (["train", "toy", "--max-epochs", "0"], "max_epochs must be >= 1"),
+    (["train", "toy", "--max-epochs", "0"], "--max-epochs must be >= 1, got 0"),
     (["train"], "name a method or preset"),
     (["train", "toy", "--threads", "0"], "--threads must be >= 1"),
     (["train", "toy", "--set", "limit_train_batches=0"], "limit_train_batches must be >= 1"),
-    (["train", "toy", "--max-minutes", "0"], "max_minutes must be a finite number > 0"),
+    (["train", "toy", "--max-minutes", "0"], "--max-minutes must be a finite number > 0, got 0"),
+    (["train", "toy", "--max-minutes", "nan"], "--max-minutes must be a finite number > 0, got nan"),
+    (["train", "toy", "--max-minutes", "inf"], "--max-minutes must be a finite number > 0, got inf"),
+    (["train", "toy", "--max-epochs", "-2"], "--max-epochs must be >= 1, got -2"),
+    (["train", "toy", "--set", "max_minutes=nan"],
+     "bad value 'nan' for 'max_minutes': expected a finite number or none"),
+    (["train", "toy", "--set", "lr=inf"], "bad value 'inf' for 'lr': expected a finite number"),
+    (["train", "toy", "--set", "max_items=1"], "max_items must be >= 2"),
     (["train", "toy", "--set", "val_fraction=1.5"], "val_fraction must be in [0, 1)"),
 ], ids=["unknown-preset", "non-numeric", "out-of-range", "unknown-key", "no-equals", "epochs", "no-name",
-        "threads", "limit-batches-0", "max-minutes-0", "val-fraction"])
+        "threads", "limit-batches-0", "max-minutes-0", "max-minutes-nan", "max-minutes-inf",
+        "epochs-negative", "set-max-minutes-nan", "set-lr-inf", "max-items-1", "val-fraction"])
 def test_user_errors_exit_2_with_one_line(toy, tmp_path, capsys, argv, match):
     _fails([*argv, "--out", str(tmp_path / "x")], capsys, match)
     assert not (tmp_path / "x").exists()

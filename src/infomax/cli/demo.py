@@ -47,7 +47,7 @@ import json
 import sys
 from typing import Any
 
-from infomax.cli.train import add_common_arguments, print_summary, set_threads, train_new
+from infomax.cli.train import add_common_arguments, check_numbers, print_summary, set_threads, train_new
 
 #: Epochs of training for each of DIM and the supervised baseline.
 DEMO_EPOCHS = 30
@@ -105,6 +105,7 @@ def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
+    check_numbers(args)
     threads = args.threads if args.threads is not None else DEMO_THREADS
     set_threads(threads)
     overrides = {**DEMO_SETTINGS, **parse_set(args.overrides), "threads": threads}  # stored for --resume

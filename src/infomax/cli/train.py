@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,27 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
                         "remembered by --resume)")
 
 
+def check_numbers(args: argparse.Namespace) -> None:
+    """The numeric options of ``train`` and ``demo`` in the user's terms (argparse lets nan, inf and
+    negative numbers through): UserError naming the option.
+
+    Example:
+        >>> check_numbers(argparse.Namespace(max_minutes=float("nan")))
+        Traceback (most recent call last):
+        ...
+        infomax.errors.UserError: --max-minutes must be a finite number > 0, got nan
+    """
+    minutes = getattr(args, "max_minutes", None)
+    if minutes is not None and not (math.isfinite(minutes) and minutes > 0):
+        raise UserError(f"--max-minutes must be a finite number > 0, got {minutes:g}")
+    epochs = getattr(args, "max_epochs", None)
+    if epochs is not None and epochs < 1:
+        raise UserError(f"--max-epochs must be >= 1, got {epochs}")
+    threads = getattr(args, "threads", None)
+    if threads is not None and threads < 1:
+        raise UserError(f"--threads must be >= 1, got {threads}")
+
+
 def set_threads(n: int | None) -> None:
     """``torch.set_num_threads(n)`` for ``--threads N`` (None: leave torch's default); UserError if n < 1."""
     if n is None:
@@ -76,10 +98,12 @@ def set_threads(n: int | None) -> None:
 
 
 def load_splits(train_cfg: Any) -> Any:
-    """The dataset splits named by a ``TrainConfig`` (val carved with the data module's fixed seed)."""
+    """The dataset splits named by a ``TrainConfig`` (val carved with the data module's fixed seed; each
+    split cut to ``max_items``, a stratified fixed-seed sample, when that is set)."""
     from infomax.data.datasets import load_dataset
 
-    return load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction)
+    return load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction,
+                        max_items=getattr(train_cfg, "max_items", None))
 
 
 def train_new(
@@ -222,6 +246,7 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
 def run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
+    check_numbers(args)
     set_threads(args.threads)
     overrides = parse_set(args.overrides)
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),

@@ -948,12 +948,15 @@ def load_dataset(
     seed: int = 0,
     *,
     size: int | None = None,
+    max_items: int | None = None,
 ) -> DataSplits:
     """Train / validation / test splits and :class:`DataInfo` of a dataset.
 
     The validation split is a fixed-seed random ``val_fraction`` of the official train split (both kept in
     their original order); ``info.mean/std`` are the statistics of the whole official train split. For
     Omniglot, train = ``background`` and test = ``evaluation`` (disjoint classes, as for few-shot use).
+    ``max_items`` keeps at most that many items of each split (after val is carved), a stratified sample
+    with a fixed seed (see :func:`cap_items`); the statistics stay those of the whole train split.
 
     Example:
         >>> s = load_dataset("digits", val_fraction=0.1, seed=0)
@@ -984,4 +987,33 @@ def load_dataset(
     val, train = full.subset(np.sort(perm[:n_val])), full.subset(np.sort(perm[n_val:]))
     _, c, h, _ = full.images.shape
     info = DataInfo(name=name, channels=c, image_size=h, num_classes=len(full.classes), mean=mean, std=std)
+    if max_items is not None:
+        train, val, test = (cap_items(a, max_items, seed) for a in (train, val, test))
     return DataSplits(train=train, val=val, test=test, info=info)
+
+
+def cap_items(arrays: ImageArrays, n: int, seed: int = 0) -> ImageArrays:
+    """At most ``n`` items of ``arrays``: a stratified sample with a fixed seed, in the original order.
+
+    Each label (unlabelled items, -1, count as one more group) keeps ``floor(n * count / N)`` items; the
+    leftover ones go to the groups with the largest fractional parts (then the smaller label). Within a group
+    the items kept are the first of a ``numpy.random.default_rng(seed)`` permutation.
+
+    Example:
+        >>> a = ImageArrays(np.zeros((6, 1, 2, 2), np.uint8), np.array([0, 0, 0, 0, 1, 1]), ["a", "b"])
+        >>> cap_items(a, 3).labels.tolist()
+        [0, 0, 1]
+    """
+    if n < 1:
+        raise UserError(f"max_items must be >= 1, got {n}")
+    labels = np.asarray(arrays.labels)
+    if n >= len(labels):
+        return arrays
+    groups, counts = np.unique(labels, return_counts=True)
+    quota = counts * (n / len(labels))
+    take = np.floor(quota).astype(np.int64)
+    order = sorted(range(len(groups)), key=lambda i: (-(quota[i] - take[i]), groups[i]))
+    take[order[: n - int(take.sum())]] += 1
+    perm = np.random.default_rng(seed).permutation(len(labels))
+    keep = np.concatenate([perm[labels[perm] == g][:t] for g, t in zip(groups, take)])
+    return arrays.subset(np.sort(keep))

@@ -93,9 +93,10 @@ class TrainingDiverged(UserError):
 
 
 def check_settings(method_name: str, method_cfg: Any, train_cfg: TrainConfig) -> None:
-    """Validate ``train_cfg`` and, when the method module defines one, call its
-    ``check_train(method_cfg, train_cfg)`` (settings that depend on both, e.g. MoCo's queue size must be a
-    multiple of the batch size). Raises :class:`UserError`; writes nothing.
+    """Validate ``train_cfg`` and ``method_cfg`` (its ``validate()``: the allowed names of its choice
+    options and its ranges, see :class:`infomax.config.MethodConfig`) and, when the method module defines
+    one, call its ``check_train(method_cfg, train_cfg)`` (settings that depend on both, e.g. MoCo's queue
+    size must be a multiple of the batch size). Raises :class:`UserError`; writes nothing.
 
     Example:
         >>> check_settings("moco", moco.Config(queue_size=100), TrainConfig(batch_size=64))  # doctest: +SKIP
@@ -103,6 +104,8 @@ def check_settings(method_name: str, method_cfg: Any, train_cfg: TrainConfig) ->
         infomax.errors.UserError: the MoCo queue size (100) must be a multiple of the batch size (64); ...
     """
     train_cfg.validate()
+    if callable(getattr(method_cfg, "validate", None)):
+        method_cfg.validate()
     if method_name in METHODS:  # engine-internal runs (e.g. the DDIM stage) have no method module
         hook = getattr(method_module(method_name), "check_train", None)
         if hook is not None:
@@ -198,7 +201,9 @@ def fit(
     Raises:
         UserError: bad settings, too little training data, ``run_dir`` exists and is not empty (without
             ``resume``), is not a run (with ``resume``), or differs in method/settings;
-            :class:`TrainingDiverged` on a non-finite loss.
+            :class:`TrainingDiverged` on a non-finite loss. A new run that fails before its first
+            optimiser step (any exception, an interrupt too) leaves no file behind, so the same command can
+            be run again; after that step the checkpoint is kept for ``resume``.
     """
     # 0. Checks before anything is written.
     baselines = baselines and train_cfg.baselines
@@ -250,7 +255,7 @@ def fit(
                 trainer.fit(module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
-    except UserError as e:
+    except BaseException as e:  # a user error, a crash or an interrupt before the first step leaves nothing
         if created and not isinstance(e, TrainingDiverged) and _no_step_taken(ckpt_path):
             _remove_new_run(run_dir, keep_dir=existed)
         raise

@@ -200,7 +200,7 @@ def _run_splits(run_dir: str | Path) -> Any:
     from infomax.run import read_config, train_config_from
 
     tc = train_config_from(read_config(run_dir))
-    return load_dataset(tc.data, tc.data_root, tc.val_fraction)
+    return load_dataset(tc.data, tc.data_root, tc.val_fraction, max_items=tc.max_items)
 
 
 @torch.no_grad()

@@ -111,7 +111,8 @@ def train_ddim_stage(run_dir: str | Path, overrides: dict[str, Any] | None = Non
     run = representation_run(run_dir)
     stage_dir = Path(run_dir) / STAGE_DIR
     train_cfg, cfg = _stage_configs(run, stage_dir, dict(overrides or {}))
-    splits = load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction)
+    splits = load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction,
+                          max_items=train_cfg.max_items)
     seed_everything(train_cfg.seed)
     method = LatentDDIM(copy.deepcopy(run.method.encoder), cfg)
     if not (stage_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():  # fresh: latent statistics

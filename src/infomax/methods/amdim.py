@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset
 from infomax.critics.stabilized import StabilizedScore
 from infomax.data.views import (
     ColorJitter,
@@ -84,7 +84,7 @@ def strong_augment(size: int) -> Compose:
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """AMDIM options (CPU-sane defaults; the paper's large model is the ``amdim-large`` preset).
 
     Attributes:
@@ -128,8 +128,8 @@ class Config:
     online_probes: bool = True
     probe_hidden: int = 256
 
-    def validate(self) -> None:
-        """Raise :class:`UserError` for an out-of-range option."""
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (see :meth:`MethodConfig.validate`)."""
         for name in ("ndf", "n_rkhs", "depth", "n_mix", "probe_hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")

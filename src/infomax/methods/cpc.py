@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.bounds import infonce
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset, choice
 from infomax.encoders.cpc import PATCH_NORMS, CPCPatchEncoder, patch_grid
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
@@ -65,7 +65,7 @@ OBJECTIVES = ("cpc", "dim")
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """CPC / patch-grid DIM(L) options (CPU-sane defaults).
 
     Attributes:
@@ -84,12 +84,12 @@ class Config:
         probe_hidden: Hidden width of the online MLP probe.
     """
 
-    objective: str = "cpc"
+    objective: str = choice("cpc", OBJECTIVES)
     patch_size: int = 0
     patch_stride: int = 0
     ndf: int = 32
     dim: int = 64
-    patch_norm: str = "layer"
+    patch_norm: str = choice("layer", PATCH_NORMS)
     n_offsets: int = 3
     min_offset: int = 1
     y_dim: int = 64
@@ -99,13 +99,8 @@ class Config:
     online_probes: bool = True
     probe_hidden: int = 256
 
-    def validate(self) -> None:
-        """Raise :class:`UserError` for an out-of-range or unknown option."""
-        if self.objective not in OBJECTIVES:
-            raise UserError(f"unknown objective {self.objective!r}; choose one of: {', '.join(OBJECTIVES)}")
-        if self.patch_norm not in PATCH_NORMS:
-            choices = ", ".join(PATCH_NORMS)
-            raise UserError(f"unknown patch_norm {self.patch_norm!r}; choose one of: {choices}")
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
         for name in ("ndf", "dim", "n_offsets", "min_offset", "y_dim", "embed_dim", "probe_hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")

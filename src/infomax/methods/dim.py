@@ -46,7 +46,7 @@ import torch
 from torch import Tensor, nn
 
 from infomax.bounds import dv, infonce, jsd
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset, choice
 from infomax.data.views import Compose, RandomCrop, RandomHorizontalFlip, TwoViews, amdim_augment
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.errors import UserError
@@ -97,11 +97,13 @@ def build_views(views: str, image_size: int) -> nn.Module | None:
         return crop_flip(image_size)
     if views == "cross":
         return TwoViews(amdim_augment(image_size))
-    return TwoViews(crop_flip(image_size))
+    if views == "cross-crop-flip":
+        return TwoViews(crop_flip(image_size))
+    raise UserError(f"unknown views {views!r}; choose one of: {', '.join(VIEWS)}")
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """Deep InfoMax options (defaults: DIM(L) with infoNCE and the encode-and-dot head).
 
     Attributes:
@@ -130,39 +132,29 @@ class Config:
     alpha: float = 0.0
     beta: float = 1.0
     gamma: float = 0.0
-    bound: str = "infonce"
-    local_arch: str = "dot"
+    bound: str = choice("infonce", DIM_BOUNDS)
+    local_arch: str = choice("dot", LOCAL_ARCHS)
     embed_dim: int = 128
     hidden: int = 256
     y_dim: int = 64
     n_negatives: int | None = None
-    prior: str = "uniform"
+    prior: str = choice("uniform", PRIORS)
     occlude: bool = False
     occlude_max_fraction: float = 0.5
-    coord: str = "none"
+    coord: str = choice("none", COORD_TASKS)
     coord_weight: float = 1.0
     coord_hidden: int = 256
     n_globals: int = 0
     block_size: int = 0
-    views: str = "none"
+    views: str = choice("none", VIEWS)
 
-    def validate(self) -> None:
-        """Raise :class:`UserError` for an out-of-range or unknown option."""
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
         for name in ("alpha", "beta", "gamma", "coord_weight"):
             if getattr(self, name) < 0:
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.alpha == 0 and self.beta == 0:
             raise UserError("alpha and beta are both 0: no MI objective left to train")
-        if self.bound not in DIM_BOUNDS:
-            raise UserError(f"unknown bound {self.bound!r} for dim; choose one of: {', '.join(DIM_BOUNDS)}")
-        if self.local_arch not in LOCAL_ARCHS:
-            raise UserError(
-                f"unknown local_arch {self.local_arch!r}; choose one of: {', '.join(LOCAL_ARCHS)}"
-            )
-        if self.prior not in PRIORS:
-            raise UserError(f"unknown prior {self.prior!r}; choose one of: {', '.join(PRIORS)}")
-        if self.coord not in COORD_TASKS:
-            raise UserError(f"unknown coord {self.coord!r}; choose one of: {', '.join(COORD_TASKS)}")
         for name in ("embed_dim", "hidden", "y_dim", "coord_hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -172,8 +164,6 @@ class Config:
             raise UserError("n_globals and block_size must be >= 0")
         if self.n_globals > 0 and self.beta == 0:
             raise UserError("n_globals > 0 needs the local objective (beta > 0)")
-        if self.views not in VIEWS:
-            raise UserError(f"unknown views {self.views!r}; choose one of: {', '.join(VIEWS)}")
         if not 0.0 <= self.occlude_max_fraction <= 1.0:
             raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
 

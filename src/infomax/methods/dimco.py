@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,8 +24,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.bounds.discrete import discrete_mi, pairwise_independence
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset, choice
 from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
+from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
@@ -201,8 +201,19 @@ class DIMCO(MethodBase):
         return F.log_softmax(self.encoder.logits(x), dim=-1)
 
 
+#: Backbone name -> class, built as ``cls(in_channels, image_size, y_dim=, mean=, std=)``; its ``layers``
+#: are what ``Config.feature_layer`` may name.
+ENCODERS: dict[str, type[nn.Module]] = {"dim_conv": DIMConvEncoder}
+
+
+def _feature_layers(cfg: Config) -> tuple[str, ...] | None:
+    """The backbone's layers (None with ``frozen_run``: that run's encoder is checked when it is loaded)."""
+    enc = None if cfg.frozen_run else ENCODERS.get(cfg.encoder)
+    return None if enc is None else tuple(enc.layers)
+
+
 @dataclass
-class Config:
+class Config(MethodConfig):
     """Options of DIMCO.
 
     Attributes:
@@ -222,23 +233,25 @@ class Config:
     k: int = 16
     n_pairs: int = 16
     reg_weight: float = 1.0
-    encoder: str = "dim_conv"
+    encoder: str = choice("dim_conv", ENCODERS)
     y_dim: int = 64
-    feature_layer: str = "fc"
+    feature_layer: str = choice("fc", _feature_layers)
     holdout_classes: tuple[int, ...] = ()
     frozen_run: str | None = None
 
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
+        check_code_shape(self.d, self.k)
+        if self.n_pairs < 1 or self.y_dim < 1:
+            raise UserError(f"n_pairs and y_dim must be >= 1, got {self.n_pairs} and {self.y_dim}")
+        if not self.reg_weight >= 0:
+            raise UserError(f"reg_weight must be >= 0, got {self.reg_weight}")
 
-def _dim_conv(info: object, cfg: Config) -> nn.Module:
-    from infomax.encoders import DIMConvEncoder
 
-    return DIMConvEncoder(
-        in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim, mean=info.mean, std=info.std
-    )
-
-
-#: Backbone name -> factory ``(DataInfo, Config) -> encoder``.
-ENCODERS: dict[str, Callable[[object, Config], nn.Module]] = {"dim_conv": _dim_conv}
+def _make_backbone(cfg: Config, info: object) -> nn.Module:
+    cls = ENCODERS[cfg.encoder]
+    return cls(in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim, mean=info.mean,
+               std=info.std)
 
 
 def _load_frozen(run_dir: str) -> nn.Module:
@@ -295,7 +308,7 @@ def build(cfg: Config, info: object) -> DIMCO:
         UserError: a bad code shape, unlabelled data (``info.num_classes`` 0), or ``holdout_classes``
             naming a label the data does not have or leaving fewer than two classes to train on.
     """
-    check_code_shape(cfg.d, cfg.k)
+    cfg.validate()
     if getattr(info, "num_classes", None) == 0:
         raise UserError(f"DIMCO is supervised, but dataset {getattr(info, 'name', '')!r} has no labelled "
                         "classes (a flat folder of images is unlabelled: use class sub-folders)")
@@ -303,9 +316,7 @@ def build(cfg: Config, info: object) -> DIMCO:
     if cfg.frozen_run:
         backbone, frozen = _load_frozen(cfg.frozen_run), True
     else:
-        if cfg.encoder not in ENCODERS:
-            raise UserError(f"unknown encoder {cfg.encoder!r}; choose one of: {', '.join(ENCODERS)}")
-        backbone, frozen = ENCODERS[cfg.encoder](info, cfg), False
+        backbone, frozen = _make_backbone(cfg, info), False
     width = feature_width(backbone, cfg.feature_layer, info.channels, info.image_size)
     encoder = DIMCOEncoder(backbone, cfg.feature_layer, width, cfg.d, cfg.k, freeze_backbone=frozen)
     return DIMCO(

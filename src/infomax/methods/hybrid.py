@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from infomax.bounds import barber_agakov, gaussian_log_likelihood, hybrid_bound
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset
 from infomax.encoders.nvae import NVAEDecoder, NVAEEncoder
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """Hybrid options (CPU-sane defaults).
 
     Attributes:
@@ -75,8 +75,8 @@ class Config:
     bn_splits: int = 2
     augment: bool = True
 
-    def validate(self) -> None:
-        """Raise :class:`UserError` for an out-of-range option."""
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (see :meth:`MethodConfig.validate`)."""
         if not 0.0 <= self.alpha <= 1.0:
             raise UserError(f"hybrid alpha must be in [0, 1], got {self.alpha}")
         if not self.sigma > 0:

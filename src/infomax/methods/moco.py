@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from infomax.bounds import infonce
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset, choice
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.encoders.nvae import NVAEEncoder
 from infomax.errors import UserError
@@ -48,9 +48,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from infomax.config import TrainConfig
     from infomax.data.datasets import DataInfo
 
-ENCODERS = ("dim", "nvae")
+#: Config.encoder -> the encoder class (its ``layers`` are what ``Config.layer`` may name).
+ENCODERS: dict[str, type[nn.Module]] = {"dim": DIMConvEncoder, "nvae": NVAEEncoder}
 #: The layer the projection head reads, per encoder, when ``Config.layer`` is empty.
 DEFAULT_LAYER = {"dim": "fc", "nvae": "y"}
+
+
+def _layers(cfg: Config) -> tuple[str, ...] | None:
+    """What ``Config.layer`` may name: "" (the encoder's default) or a layer of ``cfg.encoder``."""
+    enc = ENCODERS.get(cfg.encoder)
+    return None if enc is None else ("", *enc.layers)
 
 
 def check_queue_size(queue_size: int, batch_size: int) -> None:
@@ -231,7 +238,7 @@ def two_views(size: int) -> nn.Module:
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """MoCo v2 options (CPU-sane defaults; the papers' values in brackets).
 
     Attributes:
@@ -248,8 +255,8 @@ class Config:
         augment: Use the MoCo v2 augmentation (off: identical views, for tests only).
     """
 
-    encoder: str = "dim"
-    layer: str = ""
+    encoder: str = choice("dim", ENCODERS)
+    layer: str = choice("", _layers)
     y_dim: int = 64
     latent_channels: int = 0
     y_channels: int = 0
@@ -262,11 +269,8 @@ class Config:
     bn_splits: int = 2
     augment: bool = True
 
-    def validate(self) -> None:
-        """Raise :class:`UserError` for an out-of-range or unknown option."""
-        if self.encoder not in ENCODERS:
-            raise UserError(f"unknown encoder {self.encoder!r} for moco; "
-                            f"choose one of: {', '.join(ENCODERS)}")
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
         for name in ("y_dim", "proj_hidden", "proj_dim", "queue_size", "bn_splits", "hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -18,6 +18,7 @@ The probed representation (``method.encoder``) is g1 applied to the first view o
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from infomax.config import Preset
+from infomax.bounds import BOUNDS
+from infomax.config import MethodConfig, Preset, choice
+from infomax.critics import CRITICS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
@@ -174,52 +177,6 @@ class MultiView(MethodBase):
 # Config -> method
 
 
-@dataclass
-class Config:
-    """Options of the multi-view method (defaults: the paper's MLP / bilinear / InfoNCE cell).
-
-    Attributes:
-        encoder: g1 (and g2) architecture: "mlp", "convnet" or "realnvp" (a bijection, D = view size).
-        shared_encoder: One encoder for both views (g2 = g1); the target-MI presets use it.
-        critic: "bilinear", "separable", "concat" or "inner" (inner product; needs equal widths).
-        bound: A key of ``infomax.bounds.BOUNDS`` ("infonce", "nwj", ...).
-        views: "halves": top / bottom halves of each image.
-        noise_std: Std of the Gaussian noise added to each view in training (paper: 0.05).
-        out_dim: Output width of the MLP / ConvNet encoders (paper: 100).
-        mlp_hidden: Hidden widths of the MLP encoder (paper: 300, 300).
-        conv_channels: First conv's channels of the ConvNet (paper: 64; the second has twice as many).
-        flow_layers: Coupling layers of the RealNVP encoder (paper: 30).
-        flow_hidden: Hidden widths of each coupling's shift MLP (paper: 512, 512).
-        flow_scale: Affine instead of shift-only couplings (paper: shift-only).
-        critic_hidden: Hidden widths of the separable / concat critic; None = paper (100,) / (200,).
-        critic_embed_dim: Embedding width of the separable critic (paper: 100).
-        target_mi: If set (nats), minimize |I_EST - target_mi| instead of maximizing I_EST.
-        adversary_weight: If > 0, train a linear classifier on g1(X1) and make the encoder maximize its
-            cross-entropy with this weight (the paper's adversarial bijective encoder).
-        standardize: Standardize pixels with the dataset's mean / std inside the encoders (paper: raw).
-        seed: Seed of the RealNVP permutations.
-    """
-
-    encoder: str = "mlp"
-    shared_encoder: bool = False
-    critic: str = "bilinear"
-    bound: str = "infonce"
-    views: str = "halves"
-    noise_std: float = 0.05
-    out_dim: int = 100
-    mlp_hidden: tuple[int, ...] = (300, 300)
-    conv_channels: int = 64
-    flow_layers: int = 30
-    flow_hidden: tuple[int, ...] = (512, 512)
-    flow_scale: bool = False
-    critic_hidden: tuple[int, ...] | None = None
-    critic_embed_dim: int = 100
-    target_mi: float | None = None
-    adversary_weight: float = 0.0
-    standardize: bool = False
-    seed: int = 0
-
-
 def _halves() -> PairView:
     from infomax.data.views import TopBottomHalves
 
@@ -258,7 +215,88 @@ ENCODERS: dict[str, Callable[[tuple[int, ...], Config, tuple, tuple], nn.Module]
     "realnvp": _realnvp,
 }
 
-CRITIC_NAMES = ("bilinear", "separable", "concat", "inner")
+#: The critics of ``infomax.critics.CRITICS`` that score a pair of batches on their own (AMDIM's
+#: stabilized score also returns a regularizer, so it is not one of them); see :func:`make_critic`.
+CRITIC_NAMES = tuple(n for n in CRITICS if n != "stabilized")
+
+
+def score_bounds() -> tuple[str, ...]:
+    """The bounds of ``infomax.bounds.BOUNDS`` that take a score matrix alone (every other argument has a
+    default): ``tuba`` needs a learned baseline and ``interpolated`` its alpha, which this method lacks."""
+    out = []
+    for name, fn in BOUNDS.items():
+        params = list(inspect.signature(fn).parameters.values())[1:]
+        if all(p.default is not p.empty or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            out.append(name)
+    return tuple(out)
+
+
+@dataclass
+class Config(MethodConfig):
+    """Options of the multi-view method (defaults: the paper's MLP / bilinear / InfoNCE cell).
+
+    Attributes:
+        encoder: g1 (and g2) architecture: "mlp", "convnet" or "realnvp" (a bijection, D = view size).
+        shared_encoder: One encoder for both views (g2 = g1); the target-MI presets use it.
+        critic: "bilinear", "separable", "concat" or "inner" (inner product; needs equal widths); see
+            ``CRITIC_NAMES``.
+        bound: A bound of ``infomax.bounds.BOUNDS`` that needs only the scores (see
+            :func:`score_bounds`: "infonce", "nwj", "dv", "smile", "jsd").
+        views: "halves": top / bottom halves of each image.
+        noise_std: Std of the Gaussian noise added to each view in training (paper: 0.05).
+        out_dim: Output width of the MLP / ConvNet encoders (paper: 100).
+        mlp_hidden: Hidden widths of the MLP encoder (paper: 300, 300).
+        conv_channels: First conv's channels of the ConvNet (paper: 64; the second has twice as many).
+        flow_layers: Coupling layers of the RealNVP encoder (paper: 30).
+        flow_hidden: Hidden widths of each coupling's shift MLP (paper: 512, 512).
+        flow_scale: Affine instead of shift-only couplings (paper: shift-only).
+        critic_hidden: Hidden widths of the separable / concat critic; None = paper (100,) / (200,).
+        critic_embed_dim: Embedding width of the separable critic (paper: 100).
+        target_mi: If set (nats), minimize |I_EST - target_mi| instead of maximizing I_EST.
+        adversary_weight: If > 0, train a linear classifier on g1(X1) and make the encoder maximize its
+            cross-entropy with this weight (the paper's adversarial bijective encoder).
+        standardize: Standardize pixels with the dataset's mean / std inside the encoders (paper: raw).
+        seed: Seed of the RealNVP permutations.
+    """
+
+    encoder: str = choice("mlp", ENCODERS)
+    shared_encoder: bool = False
+    critic: str = choice("bilinear", CRITIC_NAMES)
+    bound: str = choice("infonce", score_bounds())
+    views: str = choice("halves", VIEWS)
+    noise_std: float = 0.05
+    out_dim: int = 100
+    mlp_hidden: tuple[int, ...] = (300, 300)
+    conv_channels: int = 64
+    flow_layers: int = 30
+    flow_hidden: tuple[int, ...] = (512, 512)
+    flow_scale: bool = False
+    critic_hidden: tuple[int, ...] | None = None
+    critic_embed_dim: int = 100
+    target_mi: float | None = None
+    adversary_weight: float = 0.0
+    standardize: bool = False
+    seed: int = 0
+
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
+        for name in ("out_dim", "conv_channels", "flow_layers", "critic_embed_dim"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("mlp_hidden", "flow_hidden", "critic_hidden"):
+            widths = getattr(self, name)
+            if widths is not None and not all(w >= 1 for w in widths):
+                raise UserError(f"{name} must be widths >= 1, e.g. 300,300; got {','.join(map(str, widths))}")
+        if self.noise_std < 0:
+            raise UserError(f"noise_std must be >= 0, got {self.noise_std}")
+        if self.target_mi is not None and self.target_mi <= 0:
+            raise UserError(f"target_mi must be > 0 nats, got {self.target_mi}")
+        if self.adversary_weight < 0:
+            raise UserError(f"adversary_weight must be >= 0, got {self.adversary_weight}")
+        if self.seed < 0:
+            raise UserError(f"seed must be >= 0, got {self.seed}")
+
+
 
 
 def make_critic(
@@ -297,22 +335,7 @@ def _out_width(enc: nn.Module, shape: tuple[int, ...]) -> int:
 
 def build(cfg: Config, info: Any) -> MultiView:
     """The multi-view method for images described by ``info`` (a ``DataInfo``)."""
-    if cfg.encoder not in ENCODERS:
-        raise UserError(f"unknown encoder {cfg.encoder!r}; choose one of: {', '.join(ENCODERS)}")
-    if cfg.views not in VIEWS:
-        raise UserError(f"unknown views {cfg.views!r}; choose one of: {', '.join(VIEWS)}")
-    if cfg.critic not in CRITIC_NAMES:
-        raise UserError(f"unknown critic {cfg.critic!r}; choose one of: {', '.join(CRITIC_NAMES)}")
-    from infomax.bounds import BOUNDS
-
-    if cfg.bound not in BOUNDS:
-        raise UserError(f"unknown bound {cfg.bound!r}; choose one of: {', '.join(sorted(BOUNDS))}")
-    if cfg.noise_std < 0:
-        raise UserError(f"noise_std must be >= 0, got {cfg.noise_std}")
-    if cfg.target_mi is not None and cfg.target_mi <= 0:
-        raise UserError(f"target_mi must be > 0 nats, got {cfg.target_mi}")
-    if cfg.adversary_weight < 0:
-        raise UserError(f"adversary_weight must be >= 0, got {cfg.adversary_weight}")
+    cfg.validate()
     if cfg.adversary_weight > 0 and info.num_classes < 2:
         raise UserError(f"the adversarial variant needs labelled data; {info.name!r} has no classes")
 

@@ -6,33 +6,30 @@ trains it end to end on the labels so that probes of its layers give the supervi
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from infomax.config import Preset
+from infomax.config import MethodConfig, Preset, choice
+from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
 
-
-def _dim_conv(info: object, cfg: Config) -> nn.Module:
-    from infomax.encoders import DIMConvEncoder
-
-    return DIMConvEncoder(
-        in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim, mean=info.mean, std=info.std
-    )
+#: Encoder name -> class, built as ``cls(in_channels, image_size, y_dim=, mean=, std=)``; its ``layers``
+#: are what ``Config.head_layer`` may name. Add encoders here as they appear.
+ENCODERS: dict[str, type[nn.Module]] = {"dim_conv": DIMConvEncoder}
 
 
-#: Encoder name -> factory ``(DataInfo, Config) -> encoder``. Add encoders here as they appear.
-ENCODERS: dict[str, Callable[[object, Config], nn.Module]] = {"dim_conv": _dim_conv}
+def _layers(cfg: Config) -> tuple[str, ...] | None:
+    enc = ENCODERS.get(cfg.encoder)
+    return None if enc is None else tuple(enc.layers)
 
 
 @dataclass
-class Config:
+class Config(MethodConfig):
     """Options of the supervised baseline.
 
     Attributes:
@@ -41,9 +38,14 @@ class Config:
         head_layer: the encoder feature the linear head reads ("y" or "fc").
     """
 
-    encoder: str = "dim_conv"
+    encoder: str = choice("dim_conv", ENCODERS)
     y_dim: int = 64
-    head_layer: str = "y"
+    head_layer: str = choice("y", _layers)
+
+    def check(self) -> None:
+        """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
+        if self.y_dim < 1:
+            raise UserError(f"y_dim must be >= 1, got {self.y_dim}")
 
 
 class Supervised(MethodBase):
@@ -87,16 +89,14 @@ class Supervised(MethodBase):
 
 def build(cfg: Config, info: object) -> Supervised:
     """The supervised baseline for data described by ``info`` (a ``DataInfo``)."""
-    if cfg.encoder not in ENCODERS:
-        raise UserError(f"unknown encoder {cfg.encoder!r}; choose one of: {', '.join(ENCODERS)}")
+    cfg.validate()
     if info.num_classes < 2:
         raise UserError(
             f"the supervised baseline needs labelled data with >= 2 classes; {info.name!r} has "
             f"{info.num_classes}"
         )
-    encoder = ENCODERS[cfg.encoder](info, cfg)
-    if cfg.head_layer not in encoder.layers:
-        raise UserError(f"unknown head_layer {cfg.head_layer!r}; choose one of: {', '.join(encoder.layers)}")
+    encoder = ENCODERS[cfg.encoder](in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim,
+                                    mean=info.mean, std=info.std)
     with torch.no_grad():
         was = encoder.training
         encoder.eval()
