@@ -12,9 +12,11 @@ included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-min
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
 
-``--max-minutes`` is a budget for training only: the supervised baseline then trains with the same budget
-again (``--no-baselines`` skips it) and the final probes come on top; the summary and ``report.md`` say
-how long that final evaluation took.
+``--max-minutes M`` is a budget for training; the final evaluation then gets at most half of it again
+(``final_eval_minutes``): the supervised baseline trains for at most half of that (``--no-baselines`` skips
+it), then the probes run layer by layer until the cap (the output layer first). The summary and
+``report.md`` say how long it took and which layers, if any, were not probed. The summary ends with a
+verdict per layer: the trained encoder against the untrained one.
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", metavar="DIR", help="where datasets are (default $INFOMAX_DATA, else the "
                                                       "user cache dir)")
     p.add_argument("--max-minutes", type=float, metavar="M",
-                   help="wall-clock budget in minutes for training only: the supervised baseline trains "
-                        "with the same budget again, and the final probes take extra time on top")
+                   help="wall-clock budget in minutes for training; the final evaluation (supervised "
+                        "baseline, then probes) gets at most half of it again (--set final_eval_minutes=N), "
+                        "so the command takes about 1.5 M minutes")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the random-encoder and supervised baselines of the final evaluation "
                         "(remembered by --resume)")
@@ -208,14 +211,55 @@ def final_evaluation_line(metrics: dict[str, Any]) -> str | None:
     if not ev:
         return None
     took, parts = f"{ev['seconds']:.1f} s", evaluation_parts(ev)
+    cap = f", cap {ev['budget_seconds'] / 60:.3g} min" if ev.get("budget_seconds") else ""
     if (metrics.get("train") or {}).get("stopped_by") == "max_minutes":
-        return (f"training stopped at the --max-minutes budget, which covers training only; the final "
-                f"evaluation took {took} on top ({parts})")
-    return f"final evaluation took {took} ({parts})"
+        return (f"training stopped at the --max-minutes budget; the final evaluation took {took} after it "
+                f"({parts}{cap})")
+    return f"final evaluation took {took} ({parts}{cap})"
 
 
-def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
-    """Human-readable end-of-run summary on stdout."""
+def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "trained") -> list[str]:
+    """Lines comparing the trained encoder with the untrained one, per layer and probe (in points).
+
+    A difference is called real ("better"/"worse") only beyond ``noise`` points; None = twice the test-set
+    standard error of the difference, sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) on the ``n_test`` images,
+    which covers test-set noise only (one training seed; a new seed moves the figures more).
+
+    Example:
+        >>> m = {"final": {"accuracy": {"y": {"trained": 0.96, "random": 0.92}}, "n_test": 297}}
+        >>> verdict(m, noise=3.0, name="DIM")[1]
+        '  y       linear +4.00 (DIM better)'
+    """
+    probes = [(probe, (metrics.get(key) or {}).get("accuracy") or {})
+              for probe, key in (("linear", "final"), ("kNN", "final_knn"))]
+    layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
+    n_test = (metrics.get("final") or {}).get("n_test")
+    size = f"{n_test} test images; " if n_test else ""
+    rule = (f"differences under {noise:g} points are within noise" if noise is not None
+            else "differences under two standard errors of the test set are within noise")
+    lines = [f"{name} vs the untrained encoder ({size}{rule}):"]
+    for layer in layers:
+        parts = []
+        for probe, acc in probes:
+            row = acc.get(layer, {})
+            if "trained" in row and "random" in row:
+                p1, p2 = row["trained"], row["random"]
+                diff = 100 * (p1 - p2)
+                limit = noise
+                if limit is None:
+                    n = max(int(n_test or 1), 1)
+                    limit = 200 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+                word = (f"{name} better" if diff >= limit and diff > 0 else f"{name} worse"
+                        if diff <= -limit and diff < 0 else "within noise")
+                parts.append(f"{probe} {diff:+.2f} ({word})")
+        if parts:
+            lines.append(f"  {layer:<8}" + ", ".join(parts))
+    return lines if len(lines) > 1 else []
+
+
+def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[str] | None = None) -> None:
+    """Human-readable end-of-run summary on stdout: training, the final probes, the verdict per layer
+    (default :func:`verdict` against the untrained encoder) and any notes of the final evaluation."""
     t = metrics.get("train", {})
     print(f"run: {run_dir}")
     if t:
@@ -240,6 +284,23 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
         for layer, row in acc.items():
             cells = (f"{100 * row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names)
             print(f"  {layer:<8}" + "".join(cells))
+        if final.get("skipped_layers"):
+            skipped = ", ".join(final["skipped_layers"])
+            print(f"  (not probed, the final evaluation's time ran out: {skipped}; "
+                  f"`infomax eval {run_dir} --protocol linear --layer all` probes every layer)")
+    if verdict_lines is None:
+        from infomax.run import read_config
+
+        try:
+            config = read_config(run_dir)
+            name = config.get("preset") or config.get("method") or "trained"
+        except UserError:
+            name = "trained"
+        verdict_lines = verdict(metrics, name=name)
+    for line in verdict_lines:
+        print(line)
+    for note in (metrics.get("final_evaluation") or {}).get("notes", []):
+        print(f"note: {note}")
     print(f"report: {run_dir / 'report.md'}")
 
 
