@@ -141,9 +141,30 @@ def train_new(
     splits = load_splits(train_cfg)
     check_data(splits, train_cfg)
     method = build_method(preset.method, method_cfg, splits.info, train_cfg.seed)
-    metrics = fit(method, splits, train_cfg, run_dir, preset.method, method_cfg,
-                  preset=name if name != preset.method else None)
+    try:
+        metrics = fit(method, splits, train_cfg, run_dir, preset.method, method_cfg,
+                      preset=name if name != preset.method else None)
+    except UserError as e:
+        add_resume_hint(e, run_dir)
+        raise
     return run_dir, metrics
+
+
+def add_resume_hint(error: UserError, run_dir: Path) -> None:
+    """Append how to finish the run to ``error`` when a new run failed after its first training step.
+
+    A run that fails before that step leaves nothing behind (``engine.fit``), so the same command can be
+    run again; after it, the checkpoint is kept and ``--resume`` finishes the run (a diverged run has its own
+    advice: start a new one)."""
+    from infomax.engine.fit import TrainingDiverged
+    from infomax.run import CHECKPOINT_DIR, LAST_CHECKPOINT
+
+    text = str(error)
+    if isinstance(error, TrainingDiverged) or "--resume" in text:
+        return
+    if (Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file():
+        error.args = (f"{text} (the training so far is kept in {run_dir}: fix the cause, then finish the run "
+                      f"with `infomax train --resume {run_dir}`)",)
 
 
 def resume_settings(

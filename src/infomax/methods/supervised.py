@@ -34,10 +34,10 @@ def _head_layers(cfg: Config) -> tuple[str, ...] | None:
 
 
 def _twin_methods(cfg: Config) -> tuple[str, ...]:
-    """"" or a method of ``infomax.methods.METHODS`` (``supervised`` itself is refused when built)."""
+    """"" or another method of ``infomax.methods.METHODS`` (the baseline cannot be its own twin)."""
     from infomax.methods import METHODS
 
-    return ("", *METHODS)
+    return ("", *(m for m in METHODS if m != "supervised"))
 
 
 @dataclass
