@@ -111,7 +111,7 @@ def test_the_baseline_twin_is_the_methods_own_encoder_architecture(method):
 
 
 def test_the_twin_of_the_supervised_method_itself_is_refused():
-    with pytest.raises(UserError, match="unknown encoder_of 'supervised' for supervised; choose one of: , dim"):
+    with pytest.raises(UserError, match="unknown encoder_of 'supervised' for supervised; choose one of"):
         supervised.build(supervised.Config(encoder_of="supervised"), info())
     with pytest.raises(UserError, match="nest"):  # the function itself refuses too
         supervised.twin_encoder("supervised", None, info())
