@@ -130,3 +130,28 @@ def test_the_defaults_are_among_the_choices(method):
     cfg = method_module(method).Config()
     cfg.validate()
     assert all(getattr(cfg, n) in allowed_values(cfg, n) for n in choice_fields(type(cfg)))
+
+
+def _numeric_fields() -> list[Any]:
+    from infomax.config import _base_types
+
+    cases = []
+    for method in available_methods():
+        cls = type(method_module(method).Config())
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            kinds = [t for t in _base_types(hints[f.name]) if t is not type(None)]
+            if kinds and all(t in (int, float) for t in kinds):
+                cases.append(pytest.param(method, f.name, id=f"{method}-{f.name}"))
+    return cases
+
+
+@pytest.mark.parametrize("method, name", _numeric_fields())
+def test_every_numeric_option_refuses_a_negative_value_naming_it(method, name, tmp_path, monkeypatch, capsys):
+    """No count, width, weight, temperature or probability of any method is meaningful below 0."""
+    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: (_ for _ in ()).throw(_DataLoaded()))
+    assert main(["train", method, "--set", f"{name}=-1", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("infomax:")]
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()

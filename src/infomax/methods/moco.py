@@ -274,6 +274,8 @@ class Config(MethodConfig):
         for name in ("y_dim", "proj_hidden", "proj_dim", "queue_size", "bn_splits", "hidden"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.latent_channels < 0 or self.y_channels < 0:
+            raise UserError("latent_channels and y_channels must be >= 0 (0 = automatic)")
         if not 0.0 <= self.momentum <= 1.0:
             raise UserError(f"momentum must be in [0, 1], got {self.momentum}")
         if not self.temperature > 0:
