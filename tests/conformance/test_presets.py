@@ -36,7 +36,7 @@ PRESETS = all_presets()
 #: The training budget of every case: one epoch of two batches, a small final probe with one C.
 TINY_TRAIN = ["--max-epochs", "1", "--set", "limit_train_batches=2", "--set", "final_probe_samples=60",
               "--set", "final_probe_cs=0.1", "--threads", "1"]
-#: Items per split: a few hundred, or three per test class where a dataset has many classes (Omniglot).
+#: Items per split: a few hundred (see :func:`_max_items`).
 MIN_ITEMS = 300
 #: Protocol keyword arguments that bound a protocol's cost, applied where its signature has them.
 TINY: dict[str, Any] = {"steps": 4, "epochs": 1, "seeds": (0,), "n_episodes": 4, "n_query": 1,
@@ -83,11 +83,12 @@ def _succeeds(argv: list[str], capsys: pytest.CaptureFixture) -> None:
 
 
 def _max_items(train_cfg: TrainConfig) -> int:
-    """``MIN_ITEMS``, or three items per test class when the test split has more than 100 classes."""
+    """``MIN_ITEMS``, or three items per test class (Omniglot: few-shot episodes need two of a class), or
+    one batch of the preset's size, whichever is largest."""
     from infomax.data.datasets import load_split, official_splits
 
     test = load_split(train_cfg.data, official_splits(train_cfg.data)[1], train_cfg.data_root)
-    return max(MIN_ITEMS, 3 * len(np.unique(test.labels)))
+    return max(MIN_ITEMS, 3 * len(np.unique(test.labels)), train_cfg.batch_size * train_cfg.devices)
 
 
 def _has_codes(encoder: Any) -> bool:
