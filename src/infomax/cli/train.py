@@ -8,7 +8,9 @@ Examples::
 
 ``--resume`` continues with the settings stored in the run's ``config.json``, the command-line options
 included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-minutes``, ``--data-root``,
-``--threads`` and ``--no-baselines`` may be given again. Resuming a run that is already complete (trained to
+``--threads``, ``--no-baselines`` and ``--set`` of the evaluation settings (``final_eval_minutes``,
+``final_probe_samples``, ``final_probe_cs``, ``final_knn``, ``probe_every``, ``probe_samples``) may be given
+again. Resuming a run that is already complete (trained to
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
 
@@ -29,6 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from infomax.errors import UserError
+
+#: Settings with their own command-line flag (``--max-epochs`` ...), besides ``--set``.
+LIMIT_FLAGS = ("max_epochs", "max_minutes", "data_root", "threads", "baselines")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -289,10 +294,16 @@ def run(args: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
                                 ("data_root", args.data_root), ("threads", args.threads)) if v is not None}
     if args.resume:
-        if overrides or args.data or args.out:
-            raise UserError("--resume continues a run with its saved settings: --set, --data and --out "
-                            "cannot be given (--max-epochs, --max-minutes, --data-root, --threads and "
-                            "--no-baselines can)")
+        from infomax.engine.fit import RESUMABLE_CHANGES
+
+        fixed = sorted(k for k in overrides if k not in RESUMABLE_CHANGES)
+        if fixed or args.data or args.out:
+            given = ", ".join([*(f"--set {k}" for k in fixed), *(["--data"] if args.data else []),
+                               *(["--out"] if args.out else [])])
+            raise UserError(f"--resume continues a run with its saved settings: {given} cannot be given "
+                            "(--max-epochs, --max-minutes, --data-root, --threads, --no-baselines and --set "
+                            f"for {', '.join(k for k in RESUMABLE_CHANGES if k not in LIMIT_FLAGS)} can)")
+        limits.update(overrides)
         from infomax.engine.fit import completed_run
         from infomax.run import read_metrics
 

@@ -84,6 +84,10 @@ RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "p
                      "final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes", "baselines",
                      "threads")
 
+#: Settings of the final evaluation: a resumed complete run whose settings differ in one of these is
+#: evaluated again (its training and weights are kept).
+EVALUATION_SETTINGS = ("final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes")
+
 #: ``metrics.json`` key written last by a finished run: ``{"epoch": E, "step": S}`` of the evaluated weights.
 COMPLETE = "complete"
 
@@ -141,7 +145,8 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
 def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = True) -> bool:
     """Whether the run in ``run_dir`` is finished under ``train_cfg``'s limits: its last checkpoint reached
     ``max_epochs`` (or the ``max_minutes`` budget), its weights were exported and, with ``evaluate``, its
-    final evaluation and report were written for exactly those weights. Reads only; False on any doubt.
+    final evaluation and report were written for exactly those weights and with ``train_cfg``'s evaluation
+    settings (:data:`EVALUATION_SETTINGS`). Reads only; False on any doubt.
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
@@ -152,6 +157,8 @@ def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = 
     except UserError:
         return False
     if not _training_done(last, train_cfg) or (metrics.get("train") or {}).get("steps") != last["step"]:
+        return False
+    if evaluate and _evaluation_changed(run_dir, train_cfg):
         return False
     done = metrics.get(COMPLETE)
     if done is None:  # a run written before the marker existed: its evaluation and report are there
@@ -335,6 +342,17 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
         raise UserError(f"cannot change {', '.join(limits)} of the run in {run_dir} when resuming: its "
                         f"{new_train['lr_schedule']} learning-rate schedule spans the run's original length; "
                         "start a new run for a longer one")
+
+
+def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
+    """Whether ``train_cfg``'s evaluation settings differ from those stored in the run's ``config.json``."""
+    try:
+        stored = read_json(run_dir / CONFIG).get("train") or {}
+    except UserError:
+        return True
+    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+    new = json.loads(json.dumps(dataclasses.asdict(train_cfg)))
+    return any(stored.get(k, defaults[k]) != new[k] for k in EVALUATION_SETTINGS)
 
 
 def _no_step_taken(ckpt_path: Path) -> bool:
