@@ -505,3 +505,38 @@ def test_dim_matches_hand_written_reference(name: str, monkeypatch) -> None:
             for (pname, _), g, g_ref in zip(method.named_parameters(), _grads(out[key], params),
                                             _grads(ref[key], params)):
                 torch.testing.assert_close(g, g_ref, **TOL, msg=f"d {key} / d {pname}")
+
+
+# --------------------------------------------------------------------------------------------------
+# the samplers over many draws
+# --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("max_fraction", [0.1, 1.0])
+def test_occlusion_masks_always_keep_one_field_visible_and_one_occluded(max_fraction: float) -> None:
+    """App. A.7 over 400 draws of a 28x28 DIM model's occluder: every mask leaves some local feature's
+    receptive field (rows/cols 4r-3 .. 4r+6, clipped) fully visible and hides another one fully, both
+    with tiny extra rectangles (0.1: the field must be hidden on purpose) and with rectangles up to the
+    whole image (1.0: a field must be uncovered on purpose); the masks vary from draw to draw."""
+    method = build(Config(occlude=True, occlude_max_fraction=max_fraction, **SMALL),
+                   SimpleNamespace(channels=1, image_size=28, mean=(0.5,), std=(0.5,)))
+    masks = method.occluder.sample(400)  # (N, 1, 28, 28)
+    assert masks.shape == (400, 1, 28, 28) and masks.dtype == torch.bool
+    s = method.encoder.local_size
+    visible = torch.zeros(400, dtype=torch.bool)
+    occluded = torch.zeros(400, dtype=torch.bool)
+    for r in range(s):
+        for c in range(s):
+            rows, cols = _receptive_field(r, 28), _receptive_field(c, 28)
+            field = masks[:, 0, rows.start:rows.stop, cols.start:cols.stop].flatten(1)  # (N, pixels)
+            visible |= ~field.any(1)
+            occluded |= field.all(1)
+    assert bool(visible.all()) and bool(occluded.all())
+    assert len({m.numpy().tobytes() for m in masks}) > 300
+
+
+def test_block_masks_are_single_blocks_at_every_position() -> None:
+    """Sec. 4.2 blocks as DIM draws them (``dim.random_block_masks``): each of 300 masks of a 4x4 map is
+    one 2x2 block, and every one of the 3 x 3 possible positions occurs."""
+    masks = dim_mod.random_block_masks(300, 4, 2)
+    _check_block(masks, 4, 2)
+    corners = {tuple(m[0].nonzero().min(0).values.tolist()) for m in masks}
+    assert corners == {(r, c) for r in range(3) for c in range(3)}
