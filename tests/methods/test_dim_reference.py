@@ -25,6 +25,7 @@ Bound conventions (``docs/ARCHITECTURE.md``, :mod:`infomax.bounds`), with ``s`` 
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -39,6 +40,8 @@ import infomax.methods.dim_prior as prior_mod
 from infomax.methods.dim import Config, build
 
 TOL = {"rtol": 1e-9, "atol": 1e-11}
+MEAN, STD = (0.4, 0.6), (0.25, 0.3)  # the data's channel statistics given to build()
+FILL = [float(torch.tensor(m, dtype=torch.float32)) for m in MEAN]  # occlusion fill, as stored in float32
 BOUND_NAMES = ("infonce", "jsd", "dv")
 
 
@@ -180,6 +183,7 @@ def _ref_mi(S, trained: str, chosen) -> tuple[torch.Tensor, dict[str, torch.Tens
 class Draws:
     views: Any = None
     occlusion: list = field(default_factory=list)
+    occluded: list = field(default_factory=list)
     blocks: list = field(default_factory=list)
     prior: list = field(default_factory=list)
     negatives: list = field(default_factory=list)
@@ -201,6 +205,7 @@ def _record(method, monkeypatch) -> Draws:
         method.views.register_forward_hook(lambda mod, inp, out: setattr(d, "views", out))
     if method.occluder is not None:
         monkeypatch.setattr(method.occluder, "sample", _recorder(method.occluder.sample, d.occlusion))
+        monkeypatch.setattr(method, "occlude", _recorder(method.occlude, d.occluded))
     monkeypatch.setattr(dim_mod, "random_block_masks", _recorder(dim_mod.random_block_masks, d.blocks))
     monkeypatch.setattr(prior_mod, "sample_prior", _recorder(prior_mod.sample_prior, d.prior))
     monkeypatch.setattr(reduce_mod, "sample_negatives", _recorder(reduce_mod.sample_negatives, d.negatives))
@@ -231,11 +236,10 @@ def _ref_mi_terms(method, cfg: dict, x, y, conv, local, draws: Draws):
     y_mi = y
     if cfg.get("occlude"):
         mask = draws.occlusion.pop(0)  # (B, 1, H, W), True = occluded
-        mean = method.encoder.mean  # the per-channel mean: 0 after standardization
         x_occ = x.clone()
         for b in range(x.shape[0]):
             for ch in range(x.shape[1]):
-                x_occ[b, ch][mask[b, 0]] = mean[0, ch, 0, 0].to(x.dtype)
+                x_occ[b, ch][mask[b, 0]] = FILL[ch]  # the data's channel mean: 0 after standardization
         y_mi = method.encoder(x_occ)["y"]
     loss = torch.zeros(())
     reps = {}
@@ -386,10 +390,16 @@ def _receptive_field(r: int, size: int) -> range:
     return range(max(0, 4 * r - 3), min(size, 4 * r + 7))
 
 
-def _check_occlusion(mask: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, map_size: int) -> None:
+def _check_occlusion(mask: torch.Tensor, x: torch.Tensor, x_occ: torch.Tensor, map_size: int) -> None:
     """App. A.7: per image, at least one local receptive field fully visible and one fully occluded; the
-    occluded pixels are really changed (the fill is the channel mean)."""
+    occluded input the global feature was computed from equals the input where the mask is False and
+    the channel mean (never the input's value) where it is True."""
     b, _, h, w = x.shape
+    keep = ~mask.expand_as(x)
+    assert torch.equal(x_occ[keep], x[keep])
+    assert bool((x_occ[~keep] != x[~keep]).all())
+    fill = torch.tensor(FILL)[None, :, None, None].expand_as(x)
+    assert torch.equal(x_occ[~keep], fill[~keep])
     assert mask.shape == (b, 1, h, w) and mask.dtype == torch.bool
     for n in range(b):
         fracs = []
@@ -398,8 +408,6 @@ def _check_occlusion(mask: torch.Tensor, x: torch.Tensor, mean: torch.Tensor, ma
                 rows, cols = _receptive_field(r, h), _receptive_field(c, w)
                 fracs.append(float(mask[n, 0, rows.start:rows.stop, cols.start:cols.stop].double().mean()))
         assert 0.0 in fracs and 1.0 in fracs, f"image {n}: no fully visible / fully occluded local feature"
-        # the pixels under the mask differ from the input (random inputs are never exactly the mean)
-        assert bool((x[n, :, mask[n, 0]] != mean[0, :, 0, 0, None]).all())
 
 
 def _check_block(m: torch.Tensor, map_size: int, block: int) -> None:
@@ -448,7 +456,7 @@ CASES: dict[str, tuple[dict, int, int]] = {  # name -> (Config overrides, image 
         {"alpha": 0.5, "beta": 0.2, "gamma": 0.1, "occlude": True, "coord": "both", "n_globals": 1,
          "views": "cross-crop-flip", "bound": "dv"},
         28,
-        3,
+        2,
     ),
 }
 
@@ -463,14 +471,17 @@ def test_dim_matches_hand_written_reference(name: str, monkeypatch) -> None:
     """Pins every entry of the loss dict (loss, mi/<bound> for the three bounds, mi/global/* and
     mi/local/*, loss/prior and prior/encoder, coord/<task> and coord/<task>_acc; no more, no fewer keys)
     and the gradients of ``loss`` and ``loss/prior`` with respect to every parameter (so the prior's two
-    losses reach only their own group) to the hand-written reference of the variant."""
+    losses reach only their own group) to the hand-written reference of the variant; also the number
+    and properties of the random draws, and that the encoder's batch-norm running statistics moved
+    exactly as much as one pass over the (full, unoccluded) training inputs moves them."""
     overrides, size, batch = CASES[name]
     cfg = {**SMALL, **overrides}
-    info = SimpleNamespace(channels=2, image_size=size, mean=(0.4, 0.6), std=(0.25, 0.3))
+    info = SimpleNamespace(channels=2, image_size=size, mean=MEAN, std=STD)
     torch.manual_seed(3)
     method = build(Config(**cfg), info)
     draws = _record(method, monkeypatch)
     x = torch.rand(batch, 2, size, size)
+    encoder_before = copy.deepcopy(method.encoder)
     out = method((x, torch.zeros(batch, dtype=torch.long)))
 
     # the draws the method made have the properties the paper asks of them
@@ -478,11 +489,14 @@ def test_dim_matches_hand_written_reference(name: str, monkeypatch) -> None:
     n_views = 2 if cfg.get("views", "none").startswith("cross") else 1
     view_inputs = list(draws.views) if n_views == 2 else [draws.views if draws.views is not None else x]
     assert len(draws.occlusion) == (n_views if cfg.get("occlude") else 0)
-    for m, xv in zip(draws.occlusion, view_inputs):
-        _check_occlusion(m, xv, method.encoder.mean, s)
+    assert len(draws.occluded) == len(draws.occlusion)
+    for m, xv, xo in zip(draws.occlusion, view_inputs, draws.occluded):
+        _check_occlusion(m, xv, xo, s)
     assert len(draws.blocks) == n_views * cfg.get("n_globals", 0)
     for m in draws.blocks:
         _check_block(m, s, max(1, s // 2))
+    assert len(draws.prior) == (1 if cfg.get("gamma", 0.0) > 0 else 0)
+    assert len(draws.rel_state) == (1 if cfg.get("coord") in ("relative", "both") else 0)
     for z in draws.prior:
         assert z.shape == (batch, cfg["y_dim"])
         if cfg.get("prior", "uniform") == "uniform":
@@ -493,7 +507,15 @@ def test_dim_matches_hand_written_reference(name: str, monkeypatch) -> None:
         for m in draws.negatives:
             _check_negatives(m, m.shape[1] // batch, cfg["n_negatives"])
 
+    # only the one pass over the full inputs (both views as one batch) moves the encoder's batch-norm
+    # running statistics: occluded and block-masked passes leave them alone
+    encoder_before(torch.cat(view_inputs))
+    for (bname, want), got in zip(encoder_before.named_buffers(), method.encoder.buffers()):
+        if not bname.endswith("num_batches_tracked"):  # a counter, unused with a fixed momentum
+            torch.testing.assert_close(got, want, **TOL, msg=bname)
+
     ref = reference(method, cfg, x, draws)
+    assert not (draws.occlusion or draws.blocks or draws.prior or draws.negatives or draws.rel_state)
     assert sorted(out) == sorted(ref)
     for key in ref:
         tol = {"rtol": 0.0, "atol": 1e-6} if key.endswith("_acc") else TOL  # accuracies are float32

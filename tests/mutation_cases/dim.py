@@ -64,6 +64,7 @@ CASES = [
           "loss = loss + loss_ij / len(pairs)", "loss = loss + loss_ij"),
     _case("dim-prior-reads-view-2", DIM,
           'y, local = feats[0]["y"], feats[0]["local"]', 'y, local = feats[-1]["y"], feats[-1]["local"]'),
+    _case("dim-masked-passes-update-bn-stats", DIM, "m.momentum = 0.0", "m.momentum = m.momentum"),
     # -- heads and positives -----------------------------------------------------------------------
     _case("dim-l-positives-shifted", HEADS,
           "eye = torch.eye(batch, dtype=torch.bool, device=device)  # (B, B)",
