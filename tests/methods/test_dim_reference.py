@@ -12,7 +12,8 @@ out below. Everything runs in float64, so values and gradients agree to ~1e-10.
 Random draws (occlusion masks, multi-global blocks, prior samples, sampled negatives, augmented views)
 are recorded where the method draws them and replayed by the reference; the relative-coordinate source
 is redrawn by hand from the recorded RNG state. Each recorded draw is also checked for the property the
-paper asks of it (e.g. one receptive field fully visible and one fully occluded).
+paper asks of it (e.g. one receptive field fully visible and one fully occluded); the last tests call
+the two samplers themselves (occlusion masks, multi-global blocks) over many draws.
 
 Bound conventions (``docs/ARCHITECTURE.md``, :mod:`infomax.bounds`), with ``s`` the score of a pair:
 
