@@ -238,4 +238,5 @@ def test_an_index_without_class_names_gives_no_cross_split_precision(hand, tmp_p
     res = json.loads(capsys.readouterr().out)
     assert "precision@1" not in res and any("records no class names" in n for n in res["notes"])
     assert main(["index", "search", str(old), "--queries", "toy:test", "--k", "1", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["precision@1"] == pytest.approx(2 / 5)  # same split: same labels
+    # the same split: the same label numbers
+    assert json.loads(capsys.readouterr().out)["precision@1"] == pytest.approx(2 / 5)
