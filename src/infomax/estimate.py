@@ -776,8 +776,9 @@ def _exact_relation(x: np.ndarray, y: np.ndarray) -> str | None:
     Checked: a continuous Y column (>= 90% distinct values) with the same ranks as an X column, or reversed
     ones (Y = X, a duplicated column, any strictly monotone map of one column); and, when n exceeds dx + 10
     and dx <= 1000, a continuous Y column that least squares fits exactly from the X columns (an invertible
-    linear map). A continuous Y that is a function of X has I(X; Y) = infinity; discrete data (ties) have
-    a finite MI and are not flagged.
+    linear map; fitted on the first 2 dx + 1000 rows at most, far more than an exact fit by chance needs).
+    A continuous Y that is a function of X has I(X; Y) = infinity; discrete data (ties) have a finite MI
+    and are not flagged.
 
     Args:
         x: (n, dx) samples; y: (n, dy) samples (raw, before any preprocessing).
@@ -815,12 +816,14 @@ def _exact_relation(x: np.ndarray, y: np.ndarray) -> str | None:
             "are)"
         )
     if n >= x.shape[1] + 12 and x.shape[1] <= 1000:
-        a = np.c_[np.ones(n), _zscore(x)]  # (n, dx + 1)
-        b = _zscore(y[:, cy])  # (n, dy') unit variance
+        m = min(n, 2 * x.shape[1] + 1000)
+        a = np.c_[np.ones(m), _zscore(x[:m])]  # (m, dx + 1)
+        cols = np.flatnonzero(cy & (y[:m].std(axis=0) > 0))
+        b = _zscore(y[:m, cols])  # (m, dy') unit variance
         coef = np.linalg.lstsq(a, b, rcond=None)[0]
         exact = np.flatnonzero(((b - a @ coef) ** 2).mean(0) < 1e-9)
         if exact.size:
-            j = int(np.flatnonzero(cy)[exact[0]])
+            j = int(cols[exact[0]])
             return (
                 f"y column {j} is an exact linear function of the x columns ({exact.size} of the "
                 f"{y.shape[1]} y columns are)"
@@ -828,17 +831,19 @@ def _exact_relation(x: np.ndarray, y: np.ndarray) -> str | None:
     return None
 
 
-def _pair_check(gx: np.ndarray, gy: np.ndarray, max_work: float = 4e9) -> dict[str, Any] | None:
+def _pair_check(
+    gx: np.ndarray, gy: np.ndarray, max_work: float = 4e9, max_pairs: int = 10_000_000
+) -> dict[str, Any] | None:
     """The most correlated (x column, y column) pair of rank-Gaussianized data (see ``MIEstimate``).
 
     ``significant``: |r| sqrt(n) beyond sqrt(2 ln(dx dy)) + 3, well past the largest |r| sqrt(n) that
-    dx * dy pairs of independent columns show (about sqrt(2 ln(dx dy))). Rows are subsampled to keep
-    n * dx * dy <= ``max_work``; None with fewer than 50 rows left.
+    dx * dy pairs of independent columns show (about sqrt(2 ln(dx dy))). The first rows are used, to keep
+    n * dx * dy <= ``max_work``; None with fewer than 50 rows left or more than ``max_pairs`` pairs.
     """
     n, dx = gx.shape
     dy = gy.shape[1]
     rows = min(n, int(max_work // (dx * dy)))
-    if rows < 50:
+    if rows < 50 or dx * dy > max_pairs:
         return None
     a, b = _zscore(gx[:rows]), _zscore(gy[:rows])
     c = a.T @ b / rows  # (dx, dy) correlations
@@ -906,7 +911,7 @@ def _sample_limited_warning(why: str, n_train: int, dims: int) -> str:
         "MI: the true MI may be far higher, and a value near or below zero does NOT mean independence. "
         "To get a usable estimate, reduce the dimension (e.g. PCA to a few dozen components per variable; "
         "the MI of such projections is a lower bound on I(X;Y)), give more samples (many more than the "
-        "dimension), or use a smaller critic (CLI --hidden 64, fewer --steps)"
+        "dimension), or try a smaller critic (CLI --hidden 64)"
     )
 
 
