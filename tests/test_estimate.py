@@ -244,6 +244,8 @@ def test_independent_variables_give_zero() -> None:
     x, y = rng.standard_normal((3000, 2)), rng.standard_normal((3000, 2))
     e = estimate_mi(x, y, max_steps=200, hidden=(64, 64), progress=False)
     assert abs(e.mi_nats) < max(0.05, 3 * e.stderr_nats)
+    assert e.reliable and e.dependence == "none detected" and not e.deterministic
+    assert not e.pair_check["significant"]
 
 
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
@@ -420,3 +422,19 @@ def test_no_dependence_is_said_only_by_a_critic_that_generalizes() -> None:
     assert _verdict(mi=float("nan"), se=float("nan"), reliable=True, **ok) == "inconclusive"
     assert _verdict(-3.0, 0.2, reliable=False, deterministic=False, pair_significant=True) == "detected"
     assert _verdict(0.1, 0.03, reliable=False, deterministic=True, pair_significant=True) == "deterministic"
+
+
+def test_pair_check_by_hand() -> None:
+    from infomax.estimate import _pair_check
+
+    u = np.tile([1.0, -1.0], 50)  # (100,) orthogonal, zero-mean columns
+    v = np.tile([1.0, 1.0, -1.0, -1.0], 25)
+    noise = np.random.default_rng(0).standard_normal((100, 2))
+    gx = np.c_[noise[:, 0], u]  # x column 1 is u
+    gy = np.c_[u + v, noise[:, 1]]  # y column 0 is u + v: correlation with u exactly 1/sqrt(2)
+    pc = _pair_check(gx, gy)
+    assert (pc["x_column"], pc["y_column"]) == (1, 0)
+    assert pc["rank_correlation"] == pytest.approx(1 / math.sqrt(2))
+    assert pc["gaussian_mi_nats"] == pytest.approx(0.5 * math.log(2))  # -0.5 log(1 - 1/2)
+    assert pc["significant"]  # 0.707 * sqrt(100) = 7.1 > sqrt(2 ln 4) + 3 = 4.67
+    assert _pair_check(gx[:40], gy[:40]) is None  # fewer than 50 rows

@@ -88,7 +88,9 @@ class MIEstimate:
 
     Attributes:
         mi_nats: held-out estimate of I(X; Y) in nats: the mean of the bound over ``n_eval_batches``
-            random held-out batches of ``eval_batch_size`` rows (a lower bound only when ``saturated``).
+            random held-out batches of ``eval_batch_size`` rows. Read it with the flags: ``saturated``
+            (InfoNCE at its ceiling: the MI is probably higher), ``reliable`` False (says little about the
+            MI), ``deterministic`` (the MI is infinite; this is a lower bound).
         stderr_nats: standard error of ``mi_nats`` from the held-out sampling noise ONLY (which test rows,
             which batches; see :func:`heldout_estimate`), not the bias of the bound or of the critic.
         mi_bits, stderr_bits: the same in bits (nats / ln 2).

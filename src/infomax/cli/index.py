@@ -343,7 +343,7 @@ def run(args: argparse.Namespace) -> int:
                 f"indexed {_of(res['items'], res['split_items'])} of {res['data']}:{res['split']} -> "
                 f"{res['index']}\n"
                 f"codes: d={res['d']} k={res['k']} ({res['code_bits']:g} bits, "
-                f"{res['bytes_per_item']} bytes/item)"
+                f"{res['bytes_per_item']} bytes/item in the file)"
             )
         return 0
     res = search_index(args)
