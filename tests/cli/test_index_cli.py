@@ -173,7 +173,7 @@ def test_search_of_the_indexed_items_leaves_each_query_out(hand, tmp_path, capsy
     assert res["ids"] == [[4], [0], [3], [2], [0]]  # never the query's own id
     assert res["precision@1"] == pytest.approx(2 / 5)  # was 1.0 counting the self-matches
     assert res["indexed"] == "toy:test" and res["queried"] == "toy:test" and res["self_excluded"] is True
-    assert res["precision_queries"] == 5
+    assert res["precision_queries"] == 5 and res["self_excluded_queries"] == 5
     # k=2: flipping dim 1 costs a factor 0.25, dim 0 a factor 1/9; every second neighbour is a miss:
     # 0 -> 4, 1 | 1 -> 0, 4 | 2 -> 3, 1 | 3 -> 2, 0 | 4 -> 0, 1; precision@2 = (1+0+0+0+1) / (5*2)
     assert main(["index", "search", idx, "--queries", "toy:test", "--k", "2", "--json"]) == 0
@@ -218,9 +218,12 @@ def test_build_says_how_much_was_indexed_and_search_flags_a_foreign_run(hand, tm
     assert main(["index", "search", str(out), "--queries", "toy:test", "--k", "1", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["ids"] == [[1], [0], [1], [2], [0]] and res["index_items"] == 3
+    assert res["self_excluded_queries"] == 3
     # classes: 0 1 0 in the index; query 1 (label 1) has no other item of its class: scored over 4
     assert res["precision_queries"] == 4 and res["precision@1"] == pytest.approx(1 / 4)
     assert any("over 4 of 5 queries" in n for n in res["notes"])
+    assert main(["index", "search", str(out), "--queries", "toy:test", "--k", "1"]) == 0
+    assert "queried toy:test (5 queries): queries 0-2 are the indexed items" in capsys.readouterr().err
     argv = ["index", "search", str(out), "--queries", "toy:test", "--run", "runZ", "--json"]
     assert main(argv) == 0
     notes = json.loads(capsys.readouterr().out)["notes"]

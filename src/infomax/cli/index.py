@@ -310,6 +310,7 @@ def search_index(args: argparse.Namespace) -> dict[str, Any]:
         "queried": q.source,
         "queries": int(ids.shape[0]),
         "self_excluded": exclude is not None,
+        "self_excluded_queries": int((exclude >= 0).sum()) if exclude is not None else 0,
         "topk": int(ids.shape[1]),
         "ids": ids.tolist(),
         "scores": np.round(scores, 6).tolist(),
@@ -358,8 +359,11 @@ def run(args: argparse.Namespace) -> int:
         f"indexed {indexed} ({res['index_items']} items); "
         f"queried {res['queried']} ({res['queries']} queries)"
     )
-    if res["self_excluded"]:
+    m = res["self_excluded_queries"]
+    if res["self_excluded"] and m == res["queries"]:
         line += ": the same items, each query's own item left out of its results"
+    elif res["self_excluded"]:
+        line += f": queries 0-{m - 1} are the indexed items, each left out of its own results"
     print(line, file=sys.stderr)
     key = f"precision@{res['topk']}"
     if key in res:
