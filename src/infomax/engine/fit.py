@@ -462,12 +462,51 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
+    """One line: what diverged, the last good checkpoint, and what to change, read from the run's config.
+
+    The advice names only what this run did not already use: other bounds the method accepts (its
+    ``method_config.bound`` replaced by each of SMILE, JSD, InfoNCE, most stable first, kept when the
+    method's ``Config`` validates) and a learning rate a tenth of the run's ``train.lr``.
+    """
+    from infomax.bounds import BOUNDS
+
     info = read_json(run_dir / CHECKPOINT_DIR / DIVERGED)
     last = load_checkpoint(ckpt_path)
     where = f"epoch {last['epoch']}" + (f", batch {last['batch']}" if last["batch"] else "")
-    return (f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
-            "try a more stable objective (the JSD bound, or SMILE with clipping) or a lower learning rate "
-            "(--set lr=...) in a new run")
+    head = f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
+    try:
+        config = read_json(run_dir / CONFIG)
+        method_cfg = config.get("method_config") or {}
+        lr = float(config["train"]["lr"])
+        method_name = str(config["method"])
+    except (UserError, KeyError, TypeError, ValueError, AttributeError):
+        return head + ("in a new run, try a lower learning rate (--set lr=..., a tenth of this run's) or a "
+                       "more stable bound (JSD, or SMILE with clipping) where the method offers one")
+    lower = f"a lower learning rate, --set lr={lr / 10:g}"
+    bound = method_cfg.get("bound")
+    if not isinstance(bound, str):
+        return head + (f"this run trained with lr={lr:g}: in a new run, try {lower}; if that still diverges, "
+                       "a method offering a bounded objective (JSD, or SMILE with clipping) is more stable")
+    others: list[str] = []
+    try:
+        cls = method_module(method_name).Config
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in method_cfg.items() if k in names}
+    except (UserError, AttributeError, TypeError):
+        cls = None
+    for b in ("smile", "jsd", "infonce"):  # SMILE clips the scores, JSD is bounded; InfoNCE is capped
+        if cls is None or b == bound or b not in BOUNDS:
+            continue
+        try:
+            cfg = cls(**{**kw, "bound": b})
+            if hasattr(cfg, "validate"):
+                cfg.validate()
+        except (UserError, TypeError, ValueError):
+            continue
+        clips = " (SMILE clips the critic's scores, tau=5)" if b == "smile" else ""
+        others.append(f"--set bound={b}{clips}")
+    switch = f"another bound, {' or '.join(others)}, or " if others else ""
+    return head + f"this run trained the {bound} bound with lr={lr:g}: in a new run, try {switch}{lower}"
 
 
 def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,
