@@ -1,0 +1,58 @@
+"""Mutation cases for AMDIM, CPC, MoCo, hybrid and DIMCO (issue #19, part 3).
+
+Each case breaks one assembled objective on purpose; the listed reference tests (hand-written
+recomputations of the loss) must fail on the mutated copy of ``src/``. Loaded by ``tests/mutations.py``.
+"""
+
+from __future__ import annotations
+
+AMDIM_T = ["tests/methods/test_amdim_reference.py"]
+AMDIM = "src/infomax/methods/amdim.py"
+NCE = "src/infomax/methods/amdim_nce.py"
+MIX = "src/infomax/methods/amdim_mixture.py"
+STAB = "src/infomax/critics/stabilized.py"
+
+
+def _case(name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
+    return {"name": name, "path": path, "old": old, "new": new, "tests": tests}
+
+
+CASES: list[dict] = [
+    # --- AMDIM -------------------------------------------------------------------------------------
+    _case("amdim 1-7 within one view", AMDIM, '("1-7", f1[0], f7[1], f1[1], f7[0], True)',
+          '("1-7", f1[0], f7[0], f1[1], f7[1], True)', AMDIM_T),
+    _case("amdim 1-5 within one view", AMDIM, '("1-5", f1[0], f5[1], f1[1], f5[0], True)',
+          '("1-5", f1[0], f5[0], f1[1], f5[1], True)', AMDIM_T),
+    _case("amdim 5-5 within one view", AMDIM, '("5-5", src5[0], f5[1], src5[1], f5[0], False)',
+          '("5-5", src5[0], f5[0], src5[1], f5[1], False)', AMDIM_T),
+    _case("amdim 5x5 source location of the other view", AMDIM, "[rows, :, loc[v]] for v in (0, 1)]",
+          "[rows, :, loc[0]] for v in (0, 1)]", AMDIM_T),
+    _case("amdim one direction only", AMDIM, "loss = loss - 0.5 * (obj_ab + obj_ba)",
+          "loss = loss - obj_ab", AMDIM_T),
+    _case("amdim logged infoNCE offset log(B L)", AMDIM, "mi = weighted + math.log(1 + (b - 1) * n_loc)",
+          "mi = weighted + math.log(b * n_loc)", AMDIM_T),
+    _case("amdim stabilisation clip removed", STAB,
+          "scores = raw if self.clip is None else self.clip * torch.tanh(raw / self.clip)",
+          "scores = raw", AMDIM_T),
+    _case("amdim score scale 1/D instead of 1/sqrt(D)", STAB, "raw = x @ y.T / math.sqrt(self.dim)",
+          "raw = x @ y.T / self.dim", AMDIM_T),
+    _case("amdim L2 penalty sign", AMDIM, 'out["loss"] = loss + reg', 'out["loss"] = loss - reg', AMDIM_T),
+    _case("amdim L2 penalty weight doubled", AMDIM, "reg = reg + 0.5 * (pen_ab + pen_ba)",
+          "reg = reg + (pen_ab + pen_ba)", AMDIM_T),
+    _case("amdim L2 penalty on clipped scores", STAB,
+          "penalty = self.l2_weight * raw.pow(2).mean()",
+          "penalty = self.l2_weight * (raw if self.clip is None else self.clip * torch.tanh(raw / self.clip))"
+          ".pow(2).mean()", AMDIM_T),
+    _case("amdim NCE negatives include the own image", NCE,
+          'neg = scores.masked_fill(eye, float("-inf"))', "neg = scores", AMDIM_T),
+    _case("amdim mixture weights uniform instead of q", MIX,
+          "value = (q * s_nce).sum(1) + alpha * entropy", "value = s_nce.mean(1) + alpha * entropy", AMDIM_T),
+    _case("amdim mixture entropy bonus sign", MIX,
+          "value = (q * s_nce).sum(1) + alpha * entropy", "value = (q * s_nce).sum(1) - alpha * entropy",
+          AMDIM_T),
+    _case("amdim mixture posterior tau as temperature", MIX, "log_q = torch.log_softmax(tau * s_nce, dim=1)",
+          "log_q = torch.log_softmax(s_nce / tau, dim=1)", AMDIM_T),
+    _case("amdim mixture head without residual", MIX,
+          "return f1[:, None, :] + self.mlp(f1).view(-1, self.n_mix, self.dim)",
+          "return self.mlp(f1).view(-1, self.n_mix, self.dim)", AMDIM_T),
+]
