@@ -11,6 +11,8 @@ AMDIM = "src/infomax/methods/amdim.py"
 NCE = "src/infomax/methods/amdim_nce.py"
 MIX = "src/infomax/methods/amdim_mixture.py"
 STAB = "src/infomax/critics/stabilized.py"
+CPC_T = ["tests/methods/test_cpc_reference.py"]
+CPC = "src/infomax/methods/cpc.py"
 
 
 def _case(name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
@@ -55,4 +57,24 @@ CASES: list[dict] = [
     _case("amdim mixture head without residual", MIX,
           "return f1[:, None, :] + self.mlp(f1).view(-1, self.n_mix, self.dim)",
           "return self.mlp(f1).view(-1, self.n_mix, self.dim)", AMDIM_T),
+    # --- CPC ---------------------------------------------------------------------------------------
+    _case("cpc target mask off by one row", CPC, "target = idx[:, k:, :].reshape(-1)",
+          "target = idx[:, k - 1:g - 1, :].reshape(-1)", CPC_T),
+    _case("cpc predictions from summaries one row lower", CPC, "ctx = c[:, :, : g - k]",
+          "ctx = c[:, :, 1: g - k + 1]", CPC_T),
+    _case("cpc offsets start one lower", CPC,
+          "self.offsets = tuple(range(min_offset, min_offset + n_offsets))",
+          "self.offsets = tuple(range(min_offset - 1, min_offset - 1 + n_offsets))", CPC_T),
+    _case("cpc candidates in column-major order", CPC,
+          "cands = z.permute(0, 2, 3, 1).reshape(b * g * g, d)",
+          "cands = z.permute(0, 3, 2, 1).reshape(b * g * g, d)", CPC_T),
+    _case("cpc context reads columns first", CPC, "seq = z.flatten(2).transpose(1, 2)",
+          "seq = z.transpose(2, 3).flatten(2).transpose(1, 2)", CPC_T),
+    _case("cpc predictors paired with the wrong offsets", CPC,
+          "for k, w in zip(self.offsets, self.predictors):",
+          "for k, w in zip(self.offsets, list(self.predictors)[::-1]):", CPC_T),
+    _case("cpc bound offset log(M - 1)", CPC, "out[k] = math.log(cands.shape[0]) - F.cross_entropy",
+          "out[k] = math.log(cands.shape[0] - 1) - F.cross_entropy", CPC_T),
+    _case("cpc offsets summed not averaged", CPC, "mi = torch.stack(list(per_k.values())).mean()",
+          "mi = torch.stack(list(per_k.values())).sum()", CPC_T),
 ]

@@ -1,0 +1,99 @@
+"""CPC's assembled loss against an independent, hand-written reference (issue #19, part 3).
+
+van den Oord, Li, Vinyals (2018), sec. 3.2, on a patch grid: the reference cuts each p x p crop out of
+the image by hand (row-major grid, stride s) and encodes it alone with the method's patch network (per-patch
+layer norm, so this equals the batched encoding), then recomputes by hand the raster-order GRU summaries
+(the GRU cell equations from the method's GRU weights, one raster position at a time), the predictions
+``W_k c[t, col]`` for the patch ``k`` rows below, and InfoNCE of each prediction against every patch vector
+of the batch, the true ``z[b, t + k, col]`` the positive: ``log(B G G) - mean CE``. Float64 throughout.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import Tensor
+
+from infomax.methods.cpc import CPC
+
+B, SIZE, NDF, DIM = 3, 16, 4, 8  # 16px images: 4x4 crops at stride 2, a 7x7 grid
+
+
+def _gru_by_hand(m: CPC, z: list[list[list[Tensor]]]) -> list[list[list[Tensor]]]:
+    """c[b][t][col]: GRU state after reading image b's patch vectors in raster order up to (t, col)."""
+    gru = m.context.gru
+    w_ih, w_hh, b_ih, b_hh = gru.weight_ih_l0, gru.weight_hh_l0, gru.bias_ih_l0, gru.bias_hh_l0
+    hid = w_hh.shape[1]
+    out = []
+    for img in z:
+        h = torch.zeros(hid, dtype=torch.float64)
+        states = []
+        for row in img:
+            row_states = []
+            for v in row:  # raster order: rows top to bottom, columns left to right
+                gi, gh = w_ih @ v + b_ih, w_hh @ h + b_hh
+                r = torch.sigmoid(gi[:hid] + gh[:hid])
+                u = torch.sigmoid(gi[hid:2 * hid] + gh[hid:2 * hid])
+                n = torch.tanh(gi[2 * hid:] + r * gh[2 * hid:])
+                h = (1 - u) * n + u * h
+                row_states.append(h)
+            states.append(row_states)
+        out.append(states)
+    return out
+
+
+def reference(m: CPC, x: Tensor, min_offset: int, n_offsets: int) -> dict[str, Tensor]:
+    """CPC's logged values for images x (B, C, H, W), by hand from the paper; offsets ``min_offset ..
+    min_offset + n_offsets - 1`` rows, the i-th read by the method's i-th predictor."""
+    p, s, g = m.encoder.patch_size, m.encoder.stride, m.encoder.grid
+    z = [
+        [[m.encoder.encode_crops(x[b:b + 1, :, t * s:t * s + p, col * s:col * s + p])[0] for col in range(g)]
+         for t in range(g)]
+        for b in range(len(x))
+    ]  # z[b][t][col]: (D,)
+    c = _gru_by_hand(m, z)
+    candidates = [(b, t, col) for b in range(len(x)) for t in range(g) for col in range(g)]
+    offsets = list(range(min_offset, min_offset + n_offsets))
+    out: dict[str, Tensor] = {}
+    for i, k in enumerate(offsets):
+        w = m.predictors[i]
+        total, count = x.new_zeros(()), 0
+        for b in range(len(x)):
+            for t in range(g - k):  # rows with a patch k rows below
+                for col in range(g):
+                    pred = w.weight @ c[b][t][col]
+                    logits = torch.stack([torch.dot(pred, z[b2][t2][c2]) for b2, t2, c2 in candidates])
+                    positive = logits[candidates.index((b, t + k, col))]
+                    total = total + positive - torch.logsumexp(logits, 0)
+                    count += 1
+        out[f"cpc/k{k}"] = total / count + math.log(len(candidates))
+    out["mi/infonce"] = sum(out[f"cpc/k{k}"] for k in offsets) / n_offsets
+    out["loss"] = -out["mi/infonce"]
+    return out
+
+
+VARIANTS = {
+    "offsets-1-3": {"min_offset": 1, "n_offsets": 3},
+    "offsets-2-3": {"min_offset": 2, "n_offsets": 2},
+    "offsets-1-6": {"min_offset": 1, "n_offsets": 6},
+    "offset-4": {"min_offset": 4, "n_offsets": 1},
+}
+
+
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_cpc_loss_and_per_offset_terms_match_hand_written_reference(name: str) -> None:
+    """Pins ``loss``, ``mi/infonce`` and every ``cpc/k<k>`` to the reference: which patches are predicted
+    (rows t < G - k, every column, from the summary at (t, col)), which patch is the positive (k rows below,
+    same column, same image), that every patch vector of the batch is a candidate, the raster order the
+    context reads, one predictor per offset, and the log(B G^2) offset of the bound."""
+    torch.manual_seed(0)
+    m = CPC(1, SIZE, (0.5,), (0.25,), ndf=NDF, dim=DIM, online_probes=False, **VARIANTS[name]).double()
+    x = torch.rand(B, 1, SIZE, SIZE, dtype=torch.float64)
+    out = m((x, torch.zeros(B, dtype=torch.long)))
+    with torch.no_grad():
+        ref = reference(m, x, **VARIANTS[name])
+    assert set(ref) == set(out)
+    for key, value in ref.items():
+        assert torch.allclose(out[key].detach(), value, rtol=1e-9, atol=1e-9), (key, out[key], value)
