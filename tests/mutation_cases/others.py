@@ -13,6 +13,8 @@ MIX = "src/infomax/methods/amdim_mixture.py"
 STAB = "src/infomax/critics/stabilized.py"
 CPC_T = ["tests/methods/test_cpc_reference.py"]
 CPC = "src/infomax/methods/cpc.py"
+MOCO_T = ["tests/methods/test_moco_reference.py"]
+MOCO = "src/infomax/methods/moco.py"
 
 
 def _case(name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
@@ -77,4 +79,25 @@ CASES: list[dict] = [
           "out[k] = math.log(cands.shape[0] - 1) - F.cross_entropy", CPC_T),
     _case("cpc offsets summed not averaged", CPC, "mi = torch.stack(list(per_k.values())).mean()",
           "mi = torch.stack(list(per_k.values())).sum()", CPC_T),
+    # --- MoCo --------------------------------------------------------------------------------------
+    _case("moco momentum m and 1-m swapped", MOCO, "pk.copy_(pk * m + pq.detach() * (1.0 - m))",
+          "pk.copy_(pk * (1.0 - m) + pq.detach() * m)", MOCO_T),
+    _case("moco key head not momentum-updated", MOCO,
+          "momentum_update(self.key_head, self.head, self.momentum)", "pass", MOCO_T),
+    _case("moco queue not updated", MOCO, "self.queue.enqueue(k)", "pass", MOCO_T),
+    _case("moco queue pointer not advanced", MOCO, "self.ptr.fill_((p + b) % size)",
+          "self.ptr.fill_(p % size)", MOCO_T),
+    _case("moco enqueue over the newest entries", MOCO, "self.keys[p:p + b] = k.detach()",
+          "self.keys[size - p - b:size - p] = k.detach()", MOCO_T),
+    _case("moco temperature multiplies", MOCO, "return torch.cat([pos, neg], dim=1) / self.temperature",
+          "return torch.cat([pos, neg], dim=1) * self.temperature", MOCO_T),
+    _case("moco positive is another item's key", MOCO, "pos = (q * k).sum(1, keepdim=True)",
+          "pos = (q * k.roll(1, 0)).sum(1, keepdim=True)", MOCO_T),
+    _case("moco keys from the query view", MOCO, "k = self.keys(v2)\n        mi, pos",
+          "k = self.keys(v1)\n        mi, pos", MOCO_T),
+    _case("moco shuffled keys not put back in order", MOCO, "return k[torch.argsort(perm)]",
+          "return k[perm]", MOCO_T),
+    _case("moco shuffle-BN sub-batches off", MOCO,
+          "g = self.bn_splits if b % self.bn_splits == 0 and b // self.bn_splits >= 2 else 1", "g = 1",
+          MOCO_T),
 ]
