@@ -15,6 +15,8 @@ CPC_T = ["tests/methods/test_cpc_reference.py"]
 CPC = "src/infomax/methods/cpc.py"
 MOCO_T = ["tests/methods/test_moco_reference.py"]
 MOCO = "src/infomax/methods/moco.py"
+HYB_T = ["tests/methods/test_hybrid_reference.py"]
+HYB = "src/infomax/methods/hybrid.py"
 
 
 def _case(name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
@@ -100,4 +102,25 @@ CASES: list[dict] = [
     _case("moco shuffle-BN sub-batches off", MOCO,
           "g = self.bn_splits if b % self.bn_splits == 0 and b // self.bn_splits >= 2 else 1", "g = 1",
           MOCO_T),
+    # --- hybrid ------------------------------------------------------------------------------------
+    _case("hybrid contrastive term on the wrong half of z", HYB, "y_q, _ = self.encoder.split(z_q)",
+          "_, y_q = self.encoder.split(z_q)", HYB_T),
+    _case("hybrid encoder split swapped", "src/infomax/encoders/nvae.py",
+          "return z[:, : self.y_channels], z[:, self.y_channels:]",
+          "return z[:, z.shape[1] - self.y_channels:], z[:, : z.shape[1] - self.y_channels]", HYB_T),
+    _case("hybrid alpha weights swapped", HYB, "objective = hybrid_bound(ba, nce, self.alpha)",
+          "objective = hybrid_bound(nce, ba, self.alpha)", HYB_T),
+    _case("hybrid bound weights swapped", "src/infomax/bounds/barber_agakov.py",
+          "return alpha * ba_value + (1.0 - alpha) * infonce_value",
+          "return (1.0 - alpha) * ba_value + alpha * infonce_value", HYB_T),
+    _case("hybrid alpha 0 decoder not detached", HYB, "z if self.alpha > 0 else z.detach()", "z", HYB_T),
+    _case("hybrid alpha 0 decoder term dropped", HYB,
+          "loss = -objective if self.alpha > 0 else -objective - ba", "loss = -objective", HYB_T),
+    _case("hybrid BA term on an augmented view", HYB, 'z = self.encoder(x)["z"]',
+          'z = self.encoder(self.views(x)[1])["z"]', HYB_T),
+    _case("hybrid Gaussian decoder without log sigma", "src/infomax/bounds/barber_agakov.py",
+          "ll = -0.5 * ((x - x_hat) / sig) ** 2 - torch.log(sig) - 0.5 * math.log(2 * math.pi)",
+          "ll = -0.5 * ((x - x_hat) / sig) ** 2 - 0.5 * math.log(2 * math.pi)", HYB_T),
+    _case("hybrid keys from the query view", HYB, "k = self.moco.keys(v2)", "k = self.moco.keys(v1)", HYB_T),
+    _case("hybrid queue not updated", HYB, "self.moco.queue.enqueue(k)", "pass", HYB_T),
 ]
