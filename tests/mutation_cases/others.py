@@ -17,6 +17,9 @@ MOCO_T = ["tests/methods/test_moco_reference.py"]
 MOCO = "src/infomax/methods/moco.py"
 HYB_T = ["tests/methods/test_hybrid_reference.py"]
 HYB = "src/infomax/methods/hybrid.py"
+DIMCO_T = ["tests/methods/test_dimco_reference.py"]
+DIMCO = "src/infomax/methods/dimco.py"
+DISC = "src/infomax/bounds/discrete.py"
 
 
 def _case(name: str, path: str, old: str, new: str, tests: list[str]) -> dict:
@@ -123,4 +126,30 @@ CASES: list[dict] = [
           "ll = -0.5 * ((x - x_hat) / sig) ** 2 - 0.5 * math.log(2 * math.pi)", HYB_T),
     _case("hybrid keys from the query view", HYB, "k = self.moco.keys(v2)", "k = self.moco.keys(v1)", HYB_T),
     _case("hybrid queue not updated", HYB, "self.moco.queue.enqueue(k)", "pass", HYB_T),
+    # --- DIMCO -------------------------------------------------------------------------------------
+    _case("dimco label entropy term sign", DIMCO, "h_y = -(counts / labels.numel()",
+          "h_y = (counts / labels.numel()", DIMCO_T),
+    _case("dimco I(code; label) entropy terms swapped", DISC, "return h_marginal - h_cond",
+          "return h_cond - h_marginal", DIMCO_T),
+    _case("dimco entropy sign", DISC, "return -(p * torch.log(p.clamp_min(_TINY))).sum(dim)",
+          "return (p * torch.log(p.clamp_min(_TINY))).sum(dim)", DIMCO_T),
+    _case("dimco class weights uniform", DISC, "pi = counts_f / b",
+          "pi = torch.ones_like(counts_f) / counts_f.numel()", DIMCO_T),
+    _case("dimco softmax over dimensions", DIMCO, "probs = torch.softmax(logits, dim=-1)",
+          "probs = torch.softmax(logits, dim=1)", DIMCO_T),
+    _case("dimco regulariser sign", DIMCO, "loss = loss + self.reg_weight * reg",
+          "loss = loss - self.reg_weight * reg", DIMCO_T),
+    _case("dimco regulariser weight ignored", DIMCO, "loss = loss + self.reg_weight * reg",
+          "loss = loss + reg", DIMCO_T),
+    _case("dimco regulariser KL reversed", DISC,
+          "(joint * (torch.log(joint.clamp_min(_TINY)) - torch.log(product.clamp_min(_TINY))))",
+          "(product * (torch.log(product.clamp_min(_TINY)) - torch.log(joint.clamp_min(_TINY))))",
+          DIMCO_T),
+    _case("dimco joint normalised by b - 1", DISC, 'joint = torch.einsum("bpk,bpl->pkl", p1, p2) / b',
+          'joint = torch.einsum("bpk,bpl->pkl", p1, p2) / (b - 1)', DIMCO_T),
+    _case("dimco pairs may repeat a dimension", DISC, "i2 = (i1 + torch.randint(1, d,",
+          "i2 = (i1 + torch.randint(0, d,", DIMCO_T),
+    _case("dimco held-out classes kept", DIMCO, "x, labels = x[keep], labels[keep]", "pass", DIMCO_T),
+    _case("dimco ceiling in bits", DIMCO, "max=math.log(self.encoder.k)", "max=math.log2(self.encoder.k)",
+          DIMCO_T),
 ]
