@@ -122,3 +122,35 @@ def test_hybrid_loss_terms_and_gradients_match_hand_written_reference(
     if m.moco is not None:
         expected = torch.cat([ref["keys"], queue0[B:]])
         assert torch.allclose(m.moco.queue.keys, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["alpha-0.5", "alpha-0-detached-decoder"])
+def test_hybrid_second_step_after_momentum_update_matches_reference(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a stand-in optimiser step (a fixed perturbation of the encoder and query head) and
+    ``on_after_optimizer_step``, pins the key encoder and key head to ``0.9 * old + 0.1 * new query``
+    parameter by parameter, and the second step's logged values to the reference computed with the moved
+    key encoder and the queue holding the first step's keys (rows 0..B-1) ahead of the initial entries."""
+    cfg = VARIANTS[name]
+    real = torch.randperm
+    monkeypatch.setattr(torch, "randperm", lambda n, *a, **k: PERM.clone() if n == B else real(n, *a, **k))
+    m = _build(cfg)
+    gen = torch.Generator().manual_seed(5)
+    x1, x2 = (torch.rand(B, 1, SIZE, SIZE, dtype=torch.float64, generator=gen) for _ in range(2))
+    m((x1, torch.zeros(B, dtype=torch.long)))
+    queue = m.moco.queue.keys.clone()
+    with torch.no_grad():
+        for p in [*m.encoder.parameters(), *m.moco.head.parameters()]:
+            p.add_(0.05 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
+    pairs = [(m.moco.key_encoder, m.encoder), (m.moco.key_head, m.moco.head)]
+    before = [[p.clone() for p in key.parameters()] for key, _ in pairs]
+    m.on_after_optimizer_step()
+    for (key, query), old in zip(pairs, before, strict=True):
+        for (pname, pk), pq, po in zip(key.named_parameters(), query.parameters(), old, strict=True):
+            assert torch.allclose(pk, 0.9 * po + 0.1 * pq, rtol=1e-12, atol=1e-12), pname
+    out = m((x2, torch.zeros(B, dtype=torch.long)))
+    ref = reference(m, x2, queue, cfg)
+    for key in out:
+        assert torch.allclose(out[key].detach(), ref[key].detach(), rtol=1e-9, atol=1e-9), key
+    assert int(m.moco.queue.ptr) == 0  # two batches of 4 filled the queue of 8: the pointer wrapped

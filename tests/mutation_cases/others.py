@@ -126,6 +126,8 @@ CASES: list[dict] = [
           "ll = -0.5 * ((x - x_hat) / sig) ** 2 - 0.5 * math.log(2 * math.pi)", HYB_T),
     _case("hybrid keys from the query view", HYB, "k = self.moco.keys(v2)", "k = self.moco.keys(v1)", HYB_T),
     _case("hybrid queue not updated", HYB, "self.moco.queue.enqueue(k)", "pass", HYB_T),
+    _case("hybrid key encoder never momentum-updated", HYB, "self.moco.momentum_step(self.encoder)", "pass",
+          HYB_T),
     # --- DIMCO -------------------------------------------------------------------------------------
     _case("dimco label entropy term sign", DIMCO, "h_y = -(counts / labels.numel()",
           "h_y = (counts / labels.numel()", DIMCO_T),
