@@ -1,11 +1,14 @@
-"""CPC's assembled loss against an independent, hand-written reference (issue #19, part 3).
+"""CPC's assembled loss (and the patch-grid DIM(L) objective) against an independent, hand-written
+reference (issue #19, part 3).
 
 van den Oord, Li, Vinyals (2018), sec. 3.2, on a patch grid: the reference cuts each p x p crop out of
 the image by hand (row-major grid, stride s) and encodes it alone with the method's patch network (per-patch
 layer norm, so this equals the batched encoding), then recomputes by hand the raster-order GRU summaries
 (the GRU cell equations from the method's GRU weights, one raster position at a time), the predictions
 ``W_k c[t, col]`` for the patch ``k`` rows below, and InfoNCE of each prediction against every patch vector
-of the batch, the true ``z[b, t + k, col]`` the positive: ``log(B G G) - mean CE``. Float64 throughout.
+of the batch, the true ``z[b, t + k, col]`` the positive: ``log(B G G) - mean CE``. For ``objective="dim"``
+(Hjelm et al. 2019, Table 3) the pooled global and block features are recomputed by hand (the blocks at
+patched random corners) and scored against every patch embedding with explicit loops. Float64 throughout.
 """
 
 from __future__ import annotations
@@ -97,3 +100,79 @@ def test_cpc_loss_and_per_offset_terms_match_hand_written_reference(name: str) -
     assert set(ref) == set(out)
     for key, value in ref.items():
         assert torch.allclose(out[key].detach(), value, rtol=1e-9, atol=1e-9), (key, out[key], value)
+
+
+# -- objective="dim": DIM(L) with infoNCE on the patch grid, with optional block ("less global") features --
+BLOCKS = {  # per extra global: (top rows, left columns) of each image's block, as drawn by torch.randint
+    2: [(torch.tensor([0, 5, 2]), torch.tensor([4, 1, 5])),
+        (torch.tensor([3, 0, 5]), torch.tensor([0, 2, 1]))],
+    3: [(torch.tensor([4, 1, 0]), torch.tensor([2, 4, 3])),
+        (torch.tensor([0, 3, 2]), torch.tensor([1, 0, 4]))],
+}
+DIM_VARIANTS = {
+    "one-global": {"n_globals": 0},
+    "two-block-globals-3x3": {"n_globals": 2, "block_size": 3},
+    "one-block-global-2x2": {"n_globals": 1, "block_size": 2},
+}
+
+
+def dim_reference(m: CPC, x: Tensor, n_globals: int, block_size: int = 0) -> Tensor:
+    """DIM(L) infoNCE (nats) on the patch grid, by hand: pooled global(s), positives = own patches."""
+    p, s, g = m.encoder.patch_size, m.encoder.stride, m.encoder.grid
+    b = len(x)
+    z = torch.stack([
+        torch.stack([
+            torch.stack([m.encoder.encode_crops(x[i:i + 1, :, t * s:t * s + p, c * s:c * s + p])[0]
+                         for c in range(g)], dim=-1)
+            for t in range(g)], dim=-2)
+        for i in range(b)])  # (B, D, G, G), crop by crop
+    local = m.head.embed_local(z)  # (B * L, E), row j * L + t * G + col
+    pooled = [torch.stack([z[i, :, t, c] for t in range(g) for c in range(g)]).mean(0) for i in range(b)]
+    globals_ = [torch.stack(pooled)]
+    for e in range(n_globals):
+        top, left = BLOCKS[block_size][e]
+        cells = [[(t, c) for t in range(int(top[i]), int(top[i]) + block_size)
+                  for c in range(int(left[i]), int(left[i]) + block_size)] for i in range(b)]
+        block_means = [torch.stack([z[i, :, t, c] for t, c in cells[i]]).mean(0) for i in range(b)]
+        globals_.append(torch.stack(block_means))
+    n_loc = g * g
+    terms = []
+    for pooled_batch in globals_:
+        emb = m.head.global_embed(m.global_net.mlp(pooled_batch))  # (B, E)
+        total = x.new_zeros(())
+        for i in range(b):
+            negatives = [torch.dot(emb[i], local[j * n_loc + loc]) for j in range(b) if j != i
+                         for loc in range(n_loc)]
+            for loc in range(n_loc):
+                pos = torch.dot(emb[i], local[i * n_loc + loc])
+                total = total + pos - torch.logsumexp(torch.stack([pos, *negatives]), 0)
+        terms.append(total / (b * n_loc) + math.log(1 + (b - 1) * n_loc))
+    return sum(terms) / len(terms)
+
+
+@pytest.mark.parametrize("name", list(DIM_VARIANTS))
+def test_patch_grid_dim_objective_matches_hand_written_reference(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pins ``loss`` and ``mi/infonce`` of ``objective="dim"`` to the reference: the global feature from the
+    mean of all patch vectors (block globals: the mean over each image's drawn block only, rows from ``top``
+    and columns from ``left``), every patch vector of the same image a positive, every patch of the other
+    images a negative, log(1 + (B - 1) L), and the mean over the global and block terms."""
+    cfg = DIM_VARIANTS[name]
+    draws = iter([d for pair in BLOCKS.get(cfg.get("block_size", 0), []) for d in pair])
+    real = torch.randint
+
+    def fixed(low, high, size, **kw):  # noqa: ANN001, ANN202
+        return next(draws).clone() if tuple(size) == (B,) else real(low, high, size, **kw)
+
+    monkeypatch.setattr(torch, "randint", fixed)
+    torch.manual_seed(0)
+    m = CPC(1, SIZE, (0.5,), (0.25,), objective="dim", ndf=NDF, dim=DIM, y_dim=6, embed_dim=10,
+            online_probes=False, **cfg).double()
+    x = torch.rand(B, 1, SIZE, SIZE, dtype=torch.float64)
+    out = m((x, torch.zeros(B, dtype=torch.long)))
+    with torch.no_grad():
+        ref = dim_reference(m, x, **cfg)
+    assert set(out) == {"loss", "mi/infonce"}
+    assert torch.allclose(out["mi/infonce"], ref, rtol=1e-9, atol=1e-9), (out["mi/infonce"], ref)
+    assert torch.allclose(out["loss"].detach(), -ref, rtol=1e-9, atol=1e-9)
