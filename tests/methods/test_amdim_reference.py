@@ -7,7 +7,8 @@ clip), the L2 penalty on raw scores, the NCE log-softmax of each positive agains
 *other* images, the pairing of a view's sources with the *other* view's targets, the random 5x5 source
 location, the mixture components and their posterior weights/entropy bonus are recomputed by hand. The two
 views are made deliberately different (the identity and a fixed non-linear remap of the image), so scoring
-a term within one view instead of across views changes every value. Everything runs in float64.
+a term within one view instead of across views changes every value. The gradients of the loss for every
+parameter are compared too (they pin what is, and is not, detached). Everything runs in float64.
 """
 
 from __future__ import annotations
@@ -30,11 +31,6 @@ class FixedViews(nn.Module):
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return x, (1.0 - x).pow(2).flip(-1)
-
-
-def _logsumexp(values: list[Tensor]) -> Tensor:
-    top = max(float(v) for v in values)
-    return top + torch.log(sum(torch.exp(v - top) for v in values))
 
 
 def _components(m: AMDIM, f1: Tensor, n_mix: int) -> list[list[Tensor]]:
@@ -60,41 +56,44 @@ def _direction(
     q-weighted mean s_nce.
     """
     b, d = trg.shape[:2]
-    locs = [trg[j, :, r, c] for j in range(b) for r in range(trg.shape[2]) for c in range(trg.shape[3])]
-    n_loc = len(locs) // b
+    # image j's target locations as rows (L, D), in raster order, one location at a time
+    locs = [
+        torch.stack([trg[j, :, r, c] for r in range(trg.shape[2]) for c in range(trg.shape[3])])
+        for j in range(b)
+    ]
+    n_loc = locs[0].shape[0]
     n_mix = len(src[0])
     raw_sq, n_raw = trg.new_zeros(()), 0
-    score: dict[tuple[int, int, int, int], Tensor] = {}  # (i, k, j, l) -> clipped score
+    score: dict[tuple[int, int, int], Tensor] = {}  # (i, k, j) -> clipped scores (L,) vs image j's locations
     for i in range(b):
         for k in range(n_mix):
             for j in range(b):
-                for loc in range(n_loc):
-                    raw = torch.dot(src[i][k], locs[j * n_loc + loc]) / math.sqrt(d)
-                    raw_sq, n_raw = raw_sq + raw**2, n_raw + 1
-                    score[i, k, j, loc] = raw if clip is None else clip * torch.tanh(raw / clip)
-    objective, entropy, weighted = trg.new_zeros(()), trg.new_zeros(()), trg.new_zeros(())
+                raw = locs[j] @ src[i][k] / math.sqrt(d)  # (L,)
+                raw_sq, n_raw = raw_sq + (raw**2).sum(), n_raw + n_loc
+                score[i, k, j] = raw if clip is None else clip * torch.tanh(raw / clip)
+    objective, entropy, weighted = [], [], []  # one entry per positive (i, l)
     for i in range(b):
-        negatives = [
-            [score[i, k, j, loc] for j in range(b) if j != i for loc in range(n_loc)] for k in range(n_mix)
+        # negatives of image i (component k): every location of every other image, shared by i's positives
+        neg_lse = [
+            torch.logsumexp(torch.cat([score[i, k, j] for j in range(b) if j != i]), 0) for k in range(n_mix)
         ]
         for loc in range(n_loc):
-            s_nce = []
-            for k in range(n_mix):
-                pos = score[i, k, i, loc]
-                s_nce.append(pos - _logsumexp([pos, *negatives[k]]))
-            top = max(float(tau * s) for s in s_nce)
-            z = sum(torch.exp(tau * s - top) for s in s_nce)
-            q = [torch.exp(tau * s - top) / z for s in s_nce]
-            h = -sum(qk * torch.log(qk) for qk in q)
-            value = sum(qk * s for qk, s in zip(q, s_nce))
-            objective = objective + value + alpha * h
-            entropy, weighted = entropy + h, weighted + value
+            pos = torch.stack([score[i, k, i][loc] for k in range(n_mix)])  # (K,) the positive, per component
+            s_nce = pos - torch.logaddexp(pos, torch.stack(neg_lse))  # log(e^pos / (e^pos + sum e^neg))
+            e = torch.exp(tau * s_nce - tau * s_nce.detach().max())
+            q = e / e.sum()  # posterior over components
+            h = -(q * torch.log(q)).sum()
+            value = (q * s_nce).sum()
+            objective.append(value + alpha * h)
+            entropy.append(h)
+            weighted.append(value)
     n_pos = b * n_loc
+    assert len(objective) == n_pos
     return {
-        "objective": objective / n_pos,
+        "objective": torch.stack(objective).sum() / n_pos,
         "penalty": l2 * raw_sq / n_raw,
-        "entropy": entropy / n_pos,
-        "weighted": weighted / n_pos,
+        "entropy": torch.stack(entropy).sum() / n_pos,
+        "weighted": torch.stack(weighted).sum() / n_pos,
     }
 
 
@@ -152,7 +151,8 @@ def test_loss_and_logged_terms_match_hand_written_reference(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Pins ``loss``, ``mi/infonce``, every ``nce/<pair>``, ``reg/score_l2`` and ``mix/entropy`` of one
-    forward pass to the hand-written reference: cross-view pairing in both directions (x1 sources vs x2
+    forward pass, and the gradient of the loss for every parameter (encoder and mixture head), to the
+    hand-written reference: cross-view pairing in both directions (x1 sources vs x2
     targets and back, averaged), the 1-7 / 1-5 / 5-5 terms, the 5x5 source at the drawn location of its own
     view, the tanh clip at ``clip`` and the ``l2_weight * mean(raw^2)`` penalty added to the loss, the
     mixture head's residual components, posterior ``softmax(tau * s_nce)`` and ``alpha * H(q)`` bonus."""
@@ -171,8 +171,14 @@ def test_loss_and_logged_terms_match_hand_written_reference(
 
     monkeypatch.setattr(torch, "randint", fixed_randint)
     out = m((x, torch.zeros(B, dtype=torch.long)))
-    with torch.no_grad():
-        ref = reference(m, x, loc, cfg)
-    assert set(ref) == {k for k in out if k != "loss/probe"}
+    ref = reference(m, x, loc, cfg)
+    assert set(ref) == set(out)
     for key, value in ref.items():
-        assert torch.allclose(out[key].detach(), value, rtol=1e-9, atol=1e-9), (key, out[key], value)
+        assert torch.allclose(out[key].detach(), value.detach(), rtol=1e-9, atol=1e-9), (key, out[key], value)
+    params = [p for p in m.parameters() if p.requires_grad]
+    got = torch.autograd.grad(out["loss"], params, allow_unused=True)  # single scale: f5's head is unused
+    want = torch.autograd.grad(ref["loss"], params, allow_unused=True)
+    names = [n for n, p in m.named_parameters() if p.requires_grad]
+    for pname, p, g, w in zip(names, params, got, want, strict=True):
+        g, w = (torch.zeros_like(p) if t is None else t for t in (g, w))
+        assert torch.allclose(g, w, rtol=1e-7, atol=1e-10), pname

@@ -64,6 +64,12 @@ CASES: list[dict] = [
     _case("amdim mixture head without residual", MIX,
           "return f1[:, None, :] + self.mlp(f1).view(-1, self.n_mix, self.dim)",
           "return self.mlp(f1).view(-1, self.n_mix, self.dim)", AMDIM_T),
+    _case("amdim mixture posterior detached (no gradient through q)", MIX, "q = log_q.exp()",
+          "q = log_q.exp().detach()", AMDIM_T),
+    _case("amdim L2 penalty detached", STAB, "penalty = self.l2_weight * raw.pow(2).mean()",
+          "penalty = self.l2_weight * raw.pow(2).mean().detach()", AMDIM_T),
+    _case("amdim targets detached", AMDIM, "rows = trg.flatten(2).transpose(1, 2).reshape(b * n_loc, d)",
+          "rows = trg.detach().flatten(2).transpose(1, 2).reshape(b * n_loc, d)", AMDIM_T),
     # --- CPC ---------------------------------------------------------------------------------------
     _case("cpc target mask off by one row", CPC, "target = idx[:, k:, :].reshape(-1)",
           "target = idx[:, k - 1:g - 1, :].reshape(-1)", CPC_T),
