@@ -58,6 +58,7 @@ def reference(m: CPC, x: Tensor, min_offset: int, n_offsets: int) -> dict[str, T
     ]  # z[b][t][col]: (D,)
     c = _gru_by_hand(m, z)
     candidates = [(b, t, col) for b in range(len(x)) for t in range(g) for col in range(g)]
+    cand_z = torch.stack([z[b][t][col] for b, t, col in candidates])  # (B G G, D): every patch vector
     offsets = list(range(min_offset, min_offset + n_offsets))
     out: dict[str, Tensor] = {}
     for i, k in enumerate(offsets):
@@ -67,7 +68,7 @@ def reference(m: CPC, x: Tensor, min_offset: int, n_offsets: int) -> dict[str, T
             for t in range(g - k):  # rows with a patch k rows below
                 for col in range(g):
                     pred = w.weight @ c[b][t][col]
-                    logits = torch.stack([torch.dot(pred, z[b2][t2][c2]) for b2, t2, c2 in candidates])
+                    logits = cand_z @ pred  # against every patch vector of the batch
                     positive = logits[candidates.index((b, t + k, col))]
                     total = total + positive - torch.logsumexp(logits, 0)
                     count += 1
@@ -75,6 +76,16 @@ def reference(m: CPC, x: Tensor, min_offset: int, n_offsets: int) -> dict[str, T
     out["mi/infonce"] = sum(out[f"cpc/k{k}"] for k in offsets) / n_offsets
     out["loss"] = -out["mi/infonce"]
     return out
+
+
+def _same_gradients(m: CPC, loss: Tensor, ref_loss: Tensor) -> None:
+    """The gradients of both losses agree for every parameter (an unused one counts as zero)."""
+    named = [(n, p) for n, p in m.named_parameters() if p.requires_grad]
+    got = torch.autograd.grad(loss, [p for _, p in named], allow_unused=True)
+    want = torch.autograd.grad(ref_loss, [p for _, p in named], allow_unused=True)
+    for (pname, p), g, w in zip(named, got, want, strict=True):
+        g, w = (torch.zeros_like(p) if t is None else t for t in (g, w))
+        assert torch.allclose(g, w, rtol=1e-7, atol=1e-10), pname
 
 
 VARIANTS = {
@@ -90,16 +101,17 @@ def test_cpc_loss_and_per_offset_terms_match_hand_written_reference(name: str) -
     """Pins ``loss``, ``mi/infonce`` and every ``cpc/k<k>`` to the reference: which patches are predicted
     (rows t < G - k, every column, from the summary at (t, col)), which patch is the positive (k rows below,
     same column, same image), that every patch vector of the batch is a candidate, the raster order the
-    context reads, one predictor per offset, and the log(B G^2) offset of the bound."""
+    context reads, one predictor per offset, the log(B G^2) offset of the bound, and the gradient of the
+    loss for every parameter."""
     torch.manual_seed(0)
     m = CPC(1, SIZE, (0.5,), (0.25,), ndf=NDF, dim=DIM, online_probes=False, **VARIANTS[name]).double()
     x = torch.rand(B, 1, SIZE, SIZE, dtype=torch.float64)
     out = m((x, torch.zeros(B, dtype=torch.long)))
-    with torch.no_grad():
-        ref = reference(m, x, **VARIANTS[name])
+    ref = reference(m, x, **VARIANTS[name])
     assert set(ref) == set(out)
     for key, value in ref.items():
-        assert torch.allclose(out[key].detach(), value, rtol=1e-9, atol=1e-9), (key, out[key], value)
+        assert torch.allclose(out[key].detach(), value.detach(), rtol=1e-9, atol=1e-9), (key, out[key])
+    _same_gradients(m, out["loss"], ref["loss"])
 
 
 # -- objective="dim": DIM(L) with infoNCE on the patch grid, with optional block ("less global") features --
@@ -141,11 +153,11 @@ def dim_reference(m: CPC, x: Tensor, n_globals: int, block_size: int = 0) -> Ten
         emb = m.head.global_embed(m.global_net.mlp(pooled_batch))  # (B, E)
         total = x.new_zeros(())
         for i in range(b):
-            negatives = [torch.dot(emb[i], local[j * n_loc + loc]) for j in range(b) if j != i
-                         for loc in range(n_loc)]
+            # every patch of every other image is a negative: rows j * L .. j * L + L - 1, j != i
+            negatives = torch.cat([local[j * n_loc:(j + 1) * n_loc] @ emb[i] for j in range(b) if j != i])
             for loc in range(n_loc):
                 pos = torch.dot(emb[i], local[i * n_loc + loc])
-                total = total + pos - torch.logsumexp(torch.stack([pos, *negatives]), 0)
+                total = total + pos - torch.logsumexp(torch.cat([pos[None], negatives]), 0)
         terms.append(total / (b * n_loc) + math.log(1 + (b - 1) * n_loc))
     return sum(terms) / len(terms)
 
@@ -157,7 +169,8 @@ def test_patch_grid_dim_objective_matches_hand_written_reference(
     """Pins ``loss`` and ``mi/infonce`` of ``objective="dim"`` to the reference: the global feature from the
     mean of all patch vectors (block globals: the mean over each image's drawn block only, rows from ``top``
     and columns from ``left``), every patch vector of the same image a positive, every patch of the other
-    images a negative, log(1 + (B - 1) L), and the mean over the global and block terms."""
+    images a negative, log(1 + (B - 1) L), the mean over the global and block terms, and the gradient of
+    the loss for every parameter."""
     cfg = DIM_VARIANTS[name]
     draws = iter([d for pair in BLOCKS.get(cfg.get("block_size", 0), []) for d in pair])
     real = torch.randint
@@ -171,8 +184,8 @@ def test_patch_grid_dim_objective_matches_hand_written_reference(
             online_probes=False, **cfg).double()
     x = torch.rand(B, 1, SIZE, SIZE, dtype=torch.float64)
     out = m((x, torch.zeros(B, dtype=torch.long)))
-    with torch.no_grad():
-        ref = dim_reference(m, x, **cfg)
+    ref = dim_reference(m, x, **cfg)
     assert set(out) == {"loss", "mi/infonce"}
-    assert torch.allclose(out["mi/infonce"], ref, rtol=1e-9, atol=1e-9), (out["mi/infonce"], ref)
-    assert torch.allclose(out["loss"].detach(), -ref, rtol=1e-9, atol=1e-9)
+    assert torch.allclose(out["mi/infonce"], ref.detach(), rtol=1e-9, atol=1e-9), (out["mi/infonce"], ref)
+    assert torch.allclose(out["loss"].detach(), -ref.detach(), rtol=1e-9, atol=1e-9)
+    _same_gradients(m, out["loss"], -ref)

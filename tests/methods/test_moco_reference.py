@@ -80,7 +80,8 @@ def reference_step(m: MoCo, x: Tensor, queue: Tensor, perm: Tensor, name: str) -
     """The logged values of one step and the keys it enqueues, by hand."""
     cfg = VARIANTS[name]
     v1, v2 = fixed_views(x)
-    keys = reference_keys(m, v2, perm, cfg["bn_splits"], cfg["layer"])
+    with torch.no_grad():  # keys are constants of the step
+        keys = reference_keys(m, v2, perm, cfg["bn_splits"], cfg["layer"])
     feats = m.encoder(v1)[cfg["layer"]].flatten(1)
     queries = [_unit(m.moco.head(feats[i])) for i in range(len(x))]
     total, cos = x.new_zeros(()), x.new_zeros(())
@@ -106,7 +107,7 @@ def _patch_perms(monkeypatch: pytest.MonkeyPatch) -> None:
 def _check(out: dict[str, Tensor], ref: dict[str, Tensor]) -> None:
     assert set(out) == {"loss", "mi/infonce", "moco/pos_similarity"}
     for key in out:
-        assert torch.allclose(out[key].detach(), ref[key], rtol=1e-9, atol=1e-9), (key, out[key], ref[key])
+        assert torch.allclose(out[key].detach(), ref[key].detach(), rtol=1e-9, atol=1e-9), (key, out[key])
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
@@ -114,15 +115,21 @@ def test_one_step_loss_and_enqueued_keys_match_reference(name: str, monkeypatch:
     """Pins ``loss``, ``mi/infonce`` and ``moco/pos_similarity`` of one step to the reference (in-batch
     positive q_i . k_i of the other view, every queue entry a negative, temperature, log(1 + K)), and the
     queue afterwards: the batch's reference keys in rows 0..B-1, the older rows untouched, the pointer
-    at B."""
+    at B; and the gradient of the loss for the query encoder and head (the key side gets none)."""
     _patch_perms(monkeypatch)
     m = _build(name)
     x = torch.rand(B, 1, 8, 8, dtype=torch.float64)
     queue0 = m.moco.queue.keys.clone()
     out = m((x, torch.zeros(B, dtype=torch.long)))
-    with torch.no_grad():
-        ref = reference_step(m, x, queue0, PERMS[0], name)
+    ref = reference_step(m, x, queue0, PERMS[0], name)
     _check(out, ref)
+    params = [*m.encoder.parameters(), *m.moco.head.parameters()]  # layer "fc": the encoder's y is unused
+    got = torch.autograd.grad(out["loss"], params, allow_unused=True)
+    want = torch.autograd.grad(ref["loss"], params, allow_unused=True)
+    for p, g, w in zip(params, got, want, strict=True):
+        g, w = (torch.zeros_like(p) if t is None else t for t in (g, w))
+        assert torch.allclose(g, w, rtol=1e-7, atol=1e-10)
+    assert all(not p.requires_grad for p in [*m.moco.key_encoder.parameters(), *m.moco.key_head.parameters()])
     expected = torch.cat([ref["keys"], queue0[B:]])
     assert torch.allclose(m.moco.queue.keys, expected, rtol=1e-12, atol=1e-12)
     assert int(m.moco.queue.ptr) == B

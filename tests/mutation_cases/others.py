@@ -90,6 +90,8 @@ CASES: list[dict] = [
           "out[k] = math.log(cands.shape[0] - 1) - F.cross_entropy", CPC_T),
     _case("cpc offsets summed not averaged", CPC, "mi = torch.stack(list(per_k.values())).mean()",
           "mi = torch.stack(list(per_k.values())).sum()", CPC_T),
+    _case("cpc candidates detached", CPC, "logits = rows @ cands.t()", "logits = rows @ cands.detach().t()",
+          CPC_T),
     _case("cpc-dim block global pooled over the whole grid", CPC,
           "pooled = (z * mask).sum(dim=(2, 3)) / mask.sum(dim=(2, 3)).clamp_min(1)",
           "pooled = z.mean(dim=(2, 3))", CPC_T),
@@ -121,6 +123,9 @@ CASES: list[dict] = [
     _case("moco shuffle-BN sub-batches off", MOCO,
           "g = self.bn_splits if b % self.bn_splits == 0 and b // self.bn_splits >= 2 else 1", "g = 1",
           MOCO_T),
+    _case("moco query features detached", MOCO,
+          "mi, pos = self.infonce_from_features(self.feature(encoder(v1)), k)",
+          "mi, pos = self.infonce_from_features(self.feature(encoder(v1)).detach(), k)", MOCO_T),
     # --- hybrid ------------------------------------------------------------------------------------
     _case("hybrid contrastive term on the wrong half of z", HYB, "y_q, _ = self.encoder.split(z_q)",
           "_, y_q = self.encoder.split(z_q)", HYB_T),
@@ -168,6 +173,9 @@ CASES: list[dict] = [
     _case("dimco pairs may repeat a dimension", DISC, "i2 = (i1 + torch.randint(1, d,",
           "i2 = (i1 + torch.randint(0, d,", DIMCO_T),
     _case("dimco held-out classes kept", DIMCO, "x, labels = x[keep], labels[keep]", "pass", DIMCO_T),
+    _case("dimco regulariser on detached probabilities", DIMCO,
+          "reg = pairwise_independence(probs, n_pairs=self.n_pairs)",
+          "reg = pairwise_independence(probs.detach(), n_pairs=self.n_pairs)", DIMCO_T),
     _case("dimco ceiling in bits", DIMCO, "max=math.log(self.encoder.k)", "max=math.log2(self.encoder.k)",
           DIMCO_T),
 ]
