@@ -302,19 +302,27 @@ def test_divergence_is_reported_and_best_critic_kept(monkeypatch: pytest.MonkeyP
 
         return g
 
-    monkeypatch.setattr(E, "_objective", exploding)
     x, y = _gauss(600, 2, 1.0)
-    e = estimate_mi(x, y, bound="dv", batch_size=64, max_steps=200, eval_every=20, progress=False)
-    assert e.steps == 45 and e.best_step in (20, 40)
+    kw = {"bound": "dv", "batch_size": 64, "eval_every": 20, "progress": False}
+    clean = estimate_mi(x, y, max_steps=40, **kw)  # the same first 40 steps, never exploding
+    monkeypatch.setattr(E, "_objective", exploding)
+    e = estimate_mi(x, y, max_steps=200, **kw)
+    assert e.steps == 45 and e.best_step == clean.best_step == 40  # validation 0.61 at step 20, 0.79 at 40
     assert any("diverged at step 45" in w and "smile" in w for w in e.warnings)
-    assert math.isfinite(e.mi_nats)
+    # the reported estimate is that of the step-40 critic, exactly as a run that stopped there reports it
+    assert (e.mi_nats, e.stderr_nats) == (clean.mi_nats, clean.stderr_nats)
 
 
-def test_all_bounds_run() -> None:
-    x, y = _gauss(300, 2, 1.0)
+def test_all_bounds_learn_and_stay_below_the_truth() -> None:
+    # True MI 1.0 nats, 1000 samples, 100 steps of a small critic: every bound has learned more than half
+    # of it (measured 0.62 NWJ .. 0.80 InfoNCE over two data seeds), and none exceeds the truth by more than
+    # its sampling noise (NWJ, DV, InfoNCE, TUBA, JSD-as-NWJ are lower bounds; SMILE at tau 5 is close).
+    x, y = _gauss(1000, 2, 1.0)
     for bound in ESTIMATOR_BOUNDS:
-        e = estimate_mi(x, y, bound=bound, max_steps=20, eval_every=10, hidden=(32,), progress=False)
-        assert math.isfinite(e.mi_nats) and e.bound == bound
+        e = estimate_mi(x, y, bound=bound, max_steps=100, eval_every=50, hidden=(32,), progress=False)
+        assert e.bound == bound and e.eval_batch_size == 100
+        assert 0.5 < e.mi_nats < 1.0 + 3 * e.stderr_nats, (bound, e.mi_nats, e.stderr_nats)
+        assert 0.02 < e.stderr_nats < 0.1, (bound, e.stderr_nats)  # 200 test rows: measured 0.04-0.07
 
 
 # ------------------------------------------------------------------------------------- the issue target
