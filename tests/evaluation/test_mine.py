@@ -68,6 +68,8 @@ def test_mine_protocol_informative_vs_constant(splits, pixel_encoder, tiny):
     constant = PROTOCOLS["mine"](tiny.ConstantEncoder(), splits, seeds=(0,), **kw)
     assert informative["mi"] > 0.5
     assert abs(constant["mi"]) < 0.05  # Y carries nothing: joint and shuffled pairs coincide
-    assert len(informative["mi_per_seed"]) == 2 and informative["mi_std"] >= 0
+    a, b = informative["mi_per_seed"]  # mean and population std of the two seeds, by hand
+    assert informative["mi"] == pytest.approx((a + b) / 2, abs=1e-12)
+    assert informative["mi_std"] == pytest.approx(abs(a - b) / 2, abs=1e-12) and a != b
     assert len(informative["best_steps"]) == 2 and constant["best_steps"] == [0]  # nothing to learn
     assert (informative["n_train"], informative["n_test"]) == (200, 100)
