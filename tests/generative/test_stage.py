@@ -84,6 +84,7 @@ def test_killed_stage_resumes_to_identical_weights(tmp_path, rep_run, monkeypatc
     assert sample_grid(run, n=8, steps=5).is_file()
 
 
+@pytest.mark.slow  # ~8 s of CPU (Inception at 299 px, twice); FID itself: tests/evaluation/test_fid.py
 def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
     """`infomax generate --inception-weights` trains the stage, samples, and reports the FID that
     :func:`infomax.evaluation.fid.fid` gives on the same images (seeded random Inception weights here:
@@ -162,6 +163,7 @@ train_ddim_stage({run!r}, {stage!r}, progress=False)
 """
 
 
+@pytest.mark.slow  # ~5 s of CPU each (new processes); the in-process kill above stays in the fast suite
 @pytest.mark.parametrize("kill_at, epochs_saved", [(5, 1), (2, 0)], ids=["epoch-2", "epoch-1"])
 def test_sigkill_of_the_stage_then_rerun_gives_the_uninterrupted_weights(tmp_path, rep_run, kill_at,
                                                                          epochs_saved, sigkill_at_marker):
