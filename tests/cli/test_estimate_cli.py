@@ -42,6 +42,11 @@ def test_json_output_npy_and_csv_agree(tmp_path: Path, pair, capsys: pytest.Capt
     assert d["converged"] is False and any("did not converge within 40 steps" in w for w in d["warnings"])
     assert (d["n_train"], d["n_test"]) == (280, 80)
     assert d["mi_bits"] == pytest.approx(d["mi_nats"] / math.log(2))
+    # the CLI reports exactly what the library gives with the same settings
+    from infomax.estimate import estimate_mi
+
+    lib = estimate_mi(x, y, max_steps=40, batch_size=64, progress=False)
+    assert (d["mi_nats"], d["stderr_nats"]) == (lib.mi_nats, lib.stderr_nats)
     # the csv copy (printed with %.18e: exact float64) gives the identical estimate
     assert main(["estimate", str(tmp_path / "x.csv"), str(tmp_path / "y.csv"), "--json", *FAST]) == 0
     assert json.loads(capsys.readouterr().out)["mi_nats"] == d["mi_nats"]
