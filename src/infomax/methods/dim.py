@@ -49,6 +49,13 @@ from infomax.bounds import dv, infonce, jsd
 from infomax.config import Preset
 from infomax.data.views import Compose, RandomCrop, RandomHorizontalFlip, TwoViews, amdim_augment
 from infomax.encoders.dim_conv import DIMConvEncoder
+from infomax.engine.distributed import (
+    ROW_MEAN_BOUNDS,
+    gather_candidates,
+    gather_rows,
+    gather_world,
+    shard_pos_mask,
+)
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.dim_coords import AbsoluteCoordPredictor, RelativeCoordPredictor
@@ -125,6 +132,8 @@ class Config:
         block_size: Side (in local locations) of those blocks; 0 = half the local map side.
         views: What the encoder sees in training: ``none``, ``crop-flip``, ``cross`` or ``cross-crop-flip``
             (see :func:`build_views`; the cross views cost two encoder passes per image).
+        gather_negatives: Under multi-process (DDP) training, score each process's rows against the
+            features of every process's images (the full batch's negatives); a no-op in one process.
     """
 
     alpha: float = 0.0
@@ -145,6 +154,7 @@ class Config:
     n_globals: int = 0
     block_size: int = 0
     views: str = "none"
+    gather_negatives: bool = True
 
     def validate(self) -> None:
         """Raise :class:`UserError` for an out-of-range or unknown option."""
@@ -211,6 +221,16 @@ class DIM(MethodBase):
     directions (Y of view 1 against the maps of view 2, and the reverse); the prior and the coordinate
     tasks read view 1 alone.
 
+    Multi-process training (``gather_negatives``, on by default): the candidate side of every score matrix
+    (the conv map of the global term, the local embeddings of the local one) is gathered from all W
+    processes with :func:`~infomax.engine.distributed.gather_with_grad`, and each process scores its own B
+    rows against the W * B images, positives at column offset ``rank * B``. infoNCE and JSD are then means
+    over the process's own rows; DV is not, so with ``bound="dv"`` the (B, W * B [* L]) row blocks are
+    gathered into the full matrix and every process computes the full-batch DV. With DDP's gradient
+    averaging the gradients equal those of one process on the whole batch (batch norm aside: its
+    statistics stay per process). The logged bounds other than the trained one are computed on the
+    process's own rows. In one process nothing changes.
+
     Args:
         in_channels, image_size, mean, std: The data (see :class:`~infomax.encoders.DIMConvEncoder`).
         alpha, beta, gamma, ...: As in :class:`Config`.
@@ -240,6 +260,7 @@ class DIM(MethodBase):
         n_globals: int = 0,
         block_size: int = 0,
         views: str = "none",
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
@@ -248,6 +269,7 @@ class DIM(MethodBase):
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.bound = bound
         self.n_negatives = n_negatives
+        self.gather_negatives = gather_negatives
         self.coord_weight = float(coord_weight)
         self.n_globals = n_globals
         self.block_size = block_size or max(1, s // 2)
@@ -307,9 +329,25 @@ class DIM(MethodBase):
     def _bound_kwargs(self) -> dict[str, Any]:
         return {} if self.n_negatives is None else {"n_negatives": self.n_negatives}
 
-    def _mi(self, scores: Tensor, pos_mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
-        """(trained bound value, {bound name: detached value for every bound})."""
-        trained = DIM_BOUNDS[self.bound](scores, pos_mask=pos_mask, **self._bound_kwargs())
+    def _mi(
+        self, scores: Tensor, pos_mask: Tensor | None, world: int = 1, locations: int = 1
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """(trained bound value, {bound name: detached value for every bound}).
+
+        With ``world`` > 1, ``scores`` are this process's rows (B, W * B * L) against every process's
+        candidates (``locations`` L per image; ``pos_mask`` is then ignored, see the class docstring).
+        """
+        fn = DIM_BOUNDS[self.bound]
+        if world == 1:
+            trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
+        else:
+            b = scores.shape[0]
+            pos_mask = shard_pos_mask(b, world, locations, device=scores.device)  # (B, W*B*L)
+            if self.bound in ROW_MEAN_BOUNDS:
+                trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
+            else:  # not a mean over rows: every process computes the full-batch bound
+                full_mask = None if locations == 1 else local_pos_mask(world * b, locations, scores.device)
+                trained = fn(gather_rows(scores), pos_mask=full_mask, **self._bound_kwargs())
         report = {self.bound: trained.detach()}
         with torch.no_grad():
             for name, fn in DIM_BOUNDS.items():
@@ -337,6 +375,7 @@ class DIM(MethodBase):
         """(loss of the MI terms, {"global"/"local": {bound: value}}) for Y of input ``x`` (B, Dy) against
         the conv (B, 256, c, c) and local (B, 128, s, s) maps of the same images (or of another view)."""
         b = y.shape[0]
+        world = gather_world(self.gather_negatives)
         y_mi = y
         if self.occluder is not None:
             with frozen_bn_stats(self.encoder):
@@ -344,7 +383,9 @@ class DIM(MethodBase):
         loss = y.new_zeros(())
         reports: dict[str, dict[str, Tensor]] = {}
         if self.global_head is not None:
-            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None)  # (B, B)
+            if world > 1:  # (B, W*B): against every process's conv maps
+                conv = gather_candidates(conv)[0]
+            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None, world)  # (B, B)
             loss = loss - self.alpha * mi_g
         if self.local_head is not None:
             n_loc = local.shape[2] * local.shape[3]
@@ -354,14 +395,20 @@ class DIM(MethodBase):
                 if isinstance(self.local_head, EncodeDotLocalHead)
                 else None
             )
-            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, local, emb), pos)
+            cands = local  # the candidates' maps (the concat head reads them; the dot head reads emb)
+            if world > 1:  # every process's location embeddings (W*B*L, E), or maps for the concat head
+                if emb is not None:
+                    emb = gather_candidates(emb)[0]
+                else:
+                    cands = gather_candidates(local)[0]
+            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, cands, emb), pos, world, n_loc)
             if self.n_globals > 0:
                 terms, rep_sum = [mi_l], dict(reports["local"])
                 for _ in range(self.n_globals):
                     m = random_block_masks(b, local.shape[2], self.block_size, device=y.device)  # (B,1,s,s)
                     with frozen_bn_stats(self.encoder):
                         y_k = self.encoder.forward_from_local(local * m)["y"]  # (B, Dy)
-                    mi_k, rep_k = self._mi(self.local_scores(y_k, local, emb), pos)
+                    mi_k, rep_k = self._mi(self.local_scores(y_k, cands, emb), pos, world, n_loc)
                     terms.append(mi_k)
                     rep_sum = {k: rep_sum[k] + rep_k[k] for k in rep_sum}
                 mi_l = torch.stack(terms).mean()
@@ -439,6 +486,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         n_globals=cfg.n_globals,
         block_size=cfg.block_size,
         views=cfg.views,
+        gather_negatives=cfg.gather_negatives,
     )
 
 
