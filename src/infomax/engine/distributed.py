@@ -8,6 +8,13 @@ full-batch loss and when each computes the loss of its own rows (with a mean ove
 construction is used by SimCLR and MoCo v3 implementations (Chen et al., 2020, "A Simple Framework for
 Contrastive Learning of Visual Representations", sec. B.1, global batch norm / gathered negatives).
 
+The contrastive methods use it through :func:`gather_candidates` (their ``gather_negatives`` option, on
+by default; :func:`gather_world` is 1 in one process or with the option off, and the methods then run
+their one-process code unchanged): each process scores its own B rows against the W * B gathered
+candidates, positives at column offset ``rank * B`` (:func:`shard_pos_mask`), and averages over its own
+rows. Bounds that are not such means (:data:`ROW_MEAN_BOUNDS` lists those that are) gather the row
+blocks into the full score matrix instead (:func:`gather_rows`).
+
 Example:
     >>> z = torch.randn(4, 8, requires_grad=True)
     >>> gather_with_grad(z) is z  # one process: identity
