@@ -214,16 +214,16 @@ class AMDIM(MethodBase):
             groups["probe"] = list(self.probes.parameters())
         return groups
 
-    def g2l(
-        self, src: Tensor, trg: Tensor, mixture: bool, world: int = 1
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def g2l(self, src: Tensor, trg: Tensor, mixture: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """One direction of one scale pair.
 
         Args:
             src: Sources (B, D), one per image.
             trg: Target maps (B, D, h, w); image i's locations are its source's positives.
             mixture: Pass the sources through the mixture head (global sources).
-            world: Processes whose targets are gathered (1: this process's only).
+
+        With ``gather_negatives`` under multi-process training the sources are contrasted with the targets
+        of every process's images (see the class docstring).
 
         Returns:
             (objective to maximise: mean [sum_k q s_nce + alpha H(q)], score penalty, mean entropy of q,
@@ -234,11 +234,11 @@ class AMDIM(MethodBase):
         comps = self.mixture(src) if mixture else src[:, None, :]  # (B, K, D)
         k = comps.shape[1]
         rows = trg.flatten(2).transpose(1, 2).reshape(b * n_loc, d)  # (B*L, D), image-major
-        offset = 0
+        offset, world = 0, gather_world(self.gather_negatives)
         if world > 1:  # every process's target locations (W*B*L, D); own images from offset on
             rows, offset = gather_candidates(rows)
             offset //= n_loc
-        scores, penalty = self.score.score_and_penalty(comps.reshape(b * k, d), rows)  # (B*K, W*B*L)
+        scores, penalty = self.score.score_and_penalty(comps.reshape(b * k, d), rows)  # (B*K, B*L)
         if world == 1:
             s_nce = nce_scores(scores.view(b, k, b, n_loc))  # (B, K, L)
         else:
@@ -275,10 +275,9 @@ class AMDIM(MethodBase):
         loss = x.new_zeros(())
         reg = x.new_zeros(())
         entropies = []
-        world = gather_world(self.gather_negatives)
         for name, src_a, trg_b, src_b, trg_a, mix in pairs:
-            obj_ab, pen_ab, ent_ab, mi_ab = self.g2l(src_a, trg_b, mix, world)
-            obj_ba, pen_ba, ent_ba, mi_ba = self.g2l(src_b, trg_a, mix, world)
+            obj_ab, pen_ab, ent_ab, mi_ab = self.g2l(src_a, trg_b, mix)
+            obj_ba, pen_ba, ent_ba, mi_ba = self.g2l(src_b, trg_a, mix)
             loss = loss - 0.5 * (obj_ab + obj_ba)
             reg = reg + 0.5 * (pen_ab + pen_ba)
             out[f"nce/{name}"] = 0.5 * (mi_ab + mi_ba)

@@ -329,19 +329,20 @@ class DIM(MethodBase):
     def _bound_kwargs(self) -> dict[str, Any]:
         return {} if self.n_negatives is None else {"n_negatives": self.n_negatives}
 
-    def _mi(
-        self, scores: Tensor, pos_mask: Tensor | None, world: int = 1, locations: int = 1
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    def _mi(self, scores: Tensor, pos_mask: Tensor | None) -> tuple[Tensor, dict[str, Tensor]]:
         """(trained bound value, {bound name: detached value for every bound}).
 
-        With ``world`` > 1, ``scores`` are this process's rows (B, W * B * L) against every process's
-        candidates (``locations`` L per image; ``pos_mask`` is then ignored, see the class docstring).
+        Under multi-process training with ``gather_negatives``, ``scores`` are this process's rows
+        (B, W * B * L) against every process's candidates (L = 1: global), and ``pos_mask`` is replaced by
+        the positives of those rows (see the class docstring).
         """
         fn = DIM_BOUNDS[self.bound]
+        world = gather_world(self.gather_negatives)
         if world == 1:
             trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
         else:
             b = scores.shape[0]
+            locations = scores.shape[1] // (world * b)
             pos_mask = shard_pos_mask(b, world, locations, device=scores.device)  # (B, W*B*L)
             if self.bound in ROW_MEAN_BOUNDS:
                 trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
@@ -362,10 +363,17 @@ class DIM(MethodBase):
         return torch.where(mask, self.encoder.mean, x)
 
     def local_scores(self, y: Tensor, local: Tensor, local_emb: Tensor | None = None) -> Tensor:
-        """(B, B * L) local scores ``[i, j * L + l] = T(y_i, local_j at l)``."""
+        """(B, B * L) local scores ``[i, j * L + l] = T(y_i, local_j at l)``.
+
+        Under multi-process training with ``gather_negatives`` the candidates are every process's images:
+        ``local_emb`` must then be the gathered embeddings (W * B * L, E) (see :meth:`_mi_terms`), and the
+        concat head gathers ``local`` itself; the scores are (B, W * B * L).
+        """
         assert self.local_head is not None
         if isinstance(self.local_head, EncodeDotLocalHead):
             return self.local_head.scores(y, local, local_emb)
+        if gather_world(self.gather_negatives) > 1:
+            local = gather_candidates(local)[0]  # (W*B, C, s, s)
         return self.local_head.scores(y, local)
 
     # -- forward -----------------------------------------------------------------------------------
@@ -375,7 +383,7 @@ class DIM(MethodBase):
         """(loss of the MI terms, {"global"/"local": {bound: value}}) for Y of input ``x`` (B, Dy) against
         the conv (B, 256, c, c) and local (B, 128, s, s) maps of the same images (or of another view)."""
         b = y.shape[0]
-        world = gather_world(self.gather_negatives)
+        gather = gather_world(self.gather_negatives) > 1
         y_mi = y
         if self.occluder is not None:
             with frozen_bn_stats(self.encoder):
@@ -383,9 +391,9 @@ class DIM(MethodBase):
         loss = y.new_zeros(())
         reports: dict[str, dict[str, Tensor]] = {}
         if self.global_head is not None:
-            if world > 1:  # (B, W*B): against every process's conv maps
+            if gather:  # against every process's conv maps: (B, W*B) scores
                 conv = gather_candidates(conv)[0]
-            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None, world)  # (B, B)
+            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None)  # (B, B)
             loss = loss - self.alpha * mi_g
         if self.local_head is not None:
             n_loc = local.shape[2] * local.shape[3]
@@ -395,20 +403,16 @@ class DIM(MethodBase):
                 if isinstance(self.local_head, EncodeDotLocalHead)
                 else None
             )
-            cands = local  # the candidates' maps (the concat head reads them; the dot head reads emb)
-            if world > 1:  # every process's location embeddings (W*B*L, E), or maps for the concat head
-                if emb is not None:
-                    emb = gather_candidates(emb)[0]
-                else:
-                    cands = gather_candidates(local)[0]
-            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, cands, emb), pos, world, n_loc)
+            if gather and emb is not None:  # every process's location embeddings (W*B*L, E)
+                emb = gather_candidates(emb)[0]
+            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, local, emb), pos)
             if self.n_globals > 0:
                 terms, rep_sum = [mi_l], dict(reports["local"])
                 for _ in range(self.n_globals):
                     m = random_block_masks(b, local.shape[2], self.block_size, device=y.device)  # (B,1,s,s)
                     with frozen_bn_stats(self.encoder):
                         y_k = self.encoder.forward_from_local(local * m)["y"]  # (B, Dy)
-                    mi_k, rep_k = self._mi(self.local_scores(y_k, cands, emb), pos, world, n_loc)
+                    mi_k, rep_k = self._mi(self.local_scores(y_k, local, emb), pos)
                     terms.append(mi_k)
                     rep_sum = {k: rep_sum[k] + rep_k[k] for k in rep_sum}
                 mi_l = torch.stack(terms).mean()
