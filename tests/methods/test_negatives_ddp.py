@@ -149,3 +149,17 @@ def test_gathering_is_off_in_one_process():
     assert torch.equal(shard_pos_mask(3, 1, 4), local_pos_mask(3, 4))
     on, off = run_case("dim-local", 0, 1, gather=True), run_case("dim-local", 0, 1, gather=False)
     assert torch.equal(on[0]["loss"], off[0]["loss"])
+
+
+def test_queue_size_is_checked_against_the_keys_of_every_process():
+    """With gathered keys a step enqueues batch_size x devices keys: the queue must hold whole such steps."""
+    from infomax.config import TrainConfig
+    from infomax.errors import UserError
+
+    train = TrainConfig(batch_size=16, devices=2)
+    moco.check_train(moco.Config(queue_size=64), train)
+    hybrid.check_train(hybrid.Config(queue_size=64), train)
+    for check, cfg in ((moco.check_train, moco.Config), (hybrid.check_train, hybrid.Config)):
+        with pytest.raises(UserError, match="multiple of the batch size"):
+            check(cfg(queue_size=48), train)
+        check(cfg(queue_size=48, gather_negatives=False), train)  # each process enqueues its own 16
