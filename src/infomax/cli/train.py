@@ -12,6 +12,10 @@ included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-min
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
 
+Ctrl-C (SIGINT) or SIGTERM stops training at once: the last checkpoint (written atomically at every
+epoch end) is kept, stderr names it and the exact ``infomax train --resume RUN_DIR`` command, and the
+exit code is 130 (SIGINT) or 143 (SIGTERM). The resumed run ends with the weights of an uninterrupted one.
+
 ``--max-minutes`` is a budget for training only: the supervised baseline then trains with the same budget
 again (``--no-baselines`` skips it) and the final probes come on top; the summary and ``report.md`` say
 how long that final evaluation took.
@@ -25,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infomax.errors import UserError
+from infomax.errors import Interrupted, UserError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -245,7 +249,11 @@ def run(args: argparse.Namespace) -> int:
                 json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
                 print()
             return 0
-        run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        try:
+            run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        except Interrupted as e:  # e.g. while the data loads: the run is as it was, still resumable
+            e.run_dir = e.run_dir or run_dir
+            raise
     else:
         if not args.name:
             raise UserError("name a method or preset to train (see `infomax presets`), "
