@@ -131,15 +131,15 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise UserError(f"no checkpoint at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # torch's message advises weights_only=False: never relay that
-        raise UserError(f"{path} is not a valid infomax checkpoint: it holds objects other than tensors "
-                        "and plain containers, so it may have been tampered with; it was not loaded. "
-                        "Restore it from a trusted copy or start a new run") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as e:
-        first = (str(e).strip().splitlines() or ["unreadable"])[0]
-        if "weights_only" in first or "pickle" in first.lower():
-            first = "not a plain tensor file"
-        raise UserError(f"corrupt checkpoint {path}: {first}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError, ValueError,
+            TypeError, AttributeError, ImportError) as e:
+        text = str(e).strip()
+        if "global" in text.lower():  # a pickled class or function: refused by torch, and by us for good
+            raise UserError(
+                f"{path} is not a valid infomax checkpoint: it holds objects other than tensors and plain "
+                "containers, so it may have been tampered with; it was not loaded. Restore it from a "
+                "trusted copy or start a new run") from None
+        raise UserError(f"corrupt checkpoint {path}: {_load_error(text)}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise UserError(f"{path} is not an infomax checkpoint (format {FORMAT})")
     missing = [k for k in REQUIRED_KEYS if k not in ckpt]
@@ -149,22 +149,54 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
+def _load_error(text: str) -> str:
+    """The reason in torch's load error, never its advice (it suggests ``weights_only=False``)."""
+    marker = "WeightsUnpickler error:"
+    if marker in text:
+        rest = [ln.strip() for ln in text.split(marker, 1)[1].splitlines() if ln.strip()]
+        return f"not a plain tensor file ({rest[0][:120] if rest else 'unreadable'})"
+    first = (text.splitlines() or ["unreadable"])[0][:200]
+    return "not a plain tensor file" if "weights_only" in first or "weights only" in first.lower() else first
+
+
 def load_method_state(method: torch.nn.Module, ckpt: dict[str, Any], path: str | os.PathLike) -> None:
     """``method.load_state_dict(ckpt["method"])``; a checkpoint that does not fit is a one-line UserError.
 
     A checkpoint of another method, or of other settings (a tensor of another shape), is refused before
-    any weight is changed (``load_state_dict`` checks every key and shape before copying).
+    any weight is changed: keys and shapes are compared first (``load_state_dict`` itself copies the
+    tensors that fit before it reports the ones that do not).
 
     Example:
         >>> load_method_state(dim_method, load_checkpoint("runs/moco/checkpoints/last.pt"), "last.pt")
         Traceback (most recent call last):
         infomax.errors.UserError: checkpoint last.pt does not fit this run's method ...
     """
+    own, given = method.state_dict(), ckpt["method"]
+    problems = []
+    missing, unexpected = [k for k in own if k not in given], [k for k in given if k not in own]
+    if missing:
+        problems.append(f"missing {_some(missing)}")
+    if unexpected:
+        problems.append(f"unexpected {_some(unexpected)}")
+    for k, v in own.items():
+        g = given.get(k)
+        if k in given and torch.is_tensor(v) and not (torch.is_tensor(g) and g.shape == v.shape):
+            shape = tuple(g.shape) if torch.is_tensor(g) else type(g).__name__
+            problems.append(f"{k} is {shape} in the checkpoint, {tuple(v.shape)} here")
+            break
     try:
-        method.load_state_dict(ckpt["method"])
+        if problems:
+            raise RuntimeError("; ".join(problems))
+        method.load_state_dict(given)
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
         raise UserError(f"checkpoint {path} does not fit this run's method and settings (config.json): "
                         f"{_state_mismatch(e)}; was it copied from another run?") from None
+
+
+def _some(keys: list[str]) -> str:
+    """``"a, b, c and 7 more"``."""
+    shown = ", ".join(keys[:3])
+    return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
 def _state_mismatch(e: BaseException) -> str:
