@@ -131,10 +131,11 @@ def resume_settings(
     method_cfg). Checks them; reads only."""
     from infomax.config import apply_overrides
     from infomax.engine.fit import check_settings
-    from infomax.run import check_run_dir, method_config_from, read_config, train_config_from
+    from infomax.run import check_run_dir, data_info_from, method_config_from, read_config, train_config_from
 
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
+    data_info_from(config)  # a malformed config.json is refused whole, before anything is written
     train_cfg, method_cfg = train_config_from(config), method_config_from(config)
     apply_overrides(train_cfg, method_cfg, limits)
     train_cfg.baselines = train_cfg.baselines and baselines

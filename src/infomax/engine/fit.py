@@ -240,11 +240,14 @@ def fit(
               "method_config": dataclasses.asdict(method_cfg), "data_info": dataclasses.asdict(splits.info)}
 
     # 1. The run directory.
+    start = None
     if resume:
         check_run_dir(run_dir)
         _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
-        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do: load the weights, write nothing
-            load_method_state(method, load_checkpoint(ckpt_path), ckpt_path)
+        if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
+            start = load_checkpoint(ckpt_path)
+            load_method_state(method, start, ckpt_path)
+        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do (weights loaded): write nothing
             method.cpu().eval()
             return read_metrics(run_dir)
         created, existed = False, True
@@ -256,11 +259,8 @@ def fit(
         write_json(run_dir / CONFIG, config)
         (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
 
-        # 2. The starting state.
-        if resume and ckpt_path.exists():
-            start = load_checkpoint(ckpt_path)
-            load_method_state(method, start, ckpt_path)
-        else:
+        # 2. The starting state (a resumed run's checkpoint is loaded above).
+        if start is None:
             start = _initial_checkpoint(method)
             save_checkpoint(ckpt_path, start)
 
