@@ -28,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -85,9 +86,16 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise WriteError(path, e) from None
+        err = e if isinstance(e, OSError) else _os_error_in(e)
+        if err is not None:
+            raise WriteError(path, err) from None
         raise
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+    """The OS error a writer reported in its own exception type (safetensors: ``"... (os error 28)"``)."""
+    m = re.search(r"\(os error (\d+)\)", str(e)) if isinstance(e, Exception) else None
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
 
 
 class WriteError(UserError):

@@ -117,6 +117,31 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_previous_one_and_resumes(toy, tmp
     assert load_checkpoint(ckpt)["epoch"] == 3
 
 
+class SafetensorError(Exception):
+    """Stands in for safetensors' own error type, which reports an OS error in its message."""
+
+
+def test_a_full_disk_at_the_export_is_one_line_and_the_run_resumes(toy, tmp_path, capsys, monkeypatch):
+    from infomax.engine import export
+
+    real_save = export.save_model
+
+    def save_model(model, filename, metadata=None):
+        if ".model.safetensors." in filename:  # the temporary file of model.safetensors
+            Path(filename).write_bytes(b"half")
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+        real_save(model, filename, metadata=metadata)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(export, "save_model", save_model)
+    assert main(["train", "toy", *FAST, "--max-epochs", "1", "--out", str(out)]) == 2
+    assert _one_line(capsys) == (f"infomax: error: cannot write {out / 'model.safetensors'}: No space left "
+                                 "on device (any previous version is unchanged)")
+    assert not [p for p in out.iterdir() if "safetensors" in p.name]  # neither the file nor its temp file
+    monkeypatch.setattr(export, "save_model", real_save)
+    assert main(["train", "--resume", str(out)]) == 0 and (out / "model.safetensors").is_file()
+
+
 def _deny_under(monkeypatch, locked: Path) -> None:
     """Creating anything inside ``locked`` fails as in a folder without write permission."""
     real_mkdir, real_mkstemp = Path.mkdir, tempfile.mkstemp
