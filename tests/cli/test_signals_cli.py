@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -220,14 +221,36 @@ def test_a_signal_the_shell_ignores_stays_ignored(tmp_path, monkeypatch, capsys)
     assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) == signal.SIG_IGN
 
 
+def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path, capsys, monkeypatch):
+    """Our exception can be dropped (raised inside a ``__del__``) and the stop can break something else
+    first (a data-loader worker that SIGTERM ended): the command still reports the signal, and nothing
+    is printed from the ``__del__``."""
+    class Finaliser:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # our Interrupted is raised here, and dropped by Python
+
+    def broken(*args, **kwargs):
+        Finaliser()  # freed at once
+        raise RuntimeError("DataLoader worker (pid 1234) is killed by signal: Terminated.")
+
+    monkeypatch.setattr("infomax.cli.eval.evaluate_run", broken)
+    assert main(["eval", str(tmp_path / "run")]) == 143
+    err = capsys.readouterr().err
+    assert _infomax_lines(err) == ["infomax: terminated by SIGTERM"] and "Traceback" not in err, err
+
+
 # --- a real process, signalled from outside -----------------------------------------------------------
-def _start_and_signal(run: Path, signum: int, timeout: float = 180.0) -> subprocess.CompletedProcess:
+def _start_and_signal(run: Path, signum: int, group: bool, timeout: float = 180.0) -> Any:
     """``python -m infomax train dim`` on digits (2 batches an epoch, many epochs), signalled with
-    ``signum`` once its first epoch is checkpointed."""
+    ``signum`` once its first epoch is checkpointed; with ``group``, with two data-loader workers and the
+    signal sent to its whole process group (as a terminal's Ctrl-C, or a scheduler ending a job)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}
     cmd = [sys.executable, "-m", "infomax", "train", "dim", "--data", "digits", "--max-epochs", "500",
            "--set", "limit_train_batches=2", "--threads", "1", "--no-baselines", "--out", str(run)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    if group:
+        cmd += ["--set", "num_workers=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            start_new_session=group)
     ckpt, deadline = run / "checkpoints/last.pt", time.time() + timeout
     while proc.poll() is None and time.time() < deadline:
         try:
@@ -237,23 +260,28 @@ def _start_and_signal(run: Path, signum: int, timeout: float = 180.0) -> subproc
             pass
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    proc.send_signal(signum)
+    if group:
+        os.killpg(proc.pid, signum)
+    else:
+        proc.send_signal(signum)
     out, err = proc.communicate(timeout=120)
     return subprocess.CompletedProcess(cmd, proc.returncode, out.decode(), err.decode())
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, code, said", SIGNALS, ids=SIGNAL_IDS)
+@pytest.mark.parametrize("signum, code, said, group", [(*SIGNALS[0], False), (*SIGNALS[1], False),
+                                                       (*SIGNALS[0], True), (*SIGNALS[1], True)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-group-workers", "SIGTERM-group-workers"])
 def test_a_real_train_process_signalled_exits_with_the_code_and_resumes(tmp_path, data_root, signum, code,
-                                                                        said):
+                                                                        said, group):
     run = tmp_path / "run"
-    res = _start_and_signal(run, signum)
+    res = _start_and_signal(run, signum, group)
     assert res.returncode == code, res.stderr[-2000:]
     lines = _infomax_lines(res.stderr)
     assert len(lines) == 2, res.stderr
     assert lines[0].startswith(f"infomax: {said}; the run in {run} is unfinished: its last checkpoint")
     assert lines[1] == f"{RESUME} {run}"
-    assert "Traceback" not in res.stderr and res.stdout == ""
+    assert "Traceback" not in res.stderr and "Exception ignored" not in res.stderr and res.stdout == ""
     epoch = load_checkpoint(run / "checkpoints/last.pt")["epoch"]
     assert epoch >= 1 and not (run / "model.safetensors").exists()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")}

@@ -31,6 +31,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from infomax.errors import Interrupted, UserError
 
@@ -70,62 +71,79 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     command = None
-    with stop_signals_raise():
+    with stop_signals_raise() as received:
         try:
             parser = build_parser()
             args = parser.parse_args(argv)
             command = args.command
             return int(args.func(args) or 0)
-        except UserError as e:
-            print(f"infomax: error: {e}", file=sys.stderr)
-            return 2
         except Interrupted as e:
-            for line in interrupted_lines(e, command):
-                print(f"infomax: {line}", file=sys.stderr)
-            return e.exit_code
+            return _report_interrupted(e, command)
         except KeyboardInterrupt:  # a Ctrl-C the handlers did not see (e.g. their install was refused)
             print("infomax: interrupted", file=sys.stderr)
             return 130
-        except BrokenPipeError:  # `infomax presets | head`: the reader left; not an error of ours
-            devnull = os.open(os.devnull, os.O_WRONLY)  # silence the flush at interpreter exit
-            os.dup2(devnull, sys.stdout.fileno())
-            return 0
-        except OSError as e:  # a full disk, an unwritable folder...: the environment, not a bug
-            print(f"infomax: error: {os_error_line(e)}", file=sys.stderr)
-            return 2
+        except Exception as e:
+            if received:  # an error the stop caused (a worker gone; our exception dropped in a __del__)
+                return _report_interrupted(Interrupted(received[0], getattr(e, "run_dir", None)), command)
+            if isinstance(e, UserError):
+                print(f"infomax: error: {e}", file=sys.stderr)
+                return 2
+            if isinstance(e, BrokenPipeError):  # `infomax presets | head`: the reader left; not our error
+                devnull = os.open(os.devnull, os.O_WRONLY)  # silence the flush at interpreter exit
+                os.dup2(devnull, sys.stdout.fileno())
+                return 0
+            if isinstance(e, OSError):  # a full disk, an unwritable folder...: the environment, not a bug
+                print(f"infomax: error: {os_error_line(e)}", file=sys.stderr)
+                return 2
+            raise
+
+
+def _report_interrupted(e: Interrupted, command: str | None) -> int:
+    for line in interrupted_lines(e, command):
+        print(f"infomax: {line}", file=sys.stderr)
+    return e.exit_code
 
 
 @contextlib.contextmanager
-def stop_signals_raise() -> Iterator[None]:
+def stop_signals_raise() -> Iterator[list[int]]:
     """While inside: SIGINT and SIGTERM raise :class:`Interrupted` in this process (restored on exit).
 
-    Only from the main thread, and only over the default handlers (a signal the parent shell ignores,
-    e.g. SIGINT of a background job, stays ignored). Lightning wraps a SIGTERM handler it finds (it calls
-    it after its own); ``engine.fit`` turns Lightning's own ways of ending (``sys.exit(1)`` on Ctrl-C, a
-    quiet ``SIGTERMException``) back into the interruption. A forked child (a data-loader worker) gets
-    the default behaviour, so only this process reports.
+    Yields the list of stop signals received so far (an exception that a stop caused, or one raised where
+    Python drops it, such as a ``__del__``, is still reported as the interruption). Only from the main
+    thread, and only over the default handlers (a signal the parent shell ignores, e.g. SIGINT of a
+    background job, stays ignored). Lightning wraps a SIGTERM handler it finds (it calls it after its
+    own); ``engine.fit`` turns Lightning's own ways of ending (``sys.exit(1)`` on Ctrl-C, a quiet
+    ``SIGTERMException``) back into the interruption. A forked child (a data-loader worker, which a
+    terminal's Ctrl-C or a scheduler's signal to the process group reaches too) ignores SIGINT: this
+    process stops its workers in order (torch's workers exit on SIGTERM by themselves; the error that
+    their end raises here is reported as the interruption, and no longer printed from a ``__del__``).
     """
+    received: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield received
         return
     pid = os.getpid()
 
     def handler(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked worker: behave as if we were not here
-            if signum == signal.SIGINT:
-                raise KeyboardInterrupt
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
+        if os.getpid() != pid:  # a forked worker: the main process stops it
             return
+        received.append(signum)
         raise Interrupted(signum)
 
+    def unraisable(info: Any) -> None:  # after a stop, errors in clean-up (a `__del__`) are its echoes
+        if not received:
+            previous_hook(info)
+
     previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    previous_hook = sys.unraisablehook
     for s, old in previous.items():
         if old in (signal.SIG_DFL, signal.default_int_handler):
             signal.signal(s, handler)
+    sys.unraisablehook = unraisable
     try:
-        yield
+        yield received
     finally:
+        sys.unraisablehook = previous_hook
         for s, old in previous.items():
             if old is not None:
                 signal.signal(s, old)

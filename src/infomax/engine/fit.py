@@ -173,16 +173,18 @@ def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
 
 
 def _names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """An :class:`Interrupted` leaving ``fit`` carries its ``run_dir`` (the outermost run's, for the
-    baseline's nested run), so the CLI can name the checkpoint and the ``--resume`` command."""
+    """An exception leaving ``fit`` (an :class:`Interrupted`, or an error a stop signal caused) carries its
+    ``run_dir`` (the outermost run's, for the baseline's nested run), so the CLI can name the checkpoint
+    and the ``--resume`` command."""
     sig = inspect.signature(fn)
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except Interrupted as e:
-            e.run_dir = Path(sig.bind(*args, **kwargs).arguments["run_dir"])
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                e.run_dir = Path(sig.bind(*args, **kwargs).arguments["run_dir"])  # type: ignore[attr-defined]
             raise
 
     return wrapper
