@@ -222,9 +222,9 @@ def test_a_signal_the_shell_ignores_stays_ignored(tmp_path, monkeypatch, capsys)
 
 
 def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path, capsys, monkeypatch):
-    """Our exception can be dropped (raised inside a ``__del__``) and the stop can break something else
-    first (a data-loader worker that SIGTERM ended): the command still reports the signal, and nothing
-    is printed from the ``__del__``."""
+    """A signal arriving inside a ``__del__`` (where Python would drop our exception) is delivered again
+    once out of it; and when the stop breaks something else first (a data-loader worker that a SIGTERM to
+    the process group ended), the command waits for its own signal and reports the stop, not the error."""
     class Finaliser:
         def __del__(self):
             os.kill(os.getpid(), signal.SIGTERM)  # our Interrupted is raised here, and dropped by Python
@@ -237,6 +237,25 @@ def test_an_error_the_stop_caused_is_reported_as_the_stop(tmp_path, capsys, monk
     assert main(["eval", str(tmp_path / "run")]) == 143
     err = capsys.readouterr().err
     assert _infomax_lines(err) == ["infomax: terminated by SIGTERM"] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("signum, code, said", SIGNALS, ids=SIGNAL_IDS)
+def test_a_signal_inside_a_finaliser_is_not_lost(tmp_path, capsys, monkeypatch, signum, code, said):
+    """Raised inside a ``__del__`` the exception would be dropped and the command would run on."""
+
+    class Finaliser:
+        def __del__(self):
+            os.kill(os.getpid(), signum)
+
+    def long_work(*args, **kwargs):
+        Finaliser()  # freed at once: the signal arrives inside its __del__
+        time.sleep(5)
+        raise AssertionError("the signal was lost")
+
+    monkeypatch.setattr("infomax.cli.eval.evaluate_run", long_work)
+    t0 = time.monotonic()
+    assert main(["eval", str(tmp_path)]) == code
+    assert _infomax_lines(capsys.readouterr().err) == [f"infomax: {said}"] and time.monotonic() - t0 < 4
 
 
 # --- a real process, signalled from outside -----------------------------------------------------------

@@ -28,15 +28,11 @@ import os
 import shlex
 import signal
 import sys
-import threading
-from collections.abc import Iterator
+import time
 from pathlib import Path
-from typing import Any
 
 from infomax.errors import Interrupted, UserError
-
-#: The signals that stop a command cleanly (Ctrl-C, and what ``kill``/``timeout``/schedulers send).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+from infomax.interrupt import ignore_stop_signals, is_stop_echo, stop_signals_raise
 
 #: Subcommands, in help order -> implementing module.
 COMMANDS: dict[str, str] = {
@@ -83,7 +79,10 @@ def main(argv: list[str] | None = None) -> int:
             print("infomax: interrupted", file=sys.stderr)
             return 130
         except Exception as e:
-            if received:  # an error the stop caused (a worker gone; our exception dropped in a __del__)
+            if not received and is_stop_echo(e):  # a worker ended by a signal to the whole process group:
+                with contextlib.suppress(Interrupted):  # ours is on its way
+                    time.sleep(1.0)
+            if received:  # an error the stop caused (e.g. a data-loader worker gone)
                 return _report_interrupted(Interrupted(received[0], getattr(e, "run_dir", None)), command)
             if isinstance(e, UserError):
                 print(f"infomax: error: {e}", file=sys.stderr)
@@ -99,54 +98,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report_interrupted(e: Interrupted, command: str | None) -> int:
+    ignore_stop_signals()  # a second Ctrl-C must not cut the report short
     for line in interrupted_lines(e, command):
         print(f"infomax: {line}", file=sys.stderr)
     return e.exit_code
-
-
-@contextlib.contextmanager
-def stop_signals_raise() -> Iterator[list[int]]:
-    """While inside: SIGINT and SIGTERM raise :class:`Interrupted` in this process (restored on exit).
-
-    Yields the list of stop signals received so far (an exception that a stop caused, or one raised where
-    Python drops it, such as a ``__del__``, is still reported as the interruption). Only from the main
-    thread, and only over the default handlers (a signal the parent shell ignores, e.g. SIGINT of a
-    background job, stays ignored). Lightning wraps a SIGTERM handler it finds (it calls it after its
-    own); ``engine.fit`` turns Lightning's own ways of ending (``sys.exit(1)`` on Ctrl-C, a quiet
-    ``SIGTERMException``) back into the interruption. A forked child (a data-loader worker, which a
-    terminal's Ctrl-C or a scheduler's signal to the process group reaches too) ignores SIGINT: this
-    process stops its workers in order (torch's workers exit on SIGTERM by themselves; the error that
-    their end raises here is reported as the interruption, and no longer printed from a ``__del__``).
-    """
-    received: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield received
-        return
-    pid = os.getpid()
-
-    def handler(signum: int, frame: object) -> None:
-        if os.getpid() != pid:  # a forked worker: the main process stops it
-            return
-        received.append(signum)
-        raise Interrupted(signum)
-
-    def unraisable(info: Any) -> None:  # after a stop, errors in clean-up (a `__del__`) are its echoes
-        if not received:
-            previous_hook(info)
-
-    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    previous_hook = sys.unraisablehook
-    for s, old in previous.items():
-        if old in (signal.SIG_DFL, signal.default_int_handler):
-            signal.signal(s, handler)
-    sys.unraisablehook = unraisable
-    try:
-        yield received
-    finally:
-        sys.unraisablehook = previous_hook
-        for s, old in previous.items():
-            if old is not None:
-                signal.signal(s, old)
 
 
 def interrupted_lines(e: Interrupted, command: str | None = None) -> list[str]:
@@ -172,7 +127,7 @@ def interrupted_lines(e: Interrupted, command: str | None = None) -> list[str]:
         return [f"{first}; the run in {run_dir} had not started: nothing to resume"]
     ckpt = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     try:
-        last = load_checkpoint(ckpt)
+        last = load_checkpoint(ckpt, mmap=True)
         kept = f"its last checkpoint {ckpt} (epoch {last['epoch']}, step {last['step']}) is kept"
         limit = (read_json(run_dir / CONFIG).get("train") or {}).get("max_epochs")
         if last.get("stopped_by") == "max_minutes" or (limit is not None and last["epoch"] >= limit):

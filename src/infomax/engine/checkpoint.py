@@ -120,17 +120,18 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike, mmap: bool = False) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True``; a missing, corrupt or foreign file is a UserError.
 
     A file that holds pickled objects (a checkpoint of another program, or one tampered with to run code
     when unpickled) is refused without being unpickled; the message never suggests loading it unsafely.
+    ``mmap=True`` maps the tensors instead of reading them (cheap when only the counters are needed).
     """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, OSError, ValueError,
             TypeError, AttributeError, ImportError) as e:
         text = str(e).strip()

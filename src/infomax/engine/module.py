@@ -36,6 +36,7 @@ from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.engine.schedule import lr_factor, run_progress
 from infomax.errors import UserError
+from infomax.interrupt import raise_if_stopped
 from infomax.methods.base import MethodBase
 from infomax.run import write_json
 
@@ -150,6 +151,7 @@ class InfomaxModule(L.LightningModule):
             seed_everything(self.cfg.seed, self.epoch, self.global_rank, self.batch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        raise_if_stopped()  # a stop signal whose exception was dropped (raised in a `__del__`) ends here
         if self.sampler.served_epoch != self.epoch:  # the data order must be that of this epoch
             raise RuntimeError(f"data of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
         x, labels = batch
