@@ -244,6 +244,8 @@ def test_independent_variables_give_zero() -> None:
     x, y = rng.standard_normal((3000, 2)), rng.standard_normal((3000, 2))
     e = estimate_mi(x, y, max_steps=200, hidden=(64, 64), progress=False)
     assert abs(e.mi_nats) < max(0.05, 3 * e.stderr_nats)
+    assert e.reliable and e.dependence == "none detected" and not e.deterministic
+    assert not e.pair_check["significant"]
 
 
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
@@ -338,3 +340,101 @@ def test_heavy_tailed_student_t() -> None:
     x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
     e = estimate_mi(x, y, progress=False)
     assert e.mi_nats == pytest.approx(student_t_mi(rho, d, dof), abs=0.1)
+
+
+# ------------------------------------------------------------- issue #24: results that must not mislead
+
+SMALL = {"hidden": (32,), "max_steps": 100, "eval_every": 25, "progress": False}
+
+
+def _noisy_copy(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Y = X + 0.1 noise: per column MI 0.5 log(1 + 100) = 2.31 nats, d * 2.31 in all."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    return x, x + 0.1 * rng.standard_normal((n, d))
+
+
+@pytest.mark.parametrize("bound", ["smile", "nwj"])
+def test_strong_dependence_with_few_samples_in_high_dimension_is_never_no_dependence(bound: str) -> None:
+    # 300 samples of a 300-d noisy copy (true MI ~ 690 nats): the critic memorizes the 210 training pairs
+    # and reads a fraction of a nat held out. That must be reported as sample-limited, not as "no dependence".
+    x, y = _noisy_copy(300, 300)
+    e = estimate_mi(x, y, bound=bound, **SMALL)
+    assert e.mi_nats < 1.0  # the fault's premise: the estimate is far below the truth
+    assert not e.reliable and e.dependence == "detected" and not e.deterministic
+    assert not any("no dependence" in w for w in e.warnings)
+    small = [w for w in e.warnings if "too small for the dimension" in w]
+    assert len(small) == 1 and "210 training pairs for 600 input dimensions" in small[0]
+    assert "reduce the dimension" in small[0] and "more samples" in small[0] and "--hidden" in small[0]
+    # more steps cannot help a critic that already memorizes its training pairs
+    assert not any("allow more steps" in w for w in e.warnings)
+    # one column pair alone shows the dependence: rank correlation 0.995 -> about 2.3 nats
+    pc = e.pair_check
+    assert pc["x_column"] == pc["y_column"] and pc["rank_correlation"] > 0.99
+    assert pc["gaussian_mi_nats"] == pytest.approx(2.3, abs=0.4) and pc["significant"]
+    assert any("a single pair of columns" in w and "far above the estimate" in w for w in e.warnings)
+    assert str(e).startswith("I(X;Y): no reliable estimate")
+
+
+def test_x_against_itself_is_flagged_as_infinite() -> None:
+    x, _ = _noisy_copy(300, 300)
+    e = estimate_mi(x, x, **SMALL)
+    assert e.deterministic and e.dependence == "deterministic"
+    (w,) = [w for w in e.warnings if "deterministic" in w]
+    assert "y column 0 is an exact monotone function of x column 0 (300 of the 300 y columns are" in w
+    assert "infinite" in w and "lower bound" in w and f"log n = {math.log(300):.2f}" in w
+    assert not any("no dependence" in v for v in e.warnings)
+    assert str(e).startswith("I(X;Y) = inf")
+
+
+_NOISE = np.random.default_rng(1).standard_normal(400)
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda x: np.exp(-x[:, ::-1]), "y column 0 is an exact monotone function of x column 2 (3 of the 3"),
+        (lambda x: np.c_[x[:, 1], _NOISE], "exact monotone function of x column 1 (1 of the 2"),
+        (lambda x: x @ np.array([[1.0, 2, 0], [0, 1, 3], [1, 0, 1]]), "exact linear function of the x"),
+    ],
+)
+def test_deterministic_relations_are_found_by_cheap_checks(make, what: str) -> None:
+    # a decreasing elementwise map, one duplicated column beside noise, an invertible linear map
+    from infomax.estimate import _exact_relation
+
+    x = np.random.default_rng(0).standard_normal((400, 3))
+    found = _exact_relation(x, make(x))
+    assert found is not None and what in found
+    assert _exact_relation(x, np.random.default_rng(2).standard_normal((400, 3))) is None
+    # discrete data (ties): X against itself has a finite MI, its entropy, and is not flagged
+    k = np.random.default_rng(3).integers(0, 4, (400, 2)).astype(float)
+    assert _exact_relation(k, k) is None
+
+
+def test_no_dependence_is_said_only_by_a_critic_that_generalizes() -> None:
+    from infomax.estimate import _verdict
+
+    ok = {"deterministic": False, "pair_significant": False}
+    assert _verdict(mi=-0.02, se=0.03, reliable=True, **ok) == "none detected"
+    assert _verdict(mi=0.5, se=0.05, reliable=True, **ok) == "detected"
+    assert _verdict(mi=-15.0, se=0.5, reliable=False, **ok) == "inconclusive"
+    assert _verdict(mi=0.1, se=0.03, reliable=False, **ok) == "inconclusive"
+    assert _verdict(mi=float("nan"), se=float("nan"), reliable=True, **ok) == "inconclusive"
+    assert _verdict(-3.0, 0.2, reliable=False, deterministic=False, pair_significant=True) == "detected"
+    assert _verdict(0.1, 0.03, reliable=False, deterministic=True, pair_significant=True) == "deterministic"
+
+
+def test_pair_check_by_hand() -> None:
+    from infomax.estimate import _pair_check
+
+    u = np.tile([1.0, -1.0], 50)  # (100,) orthogonal, zero-mean columns
+    v = np.tile([1.0, 1.0, -1.0, -1.0], 25)
+    noise = np.random.default_rng(0).standard_normal((100, 2))
+    gx = np.c_[noise[:, 0], u]  # x column 1 is u
+    gy = np.c_[u + v, noise[:, 1]]  # y column 0 is u + v: correlation with u exactly 1/sqrt(2)
+    pc = _pair_check(gx, gy)
+    assert (pc["x_column"], pc["y_column"]) == (1, 0)
+    assert pc["rank_correlation"] == pytest.approx(1 / math.sqrt(2))
+    assert pc["gaussian_mi_nats"] == pytest.approx(0.5 * math.log(2))  # -0.5 log(1 - 1/2)
+    assert pc["significant"]  # 0.707 * sqrt(100) = 7.1 > sqrt(2 ln 4) + 3 = 4.67
+    assert _pair_check(gx[:40], gy[:40]) is None  # fewer than 50 rows

@@ -8,6 +8,7 @@ value is coerced to the field's declared type, and an unknown key or a bad value
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import types
 import typing
@@ -42,8 +43,15 @@ class TrainConfig:
     - ``baselines``: also probe an untrained encoder and a supervised one trained with the same budget
       (``--no-baselines`` sets it to False).
 
-    ``max_minutes`` bounds training only: the supervised baseline then trains with the same budget again,
-    and the final probes come on top (their time is recorded in ``metrics.json``, ``final_evaluation``).
+    - ``final_eval_minutes``: a wall-clock cap on the whole final evaluation (the supervised baseline's
+      training and the probes). None (default) = half of ``max_minutes`` when the run has a budget, else no
+      cap. The supervised baseline trains for at most half of this cap (and at most ``max_epochs``); the
+      probes use the rest, one layer at a time (every encoder on a layer, the output layer first) and skip
+      the layers left when the cap is reached (recorded as ``skipped_layers``). So
+      ``--max-minutes M`` takes about 1.5 M minutes in all.
+
+    ``max_minutes`` bounds training; the final evaluation comes on top, within ``final_eval_minutes`` (its
+    time is recorded in ``metrics.json``, ``final_evaluation``).
 
     ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
     and again when it is resumed (the thread count can change the last bits of CPU results).
@@ -78,6 +86,7 @@ class TrainConfig:
     final_probe_samples: int | None = 10000
     final_probe_cs: tuple[float, ...] = (0.01, 0.1)
     final_knn: bool = False
+    final_eval_minutes: float | None = None
     baselines: bool = True
     threads: int | None = None
 
@@ -102,6 +111,9 @@ class TrainConfig:
         _check(self.max_epochs >= 1, "max_epochs must be >= 1")
         _check(self.max_minutes is None or (self.max_minutes > 0 and math.isfinite(self.max_minutes)),
                "max_minutes must be a finite number > 0 (or none for no budget)")
+        _check(self.final_eval_minutes is None
+               or (self.final_eval_minutes > 0 and math.isfinite(self.final_eval_minutes)),
+               "final_eval_minutes must be a finite number > 0 (or none: half of max_minutes)")
         _check(self.limit_train_batches is None or self.limit_train_batches >= 1,
                "limit_train_batches must be >= 1 (or none for whole epochs)")
         _check(0.0 <= self.val_fraction < 1.0, "val_fraction must be in [0, 1)")
@@ -126,6 +138,20 @@ class Preset:
     description: str
     method: str
     overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def final_eval_budget(cfg: TrainConfig) -> float | None:
+    """Seconds the final evaluation may take: ``final_eval_minutes``, else half of ``max_minutes``, else
+    None (no cap).
+
+    Example:
+        >>> final_eval_budget(TrainConfig(max_minutes=10.0))
+        300.0
+    """
+    minutes = cfg.final_eval_minutes
+    if minutes is None and cfg.max_minutes is not None:
+        minutes = 0.5 * cfg.max_minutes
+    return None if minutes is None else 60.0 * minutes
 
 
 def _check(ok: bool, msg: str) -> None:
@@ -174,6 +200,11 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
                 return v
             if origin is str:
                 return str(value)
+            if origin is dict:
+                parsed = json.loads(value) if isinstance(value, str) else value
+                if not isinstance(parsed, dict):
+                    continue
+                return dict(parsed)
             if origin in (tuple, list):
                 args = typing.get_args(t)
                 items = value if isinstance(value, (list, tuple)) else [s for s in str(value).split(",") if s]

@@ -238,13 +238,16 @@ def write_report(run_dir: str | Path) -> Path:
                   f"stopped by {t['stopped_by']}.", ""]
         ev = metrics.get("final_evaluation")
         if ev:
-            budget = (" The wall-clock budget (max_minutes) covers training only."
-                      if t.get("stopped_by") == "max_minutes" else "")
+            budget = (" The wall-clock budget (max_minutes) covers training; the final evaluation has its "
+                      "own." if t.get("stopped_by") == "max_minutes" else "")
             parts = [f"probes {ev.get('probes_seconds', ev['seconds']):.1f} s"]
             if "baselines_seconds" in ev:
                 parts.insert(0, f"supervised baseline {ev['baselines_seconds']:.1f} s")
+            cap = (f" It was capped at {ev['budget_seconds'] / 60:.3g} min (`final_eval_minutes`)."
+                   if ev.get("budget_seconds") else "")
             lines += [f"The final evaluation took {ev['seconds']:.1f} s after training ({', '.join(parts)})."
-                      + budget, ""]
+                      + budget + cap, ""]
+            lines += [f"Note: {note}." for note in ev.get("notes", [])] + ([""] if ev.get("notes") else [])
     logs = read_logs(run_dir)
     if plot_losses(logs, run_dir / PLOT_DIR / "loss.png"):
         lines += ["![training curves](plots/loss.png)", ""]
@@ -263,6 +266,10 @@ def write_report(run_dir: str | Path) -> Path:
         if note:
             lines += [f"{what}, {note}.", ""]
         lines += accuracy_table(final["accuracy"]) + [""]
+        if final.get("skipped_layers"):
+            skipped = ", ".join(final["skipped_layers"])
+            lines += [f"Not probed (the final evaluation's time ran out): {skipped}; "
+                      "`infomax eval RUN --protocol linear --layer all` probes every layer.", ""]
         if key == "final" and plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png"):
             lines += ["![probe accuracy per layer](plots/probe.png)", ""]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval/")}

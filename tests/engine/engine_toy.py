@@ -143,14 +143,23 @@ PRESETS = {"toy-fast": Preset(description="toy method, tiny", method="toy", over
 
 @dataclass
 class SupConfig:
+    """The supervised stand-in's settings; ``encoder_of``/``encoder_config`` as in the real one."""
+
     y_dim: int = 8
+    encoder_of: str = ""
+    encoder_config: dict | None = None
 
 
 class ToySupervised(MethodBase):
     def __init__(self, cfg: SupConfig, info: Info) -> None:
         super().__init__()
-        self.encoder = ToyEncoder(info.channels, info.image_size, cfg.y_dim)
-        self.head = nn.Linear(cfg.y_dim, info.num_classes)
+        if cfg.encoder_of:  # the supervised twin of a run's encoder, as the engine asks for it
+            from infomax.methods.supervised import twin_encoder
+
+            self.encoder = twin_encoder(cfg.encoder_of, cfg.encoder_config, info)
+        else:
+            self.encoder = ToyEncoder(info.channels, info.image_size, cfg.y_dim)
+        self.head = nn.Linear(self.encoder.fc.out_features, info.num_classes)
 
     def forward(self, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, torch.Tensor]:
         x, y = batch

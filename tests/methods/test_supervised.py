@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
 import torch
 
 from infomax.errors import UserError
-from infomax.methods import supervised
+from infomax.methods import METHODS, method_module, supervised
 from infomax.methods.base import MethodBase
 
 
@@ -80,3 +81,35 @@ def test_bad_config_is_user_error():
 
 def test_preset():
     assert supervised.PRESETS["supervised"].method == "supervised"
+
+
+#: The smallest image side each method builds at (AMDIM's encoder needs 32-35 px, CPC's crops 32 px).
+TWIN_SIZE = {"amdim": 32, "cpc": 32}
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m != "supervised"])
+def test_the_baseline_twin_is_the_methods_own_encoder_architecture(method):
+    """The supervised baseline of a run trains a fresh copy of that run's encoder: same class, same probe-able
+    layers, same parameter names and shapes, and a head on the encoder's output layer (the bug this pins:
+    the baseline was DIM's conv encoder whatever the method, so probing it at e.g. CPC's 'pooled' failed)."""
+    mod = method_module(method)
+    inf = info(size=TWIN_SIZE.get(method, 8))
+    torch.manual_seed(0)
+    own = mod.build(mod.Config(), inf).encoder
+    cfg = supervised.Config(encoder_of=method, encoder_config=dataclasses.asdict(mod.Config()))
+    twin = supervised.build(cfg, inf)
+    assert type(twin.encoder) is type(own)
+    assert tuple(twin.encoder.layers) == tuple(own.layers)
+    assert twin.head_layer == own.output_layer
+    assert {k: v.shape for k, v in twin.encoder.state_dict().items()} == {
+        k: v.shape for k, v in own.state_dict().items()}
+    x, y = batch(4, inf.image_size)
+    with torch.no_grad():
+        loss = twin((x, y))["loss"]
+        assert loss.item() == pytest.approx(float(torch.nn.functional.cross_entropy(twin.logits(x), y)),
+                                            rel=1e-6)
+
+
+def test_the_twin_of_the_supervised_method_itself_is_refused():
+    with pytest.raises(UserError, match="nest"):
+        supervised.build(supervised.Config(encoder_of="supervised"), info())

@@ -48,6 +48,7 @@ import sys
 from typing import Any
 
 from infomax.cli.train import add_common_arguments, print_summary, set_threads, train_new
+from infomax.cli.train import verdict as train_verdict
 
 #: Epochs of training for each of DIM and the supervised baseline.
 DEMO_EPOCHS = 30
@@ -76,30 +77,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
-    """Lines comparing the trained encoder with the untrained one, per layer and probe (in points).
+    """The demo's verdict: :func:`infomax.cli.train.verdict` with its seed-calibrated noise level and
+    DIM's name.
 
     Example:
         >>> m = {"final": {"accuracy": {"y": {"trained": 0.96, "random": 0.92}}, "n_test": 297}}
         >>> verdict(m)[1]
         '  y       linear +4.00 (DIM better)'
     """
-    probes = [(name, (metrics.get(key) or {}).get("accuracy") or {})
-              for name, key in (("linear", "final"), ("kNN", "final_knn"))]
-    layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
-    n_test = (metrics.get("final") or {}).get("n_test")
-    size = f"{n_test} test images; " if n_test else ""
-    lines = [f"DIM vs the untrained encoder ({size}differences under {noise:g} points are within noise):"]
-    for layer in layers:
-        parts = []
-        for name, acc in probes:
-            row = acc.get(layer, {})
-            if "trained" in row and "random" in row:
-                diff = 100 * (row["trained"] - row["random"])
-                word = "DIM better" if diff >= noise else "DIM worse" if diff <= -noise else "within noise"
-                parts.append(f"{name} {diff:+.2f} ({word})")
-        if parts:
-            lines.append(f"  {layer:<8}" + ", ".join(parts))
-    return lines if len(lines) > 1 else []
+    return train_verdict(metrics, noise=noise, name="DIM")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,7 +105,5 @@ def run(args: argparse.Namespace) -> int:
         json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
         print()
     else:
-        print_summary(run_dir, metrics)
-        for line in verdict(metrics):
-            print(line)
+        print_summary(run_dir, metrics, verdict_lines=verdict(metrics))
     return 0

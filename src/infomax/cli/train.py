@@ -8,7 +8,9 @@ Examples::
 
 ``--resume`` continues with the settings stored in the run's ``config.json``, the command-line options
 included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-minutes``, ``--data-root``,
-``--threads`` and ``--no-baselines`` may be given again. Resuming a run that is already complete (trained to
+``--threads``, ``--no-baselines`` and ``--set`` of the evaluation settings (``final_eval_minutes``,
+``final_probe_samples``, ``final_probe_cs``, ``final_knn``, ``probe_every``, ``probe_samples``) may be given
+again. Resuming a run that is already complete (trained to
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
 
@@ -16,20 +18,26 @@ Ctrl-C (SIGINT) or SIGTERM stops training at once: the last checkpoint (written 
 epoch end) is kept, stderr names it and the exact ``infomax train --resume RUN_DIR`` command, and the
 exit code is 130 (SIGINT) or 143 (SIGTERM). The resumed run ends with the weights of an uninterrupted one.
 
-``--max-minutes`` is a budget for training only: the supervised baseline then trains with the same budget
-again (``--no-baselines`` skips it) and the final probes come on top; the summary and ``report.md`` say
-how long that final evaluation took.
+``--max-minutes M`` is a budget for training; the final evaluation then gets at most half of it again
+(``final_eval_minutes``): the supervised baseline trains for at most half of that (``--no-baselines`` skips
+it), then the probes run layer by layer until the cap (the output layer first). The summary and
+``report.md`` say how long it took and which layers, if any, were not probed. The summary ends with a
+verdict per layer: the trained encoder against the untrained one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from infomax.errors import Interrupted, UserError
+
+#: Settings with their own command-line flag (``--max-epochs`` ...), besides ``--set``.
+LIMIT_FLAGS = ("max_epochs", "max_minutes", "data_root", "threads", "baselines")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -58,8 +66,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", metavar="DIR", help="where datasets are (default $INFOMAX_DATA, else the "
                                                       "user cache dir)")
     p.add_argument("--max-minutes", type=float, metavar="M",
-                   help="wall-clock budget in minutes for training only: the supervised baseline trains "
-                        "with the same budget again, and the final probes take extra time on top")
+                   help="wall-clock budget in minutes for training; the final evaluation (supervised "
+                        "baseline, then probes) gets at most half of it again (--set final_eval_minutes=N), "
+                        "so the command takes about 1.5 M minutes")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the random-encoder and supervised baselines of the final evaluation "
                         "(remembered by --resume)")
@@ -189,14 +198,55 @@ def final_evaluation_line(metrics: dict[str, Any]) -> str | None:
     if not ev:
         return None
     took, parts = f"{ev['seconds']:.1f} s", evaluation_parts(ev)
+    cap = f", cap {ev['budget_seconds'] / 60:.3g} min" if ev.get("budget_seconds") else ""
     if (metrics.get("train") or {}).get("stopped_by") == "max_minutes":
-        return (f"training stopped at the --max-minutes budget, which covers training only; the final "
-                f"evaluation took {took} on top ({parts})")
-    return f"final evaluation took {took} ({parts})"
+        return (f"training stopped at the --max-minutes budget; the final evaluation took {took} after it "
+                f"({parts}{cap})")
+    return f"final evaluation took {took} ({parts}{cap})"
 
 
-def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
-    """Human-readable end-of-run summary on stdout."""
+def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "trained") -> list[str]:
+    """Lines comparing the trained encoder with the untrained one, per layer and probe (in points).
+
+    A difference is called real ("better"/"worse") only beyond ``noise`` points; None = twice the test-set
+    standard error of the difference, sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) on the ``n_test`` images,
+    which covers test-set noise only (one training seed; a new seed moves the figures more).
+
+    Example:
+        >>> m = {"final": {"accuracy": {"y": {"trained": 0.96, "random": 0.92}}, "n_test": 297}}
+        >>> verdict(m, noise=3.0, name="DIM")[1]
+        '  y       linear +4.00 (DIM better)'
+    """
+    probes = [(probe, (metrics.get(key) or {}).get("accuracy") or {})
+              for probe, key in (("linear", "final"), ("kNN", "final_knn"))]
+    layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
+    n_test = (metrics.get("final") or {}).get("n_test")
+    size = f"{n_test} test images; " if n_test else ""
+    rule = (f"differences under {noise:g} points are within noise" if noise is not None
+            else "differences under two standard errors of the test set are within noise")
+    lines = [f"{name} vs the untrained encoder ({size}{rule}):"]
+    for layer in layers:
+        parts = []
+        for probe, acc in probes:
+            row = acc.get(layer, {})
+            if "trained" in row and "random" in row:
+                p1, p2 = row["trained"], row["random"]
+                diff = 100 * (p1 - p2)
+                limit = noise
+                if limit is None:
+                    n = max(int(n_test or 1), 1)
+                    limit = 200 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+                word = (f"{name} better" if diff >= limit and diff > 0 else f"{name} worse"
+                        if diff <= -limit and diff < 0 else "within noise")
+                parts.append(f"{probe} {diff:+.2f} ({word})")
+        if parts:
+            lines.append(f"  {layer:<8}" + ", ".join(parts))
+    return lines if len(lines) > 1 else []
+
+
+def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[str] | None = None) -> None:
+    """Human-readable end-of-run summary on stdout: training, the final probes, the verdict per layer
+    (default :func:`verdict` against the untrained encoder) and any notes of the final evaluation."""
     t = metrics.get("train", {})
     print(f"run: {run_dir}")
     if t:
@@ -221,6 +271,23 @@ def print_summary(run_dir: Path, metrics: dict[str, Any]) -> None:
         for layer, row in acc.items():
             cells = (f"{100 * row[n]:>12.2f}" if n in row else f"{'-':>12}" for n in names)
             print(f"  {layer:<8}" + "".join(cells))
+        if final.get("skipped_layers"):
+            skipped = ", ".join(final["skipped_layers"])
+            print(f"  (not probed, the final evaluation's time ran out: {skipped}; "
+                  f"`infomax eval {run_dir} --protocol linear --layer all` probes every layer)")
+    if verdict_lines is None:
+        from infomax.run import read_config
+
+        try:
+            config = read_config(run_dir)
+            name = config.get("preset") or config.get("method") or "trained"
+        except UserError:
+            name = "trained"
+        verdict_lines = verdict(metrics, name=name)
+    for line in verdict_lines:
+        print(line)
+    for note in (metrics.get("final_evaluation") or {}).get("notes", []):
+        print(f"note: {note}")
     print(f"report: {run_dir / 'report.md'}")
 
 
@@ -232,10 +299,16 @@ def run(args: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
                                 ("data_root", args.data_root), ("threads", args.threads)) if v is not None}
     if args.resume:
-        if overrides or args.data or args.out:
-            raise UserError("--resume continues a run with its saved settings: --set, --data and --out "
-                            "cannot be given (--max-epochs, --max-minutes, --data-root, --threads and "
-                            "--no-baselines can)")
+        from infomax.engine.fit import RESUMABLE_CHANGES
+
+        fixed = sorted(k for k in overrides if k not in RESUMABLE_CHANGES)
+        if fixed or args.data or args.out:
+            given = ", ".join([*(f"--set {k}" for k in fixed), *(["--data"] if args.data else []),
+                               *(["--out"] if args.out else [])])
+            raise UserError(f"--resume continues a run with its saved settings: {given} cannot be given "
+                            "(--max-epochs, --max-minutes, --data-root, --threads, --no-baselines and --set "
+                            f"for {', '.join(k for k in RESUMABLE_CHANGES if k not in LIMIT_FLAGS)} can)")
+        limits.update(overrides)
         from infomax.engine.fit import completed_run
         from infomax.run import read_metrics
 

@@ -23,12 +23,14 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from torch import nn
+from tqdm.auto import tqdm
 
 #: Seed of the stratified train sample of the final probe (fixed: every run probes the same images).
 SAMPLE_SEED = 0
@@ -107,6 +109,18 @@ def _n_labelled(arrays: Any) -> int:
     return int((np.asarray(arrays.labels) >= 0).sum())
 
 
+def probe_order(layers: Sequence[str], output_layer: str | None) -> list[str]:
+    """The order the final probes visit ``layers`` in when time may run out: the output layer first, then
+    the others from the last (smallest, usually) to the first.
+
+    Example:
+        >>> probe_order(("conv", "fc", "y"), "y")
+        ['y', 'fc', 'conv']
+    """
+    rest = [layer for layer in reversed(layers) if layer != output_layer]
+    return ([output_layer] if output_layer in layers else []) + rest
+
+
 def final_linear_probe(
     encoders: dict[str, nn.Module],
     splits: Any,
@@ -115,6 +129,9 @@ def final_linear_probe(
     cs: Sequence[float] = (0.01, 0.1),
     device: str = "cpu",
     protocol_name: str = "linear",
+    deadline: float | None = None,
+    progress: bool = False,
+    first: str | None = None,
 ) -> dict[str, Any] | None:
     """The ``"final"`` block of ``metrics.json``: linear-probe test accuracy per layer and encoder, with the
     sample counts, the C values tried and chosen, and the time taken. None if probes are unavailable or
@@ -130,10 +147,17 @@ def final_linear_probe(
         device: where features are extracted and probes fit.
         protocol_name: ``"linear"``, or ``"knn"`` for the weighted kNN probe on the same sample (no C:
             ``cs`` is ignored and the record has no ``"cs"``/``"C"``).
+        deadline: a ``time.monotonic()`` value: layers are probed one at a time (every encoder on a layer
+            before the next layer); the first is always probed, and the layers not started by the deadline
+            are skipped (listed under ``"skipped_layers"``). None = no limit.
+        progress: a labelled progress bar (one step per layer and encoder) on stderr.
+        first: with a ``deadline``, the layer probed first (the output layer); the others follow from the
+            last to the first (:func:`probe_order`). The result lists layers in the order of ``layers``.
 
     Returns:
         ``{"protocol": "linear", "split": "test", "n_train", "n_train_available", "n_val", "n_test",
-        "cs", "C": {layer: {name: C}}, "seconds", "accuracy": {layer: {name: accuracy}}}``.
+        "cs", "C": {layer: {name: C}}, "seconds", "accuracy": {layer: {name: accuracy}}}`` (+
+        ``"skipped_layers"`` when the deadline cut the probes short).
     """
     linear = protocol_name == "linear"
     protocol = linear_protocol() if linear else knn_protocol()
@@ -144,17 +168,30 @@ def final_linear_probe(
     sample = subsample_splits(splits, max_train)
     acc: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, float]] = {}
-    for layer in layers:
+    skipped: list[str] = []
+    bar = tqdm(total=len(layers) * len(encoders), desc=f"final {protocol_name} probe", unit="probe",
+               file=sys.stderr, leave=False, dynamic_ncols=True, disable=not progress)
+    for i, layer in enumerate(probe_order(layers, first) if deadline is not None else layers):
+        if i > 0 and deadline is not None and time.monotonic() >= deadline:  # the first layer always
+            skipped.append(layer)
+            bar.update(len(encoders))
+            continue
         for name, enc in encoders.items():
+            bar.set_description(f"final {protocol_name} probe: {layer} of {name}")
             res = protocol(enc, sample, layer, device=device, **({"Cs": tuple(cs)} if linear else {}))
             acc.setdefault(layer, {})[name] = float(res["accuracy"])
             if "C" in res:
                 chosen.setdefault(layer, {})[name] = float(res["C"])
+            bar.update(1)
+    bar.close()
     out = {"protocol": protocol_name, "split": "test", "n_train": _n_labelled(sample.train),
            "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(splits.val),
            "n_test": _n_labelled(splits.test)}
     if linear:
         out.update({"cs": [float(c) for c in cs], "C": chosen})
+    if skipped:
+        out["skipped_layers"] = [layer for layer in layers if layer in skipped]
+    acc = {layer: acc[layer] for layer in layers if layer in acc}
     return {**out, "seconds": round(time.monotonic() - t0, 2), "accuracy": acc}
 
 

@@ -15,13 +15,14 @@
    on the CPU; a checkpoint after every epoch; an optional wall-clock budget; CSV + TensorBoard logs.
 4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint.
 5. Final evaluation: a linear probe per encoder layer, for the trained encoder and the baselines (the
-   untrained encoder, and a supervised encoder trained with the same budget). Its cost is bounded: at most
-   ``final_probe_samples`` stratified train images (default 10,000) and the ``final_probe_cs`` C values
-   (default two); val and test whole (see ``evaluate.py``). The counts go to ``metrics.json``. With
-   ``final_knn``, also a weighted kNN probe on the same sample (``metrics.json`` key ``final_knn``).
-6. ``metrics.json`` and ``report.md`` with plots. The time of the final evaluation (which the wall-clock
-   budget ``max_minutes`` does not cover) is recorded as ``final_evaluation``; ``complete`` (the epoch and
-   step evaluated) is written last and marks the run as finished.
+   untrained encoder, and a supervised twin: a fresh copy of the method's own encoder, same layers, trained
+   with the labels). Its cost is bounded: at most ``final_probe_samples`` stratified train images (default
+   10,000) and the ``final_probe_cs`` C values (default two); val and test whole (see ``evaluate.py``); and
+   in time by ``final_eval_minutes`` (default half of ``max_minutes``; see ``TrainConfig``). The counts go
+   to ``metrics.json``. With ``final_knn``, also a weighted kNN probe on the same sample (``final_knn``).
+6. ``metrics.json`` and ``report.md`` with plots. The time of the final evaluation is recorded as
+   ``final_evaluation`` (with its cap and any notes, e.g. a baseline that could not be built);
+   ``complete`` (the epoch and step evaluated) is written last and marks the run as finished.
 
 Example:
     >>> splits = load_dataset("digits")  # doctest: +SKIP
@@ -41,6 +42,7 @@ import json
 import logging
 import shutil
 import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -51,7 +53,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from infomax.config import TrainConfig
+from infomax.config import TrainConfig, final_eval_budget
 from infomax.engine.checkpoint import (
     FORMAT,
     load_checkpoint,
@@ -89,7 +91,12 @@ from infomax.run import (
 #: Settings that may change when a run is resumed (to extend it, or evaluation-only settings that do not
 #: touch the weights); any other change is refused.
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
-                     "final_probe_samples", "final_probe_cs", "final_knn", "baselines", "threads")
+                     "final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes", "baselines",
+                     "threads")
+
+#: Settings of the final evaluation: a resumed complete run whose settings differ in one of these is
+#: evaluated again (its training and weights are kept).
+EVALUATION_SETTINGS = ("final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes")
 
 #: ``metrics.json`` key written last by a finished run: ``{"epoch": E, "step": S}`` of the evaluated weights.
 COMPLETE = "complete"
@@ -148,7 +155,8 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
 def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = True) -> bool:
     """Whether the run in ``run_dir`` is finished under ``train_cfg``'s limits: its last checkpoint reached
     ``max_epochs`` (or the ``max_minutes`` budget), its weights were exported and, with ``evaluate``, its
-    final evaluation and report were written for exactly those weights. Reads only; False on any doubt.
+    final evaluation and report were written for exactly those weights and with ``train_cfg``'s evaluation
+    settings (:data:`EVALUATION_SETTINGS`). Reads only; False on any doubt.
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
@@ -159,6 +167,8 @@ def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = 
     except UserError:
         return False
     if not _training_done(last, train_cfg) or (metrics.get("train") or {}).get("steps") != last["step"]:
+        return False
+    if evaluate and _evaluation_changed(run_dir, train_cfg):
         return False
     done = metrics.get(COMPLETE)
     if done is None:  # a run written before the marker existed: its evaluation and report are there
@@ -204,6 +214,7 @@ def fit(
     evaluate: bool = True,
     progress: bool = True,
     preset: str | None = None,
+    label: str = "",
 ) -> dict[str, Any]:
     """Train ``method`` on ``splits.train`` into ``run_dir``; returns the run's ``metrics.json`` content.
 
@@ -219,6 +230,7 @@ def fit(
         evaluate: run the final linear probes and write ``report.md`` (off for the baseline's own run).
         progress: show a progress bar on stderr.
         preset: the preset name, recorded in ``config.json``.
+        label: what the progress bar calls this training (e.g. "supervised baseline"; "" = plain epochs).
 
     Returns:
         The metrics dict: ``{"train": {...}, "final": {...}, "final_evaluation": {...}, "complete": {...}}``
@@ -275,7 +287,8 @@ def fit(
                                    log_every=max(1, min(50, len(sampler) // 20)),
                                    online_probe=_online_probe(method, splits, train_cfg))
             with _quiet_lightning():
-                trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1)
+                trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1,
+                                   label)
                 _fit_trainer(trainer, module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
@@ -297,22 +310,36 @@ def fit(
     # 5. Final evaluation: linear probe per layer, trained vs baselines (bounded cost, counts recorded).
     if evaluate:
         t0 = time.monotonic()
-        encoders = {"trained": method.encoder}
+        budget = final_eval_budget(train_cfg)
+        deadline = None if budget is None else t0 + budget
+        if budget is not None and progress:
+            print(f"final evaluation: within {budget / 60:.3g} min (--set final_eval_minutes=M to change): "
+                  + ("the supervised baseline trains for at most half of it, then " if baselines else "")
+                  + "the probes, layer by layer", file=sys.stderr)
+        encoders: dict[str, Any] = {"trained": method.encoder}
+        notes: list[str] = []
         if baselines:
-            encoders.update(_baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress))
+            sup_minutes = None if budget is None else budget / 120.0
+            found, notes = _baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress,
+                                      sup_minutes)
+            encoders.update(found)
         t1 = time.monotonic()
         layers = tuple(method.encoder.layers)
-        final_probe = final_linear_probe(encoders, splits, layers, max_train=train_cfg.final_probe_samples,
-                                         cs=train_cfg.final_probe_cs, device=_device(train_cfg))
+        probe_kw = {"max_train": train_cfg.final_probe_samples, "device": _device(train_cfg),
+                    "deadline": deadline, "progress": progress, "first": method.encoder.output_layer}
+        final_probe = final_linear_probe(encoders, splits, layers, cs=train_cfg.final_probe_cs, **probe_kw)
         update_metrics(run_dir, {"final": final_probe})
         if train_cfg.final_knn:
-            update_metrics(run_dir, {"final_knn": final_linear_probe(
-                encoders, splits, layers, max_train=train_cfg.final_probe_samples, device=_device(train_cfg),
-                protocol_name="knn")})
+            update_metrics(run_dir, {"final_knn": final_linear_probe(encoders, splits, layers,
+                                                                     protocol_name="knn", **probe_kw)})
         t2 = time.monotonic()
-        timing = {"seconds": round(t2 - t0, 2), "probes_seconds": round(t2 - t1, 2)}
+        timing: dict[str, Any] = {"seconds": round(t2 - t0, 2), "probes_seconds": round(t2 - t1, 2)}
         if baselines:
             timing["baselines_seconds"] = round(t1 - t0, 2)
+        if budget is not None:
+            timing["budget_seconds"] = float(budget)
+        if notes:
+            timing["notes"] = notes
         update_metrics(run_dir, {"final_evaluation": timing})
 
         # 6. The report.
@@ -344,6 +371,17 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
         raise UserError(f"cannot change {', '.join(limits)} of the run in {run_dir} when resuming: its "
                         f"{new_train['lr_schedule']} learning-rate schedule spans the run's original length; "
                         "start a new run for a longer one")
+
+
+def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
+    """Whether ``train_cfg``'s evaluation settings differ from those stored in the run's ``config.json``."""
+    try:
+        stored = read_json(run_dir / CONFIG).get("train") or {}
+    except UserError:
+        return True
+    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+    new = json.loads(json.dumps(dataclasses.asdict(train_cfg)))
+    return any(stored.get(k, defaults[k]) != new[k] for k in EVALUATION_SETTINGS)
 
 
 def _no_step_taken(ckpt_path: Path) -> bool:
@@ -402,7 +440,8 @@ def _tensor_dataset(arrays: Any) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, several_groups: bool) -> Any:
+def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, several_groups: bool,
+             label: str = "") -> Any:
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
@@ -426,7 +465,7 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.max_epochs - start_epoch, min_epochs=0, logger=loggers,
-        callbacks=[ProgressBar(cfg.max_epochs, enabled=progress)], enable_progress_bar=False,
+        callbacks=[ProgressBar(cfg.max_epochs, enabled=progress, label=label)], enable_progress_bar=False,
         enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
         limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(run_dir),
@@ -472,35 +511,81 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
+    """One line: what diverged, the last good checkpoint, and what to change, read from the run's config.
+
+    The advice names only what this run did not already use: other bounds the method accepts (its
+    ``method_config.bound`` replaced by each of SMILE, JSD, InfoNCE, most stable first, kept when the
+    method's ``Config`` validates) and a learning rate a tenth of the run's ``train.lr``.
+    """
+    from infomax.bounds import BOUNDS
+
     info = read_json(run_dir / CHECKPOINT_DIR / DIVERGED)
     last = load_checkpoint(ckpt_path)
     where = f"epoch {last['epoch']}" + (f", batch {last['batch']}" if last["batch"] else "")
-    return (f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
-            "try a more stable objective (the JSD bound, or SMILE with clipping) or a lower learning rate "
-            "(--set lr=...) in a new run")
+    head = f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
+    try:
+        config = read_json(run_dir / CONFIG)
+        method_cfg = config.get("method_config") or {}
+        lr = float(config["train"]["lr"])
+        method_name = str(config["method"])
+    except (UserError, KeyError, TypeError, ValueError, AttributeError):
+        return head + ("in a new run, try a lower learning rate (--set lr=..., a tenth of this run's) or a "
+                       "more stable bound (JSD, or SMILE with clipping) where the method offers one")
+    lower = f"a lower learning rate, --set lr={lr / 10:g}"
+    bound = method_cfg.get("bound")
+    if not isinstance(bound, str):
+        return head + (f"this run trained with lr={lr:g}: in a new run, try {lower}; if that still diverges, "
+                       "a method offering a bounded objective (JSD, or SMILE with clipping) is more stable")
+    others: list[str] = []
+    try:
+        cls = method_module(method_name).Config
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in method_cfg.items() if k in names}
+    except (UserError, AttributeError, TypeError):
+        cls = None
+    for b in ("smile", "jsd", "infonce"):  # SMILE clips the scores, JSD is bounded; InfoNCE is capped
+        if cls is None or b == bound or b not in BOUNDS:
+            continue
+        try:
+            cfg = cls(**{**kw, "bound": b})
+            if hasattr(cfg, "validate"):
+                cfg.validate()
+        except (UserError, TypeError, ValueError):
+            continue
+        clips = " (SMILE clips the critic's scores, tau=5)" if b == "smile" else ""
+        others.append(f"--set bound={b}{clips}")
+    switch = f"another bound, {' or '.join(others)}, or " if others else ""
+    return head + f"this run trained the {bound} bound with lr={lr:g}: in a new run, try {switch}{lower}"
 
 
 def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,
-               run_dir: Path, progress: bool) -> dict[str, Any]:
-    """The untrained encoder (the run's own initial weights) and a supervised one with the same budget."""
+               run_dir: Path, progress: bool, sup_minutes: float | None) -> tuple[dict[str, Any], list[str]]:
+    """The baselines' encoders and notes on any that could not be made.
+
+    ``random``: the untrained encoder (the run's own initial weights). ``supervised``: the supervised twin,
+    a fresh copy of the method's own encoder (same architecture, same layer names) plus a linear head on its
+    output layer, trained with cross-entropy in ``run_dir/baselines/supervised`` for the run's epochs, and
+    for at most ``sup_minutes`` minutes (None = no wall-clock cap). Where there is no twin (unlabelled data,
+    or an encoder that cannot be built for classification) the note says why instead of failing the run.
+    """
     untrained = build_method(method_name, method_cfg, splits.info, train_cfg.seed)
     out: dict[str, Any] = {"random": untrained.encoder}
     if method_name == "supervised":
         out["supervised"] = method.encoder
-        return out
+        return out, []
     if splits.info.num_classes < 2:
-        return out
+        return out, [f"no supervised baseline: dataset {splits.info.name!r} has fewer than two classes"]
     sup = method_module("supervised")
-    fields = {f.name for f in dataclasses.fields(sup.Config)}
-    shared = {k: v for k, v in dataclasses.asdict(method_cfg).items() if k in fields}
+    sup_cfg = sup.Config(encoder_of=method_name, encoder_config=json.loads(json.dumps(
+        dataclasses.asdict(method_cfg))))
     try:
-        sup_cfg = sup.Config(**shared)
         sup_method = build_method("supervised", sup_cfg, splits.info, train_cfg.seed)
-    except UserError:  # e.g. an encoder the supervised baseline does not know
-        sup_cfg = sup.Config()
-        sup_method = build_method("supervised", sup_cfg, splits.info, train_cfg.seed)
+    except UserError as e:
+        return out, [f"no supervised baseline: {method_name}'s encoder has no supervised twin here ({e})"]
+    sup_train = dataclasses.replace(train_cfg, max_minutes=sup_minutes, final_eval_minutes=None,
+                                    lr_schedule="constant")
     sup_dir = run_dir / SUPERVISED_DIR
-    fit(sup_method, splits, train_cfg, sup_dir, "supervised", sup_cfg, resume=is_run_dir(sup_dir),
-        baselines=False, evaluate=False, progress=progress)
+    fit(sup_method, splits, sup_train, sup_dir, "supervised", sup_cfg, resume=is_run_dir(sup_dir),
+        baselines=False, evaluate=False, progress=progress, label="supervised baseline")
     out["supervised"] = sup_method.encoder
-    return out
+    return out, []
