@@ -14,6 +14,10 @@ again. Resuming a run that is already complete (trained to
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
 
+Ctrl-C (SIGINT) or SIGTERM stops training at once: the last checkpoint (written atomically at every
+epoch end) is kept, stderr names it and the exact ``infomax train --resume RUN_DIR`` command, and the
+exit code is 130 (SIGINT) or 143 (SIGTERM). The resumed run ends with the weights of an uninterrupted one.
+
 ``--max-minutes M`` is a budget for training; the final evaluation then gets at most half of it again
 (``final_eval_minutes``): the supervised baseline trains for at most half of that (``--no-baselines`` skips
 it), then the probes run layer by layer until the cap (the output layer first). The summary and
@@ -30,7 +34,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infomax.errors import UserError
+from infomax.errors import Interrupted, UserError
 
 #: Settings with their own command-line flag (``--max-epochs`` ...), besides ``--set``.
 LIMIT_FLAGS = ("max_epochs", "max_minutes", "data_root", "threads", "baselines")
@@ -136,10 +140,11 @@ def resume_settings(
     method_cfg). Checks them; reads only."""
     from infomax.config import apply_overrides
     from infomax.engine.fit import check_settings
-    from infomax.run import check_run_dir, method_config_from, read_config, train_config_from
+    from infomax.run import check_run_dir, data_info_from, method_config_from, read_config, train_config_from
 
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
+    data_info_from(config)  # a malformed config.json is refused whole, before anything is written
     train_cfg, method_cfg = train_config_from(config), method_config_from(config)
     apply_overrides(train_cfg, method_cfg, limits)
     train_cfg.baselines = train_cfg.baselines and baselines
@@ -318,7 +323,11 @@ def run(args: argparse.Namespace) -> int:
                 json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
                 print()
             return 0
-        run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        try:
+            run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        except Interrupted as e:  # e.g. while the data loads: the run is as it was, still resumable
+            e.run_dir = e.run_dir or run_dir
+            raise
     else:
         if not args.name:
             raise UserError("name a method or preset to train (see `infomax presets`), "

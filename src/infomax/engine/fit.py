@@ -36,13 +36,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import logging
 import shutil
+import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +54,21 @@ import torch
 from torch.utils.data import TensorDataset
 
 from infomax.config import TrainConfig, final_eval_budget
-from infomax.engine.checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, seed_everything
+from infomax.engine.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    load_method_state,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+)
 from infomax.engine.evaluate import final_linear_probe
 from infomax.engine.export import export_weights
 from infomax.engine.module import DIVERGED, InfomaxModule
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
 from infomax.engine.sampler import EpochBatchSampler
-from infomax.errors import UserError
+from infomax.errors import Interrupted, UserError
 from infomax.methods import METHODS, method_module
 from infomax.methods.base import MethodBase
 from infomax.run import (
@@ -172,6 +182,25 @@ def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
     return method_module(name).build(cfg, info)
 
 
+def _names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An exception leaving ``fit`` (an :class:`Interrupted`, or an error a stop signal caused) carries its
+    ``run_dir`` (the outermost run's, for the baseline's nested run), so the CLI can name the checkpoint
+    and the ``--resume`` command."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                e.run_dir = Path(sig.bind(*args, **kwargs).arguments["run_dir"])  # type: ignore[attr-defined]
+            raise
+
+    return wrapper
+
+
+@_names_the_run_when_interrupted
 def fit(
     method: MethodBase,
     splits: Any,
@@ -225,11 +254,14 @@ def fit(
               "method_config": dataclasses.asdict(method_cfg), "data_info": dataclasses.asdict(splits.info)}
 
     # 1. The run directory.
+    start = None
     if resume:
         check_run_dir(run_dir)
         _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
-        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do: load the weights, write nothing
-            method.load_state_dict(load_checkpoint(ckpt_path)["method"])
+        if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
+            start = load_checkpoint(ckpt_path)
+            load_method_state(method, start, ckpt_path)
+        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do (weights loaded): write nothing
             method.cpu().eval()
             return read_metrics(run_dir)
         created, existed = False, True
@@ -241,11 +273,8 @@ def fit(
         write_json(run_dir / CONFIG, config)
         (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
 
-        # 2. The starting state.
-        if resume and ckpt_path.exists():
-            start = load_checkpoint(ckpt_path)
-            method.load_state_dict(start["method"])
-        else:
+        # 2. The starting state (a resumed run's checkpoint is loaded above).
+        if start is None:
             start = _initial_checkpoint(method)
             save_checkpoint(ckpt_path, start)
 
@@ -260,7 +289,7 @@ def fit(
             with _quiet_lightning():
                 trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1,
                                    label)
-                trainer.fit(module)
+                _fit_trainer(trainer, module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
     except UserError as e:
@@ -270,7 +299,7 @@ def fit(
 
     # 4. Export the final weights, from the last checkpoint (the same in every process set-up).
     final = load_checkpoint(ckpt_path)
-    method.load_state_dict(final["method"])
+    load_method_state(method, final, ckpt_path)
     method.cpu().eval()
     export_weights(method, run_dir, method_name, splits.info)
     stopped_by = final.get("stopped_by") or "max_epochs"
@@ -441,6 +470,26 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
         limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(run_dir),
     )
+
+
+def _fit_trainer(trainer: Any, module: InfomaxModule) -> None:
+    """``trainer.fit(module)``, with Lightning's own endings of an interruption turned back into one.
+
+    Lightning (2.x) catches a ``KeyboardInterrupt`` and calls ``sys.exit(1)``; on SIGTERM it either calls
+    our handler after its own (which raises :class:`Interrupted`) or, where it replaces handlers, raises a
+    quiet ``SIGTERMException`` (a ``SystemExit``) or just stops. Each becomes the interruption again,
+    so the CLI reports it and exits 130 / 143, and a stopped run is never exported as finished.
+    """
+    try:
+        trainer.fit(module)
+    except SystemExit as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # Lightning: `except KeyboardInterrupt: sys.exit(1)`
+            raise e.__context__ from None
+        if getattr(trainer, "received_sigterm", False):
+            raise Interrupted(signal.SIGTERM) from None
+        raise
+    if getattr(trainer, "received_sigterm", False):
+        raise Interrupted(signal.SIGTERM)
 
 
 @contextlib.contextmanager
