@@ -244,15 +244,24 @@ def test_independent_variables_give_zero() -> None:
     x, y = rng.standard_normal((3000, 2)), rng.standard_normal((3000, 2))
     e = estimate_mi(x, y, max_steps=200, hidden=(64, 64), progress=False)
     assert abs(e.mi_nats) < max(0.05, 3 * e.stderr_nats)
+    assert e.reliable and e.dependence == "none detected" and not e.deterministic
+    assert not e.pair_check["significant"]
 
 
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
-def test_fast_small_gaussian_target(bound: str) -> None:
-    # The issue's check in small: 2-dim Gaussian pair, true MI 0.5 nats, 5k samples, a smaller critic.
-    x, y = _gauss(5000, 2, 0.5, seed=2)
-    e = estimate_mi(x, y, bound=bound, max_steps=400, hidden=(64, 64), progress=False)
-    assert e.mi_nats == pytest.approx(0.5, abs=0.1)
-    assert 0 < e.stderr_nats < 0.05
+def test_fast_issue_target_5d_gaussian(bound: str) -> None:
+    # The issue target (5-dim Gaussian pair, true MI 1.0 nats, separable critic; the slow test below) in
+    # small: 8k samples, 600 steps, a smaller critic. The truth is computed from rho, not taken from
+    # mi_to_rho: I = -d/2 log(1 - rho^2). Measured over data seeds 0-4: SMILE 0.91-0.99, NWJ 0.94-1.01
+    # (a critic this small reads a little low); 0.15 nats is the tolerance. The rank-invariance test above
+    # makes a "cube" case here redundant (identical estimate, exactly).
+    d, rho = 5, mi_to_rho(1.0, 5)
+    true = -0.5 * d * math.log(1 - rho**2)
+    assert true == pytest.approx(1.0, abs=1e-9)
+    x, y = sample_correlated_gaussian_np(8000, d, rho, seed=0)
+    e = estimate_mi(x, y, bound=bound, critic="separable", max_steps=600, hidden=(64, 64), progress=False)
+    assert e.mi_nats == pytest.approx(true, abs=0.15)
+    assert 0.02 < e.stderr_nats < 0.06  # 1600 held-out rows: measured 0.03-0.04
     assert not any("far above" in w for w in e.warnings)
 
 
@@ -293,19 +302,27 @@ def test_divergence_is_reported_and_best_critic_kept(monkeypatch: pytest.MonkeyP
 
         return g
 
-    monkeypatch.setattr(E, "_objective", exploding)
     x, y = _gauss(600, 2, 1.0)
-    e = estimate_mi(x, y, bound="dv", batch_size=64, max_steps=200, eval_every=20, progress=False)
-    assert e.steps == 45 and e.best_step in (20, 40)
+    kw = {"bound": "dv", "batch_size": 64, "eval_every": 20, "progress": False}
+    clean = estimate_mi(x, y, max_steps=40, **kw)  # the same first 40 steps, never exploding
+    monkeypatch.setattr(E, "_objective", exploding)
+    e = estimate_mi(x, y, max_steps=200, **kw)
+    assert e.steps == 45 and e.best_step == clean.best_step == 40  # validation 0.61 at step 20, 0.79 at 40
     assert any("diverged at step 45" in w and "smile" in w for w in e.warnings)
-    assert math.isfinite(e.mi_nats)
+    # the reported estimate is that of the step-40 critic, exactly as a run that stopped there reports it
+    assert (e.mi_nats, e.stderr_nats) == (clean.mi_nats, clean.stderr_nats)
 
 
-def test_all_bounds_run() -> None:
-    x, y = _gauss(300, 2, 1.0)
+def test_all_bounds_learn_and_stay_below_the_truth() -> None:
+    # True MI 1.0 nats, 1000 samples, 100 steps of a small critic: every bound has learned more than half
+    # of it (measured 0.62 NWJ .. 0.80 InfoNCE over two data seeds), and none exceeds the truth by more than
+    # its sampling noise (NWJ, DV, InfoNCE, TUBA, JSD-as-NWJ are lower bounds; SMILE at tau 5 is close).
+    x, y = _gauss(1000, 2, 1.0)
     for bound in ESTIMATOR_BOUNDS:
-        e = estimate_mi(x, y, bound=bound, max_steps=20, eval_every=10, hidden=(32,), progress=False)
-        assert math.isfinite(e.mi_nats) and e.bound == bound
+        e = estimate_mi(x, y, bound=bound, max_steps=100, eval_every=50, hidden=(32,), progress=False)
+        assert e.bound == bound and e.eval_batch_size == 100
+        assert 0.5 < e.mi_nats < 1.0 + 3 * e.stderr_nats, (bound, e.mi_nats, e.stderr_nats)
+        assert 0.02 < e.stderr_nats < 0.1, (bound, e.stderr_nats)  # 200 test rows: measured 0.04-0.07
 
 
 # ------------------------------------------------------------------------------------- the issue target
@@ -338,3 +355,101 @@ def test_heavy_tailed_student_t() -> None:
     x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
     e = estimate_mi(x, y, progress=False)
     assert e.mi_nats == pytest.approx(student_t_mi(rho, d, dof), abs=0.1)
+
+
+# ------------------------------------------------------------- issue #24: results that must not mislead
+
+SMALL = {"hidden": (32,), "max_steps": 100, "eval_every": 25, "progress": False}
+
+
+def _noisy_copy(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Y = X + 0.1 noise: per column MI 0.5 log(1 + 100) = 2.31 nats, d * 2.31 in all."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d))
+    return x, x + 0.1 * rng.standard_normal((n, d))
+
+
+@pytest.mark.parametrize("bound", ["smile", "nwj"])
+def test_strong_dependence_with_few_samples_in_high_dimension_is_never_no_dependence(bound: str) -> None:
+    # 300 samples of a 300-d noisy copy (true MI ~ 690 nats): the critic memorizes the 210 training pairs
+    # and reads a fraction of a nat held out. That must be reported as sample-limited, not as "no dependence".
+    x, y = _noisy_copy(300, 300)
+    e = estimate_mi(x, y, bound=bound, **SMALL)
+    assert e.mi_nats < 1.0  # the fault's premise: the estimate is far below the truth
+    assert not e.reliable and e.dependence == "detected" and not e.deterministic
+    assert not any("no dependence" in w for w in e.warnings)
+    small = [w for w in e.warnings if "too small for the dimension" in w]
+    assert len(small) == 1 and "210 training pairs for 600 input dimensions" in small[0]
+    assert "reduce the dimension" in small[0] and "more samples" in small[0] and "--hidden" in small[0]
+    # more steps cannot help a critic that already memorizes its training pairs
+    assert not any("allow more steps" in w for w in e.warnings)
+    # one column pair alone shows the dependence: rank correlation 0.995 -> about 2.3 nats
+    pc = e.pair_check
+    assert pc["x_column"] == pc["y_column"] and pc["rank_correlation"] > 0.99
+    assert pc["gaussian_mi_nats"] == pytest.approx(2.3, abs=0.4) and pc["significant"]
+    assert any("a single pair of columns" in w and "far above the estimate" in w for w in e.warnings)
+    assert str(e).startswith("I(X;Y): no reliable estimate")
+
+
+def test_x_against_itself_is_flagged_as_infinite() -> None:
+    x, _ = _noisy_copy(300, 300)
+    e = estimate_mi(x, x, **SMALL)
+    assert e.deterministic and e.dependence == "deterministic"
+    (w,) = [w for w in e.warnings if "deterministic" in w]
+    assert "y column 0 is an exact monotone function of x column 0 (300 of the 300 y columns are" in w
+    assert "infinite" in w and "lower bound" in w and f"log n = {math.log(300):.2f}" in w
+    assert not any("no dependence" in v for v in e.warnings)
+    assert str(e).startswith("I(X;Y) = inf")
+
+
+_NOISE = np.random.default_rng(1).standard_normal(400)
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (lambda x: np.exp(-x[:, ::-1]), "y column 0 is an exact monotone function of x column 2 (3 of the 3"),
+        (lambda x: np.c_[x[:, 1], _NOISE], "exact monotone function of x column 1 (1 of the 2"),
+        (lambda x: x @ np.array([[1.0, 2, 0], [0, 1, 3], [1, 0, 1]]), "exact linear function of the x"),
+    ],
+)
+def test_deterministic_relations_are_found_by_cheap_checks(make, what: str) -> None:
+    # a decreasing elementwise map, one duplicated column beside noise, an invertible linear map
+    from infomax.estimate import _exact_relation
+
+    x = np.random.default_rng(0).standard_normal((400, 3))
+    found = _exact_relation(x, make(x))
+    assert found is not None and what in found
+    assert _exact_relation(x, np.random.default_rng(2).standard_normal((400, 3))) is None
+    # discrete data (ties): X against itself has a finite MI, its entropy, and is not flagged
+    k = np.random.default_rng(3).integers(0, 4, (400, 2)).astype(float)
+    assert _exact_relation(k, k) is None
+
+
+def test_no_dependence_is_said_only_by_a_critic_that_generalizes() -> None:
+    from infomax.estimate import _verdict
+
+    ok = {"deterministic": False, "pair_significant": False}
+    assert _verdict(mi=-0.02, se=0.03, reliable=True, **ok) == "none detected"
+    assert _verdict(mi=0.5, se=0.05, reliable=True, **ok) == "detected"
+    assert _verdict(mi=-15.0, se=0.5, reliable=False, **ok) == "inconclusive"
+    assert _verdict(mi=0.1, se=0.03, reliable=False, **ok) == "inconclusive"
+    assert _verdict(mi=float("nan"), se=float("nan"), reliable=True, **ok) == "inconclusive"
+    assert _verdict(-3.0, 0.2, reliable=False, deterministic=False, pair_significant=True) == "detected"
+    assert _verdict(0.1, 0.03, reliable=False, deterministic=True, pair_significant=True) == "deterministic"
+
+
+def test_pair_check_by_hand() -> None:
+    from infomax.estimate import _pair_check
+
+    u = np.tile([1.0, -1.0], 50)  # (100,) orthogonal, zero-mean columns
+    v = np.tile([1.0, 1.0, -1.0, -1.0], 25)
+    noise = np.random.default_rng(0).standard_normal((100, 2))
+    gx = np.c_[noise[:, 0], u]  # x column 1 is u
+    gy = np.c_[u + v, noise[:, 1]]  # y column 0 is u + v: correlation with u exactly 1/sqrt(2)
+    pc = _pair_check(gx, gy)
+    assert (pc["x_column"], pc["y_column"]) == (1, 0)
+    assert pc["rank_correlation"] == pytest.approx(1 / math.sqrt(2))
+    assert pc["gaussian_mi_nats"] == pytest.approx(0.5 * math.log(2))  # -0.5 log(1 - 1/2)
+    assert pc["significant"]  # 0.707 * sqrt(100) = 7.1 > sqrt(2 ln 4) + 3 = 4.67
+    assert _pair_check(gx[:40], gy[:40]) is None  # fewer than 50 rows

@@ -27,6 +27,20 @@ InfoNCE is never reported as a plain MI value where it sits near its ceiling log
 size): the result is flagged ``saturated`` with a warning that the true MI is probably higher. A
 diverging estimate (non-finite values, DV/NWJ exploding) is a warning in the result, never hidden.
 
+Results that would mislead are flagged rather than reported plainly:
+
+- a critic that memorizes its training pairs (few samples for the dimension: the training value far above
+  the held-out one, or a held-out value far below zero) makes ``reliable`` False. Its held-out value,
+  near zero or negative, is then no evidence of independence; the warning says the sample is too small for
+  the dimension and what to do;
+- an exact deterministic relation (X against itself, a duplicated column, an invertible elementwise or
+  linear map), found by cheap checks on the data, sets ``deterministic``: the MI of a continuous variable
+  with a function of itself is infinite, and any estimate is a lower bound limited by the sample;
+- ``pair_check`` reads the most rank-correlated pair of one X column and one Y column: a dependence that a
+  failing critic misses is still reported;
+- ``dependence`` says in one word what the result supports: ``detected``, ``none detected`` (only from a
+  critic that generalizes), ``inconclusive`` or ``deterministic``.
+
 Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
@@ -74,7 +88,9 @@ class MIEstimate:
 
     Attributes:
         mi_nats: held-out estimate of I(X; Y) in nats: the mean of the bound over ``n_eval_batches``
-            random held-out batches of ``eval_batch_size`` rows (a lower bound only when ``saturated``).
+            random held-out batches of ``eval_batch_size`` rows. Read it with the flags: ``saturated``
+            (InfoNCE at its ceiling: the MI is probably higher), ``reliable`` False (says little about the
+            MI), ``deterministic`` (the MI is infinite; this is a lower bound).
         stderr_nats: standard error of ``mi_nats`` from the held-out sampling noise ONLY (which test rows,
             which batches; see :func:`heldout_estimate`), not the bias of the bound or of the critic.
         mi_bits, stderr_bits: the same in bits (nats / ln 2).
@@ -88,6 +104,17 @@ class MIEstimate:
             and on the validation split at ``best_step``.
         saturated: InfoNCE sits near its ceiling ``ceiling_nats`` = log(eval batch size); the true MI is
             probably higher than ``mi_nats``.
+        reliable: False when the critic does not generalize (it memorizes its training pairs, or reads far
+            below zero held out): ``mi_nats`` then says little about the MI, a value near or below zero does
+            not mean independence, and ``warnings`` says why and what to do.
+        deterministic: Y is an exact function of X (found by :func:`_exact_relation`): the MI of continuous
+            data is then infinite and ``mi_nats`` only a lower bound limited by the sample.
+        dependence: what the result supports: ``"detected"``, ``"none detected"`` (a reliable estimate
+            within noise of zero or below, and no strongly correlated column pair), ``"inconclusive"``
+            or ``"deterministic"``.
+        pair_check: the most rank-correlated (x column, y column) pair: ``{"x_column", "y_column",
+            "rank_correlation", "gaussian_mi_nats" (-0.5 log(1 - r^2), that pair's MI under a Gaussian
+            copula), "significant" (beyond what independent columns show)}``; None when too costly.
         seconds: wall time.
         warnings: human-readable problems (divergence, saturation, overfitting, few samples, ...).
         note: what ``stderr_nats`` covers and which way the bound is biased, in one paragraph.
@@ -115,6 +142,10 @@ class MIEstimate:
     val_mi_nats: float = float("nan")
     saturated: bool = False
     ceiling_nats: float | None = None
+    reliable: bool = True
+    deterministic: bool = False
+    dependence: str = ""
+    pair_check: dict[str, Any] | None = None
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
     note: str = ""
@@ -131,12 +162,26 @@ class MIEstimate:
             d.pop("history")
         return {k: _json_safe(v) for k, v in d.items()}
 
-    def __str__(self) -> str:
+    def headline(self) -> str:
+        """The one-line result, worded so that a flagged estimate is not read as the MI."""
+        value = f"{self.mi_nats:.4f} +/- {self.stderr_nats:.4f} nats"
+        if self.deterministic:
+            return (
+                "I(X;Y) = inf for continuous data (Y is an exact function of X); the estimator reads "
+                f"{value}, a lower bound limited by the sample"
+            )
+        if not self.reliable:
+            return (
+                f"I(X;Y): no reliable estimate (held-out value {value}; the critic does not generalize "
+                "from this sample, see the warnings)"
+            )
         rel = ">=" if self.saturated else "="
+        return f"I(X;Y) {rel} {value} ({self.mi_bits:.4f} +/- {self.stderr_bits:.4f} bits)"
+
+    def __str__(self) -> str:
         s = (
-            f"I(X;Y) {rel} {self.mi_nats:.4f} +/- {self.stderr_nats:.4f} nats "
-            f"({self.mi_bits:.4f} +/- {self.stderr_bits:.4f} bits) "
-            f"[{self.bound}, {self.critic} critic, n_train={self.n_train}, n_test={self.n_test}]"
+            f"{self.headline()} [{self.bound}, {self.critic} critic, n_train={self.n_train}, "
+            f"n_test={self.n_test}, dependence: {self.dependence}]"
         )
         s += "".join(f"\nwarning: {w}" for w in self.warnings)
         return s + (f"\nnote: {self.note}" if self.note else "")
@@ -485,7 +530,11 @@ def estimate_mi(
         if const:
             warnings.append(f"{name} has {const} constant column(s); they carry no information")
 
-    xa, ya = _preprocess(xa, preprocess), _preprocess(ya, preprocess)
+    relation = _exact_relation(xa, ya)
+    gx, gy = _rank_gauss(xa), _rank_gauss(ya)  # (n, dx), (n, dy)
+    pair = _pair_check(gx, gy)
+    dims = xa.shape[1] + ya.shape[1]
+    xa, ya = (gx, gy) if preprocess == "rank" else (_preprocess(xa, preprocess), _preprocess(ya, preprocess))
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
@@ -588,11 +637,6 @@ def estimate_mi(
         if not history:
             raise UserError(f"{bound} training diverged before the first validation check; try bound='smile'")
         warnings.append("the validation estimate never became finite; the result is unreliable")
-    if not stopped_early and not diverged:
-        warnings.append(
-            f"did not converge within {max_steps} steps (early stopping never triggered; best validation "
-            f"at step {best_step}); the estimate may be low: allow more steps (max_steps, CLI --steps)"
-        )
     _load(net, base, best_state)
 
     eb = min(eval_batch_size or max(bs, n_test // 10), max(2, n_test // 2))  # K >= 2 batches: a stderr
@@ -627,6 +671,23 @@ def estimate_mi(
                 f"training {train_last:.3f} vs log {bs} = {train_ceiling:.3f}): it is only a lower bound "
                 "and the true MI is probably higher; use bound='smile' or larger batches"
             )
+    limited = _sample_limited(history, best_step, mi, se)
+    if not stopped_early and not diverged:
+        advice = (
+            "more steps would not help: the critic already memorizes its training pairs"
+            if limited
+            else "the estimate may be low: allow more steps (max_steps, CLI --steps)"
+        )
+        warnings.append(
+            f"did not converge within {max_steps} steps (early stopping never triggered; best validation "
+            f"at step {best_step}); {advice}"
+        )
+    if relation is not None:
+        warnings.append(_deterministic_warning(relation, bound, n, eb))
+    if limited:
+        warnings.append(_sample_limited_warning(limited, n_train, dims))
+    if relation is None and pair is not None:
+        warnings.extend(_pair_warning(pair, mi, se))
     high = bound != "infonce" and math.isfinite(mi) and mi > math.log(eb) - 1.0
     if high:
         warnings.append(_high_mi_warning(bound, tau, mi, eb, n))
@@ -636,8 +697,12 @@ def estimate_mi(
             "not a bound and is biased (either way); treat it as approximate, try a larger tau, and compare "
             "with bound='infonce' and a large batch (a lower bound)"
         )
+    reliable = limited is None and math.isfinite(mi)
+    dependence = _verdict(mi, se, reliable, relation is not None, bool(pair and pair["significant"]))
     if math.isfinite(mi):
-        _quality_warnings(warnings, bound, mi, se, best_val, history, best_step)
+        _quality_warnings(
+            warnings, bound, mi, se, best_val, history, best_step, dependence, limited is not None
+        )
 
     return MIEstimate(
         mi_nats=mi,
@@ -658,6 +723,10 @@ def estimate_mi(
         val_mi_nats=best_val,
         saturated=saturated,
         ceiling_nats=ceiling,
+        reliable=reliable,
+        deterministic=relation is not None,
+        dependence=dependence,
+        pair_check=pair,
         seconds=time.perf_counter() - t0,
         warnings=warnings,
         note=_note(bound, tau, n_test, eb, len(vals), ho.batches_per_partition),
@@ -703,6 +772,176 @@ def _high_mi_warning(bound: str, tau: float | None, mi: float, eb: int, n: int) 
     )
 
 
+def _exact_relation(x: np.ndarray, y: np.ndarray) -> str | None:
+    """Describe an exact deterministic relation Y = f(X) found by cheap checks, or None.
+
+    Checked: a continuous Y column (>= 90% distinct values) with the same ranks as an X column, or reversed
+    ones (Y = X, a duplicated column, any strictly monotone map of one column); and, when n exceeds dx + 10
+    and dx <= 1000, a continuous Y column that least squares fits exactly from the X columns (an invertible
+    linear map; fitted on the first 2 dx + 1000 rows at most, far more than an exact fit by chance needs).
+    A continuous Y that is a function of X has I(X; Y) = infinity; discrete data (ties) have a finite MI
+    and are not flagged.
+
+    Args:
+        x: (n, dx) samples; y: (n, dy) samples (raw, before any preprocessing).
+
+    Example:
+        >>> x = np.random.default_rng(0).standard_normal((50, 2))
+        >>> _exact_relation(x, np.exp(x[:, 1]))
+        'y column 0 is an exact monotone function of x column 1 (1 of the 1 y columns are)'
+    """
+    from scipy.stats import rankdata
+
+    y = y if y.ndim == 2 else y[:, None]
+    n = x.shape[0]
+
+    def continuous(a: np.ndarray) -> np.ndarray:
+        srt = np.sort(a, axis=0)  # (n, d)
+        return 1 + (np.diff(srt, axis=0) != 0).sum(0) >= 0.9 * n  # (d,) distinct values
+
+    cx, cy = continuous(x), continuous(y)
+    if not cy.any():
+        return None
+    rx, ry = rankdata(x, axis=0), rankdata(y, axis=0)  # (n, dx), (n, dy) average ranks: k or k + 0.5
+    first: dict[bytes, int] = {}
+    for i in np.flatnonzero(cx):
+        first.setdefault(rx[:, i].tobytes(), int(i))
+    hits = []
+    for j in np.flatnonzero(cy):
+        i = first.get(ry[:, j].tobytes(), first.get((n + 1 - ry[:, j]).tobytes()))
+        if i is not None:
+            hits.append((i, int(j)))
+    if hits:
+        (i, j), k = hits[0], len(hits)
+        return (
+            f"y column {j} is an exact monotone function of x column {i} ({k} of the {y.shape[1]} y columns "
+            "are)"
+        )
+    if n >= x.shape[1] + 12 and x.shape[1] <= 1000:
+        m = min(n, 2 * x.shape[1] + 1000)
+        a = np.c_[np.ones(m), _zscore(x[:m])]  # (m, dx + 1)
+        cols = np.flatnonzero(cy & (y[:m].std(axis=0) > 0))
+        b = _zscore(y[:m, cols])  # (m, dy') unit variance
+        coef = np.linalg.lstsq(a, b, rcond=None)[0]
+        exact = np.flatnonzero(((b - a @ coef) ** 2).mean(0) < 1e-9)
+        if exact.size:
+            j = int(cols[exact[0]])
+            return (
+                f"y column {j} is an exact linear function of the x columns ({exact.size} of the "
+                f"{y.shape[1]} y columns are)"
+            )
+    return None
+
+
+def _pair_check(
+    gx: np.ndarray, gy: np.ndarray, max_work: float = 4e9, max_pairs: int = 10_000_000
+) -> dict[str, Any] | None:
+    """The most correlated (x column, y column) pair of rank-Gaussianized data (see ``MIEstimate``).
+
+    ``significant``: |r| sqrt(n) beyond sqrt(2 ln(dx dy)) + 3, well past the largest |r| sqrt(n) that
+    dx * dy pairs of independent columns show (about sqrt(2 ln(dx dy))). The first rows are used, to keep
+    n * dx * dy <= ``max_work``; None with fewer than 50 rows left or more than ``max_pairs`` pairs.
+    """
+    n, dx = gx.shape
+    dy = gy.shape[1]
+    rows = min(n, int(max_work // (dx * dy)))
+    if rows < 50 or dx * dy > max_pairs:
+        return None
+    a, b = _zscore(gx[:rows]), _zscore(gy[:rows])
+    c = a.T @ b / rows  # (dx, dy) correlations
+    i, j = np.unravel_index(int(np.abs(c).argmax()), c.shape)
+    r = float(np.clip(c[i, j], -1.0, 1.0))
+    return {
+        "x_column": int(i),
+        "y_column": int(j),
+        "rank_correlation": r,
+        "gaussian_mi_nats": float(-0.5 * math.log(max(1.0 - r * r, 1e-12))),
+        "significant": bool(abs(r) * math.sqrt(rows) > math.sqrt(2 * math.log(max(dx * dy, 2))) + 3),
+    }
+
+
+def _sample_limited(history: list[dict[str, float]], best_step: int, mi: float, se: float) -> str | None:
+    """Why the held-out estimate says little about the MI (a critic that does not generalize), or None.
+
+    Any of: at the kept step the training value exceeds the held-out one by more than max(0.3, |mi|)
+    nats (more than double); during training it runs more than max(2, 2 |validation|) nats above the
+    validation value (memorizing); the held-out value is below zero beyond noise (a critic that
+    generalizes cannot do worse than the constant one, which reads 0).
+    """
+    if not math.isfinite(mi):
+        return "the held-out estimate is not finite"
+    at_best = [h for h in history if h["step"] == best_step]
+    if at_best and math.isfinite(at_best[0]["train"]) and at_best[0]["train"] - mi > max(0.3, abs(mi)):
+        return (
+            f"at the kept step it reads {at_best[0]['train']:.2f} nats on its training pairs but {mi:.3f} "
+            "held out"
+        )
+    finite = [h for h in history if math.isfinite(h["train"]) and math.isfinite(h["val"])]
+    gaps = [(h["train"] - h["val"], h) for h in finite if h["train"] - h["val"] > max(2, 2 * abs(h["val"]))]
+    if gaps:
+        h = max(gaps, key=lambda g: g[0])[1]
+        return (
+            f"it goes on to read {h['train']:.2f} nats on its training pairs while validation reads "
+            f"{h['val']:.3f} (step {int(h['step'])})"
+        )
+    if mi < -0.1 and (not math.isfinite(se) or mi + 2 * se < 0):
+        return f"the held-out value ({mi:.3f} nats) is below zero beyond noise, worse than a constant critic"
+    return None
+
+
+def _pair_warning(pair: dict[str, Any], mi: float, se: float) -> list[str]:
+    """A warning when one column pair alone shows far more dependence than the estimate."""
+    margin = max(0.5, 3 * se) if math.isfinite(se) else 0.5
+    if not pair["significant"] or (math.isfinite(mi) and pair["gaussian_mi_nats"] <= mi + margin):
+        return []
+    return [
+        f"a single pair of columns (x column {pair['x_column']}, y column {pair['y_column']}) has rank "
+        f"correlation {pair['rank_correlation']:.3f}: under a Gaussian copula that pair alone carries about "
+        f"{pair['gaussian_mi_nats']:.2f} nats, far above the estimate ({mi:.3f} nats); I(X;Y) is at least "
+        "the MI of any pair of its columns, so the estimate misses dependence that is there"
+    ]
+
+
+def _sample_limited_warning(why: str, n_train: int, dims: int) -> str:
+    head = (
+        f"the sample is too small for the dimension ({n_train} training pairs for {dims} input dimensions): "
+        if n_train < 10 * dims
+        else f"the critic does not generalize from {n_train} training pairs: "
+    )
+    return (
+        head + f"the critic memorizes rather than learns ({why}). The held-out value says little about the "
+        "MI: the true MI may be far higher, and a value near or below zero does NOT mean independence. "
+        "To get a usable estimate, reduce the dimension (e.g. PCA to a few dozen components per variable; "
+        "the MI of such projections is a lower bound on I(X;Y)), give more samples (many more than the "
+        "dimension), or try a smaller critic (CLI --hidden 64)"
+    )
+
+
+def _deterministic_warning(relation: str, bound: str, n: int, eb: int) -> str:
+    cap = (
+        f"InfoNCE cannot exceed log(held-out batch {eb}) = {math.log(eb):.2f} nats"
+        if bound == "infonce"
+        else "batch-based bounds cannot show much more than that (McAllester & Stratos 2020)"
+    )
+    return (
+        f"X and Y are deterministically related: {relation}, e.g. X against itself or a duplicated column. "
+        "The mutual information of a continuous variable with an exact function of itself is infinite, so "
+        "the reported value is only a lower bound, limited by the sample to at most about "
+        f"log n = {math.log(n):.2f} nats; {cap}"
+    )
+
+
+def _verdict(mi: float, se: float, reliable: bool, deterministic: bool, pair_significant: bool) -> str:
+    """``dependence``: what the estimate (and the column-pair check) supports, in one word."""
+    if deterministic:
+        return "deterministic"
+    if pair_significant or (reliable and math.isfinite(mi) and math.isfinite(se) and mi - 2 * se > 0):
+        return "detected"
+    if not reliable or not math.isfinite(mi):
+        return "inconclusive"
+    return "none detected"
+
+
 def _smile_hint(bound: str) -> str:
     return "; bound='smile' is more stable" if bound in ("dv", "nwj", "tuba", "jsd") else ""
 
@@ -715,12 +954,13 @@ def _quality_warnings(
     best_val: float,
     history: list[dict[str, float]],
     best_step: int,
+    dependence: str,
+    limited: bool,
 ) -> None:
-    if mi < 0 and (not math.isfinite(se) or mi + 2 * se < 0):
-        warnings.append(f"the estimate is below zero ({mi:.3f} nats): no dependence detected")
-    elif mi < 0:
+    if mi < 0 and dependence == "none detected":  # only a critic that generalizes can say so
         warnings.append(
-            f"the estimate is below zero ({mi:.3f} nats) but within noise of 0: no dependence detected"
+            f"the estimate is below zero ({mi:.3f} nats) but within noise of 0: no dependence detected (the "
+            "critic found none it could generalize; this does not prove independence)"
         )
     if math.isfinite(se) and se > max(0.1, 0.1 * abs(mi)):
         warnings.append(f"high variance: standard error {se:.3f} nats" + _smile_hint(bound))
@@ -732,7 +972,7 @@ def _quality_warnings(
             + _smile_hint(bound)
         )
     at_best = [h for h in history if h["step"] == best_step]
-    if at_best and at_best[0]["train"] > mi + max(0.3, 0.3 * abs(mi)):
+    if not limited and at_best and at_best[0]["train"] > mi + max(0.3, 0.3 * abs(mi)):
         warnings.append(
             f"the critic overfits (training {at_best[0]['train']:.3f} vs held-out {mi:.3f} nats): "
             "more samples would raise the estimate"

@@ -21,13 +21,16 @@ def all_presets() -> dict[str, Preset]:
 
 
 def resolve(name: str) -> Preset:
-    """A preset by name, or a bare method name as a preset with no overrides."""
+    """A preset by name, or a bare method name as a preset whose overrides are the method module's
+    ``TRAIN_DEFAULTS`` (engine settings the method trains best with, e.g. DIM's learning rate; none for most
+    methods)."""
     presets = all_presets()
     if name in presets:
         return presets[name]
     if name in METHODS:
-        method_module(name)  # raises a UserError if unavailable
-        return Preset(description=f"method {name} with its defaults", method=name)
+        module = method_module(name)  # raises a UserError if unavailable
+        return Preset(description=f"method {name} with its defaults", method=name,
+                      overrides=dict(getattr(module, "TRAIN_DEFAULTS", {})))
     raise UserError(
         f"unknown method or preset {name!r}; methods: {', '.join(available_methods())}; "
         "run `infomax presets` for the presets"

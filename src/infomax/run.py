@@ -10,7 +10,10 @@ Layout (see docs/ARCHITECTURE.md, "infomax.engine and the run directory")::
     RUN_DIR/report.md, plots/    loss curves, probe accuracy per layer vs baselines
 
 Every file here is written atomically (a temporary file in the same folder, then ``os.replace``), so a
-run killed at any moment leaves either the old or the new version of a file, never half of one.
+run killed at any moment leaves either the old or the new version of a file, never half of one; a write
+that fails (a full disk, a read-only folder) is a one-line :class:`UserError` naming the file, the old
+version kept and the temporary file removed. A ``config.json`` with a missing or malformed field is a
+UserError too, not a traceback.
 
 Example:
     >>> run = load_run("runs/dim-20250101-120000")  # doctest: +SKIP
@@ -25,6 +28,7 @@ import dataclasses
 import json
 import math
 import os
+import re
 import tempfile
 import time
 from collections.abc import Iterator
@@ -59,27 +63,53 @@ class Run:
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success move it over ``path`` with ``os.replace``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched. The file gets the
-    usual permissions of a new file (``0o666`` minus the umask: 0644 under umask 022), not the 0600 of
-    ``tempfile.mkstemp``.
+    On an exception the temporary file is removed and ``path`` is left untouched; an ``OSError`` (no
+    space left, permission denied, a read-only file system) becomes a :class:`WriteError` naming
+    ``path``. The file gets the usual permissions of a new file (``0o666`` minus the umask: 0644 under
+    umask 022), not the 0600 of ``tempfile.mkstemp``.
 
     Example:
         >>> with atomic_path("out.txt") as tmp:  # doctest: +SKIP
         ...     tmp.write_text("hello")
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
         # mkstemp creates 0600 (and some writers recreate the file): the usual mode, set on what was written
         os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        err = e if isinstance(e, OSError) else _os_error_in(e)
+        if err is not None:
+            raise WriteError(path, err) from None
         raise
+
+
+def _os_error_in(e: BaseException) -> OSError | None:
+    """The OS error a writer reported in its own exception type (safetensors: ``"... (os error 28)"``)."""
+    m = re.search(r"\(os error (\d+)\)", str(e)) if isinstance(e, Exception) else None
+    return OSError(int(m.group(1)), os.strerror(int(m.group(1)))) if m else None
+
+
+class WriteError(UserError):
+    """Writing ``path`` failed (``OSError``); the message names the file and keeps the old version.
+
+    Example:
+        >>> str(WriteError(Path("runs/x/metrics.json"), OSError(28, "No space left on device")))
+        'cannot write runs/x/metrics.json: No space left on device (any previous version is unchanged)'
+    """
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path, self.error = Path(path), error
+        reason = error.strerror or str(error) or type(error).__name__
+        super().__init__(f"cannot write {path}: {reason} (any previous version is unchanged)")
 
 
 def current_umask() -> int:
@@ -157,7 +187,11 @@ def check_new_run_dir(path: str | os.PathLike) -> Path:
 def new_run_dir(path: str | os.PathLike) -> Path:
     """Create a fresh run directory; an existing non-empty ``path`` is a UserError (never overwritten)."""
     path = check_new_run_dir(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # an unwritable parent (or working directory), a file in the way, a full disk
+        raise UserError(f"cannot create the run directory {path}: {e.strerror or e}; choose another --out "
+                        "(or run from a writable folder)") from None
     return path
 
 
@@ -172,12 +206,24 @@ def default_run_dir(prefix: str, root: str | os.PathLike = "runs") -> Path:
     return path
 
 
+#: The fields of ``config.json`` and their JSON types (``preset`` may be null).
+CONFIG_FIELDS: dict[str, type] = {"method": str, "train": dict, "method_config": dict, "data_info": dict}
+
+
 def read_config(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The resolved config of a run (``config.json``)."""
+    """The resolved config of a run (``config.json``); a missing or malformed field is a UserError."""
+    path = Path(run_dir) / CONFIG
     cfg = read_json(check_run_dir(run_dir) / CONFIG)
-    for key in ("method", "train", "method_config", "data_info"):
+    if not isinstance(cfg, dict):
+        raise UserError(f"{path} is malformed: it holds a {type(cfg).__name__}, not an object")
+    for key, tp in CONFIG_FIELDS.items():
         if key not in cfg:
-            raise UserError(f"{Path(run_dir) / CONFIG} lacks the key {key!r}; is it an infomax run?")
+            raise UserError(f"{path} lacks the key {key!r}; is it an infomax run?")
+        if not isinstance(cfg[key], tp):
+            want = "a string" if tp is str else "an object"
+            raise UserError(f"{path} is malformed: {key!r} is {json.dumps(cfg[key])[:60]}, not {want}")
+    if cfg.get("preset") is not None and not isinstance(cfg["preset"], str):
+        raise UserError(f"{path} is malformed: 'preset' is {json.dumps(cfg['preset'])[:60]}, not a string")
     return cfg
 
 
@@ -203,7 +249,16 @@ def _dataclass_from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
     unknown = sorted(set(values) - set(types_))
     if unknown:
         raise UserError(f"{what} has unknown keys {unknown}; was it written by another infomax version?")
-    return cls(**{k: coerce(v, types_[k], k) if v is not None else None for k, v in values.items()})
+    try:
+        return cls(**{k: coerce(v, types_[k], k) if v is not None else None for k, v in values.items()})
+    except UserError as e:
+        raise UserError(f"{what} is malformed: {e}") from None
+    except (TypeError, ValueError) as e:  # e.g. a null where a number is needed, a check in __post_init__
+        raise UserError(f"{what} is malformed: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def train_config_from(cfg: dict[str, Any]) -> Any:
@@ -222,18 +277,26 @@ def method_config_from(cfg: dict[str, Any]) -> Any:
 
 
 def data_info_from(cfg: dict[str, Any]) -> Any:
-    """The ``DataInfo`` of a run's config dict (a plain namespace if the data module is unavailable)."""
-    d = dict(cfg["data_info"])
-    for k in ("mean", "std"):
-        if k in d and isinstance(d[k], list):
-            d[k] = tuple(d[k])
+    """The ``DataInfo`` of a run's config dict (a plain namespace if the data module is unavailable);
+    a malformed ``data_info`` (not an object, unknown or missing fields, wrong types) is a UserError."""
+    d = cfg.get("data_info")
+    if not isinstance(d, dict):
+        raise UserError(f"config.json is malformed: 'data_info' is {json.dumps(d)[:60]}, not an object")
     try:
         from infomax.data.datasets import DataInfo
     except ImportError:  # pragma: no cover - the data module is part of the package
         from types import SimpleNamespace
 
-        return SimpleNamespace(**d)
-    return DataInfo(**d)
+        return SimpleNamespace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+    missing = sorted(f.name for f in dataclasses.fields(DataInfo)
+                     if f.name not in d and f.default is dataclasses.MISSING
+                     and f.default_factory is dataclasses.MISSING)
+    if missing:
+        raise UserError(f"config.json 'data_info' lacks {', '.join(missing)}; was it written by infomax?")
+    nulls = sorted(k for k, v in d.items() if v is None)
+    if nulls:
+        raise UserError(f"config.json 'data_info' is malformed: {', '.join(nulls)} is null")
+    return _dataclass_from_dict(DataInfo, d, "config.json 'data_info'")
 
 
 def load_run(run_dir: str | os.PathLike, weights: str = MODEL) -> Run:
@@ -262,7 +325,12 @@ def load_run(run_dir: str | os.PathLike, weights: str = MODEL) -> Run:
     config = read_config(run_dir)
     info = data_info_from(config)
     method_cfg = method_config_from(config)
-    method = method_module(config["method"]).build(method_cfg, info)
+    try:
+        method = method_module(config["method"]).build(method_cfg, info)
+    except UserError:
+        raise
+    except (TypeError, ValueError) as e:  # settings that passed the type checks but cannot build a model
+        raise UserError(f"cannot rebuild the method from {run_dir / CONFIG}: {_first_line(e)}") from None
     path = run_dir / weights
     if not path.is_file():
         raise UserError(f"{path} not found: the run has not finished; continue it with "

@@ -58,9 +58,8 @@ def test_label_independent_codes_have_zero_mi() -> None:
     assert discrete_mi(probs, y).item() == pytest.approx(0.0, abs=1e-12)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_never_exceeds_d_log_k(seed: int) -> None:
-    g = torch.Generator().manual_seed(seed)
+def test_never_exceeds_d_log_k() -> None:
+    g = torch.Generator().manual_seed(0)
     b, d, k = 63, 6, 3  # b divisible by k: uniform marginal
     probs = torch.softmax(5 * torch.randn(b, d, k, generator=g), -1)
     y = torch.randint(0, 40, (b,), generator=g)

@@ -31,9 +31,8 @@ def test_hand_computed_3x3(s3: torch.Tensor, alpha: float) -> None:
     assert got == pytest.approx(_brute_force(s3.numpy(), alpha, lb), abs=1e-10)
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_alpha_0_is_tuba_and_nwj(seed: int) -> None:
-    s = torch.randn(6, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+def test_alpha_0_is_tuba_and_nwj() -> None:
+    s = torch.randn(6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     lb = torch.linspace(-1, 1, 6, dtype=torch.float64)
     assert float(interpolated_nce(s, 0.0, log_baseline=lb)) == pytest.approx(float(tuba(s, lb)), abs=1e-12)
     assert float(interpolated_nce(s, 0.0)) == pytest.approx(float(nwj(s)), abs=1e-12)

@@ -42,6 +42,11 @@ def test_json_output_npy_and_csv_agree(tmp_path: Path, pair, capsys: pytest.Capt
     assert d["converged"] is False and any("did not converge within 40 steps" in w for w in d["warnings"])
     assert (d["n_train"], d["n_test"]) == (280, 80)
     assert d["mi_bits"] == pytest.approx(d["mi_nats"] / math.log(2))
+    # the CLI reports exactly what the library gives with the same settings
+    from infomax.estimate import estimate_mi
+
+    lib = estimate_mi(x, y, max_steps=40, batch_size=64, progress=False)
+    assert (d["mi_nats"], d["stderr_nats"]) == (lib.mi_nats, lib.stderr_nats)
     # the csv copy (printed with %.18e: exact float64) gives the identical estimate
     assert main(["estimate", str(tmp_path / "x.csv"), str(tmp_path / "y.csv"), "--json", *FAST]) == 0
     assert json.loads(capsys.readouterr().out)["mi_nats"] == d["mi_nats"]
@@ -144,3 +149,64 @@ def test_threads_option(tmp_path: Path, pair, monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SystemExit) as exc:
         main([*base, "--threads", "two"])
     assert exc.value.code == 2
+
+
+# ------------------------------------------------------------- issue #24: results that must not mislead
+
+
+def _issue_pair(tmp_path: Path, n: int, d: int) -> tuple[str, str]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((n, d))
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", x + 0.1 * rng.standard_normal((n, d)))  # Y = X + small noise
+    return str(tmp_path / "x.npy"), str(tmp_path / "y.npy")
+
+
+def _check_noisy_copy(d: dict, n_train: int, dims: int) -> None:
+    assert d["reliable"] is False and d["dependence"] == "detected" and d["deterministic"] is False
+    assert not any("no dependence" in w for w in d["warnings"])
+    assert any(
+        "too small for the dimension" in w and f"{n_train} training pairs for {dims} input dimensions" in w
+        for w in d["warnings"]
+    )
+    assert d["pair_check"]["significant"] is True and d["pair_check"]["rank_correlation"] > 0.99
+
+
+def _check_self(d: dict) -> None:
+    assert d["deterministic"] is True and d["dependence"] == "deterministic"
+    assert any("infinite" in w and "exact monotone function" in w for w in d["warnings"])
+    assert not any("no dependence" in w for w in d["warnings"])
+
+
+@pytest.mark.parametrize("bound", ["smile", "nwj"])
+def test_small_sample_high_dimension_json_flags(tmp_path: Path, capsys, bound: str) -> None:
+    x, y = _issue_pair(tmp_path, 300, 300)
+    fast = ["--steps", "100", "--hidden", "32", "--quiet", "--json", "--bound", bound]
+    assert main(["estimate", x, y, *fast]) == 0
+    _check_noisy_copy(json.loads(capsys.readouterr().out), 210, 600)
+    assert main(["estimate", x, x, *fast]) == 0
+    _check_self(json.loads(capsys.readouterr().out))
+
+
+def test_text_output_of_an_unreliable_and_a_deterministic_estimate(tmp_path: Path, capsys) -> None:
+    x, y = _issue_pair(tmp_path, 300, 300)
+    fast = ["--steps", "100", "--hidden", "32", "--quiet"]
+    assert main(["estimate", x, y, *fast]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("I(X;Y): no reliable estimate (held-out value ")
+    assert "dependence: detected" in out and "too small for the dimension" in err
+    assert main(["estimate", x, x, *fast]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("I(X;Y) = inf") and "dependence: deterministic" in out and "infinite" in err
+
+
+@pytest.mark.slow
+def test_issue_case_500_samples_2000_dimensions(tmp_path: Path, capsys) -> None:
+    # the report's data with the default critic: Y = X + noise, and X against itself. The default run keeps
+    # the critic of step 100 and stops near step 900; 400 steps keep the same critic at half the cost.
+    x, y = _issue_pair(tmp_path, 500, 2000)
+    opts = ["--steps", "400", "--quiet", "--json", "--threads", "1"]
+    assert main(["estimate", x, y, *opts]) == 0
+    _check_noisy_copy(json.loads(capsys.readouterr().out), 350, 4000)
+    assert main(["estimate", x, x, *opts]) == 0
+    _check_self(json.loads(capsys.readouterr().out))

@@ -77,11 +77,19 @@ def test_eval_of_a_directory_that_is_not_a_run(tmp_path, protocols, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
-def test_eval_with_the_real_linear_protocol(run_dir, capsys):
-    pytest.importorskip("infomax.evaluation.protocols")
+def test_eval_with_the_real_linear_protocol(toy, run_dir, capsys):
+    from infomax.evaluation.protocols import PROTOCOLS
+    from infomax.run import load_run
+
     assert main(["eval", str(run_dir), "--protocol", "linear", "--layer", "y", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)["eval/linear/y"]
-    assert res["layer"] == "y" and res["n_test"] == 40 and 0.25 < res["accuracy"] <= 1.0
+    assert res["layer"] == "y" and res["n_test"] == 40
+    # the CLI reports exactly what the library protocol gives on the saved run and the same splits
+    want = PROTOCOLS["linear"](load_run(run_dir), toy.toy_splits(), "y")
+    assert res["accuracy"] == want["accuracy"] and res["C"] == want["C"]
+    # 40 test images of 4 classes (chance 0.25): measured 1.0
+    acc = res["accuracy"]
+    assert acc * 40 == pytest.approx(round(acc * 40), abs=1e-9) and acc >= 0.85
 
 
 def test_eval_max_train_fits_on_the_stratified_sample_and_passes_cs(run_dir, toy, monkeypatch, capsys):

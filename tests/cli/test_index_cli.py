@@ -55,7 +55,8 @@ def fake(monkeypatch):
         return runs[path]
 
     monkeypatch.setattr(index_cli, "_load_run", load_run)
-    monkeypatch.setattr(index_cli, "_load_images", lambda name, split, root, size: (images, labels))
+    split = (images, labels, list("abcde"))
+    monkeypatch.setattr(index_cli, "_load_images", lambda name, split_name, root, size: split)
     return SimpleNamespace(images=images, labels=labels, runs=runs)
 
 
@@ -79,10 +80,16 @@ def test_build_then_search_matches_brute_force(fake, tmp_path, capsys) -> None:
     assert res["ids"] == want.tolist() and res["topk"] == 5
     assert res["labels"] == fake.labels[want].tolist()
 
-    # DATA queries are encoded with the index's run; every query finds an item of its own code first
+    # DATA queries are encoded with the index's run; queries of the indexed split never return themselves
     assert main(["index", "search", str(out), "--queries", "digits:test", "--limit", "4", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["queries"] == 4 and "precision@10" in res
+    assert res["queries"] == 4 and "precision@10" in res and res["self_excluded"] is True
+    assert all(i not in row for i, row in enumerate(res["ids"]))
+    others = sim[:4].copy()
+    others[np.arange(4), np.arange(4)] = -np.inf  # brute force over the other 59 items
+    want = np.lexsort((np.broadcast_to(np.arange(60), others.shape), -others), axis=1)[:, :10]
+    assert res["ids"] == want.tolist()
+    assert res["precision@10"] == pytest.approx(np.mean(fake.labels[want] == fake.labels[:4, None]))
     assert main(["index", "search", str(out), "--queries", str(tmp_path / "q.npy"), "--k", "2"]) == 0
     assert capsys.readouterr().out.startswith("query 0: ")
 
@@ -114,3 +121,125 @@ def test_bad_input_exit_2(fake, tmp_path, capsys, argv, match) -> None:
     import re
 
     assert re.search(match, err)
+
+
+# --- issue #24: a query's own copy is not a hit; labels are compared by class, not by number ----------
+
+# Five items, d=2 symbols, k=2: codes [0,0] [0,1] [1,1] [1,0] [0,0] with labels 0 1 0 1 0. Each item's
+# query puts 0.9 on its own symbol in dim 0 and 0.8 in dim 1, so its best *other* item keeps dim 0 and
+# flips dim 1: item 0 -> item 4 (same code, hit), 1 -> 0 (miss), 2 -> 3 (miss), 3 -> 2 (miss), 4 -> 0 (hit).
+_CODES = np.array([[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]])
+_LABELS = np.array([0, 1, 0, 1, 0])
+
+
+def _hand_logprobs(codes: np.ndarray) -> np.ndarray:
+    p = np.empty((len(codes), 2, 2))
+    for i, (a, b) in enumerate(codes):
+        p[i, 0] = [0.9, 0.1] if a == 0 else [0.1, 0.9]
+        p[i, 1] = [0.8, 0.2] if b == 0 else [0.2, 0.8]
+    return np.log(p).astype(np.float32)
+
+
+@pytest.fixture
+def hand(monkeypatch):
+    """Splits of 5 hand-coded items: name:split -> (images, labels, classes)."""
+    images = np.arange(5, dtype=np.uint8).reshape(5, 1, 1, 1)  # the image value is the item number
+    splits = {
+        ("toy", "test"): (images, _LABELS, ["cat", "dog"]),
+        ("toy", "train"): (images, 1 - _LABELS, ["dog", "cat"]),  # same classes, other label numbers
+        ("omni", "evaluation"): (images, _LABELS, ["A/char01", "A/char02"]),
+        ("omni", "background"): (images, _LABELS, ["B/char01", "B/char02"]),  # disjoint classes
+    }
+    run = _run(d=2, k=2)
+    monkeypatch.setattr(index_cli, "_load_run", lambda path: run)
+    monkeypatch.setattr(index_cli, "_load_images", lambda name, split, root, size: splits[(name, split)])
+    monkeypatch.setattr(
+        index_cli, "encode_logprobs", lambda run, images, bs=256: _hand_logprobs(_CODES[images.ravel()])
+    )
+    return splits
+
+
+def _build(tmp_path, capsys, data: str, split: str) -> str:
+    out = tmp_path / f"{data}-{split}.safetensors"
+    assert main(["index", "build", "runA", "--data", data, "--split", split, "--out", str(out)]) == 0
+    capsys.readouterr()
+    return str(out)
+
+
+def test_search_of_the_indexed_items_leaves_each_query_out(hand, tmp_path, capsys) -> None:
+    idx = _build(tmp_path, capsys, "toy", "test")
+    assert main(["index", "search", idx, "--queries", "toy:test", "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["ids"] == [[4], [0], [3], [2], [0]]  # never the query's own id
+    assert res["precision@1"] == pytest.approx(2 / 5)  # was 1.0 counting the self-matches
+    assert res["indexed"] == "toy:test" and res["queried"] == "toy:test" and res["self_excluded"] is True
+    assert res["precision_queries"] == 5 and res["self_excluded_queries"] == 5
+    # k=2: flipping dim 1 costs a factor 0.25, dim 0 a factor 1/9; every second neighbour is a miss:
+    # 0 -> 4, 1 | 1 -> 0, 4 | 2 -> 3, 1 | 3 -> 2, 0 | 4 -> 0, 1; precision@2 = (1+0+0+0+1) / (5*2)
+    assert main(["index", "search", idx, "--queries", "toy:test", "--k", "2", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["ids"] == [[4, 1], [0, 4], [3, 1], [2, 0], [0, 1]]
+    assert res["precision@2"] == pytest.approx(0.2)
+    # the text output says what was indexed and queried, and that the queries' own items were left out
+    assert main(["index", "search", idx, "--queries", "toy:test", "--k", "1"]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.splitlines()[0] == "query 0: 4(-0.33)"
+    assert "indexed toy:test (5 items)" in cap.err and "queried toy:test (5 queries)" in cap.err
+    assert "own item left out" in cap.err and "precision@1 = 0.4000" in cap.err
+
+
+def test_labels_are_compared_by_class_name_across_splits(hand, tmp_path, capsys) -> None:
+    idx = _build(tmp_path, capsys, "toy", "test")
+    # toy:train holds the same classes with swapped label numbers; other images: no self-exclusion
+    assert main(["index", "search", idx, "--queries", "toy:train", "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["self_excluded"] is False and res["queried"] == "toy:train"
+    assert res["ids"] == [[0], [1], [2], [3], [0]]  # its own code first (item 4 ties item 0, id order)
+    # by name: query i's class is the index item i's class -> all hits (by number: all misses)
+    assert res["precision@1"] == pytest.approx(1.0)
+
+
+def test_disjoint_classes_give_no_precision(hand, tmp_path, capsys) -> None:
+    idx = _build(tmp_path, capsys, "omni", "evaluation")
+    assert main(["index", "search", idx, "--queries", "omni:background", "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert "precision@1" not in res and res["indexed"] == "omni:evaluation"
+    assert any("share no class" in n for n in res["notes"])
+    assert main(["index", "search", idx, "--queries", "omni:background", "--k", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "precision" in err and "share no class" in err and "precision@1 =" not in err
+
+
+def test_build_says_how_much_was_indexed_and_search_flags_a_foreign_run(hand, tmp_path, capsys) -> None:
+    out = tmp_path / "i.safetensors"
+    assert main(["index", "build", "runA", "--data", "toy", "--limit", "3", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.startswith("indexed the first 3 of 5 items of toy:test -> ")
+    # queries 0..2 are items 0..2 of the index; queries 3, 4 lie beyond it and keep every result
+    assert main(["index", "search", str(out), "--queries", "toy:test", "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["ids"] == [[1], [0], [1], [2], [0]] and res["index_items"] == 3
+    assert res["self_excluded_queries"] == 3
+    # classes: 0 1 0 in the index; query 1 (label 1) has no other item of its class: scored over 4
+    assert res["precision_queries"] == 4 and res["precision@1"] == pytest.approx(1 / 4)
+    assert any("over 4 of 5 queries" in n for n in res["notes"])
+    assert main(["index", "search", str(out), "--queries", "toy:test", "--k", "1"]) == 0
+    assert "queried toy:test (5 queries): queries 0-2 are the indexed items" in capsys.readouterr().err
+    argv = ["index", "search", str(out), "--queries", "toy:test", "--run", "runZ", "--json"]
+    assert main(argv) == 0
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert any("encoded with runZ, but the index holds codes of runA" in n for n in notes)
+
+
+def test_an_index_without_class_names_gives_no_cross_split_precision(hand, tmp_path, capsys) -> None:
+    from infomax.dimco.index import CodeIndex
+
+    old = tmp_path / "old.safetensors"  # as written before class names were recorded
+    idx = CodeIndex(2, 2)
+    idx.add(_CODES)
+    idx.save(old, labels=_LABELS, metadata={"run_dir": "runA", "data": "toy", "split": "test"})
+    assert main(["index", "search", str(old), "--queries", "toy:train", "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert "precision@1" not in res and any("records no class names" in n for n in res["notes"])
+    assert main(["index", "search", str(old), "--queries", "toy:test", "--k", "1", "--json"]) == 0
+    # the same split: the same label numbers
+    assert json.loads(capsys.readouterr().out)["precision@1"] == pytest.approx(2 / 5)

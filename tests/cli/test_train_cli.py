@@ -145,6 +145,23 @@ def test_resume_errors(toy, tmp_path, capsys):
     _fails(["train", "toy-fast", "--resume", str(out)], capsys, "is a run of 'toy', not 'toy-fast'")
 
 
+def test_resume_accepts_evaluation_settings_and_evaluates_again(toy, tmp_path, capsys):
+    """`--resume RUN --set final_probe_cs=0.5` on a complete run keeps its training and weights and redoes
+    the final evaluation with the new setting; a training setting is still refused."""
+    out = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--out", str(out), "--no-baselines"]) == 0
+    weights = load_file(out / "model.safetensors")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--set", "final_probe_cs=0.5", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["final"]["cs"] == [0.5] and res["train"]["steps"] == 2
+    again = load_file(out / "model.safetensors")  # exported again: same tensors (key order may differ)
+    assert again.keys() == weights.keys() and all(torch.equal(again[k], weights[k]) for k in weights)
+    assert json.loads((out / "config.json").read_text())["train"]["final_probe_cs"] == [0.5]
+    _fails(["train", "--resume", str(out), "--set", "final_probe_cs=0.5", "--set", "batch_size=8"], capsys,
+           "--set batch_size cannot be given")
+
+
 def test_divergence_exits_2_naming_the_checkpoint(toy, tmp_path, capsys):
     out = tmp_path / "run"
     _fails(["train", "toy", *FAST, "--set", "nan_at_call=2", "--out", str(out)], capsys, "training diverged")

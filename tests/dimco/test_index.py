@@ -110,3 +110,32 @@ def test_bad_input(tmp_path) -> None:
         CodeIndex.load(tmp_path / "bad.safetensors")
     with pytest.raises(UserError, match="not found"):
         CodeIndex.load(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("backend", ["fastscan", "brute"])
+def test_search_excluding_each_querys_own_item(backend: str) -> None:
+    d, k = 8, 16
+    sym = np.random.default_rng(3).integers(0, k, (400, d))
+    sym[10] = sym[11]  # item 10's best other is its duplicate 11
+    idx = CodeIndex(d, k, backend=backend)
+    idx.add(sym)
+    own = np.array([10, 11, 200, 5])
+    lp = torch.log_softmax(torch.from_numpy(6.0 * np.eye(k)[sym[own]]).float(), -1).numpy()  # peaked
+    exclude = np.array([10, 11, 200, -1])  # the last query keeps its own item
+    s, i = idx.search(lp, 5, exclude=exclude)
+    sim = similarity(lp, sym)  # (4, 400)
+    sim[np.arange(3), exclude[:3]] = -np.inf
+    want = np.lexsort((np.broadcast_to(np.arange(400), sim.shape), -sim), axis=1)[:, :5]
+    assert np.array_equal(i, want) and i.shape == (4, 5)
+    assert i[0, 0] == 11 and i[1, 0] == 10 and 200 not in i[2] and i[3, 0] == 5
+    assert np.array_equal(s, np.take_along_axis(similarity(lp, sym), i, 1))
+    # topk clipped to the N - 1 other items; one item alone cannot be searched without itself
+    tiny = CodeIndex(2, 4, backend=backend)
+    tiny.add(np.array([[0, 1], [2, 3]]))
+    assert tiny.search(lp[:1, :2, :4], 9, exclude=np.array([0]))[1].tolist() == [[1]]
+    with pytest.raises(UserError, match="one item id per query"):
+        idx.search(lp, 3, exclude=np.array([1]))
+    one = CodeIndex(2, 4, backend=backend)
+    one.add(np.array([[0, 1]]))
+    with pytest.raises(UserError, match="single item"):
+        one.search(lp[:1, :2, :4], 1, exclude=np.array([0]))

@@ -78,3 +78,30 @@ def test_final_probe_is_skipped_without_labels(toy):
     unlabelled = dataclasses.replace(splits.test, labels=np.full_like(splits.test.labels, -1))
     assert final_linear_probe({"t": None}, dataclasses.replace(splits, test=unlabelled), ("y",)) is None
 
+
+
+def test_probe_order_puts_the_output_layer_first_then_the_rest_from_the_last():
+    assert evaluate.probe_order(("conv", "fc", "y"), "y") == ["y", "fc", "conv"]
+    assert evaluate.probe_order(("z", "y"), "z") == ["z", "y"]
+    assert evaluate.probe_order(("pooled",), "pooled") == ["pooled"]
+
+
+@pytest.mark.parametrize(("seconds_left", "probed", "skipped"), [
+    (-1.0, ["y"], ["conv", "fc"]),  # past the deadline: the output layer only, every encoder on it
+    (3600.0, ["y", "fc", "conv"], []),  # time enough: every layer, output layer first
+], ids=["deadline-passed", "time-enough"])
+def test_final_probe_deadline_skips_the_layers_not_started(toy, monkeypatch, seconds_left, probed, skipped):
+    import time
+
+    calls = []
+
+    def recording(enc, splits, layer, Cs=None, **kw):
+        calls.append((layer, enc))
+        return {"accuracy": 0.5, "C": Cs[0]}
+
+    monkeypatch.setattr(evaluate, "linear_protocol", lambda: recording)
+    final = final_linear_probe({"trained": "a", "random": "b"}, toy.toy_splits(), ("conv", "fc", "y"),
+                               deadline=time.monotonic() + seconds_left, first="y")
+    assert calls == [(layer, enc) for layer in probed for enc in ("a", "b")]
+    assert list(final["accuracy"]) == [layer for layer in ("conv", "fc", "y") if layer in probed]  # as given
+    assert final.get("skipped_layers", []) == skipped

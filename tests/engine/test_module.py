@@ -112,6 +112,9 @@ def test_online_probe_is_logged_every_n_epochs_and_keeps_the_weights(toy, tmp_pa
         weights[every] = load_checkpoint(run / "checkpoints/last.pt")["method"]
     for layer in ("conv", "y"):
         logged = _logged(tmp_path / f"run{probe_every}", f"probe/linear_acc/{layer}")
-        assert [s for s, _ in logged] == steps and all(0.0 <= a <= 1.0 for _, a in logged)
+        assert [s for s, _ in logged] == steps
+        # accuracies on the 20 validation images (k / 20 exactly); 4 bright-quadrant classes are easy for
+        # every layer, trained or not (measured 0.9-1.0; chance 0.25)
+        assert all(a * 20 == pytest.approx(round(a * 20), abs=1e-4) and a >= 0.85 for _, a in logged), logged
     for k, v in weights[0].items():
         assert torch.equal(weights[probe_every][k], v), k

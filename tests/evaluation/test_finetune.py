@@ -34,5 +34,6 @@ def test_finetune_learns_from_few_labels_and_leaves_encoder_alone(tiny):
     )
     assert out["n_labelled"] == {"1%": 4, "10%": 40}
     assert out["accuracy"]["10%"] >= 0.9
-    assert 0.0 <= out["accuracy"]["1%"] <= 1.0
+    # 1 labelled image per class (4 classes, chance 0.25) is enough on these bright-band images: measured 1.0
+    assert out["accuracy"]["1%"] >= 0.9
     assert all(torch.equal(v, enc.state_dict()[k]) for k, v in before.items())

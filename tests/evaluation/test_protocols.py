@@ -77,4 +77,4 @@ def test_result_is_json_serialisable(splits, pixel_encoder):
 
     out = run_protocol("linear", pixel_encoder, splits)
     assert json.loads(json.dumps(out))["accuracy"] == out["accuracy"]
-    assert isinstance(out["accuracy"], float) and np.isfinite(out["accuracy"])
+    assert isinstance(out["accuracy"], float) and out["accuracy"] >= 0.97  # default layer y: measured 1.0

@@ -84,6 +84,7 @@ def test_killed_stage_resumes_to_identical_weights(tmp_path, rep_run, monkeypatc
     assert sample_grid(run, n=8, steps=5).is_file()
 
 
+@pytest.mark.slow  # ~8 s of CPU (Inception at 299 px, twice); FID itself: tests/evaluation/test_fid.py
 def test_generate_cli_reports_fid_with_local_weights(tmp_path, rep_run, capsys):
     """`infomax generate --inception-weights` trains the stage, samples, and reports the FID that
     :func:`infomax.evaluation.fid.fid` gives on the same images (seeded random Inception weights here:
@@ -162,6 +163,7 @@ train_ddim_stage({run!r}, {stage!r}, progress=False)
 """
 
 
+@pytest.mark.slow  # ~5 s of CPU each (new processes); the in-process kill above stays in the fast suite
 @pytest.mark.parametrize("kill_at, epochs_saved", [(5, 1), (2, 0)], ids=["epoch-2", "epoch-1"])
 def test_sigkill_of_the_stage_then_rerun_gives_the_uninterrupted_weights(tmp_path, rep_run, kill_at,
                                                                          epochs_saved, sigkill_at_marker):
@@ -229,7 +231,11 @@ def test_evaluation_table_figures_and_no_fid_without_weights(tmp_path, rep_run):
     splits = load_dataset("digits")
     table = evaluate_hybrid(run, splits, feature_classifier(splits, steps=20), n_generate=20, steps=5,
                             max_train=200)
-    assert set(table["probe"]) == {"z", "y"} and all(0 <= v <= 1 for v in table["probe"].values())
+    assert set(table["probe"]) == {"z", "y"}
+    # accuracies on the 297 digits test images (k / 297 exactly), far above chance 0.1 (measured z 0.75,
+    # y 0.67; a probe on the wrong labels or features would sit near 0.1)
+    for v in table["probe"].values():
+        assert v * 297 == pytest.approx(round(v * 297), abs=1e-6) and v > 0.5
     assert table["reconstruction"]["unit"] == "[0,1] pixel scale"
     rec = table["reconstruction"]
     assert rec["mse_per_image"] == pytest.approx(rec["mse_per_pixel"] * 64)

@@ -85,11 +85,17 @@ def test_probe_loss_trains_only_the_probes() -> None:
     groups = m.param_groups()
     main, probe = {id(p) for p in groups["main"]}, {id(p) for p in groups["probe"]}
     assert not main & probe and main | probe == {id(p) for p in m.parameters()}
-    out = m(_batch())
+    seen = []
+    m.probes.linear.register_forward_hook(lambda mod, inp, logits: seen.append(logits.detach()))
+    x, y = _batch()
+    out = m((x, y))
     out["loss/probe"].backward()
     assert all(p.grad is None for p in m.encoder.parameters())
     assert all(p.grad is not None for p in m.probes.parameters())
-    assert 0.0 <= float(out["probe/linear_acc"]) <= 1.0
+    # the logged accuracy is that of the linear probe's own logits on this batch's labels
+    (logits,) = seen
+    assert logits.shape == (6, 4)
+    assert float(out["probe/linear_acc"]) == float((logits.argmax(1) == y).float().mean())
 
 
 def test_unlabelled_batch_logs_no_probe_accuracy() -> None:

@@ -173,6 +173,7 @@ fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, {run!r}, "hyb
 """
 
 
+@pytest.mark.slow  # ~6 s of CPU (new processes); test_killed_run_resumes_... stays in the fast suite
 def test_sigkill_in_epoch_two_then_resume_gives_the_uninterrupted_weights(tmp_path, sigkill_at_marker):
     """A real SIGKILL of a training process (not an exception in this one) mid-epoch; resuming from the
     epoch-1 checkpoint ends with the weights, queue and queue pointer of an uninterrupted run."""

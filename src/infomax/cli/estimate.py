@@ -8,6 +8,11 @@ is an error naming the cell, as is any later non-numeric cell.
 The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the held-out estimate only, not the bias of the
 bound or of an under-trained critic; the text output and the JSON ``note`` say so.
 
+The JSON ``dependence`` (text: the ``dependence:`` line) says what the result supports: ``detected``,
+``none detected``, ``inconclusive`` (``reliable`` is false: the critic memorizes its training pairs, as it
+does with few samples for the dimension) or ``deterministic`` (Y is an exact function of X: the MI of
+continuous data is infinite and the estimate only a lower bound). Warnings go to stderr.
+
 Example:
     infomax estimate x.npy y.csv --bound smile --json
 """
@@ -55,6 +60,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--steps", type=int, default=4000, help="maximum training steps (default: 4000)")
     p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
     p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4)")
+    p.add_argument(
+        "--hidden",
+        type=_hidden,
+        metavar="N[,N...]",
+        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 256,256); a smaller critic overfits "
+        "less when samples are few for the dimension",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed for the split, batches and critic (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--threads", type=int, metavar="N",
@@ -63,6 +75,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
+
+
+def _hidden(s: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in s.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected sizes like 64 or 128,128, got {s!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"hidden sizes must be >= 1, got {s!r}")
+    return sizes
 
 
 def _tau(s: str) -> float | None:
@@ -169,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        hidden=args.hidden,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,
@@ -176,11 +199,8 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(est.to_dict()))
     else:
-        rel = ">=" if est.saturated else "="
-        print(
-            f"I(X;Y) {rel} {est.mi_nats:.4f} +/- {est.stderr_nats:.4f} nats "
-            f"({est.mi_bits:.4f} +/- {est.stderr_bits:.4f} bits)"
-        )
+        print(est.headline())
+        print(f"dependence: {est.dependence}")
         print(
             f"bound={est.bound} critic={est.critic} n_train={est.n_train} n_val={est.n_val} "
             f"n_test={est.n_test} steps={est.steps} best_step={est.best_step} time={est.seconds:.1f}s"

@@ -8,9 +8,15 @@ Examples::
 
 ``--resume`` continues with the settings stored in the run's ``config.json``, the command-line options
 included (``--no-baselines``, ``--threads``); only ``--max-epochs``, ``--max-minutes``, ``--data-root``,
-``--threads`` and ``--no-baselines`` may be given again. Resuming a run that is already complete (trained to
+``--threads``, ``--no-baselines`` and ``--set`` of the evaluation settings (``final_eval_minutes``,
+``final_probe_samples``, ``final_probe_cs``, ``final_knn``, ``probe_every``, ``probe_samples``) may be given
+again. Resuming a run that is already complete (trained to
 its limits, exported and evaluated) changes no file: it prints one line saying so and exits with 0, so a
 script may resume until done; with ``--json`` that line goes to stderr and the stored metrics to stdout.
+
+Ctrl-C (SIGINT) or SIGTERM stops training at once: the last checkpoint (written atomically at every
+epoch end) is kept, stderr names it and the exact ``infomax train --resume RUN_DIR`` command, and the
+exit code is 130 (SIGINT) or 143 (SIGTERM). The resumed run ends with the weights of an uninterrupted one.
 
 ``--max-minutes M`` is a budget for training; the final evaluation then gets at most half of it again
 (``final_eval_minutes``): the supervised baseline trains for at most half of that (``--no-baselines`` skips
@@ -28,7 +34,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from infomax.errors import UserError
+from infomax.errors import Interrupted, UserError
+
+#: Settings with their own command-line flag (``--max-epochs`` ...), besides ``--set``.
+LIMIT_FLAGS = ("max_epochs", "max_minutes", "data_root", "threads", "baselines")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -175,10 +184,11 @@ def resume_settings(
     method_cfg). Checks them; reads only."""
     from infomax.config import apply_overrides
     from infomax.engine.fit import check_settings
-    from infomax.run import check_run_dir, method_config_from, read_config, train_config_from
+    from infomax.run import check_run_dir, data_info_from, method_config_from, read_config, train_config_from
 
     run_dir = check_run_dir(run_dir)
     config = read_config(run_dir)
+    data_info_from(config)  # a malformed config.json is refused whole, before anything is written
     train_cfg, method_cfg = train_config_from(config), method_config_from(config)
     apply_overrides(train_cfg, method_cfg, limits)
     train_cfg.baselines = train_cfg.baselines and baselines
@@ -334,10 +344,16 @@ def run(args: argparse.Namespace) -> int:
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
                                 ("data_root", args.data_root), ("threads", args.threads)) if v is not None}
     if args.resume:
-        if overrides or args.data or args.out:
-            raise UserError("--resume continues a run with its saved settings: --set, --data and --out "
-                            "cannot be given (--max-epochs, --max-minutes, --data-root, --threads and "
-                            "--no-baselines can)")
+        from infomax.engine.fit import RESUMABLE_CHANGES
+
+        fixed = sorted(k for k in overrides if k not in RESUMABLE_CHANGES)
+        if fixed or args.data or args.out:
+            given = ", ".join([*(f"--set {k}" for k in fixed), *(["--data"] if args.data else []),
+                               *(["--out"] if args.out else [])])
+            raise UserError(f"--resume continues a run with its saved settings: {given} cannot be given "
+                            "(--max-epochs, --max-minutes, --data-root, --threads, --no-baselines and --set "
+                            f"for {', '.join(k for k in RESUMABLE_CHANGES if k not in LIMIT_FLAGS)} can)")
+        limits.update(overrides)
         from infomax.engine.fit import completed_run
         from infomax.run import read_metrics
 
@@ -352,7 +368,11 @@ def run(args: argparse.Namespace) -> int:
                 json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
                 print()
             return 0
-        run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        try:
+            run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+        except Interrupted as e:  # e.g. while the data loads: the run is as it was, still resumable
+            e.run_dir = e.run_dir or run_dir
+            raise
     else:
         if not args.name:
             raise UserError("name a method or preset to train (see `infomax presets`), "

@@ -246,16 +246,28 @@ class CodeIndex:
             raise UserError("query log-probabilities must be finite (use log_softmax of the logits)")
         return np.ascontiguousarray(lut, dtype=np.float32)
 
-    def search(self, query_logprobs, topk: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    def search(
+        self, query_logprobs, topk: int = 10, exclude: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The ``topk`` most similar items per query, exactly (similarity desc, then id asc).
 
         Args:
             query_logprobs: (Q, d, k) (or (Q, d*k)) log-probabilities ``log_softmax(logits, -1)``.
-            topk: results per query; clipped to ``ntotal``.
+            topk: results per query; clipped to ``ntotal`` (``ntotal - 1`` with ``exclude``).
+            exclude: optional (Q,) item ids, one per query, left out of that query's results (-1: none):
+                the query's own item when the queries are items of the index, so that an item is not
+                counted as its own nearest neighbour.
 
         Returns:
-            ``(scores (Q, K) float64, ids (Q, K) int64)``, ``K = min(topk, ntotal)``; scores are
-            ``log p(c | q)`` computed by :func:`~infomax.dimco.codes.similarity`.
+            ``(scores (Q, K) float64, ids (Q, K) int64)``, ``K = min(topk, ntotal)`` (``ntotal - 1`` with
+            ``exclude``); scores are ``log p(c | q)`` computed by :func:`~infomax.dimco.codes.similarity`.
+
+        Example:
+            >>> idx = CodeIndex(d=1, k=2, backend="brute")
+            >>> idx.add(np.array([[0], [0], [1]]))
+            >>> lp = np.log(np.array([[[0.9, 0.1]], [[0.9, 0.1]]]))
+            >>> idx.search(lp, 1, exclude=np.array([0, -1]))[1].tolist()  # query 0 is item 0
+            [[1], [0]]
         """
         lut = self._check_queries(query_logprobs)
         if int(topk) < 1:
@@ -263,8 +275,26 @@ class CodeIndex:
         n = self.ntotal
         if n == 0:
             raise UserError("the index is empty: add codes before searching")
+        if exclude is None:
+            return self._search(lut, min(int(topk), n))
+        exclude = np.asarray(exclude, dtype=np.int64)
+        if exclude.shape != (lut.shape[0],):
+            raise UserError(
+                f"exclude must hold one item id per query, shape ({lut.shape[0]},), got {exclude.shape}"
+            )
+        if n == 1:
+            raise UserError(
+                "the index holds a single item: nothing is left once a query's own item is excluded"
+            )
+        kk = min(int(topk), n - 1)
+        s, i = self._search(lut, kk + 1)  # (Q, kk + 1): the kk best others are among them
+        keep = i != exclude[:, None]
+        keep[keep.all(1), kk] = False  # rows whose excluded id is not among them: drop the last
+        return s[keep].reshape(-1, kk), i[keep].reshape(-1, kk)
+
+    def _search(self, lut: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        n = self.ntotal
         self.stats["queries"] += lut.shape[0]
-        kk = min(int(topk), n)
         if self.backend == "brute" or n <= 4 * _BBS:
             return brute_force_search(lut, self.symbols(), kk)
         return self._search_fastscan(lut, kk)

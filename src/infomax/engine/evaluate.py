@@ -147,9 +147,9 @@ def final_linear_probe(
         device: where features are extracted and probes fit.
         protocol_name: ``"linear"``, or ``"knn"`` for the weighted kNN probe on the same sample (no C:
             ``cs`` is ignored and the record has no ``"cs"``/``"C"``).
-        deadline: a ``time.monotonic()`` value: layers are probed in the given order, every encoder on a
-            layer before the next layer, and the layers not started by then are skipped (listed under
-            ``"skipped_layers"``). None = no limit.
+        deadline: a ``time.monotonic()`` value: layers are probed one at a time (every encoder on a layer
+            before the next layer); the first is always probed, and the layers not started by the deadline
+            are skipped (listed under ``"skipped_layers"``). None = no limit.
         progress: a labelled progress bar (one step per layer and encoder) on stderr.
         first: with a ``deadline``, the layer probed first (the output layer); the others follow from the
             last to the first (:func:`probe_order`). The result lists layers in the order of ``layers``.
@@ -171,8 +171,8 @@ def final_linear_probe(
     skipped: list[str] = []
     bar = tqdm(total=len(layers) * len(encoders), desc=f"final {protocol_name} probe", unit="probe",
                file=sys.stderr, leave=False, dynamic_ncols=True, disable=not progress)
-    for layer in probe_order(layers, first) if deadline is not None else layers:
-        if deadline is not None and time.monotonic() >= deadline:
+    for i, layer in enumerate(probe_order(layers, first) if deadline is not None else layers):
+        if i > 0 and deadline is not None and time.monotonic() >= deadline:  # the first layer always
             skipped.append(layer)
             bar.update(len(encoders))
             continue

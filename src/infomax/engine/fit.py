@@ -36,13 +36,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import inspect
 import json
 import logging
 import shutil
+import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +54,21 @@ import torch
 from torch.utils.data import TensorDataset
 
 from infomax.config import TrainConfig, final_eval_budget
-from infomax.engine.checkpoint import FORMAT, load_checkpoint, rng_state, save_checkpoint, seed_everything
+from infomax.engine.checkpoint import (
+    FORMAT,
+    load_checkpoint,
+    load_method_state,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+)
 from infomax.engine.evaluate import final_linear_probe
 from infomax.engine.export import export_weights
 from infomax.engine.module import DIVERGED, InfomaxModule
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
 from infomax.engine.sampler import EpochBatchSampler
-from infomax.errors import UserError
+from infomax.errors import Interrupted, UserError
 from infomax.methods import METHODS, method_module
 from infomax.methods.base import MethodBase
 from infomax.run import (
@@ -83,6 +93,10 @@ from infomax.run import (
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
                      "final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes", "baselines",
                      "threads")
+
+#: Settings of the final evaluation: a resumed complete run whose settings differ in one of these is
+#: evaluated again (its training and weights are kept).
+EVALUATION_SETTINGS = ("final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes")
 
 #: ``metrics.json`` key written last by a finished run: ``{"epoch": E, "step": S}`` of the evaluated weights.
 COMPLETE = "complete"
@@ -144,7 +158,8 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
 def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = True) -> bool:
     """Whether the run in ``run_dir`` is finished under ``train_cfg``'s limits: its last checkpoint reached
     ``max_epochs`` (or the ``max_minutes`` budget), its weights were exported and, with ``evaluate``, its
-    final evaluation and report were written for exactly those weights. Reads only; False on any doubt.
+    final evaluation and report were written for exactly those weights and with ``train_cfg``'s evaluation
+    settings (:data:`EVALUATION_SETTINGS`). Reads only; False on any doubt.
     """
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
@@ -155,6 +170,8 @@ def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = 
     except UserError:
         return False
     if not _training_done(last, train_cfg) or (metrics.get("train") or {}).get("steps") != last["step"]:
+        return False
+    if evaluate and _evaluation_changed(run_dir, train_cfg):
         return False
     done = metrics.get(COMPLETE)
     if done is None:  # a run written before the marker existed: its evaluation and report are there
@@ -168,6 +185,25 @@ def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
     return method_module(name).build(cfg, info)
 
 
+def _names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """An exception leaving ``fit`` (an :class:`Interrupted`, or an error a stop signal caused) carries its
+    ``run_dir`` (the outermost run's, for the baseline's nested run), so the CLI can name the checkpoint
+    and the ``--resume`` command."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BaseException as e:
+            with contextlib.suppress(Exception):
+                e.run_dir = Path(sig.bind(*args, **kwargs).arguments["run_dir"])  # type: ignore[attr-defined]
+            raise
+
+    return wrapper
+
+
+@_names_the_run_when_interrupted
 def fit(
     method: MethodBase,
     splits: Any,
@@ -223,11 +259,14 @@ def fit(
               "method_config": dataclasses.asdict(method_cfg), "data_info": dataclasses.asdict(splits.info)}
 
     # 1. The run directory.
+    start = None
     if resume:
         check_run_dir(run_dir)
         _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
-        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do: load the weights, write nothing
-            method.load_state_dict(load_checkpoint(ckpt_path)["method"])
+        if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
+            start = load_checkpoint(ckpt_path)
+            load_method_state(method, start, ckpt_path)
+        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do (weights loaded): write nothing
             method.cpu().eval()
             return read_metrics(run_dir)
         created, existed = False, True
@@ -239,11 +278,8 @@ def fit(
         write_json(run_dir / CONFIG, config)
         (run_dir / CHECKPOINT_DIR / DIVERGED).unlink(missing_ok=True)
 
-        # 2. The starting state.
-        if resume and ckpt_path.exists():
-            start = load_checkpoint(ckpt_path)
-            method.load_state_dict(start["method"])
-        else:
+        # 2. The starting state (a resumed run's checkpoint is loaded above).
+        if start is None:
             start = _initial_checkpoint(method)
             save_checkpoint(ckpt_path, start)
 
@@ -258,7 +294,7 @@ def fit(
             with _quiet_lightning():
                 trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1,
                                    label)
-                trainer.fit(module)
+                _fit_trainer(trainer, module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
     except BaseException as e:  # a user error, a crash or an interrupt before the first step leaves nothing
@@ -268,7 +304,7 @@ def fit(
 
     # 4. Export the final weights, from the last checkpoint (the same in every process set-up).
     final = load_checkpoint(ckpt_path)
-    method.load_state_dict(final["method"])
+    load_method_state(method, final, ckpt_path)
     method.cpu().eval()
     export_weights(method, run_dir, method_name, splits.info)
     stopped_by = final.get("stopped_by") or "max_epochs"
@@ -340,6 +376,17 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
         raise UserError(f"cannot change {', '.join(limits)} of the run in {run_dir} when resuming: its "
                         f"{new_train['lr_schedule']} learning-rate schedule spans the run's original length; "
                         "start a new run for a longer one")
+
+
+def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
+    """Whether ``train_cfg``'s evaluation settings differ from those stored in the run's ``config.json``."""
+    try:
+        stored = read_json(run_dir / CONFIG).get("train") or {}
+    except UserError:
+        return True
+    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
+    new = json.loads(json.dumps(dataclasses.asdict(train_cfg)))
+    return any(stored.get(k, defaults[k]) != new[k] for k in EVALUATION_SETTINGS)
 
 
 def _no_step_taken(ckpt_path: Path) -> bool:
@@ -430,6 +477,26 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
     )
 
 
+def _fit_trainer(trainer: Any, module: InfomaxModule) -> None:
+    """``trainer.fit(module)``, with Lightning's own endings of an interruption turned back into one.
+
+    Lightning (2.x) catches a ``KeyboardInterrupt`` and calls ``sys.exit(1)``; on SIGTERM it either calls
+    our handler after its own (which raises :class:`Interrupted`) or, where it replaces handlers, raises a
+    quiet ``SIGTERMException`` (a ``SystemExit``) or just stops. Each becomes the interruption again,
+    so the CLI reports it and exits 130 / 143, and a stopped run is never exported as finished.
+    """
+    try:
+        trainer.fit(module)
+    except SystemExit as e:
+        if isinstance(e.__context__, KeyboardInterrupt):  # Lightning: `except KeyboardInterrupt: sys.exit(1)`
+            raise e.__context__ from None
+        if getattr(trainer, "received_sigterm", False):
+            raise Interrupted(signal.SIGTERM) from None
+        raise
+    if getattr(trainer, "received_sigterm", False):
+        raise Interrupted(signal.SIGTERM)
+
+
 @contextlib.contextmanager
 def _quiet_lightning() -> Iterator[None]:
     """Silence Lightning's start-up chatter ("GPU available...") and its data-loader hints."""
@@ -449,12 +516,51 @@ def _quiet_lightning() -> Iterator[None]:
 
 
 def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
+    """One line: what diverged, the last good checkpoint, and what to change, read from the run's config.
+
+    The advice names only what this run did not already use: other bounds the method accepts (its
+    ``method_config.bound`` replaced by each of SMILE, JSD, InfoNCE, most stable first, kept when the
+    method's ``Config`` validates) and a learning rate a tenth of the run's ``train.lr``.
+    """
+    from infomax.bounds import BOUNDS
+
     info = read_json(run_dir / CHECKPOINT_DIR / DIVERGED)
     last = load_checkpoint(ckpt_path)
     where = f"epoch {last['epoch']}" + (f", batch {last['batch']}" if last["batch"] else "")
-    return (f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
-            "try a more stable objective (the JSD bound, or SMILE with clipping) or a lower learning rate "
-            "(--set lr=...) in a new run")
+    head = f"training diverged: {info['message']}; the last good checkpoint is {ckpt_path} ({where}); "
+    try:
+        config = read_json(run_dir / CONFIG)
+        method_cfg = config.get("method_config") or {}
+        lr = float(config["train"]["lr"])
+        method_name = str(config["method"])
+    except (UserError, KeyError, TypeError, ValueError, AttributeError):
+        return head + ("in a new run, try a lower learning rate (--set lr=..., a tenth of this run's) or a "
+                       "more stable bound (JSD, or SMILE with clipping) where the method offers one")
+    lower = f"a lower learning rate, --set lr={lr / 10:g}"
+    bound = method_cfg.get("bound")
+    if not isinstance(bound, str):
+        return head + (f"this run trained with lr={lr:g}: in a new run, try {lower}; if that still diverges, "
+                       "a method offering a bounded objective (JSD, or SMILE with clipping) is more stable")
+    others: list[str] = []
+    try:
+        cls = method_module(method_name).Config
+        names = {f.name for f in dataclasses.fields(cls)}
+        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in method_cfg.items() if k in names}
+    except (UserError, AttributeError, TypeError):
+        cls = None
+    for b in ("smile", "jsd", "infonce"):  # SMILE clips the scores, JSD is bounded; InfoNCE is capped
+        if cls is None or b == bound or b not in BOUNDS:
+            continue
+        try:
+            cfg = cls(**{**kw, "bound": b})
+            if hasattr(cfg, "validate"):
+                cfg.validate()
+        except (UserError, TypeError, ValueError):
+            continue
+        clips = " (SMILE clips the critic's scores, tau=5)" if b == "smile" else ""
+        others.append(f"--set bound={b}{clips}")
+    switch = f"another bound, {' or '.join(others)}, or " if others else ""
+    return head + f"this run trained the {bound} bound with lr={lr:g}: in a new run, try {switch}{lower}"
 
 
 def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,

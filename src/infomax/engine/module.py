@@ -12,7 +12,6 @@ With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import warnings
@@ -36,7 +35,10 @@ from infomax.engine.checkpoint import (
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.engine.schedule import lr_factor, run_progress
+from infomax.errors import UserError
+from infomax.interrupt import raise_if_stopped
 from infomax.methods.base import MethodBase
+from infomax.run import write_json
 
 #: File written beside the checkpoint when training diverged (read by ``fit``).
 DIVERGED = "diverged.json"
@@ -125,7 +127,12 @@ class InfomaxModule(L.LightningModule):
                 for g in self.groups]
         for g, opt in zip(self.groups, opts):
             if self.start and g in self.start.get("optimizers", {}):
-                opt.load_state_dict(self.start["optimizers"][g])
+                try:
+                    opt.load_state_dict(self.start["optimizers"][g])
+                except (ValueError, KeyError, TypeError, RuntimeError) as e:  # a checkpoint of another model
+                    raise UserError(f"checkpoint {self.checkpoint_path}: the optimiser state of group {g!r} "
+                                    f"does not fit this run's method ({str(e).strip()[:200]}); was it copied "
+                                    "from another run?") from None
         return opts
 
     def on_train_start(self) -> None:
@@ -144,6 +151,7 @@ class InfomaxModule(L.LightningModule):
             seed_everything(self.cfg.seed, self.epoch, self.global_rank, self.batch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        raise_if_stopped()  # a stop signal whose exception was dropped (raised in a `__del__`) ends here
         if self.sampler.served_epoch != self.epoch:  # the data order must be that of this epoch
             raise RuntimeError(f"data of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
         x, labels = batch
@@ -269,5 +277,4 @@ class InfomaxModule(L.LightningModule):
         self.trainer.should_stop = True
         if self.global_rank == 0:
             path = self.checkpoint_path.with_name(DIVERGED)
-            info = {"message": self.diverged, "epoch": self.epoch, "step": self.step_count}
-            path.write_text(json.dumps(info))
+            write_json(path, {"message": self.diverged, "epoch": self.epoch, "step": self.step_count})

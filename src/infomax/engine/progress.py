@@ -52,3 +52,7 @@ class ProgressBar(L.Callback):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+    def on_exception(self, trainer: L.Trainer, module: Any, exception: BaseException) -> None:
+        """Close the bar (an interruption, an error), so the CLI's message starts on a line of its own."""
+        self.on_train_end(trainer, module)

@@ -58,6 +58,7 @@ from infomax.data.views import (
     amdim_augment,
 )
 from infomax.encoders.amdim import AMDIMEncoder, amdim_map_sizes
+from infomax.engine.distributed import gather_candidates, gather_world
 from infomax.errors import UserError
 from infomax.methods.amdim_mixture import MixtureHead, mixture_objective
 from infomax.methods.amdim_nce import nce_scores
@@ -107,6 +108,8 @@ class Config(MethodConfig):
         mix_hidden: Hidden width of the mixture MLP (0: n_rkhs).
         online_probes: Train online linear + MLP probes on detached f1 (needs labels).
         probe_hidden: Hidden width of the online MLP probe.
+        gather_negatives: Under multi-process (DDP) training, contrast each source with the target maps of
+            every process's images (the full batch's negatives); a no-op in one process.
     """
 
     ndf: int = 32
@@ -127,6 +130,7 @@ class Config(MethodConfig):
     mix_hidden: int = 0
     online_probes: bool = True
     probe_hidden: int = 256
+    gather_negatives: bool = True
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (see :meth:`MethodConfig.validate`)."""
@@ -147,12 +151,19 @@ class AMDIM(MethodBase):
     ``forward((x, labels))`` with x (B, C, H, W) in [0, 1] (B >= 2) returns ``{"loss", "mi/infonce",
     "nce/<pair>", "reg/score_l2", ...}`` and, with online probes, ``"loss/probe"`` (group ``"probe"``).
 
+    Multi-process training (``gather_negatives``, on by default): each target map's location embeddings are
+    gathered from all W processes (:func:`~infomax.engine.distributed.gather_with_grad`), and each process's
+    B sources are contrasted with the W * B images' locations, its own positives at image offset
+    ``rank * B``; the NCE terms and the score penalty are means over the process's own sources, so with
+    DDP's gradient averaging the gradients are those of one process on the full batch. The logged
+    ``mi/infonce`` then counts the W * B - 1 other images. In one process nothing changes.
+
     Args:
         in_channels, image_size, mean, std: The data (image_size 32..35).
         num_classes: Classes for the online probes (< 2: no probes).
         views: Maps x (B, C, H, W) to two augmented views; None = ``TwoViews(amdim_augment(image_size))``.
         ndf, n_rkhs, depth, use_bn, stabilize, clip, l2_weight, multiscale, n_mix, mix_tau, mix_alpha,
-        mix_hidden, online_probes, probe_hidden: As in :class:`Config`.
+        mix_hidden, online_probes, probe_hidden, gather_negatives: As in :class:`Config`.
     """
 
     def __init__(
@@ -177,6 +188,7 @@ class AMDIM(MethodBase):
         mix_hidden: int = 0,
         online_probes: bool = True,
         probe_hidden: int = 256,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         amdim_map_sizes(image_size)  # UserError for sizes without 7x7 / 5x5 / 1x1 maps
@@ -190,6 +202,7 @@ class AMDIM(MethodBase):
         self.mixture = MixtureHead(n_rkhs, n_mix, mix_hidden or n_rkhs)
         self.mix_tau, self.mix_alpha = float(mix_tau), float(mix_alpha)
         self.multiscale = multiscale
+        self.gather_negatives = gather_negatives
         use_probes = online_probes and num_classes >= 2
         self.probes = OnlineProbes(n_rkhs, num_classes, probe_hidden) if use_probes else None
 
@@ -209,6 +222,9 @@ class AMDIM(MethodBase):
             trg: Target maps (B, D, h, w); image i's locations are its source's positives.
             mixture: Pass the sources through the mixture head (global sources).
 
+        With ``gather_negatives`` under multi-process training the sources are contrasted with the targets
+        of every process's images (see the class docstring).
+
         Returns:
             (objective to maximise: mean [sum_k q s_nce + alpha H(q)], score penalty, mean entropy of q,
             the infoNCE estimate in nats: mean_k-weighted s_nce + log(1 + (B - 1) L)), all scalars.
@@ -218,13 +234,24 @@ class AMDIM(MethodBase):
         comps = self.mixture(src) if mixture else src[:, None, :]  # (B, K, D)
         k = comps.shape[1]
         rows = trg.flatten(2).transpose(1, 2).reshape(b * n_loc, d)  # (B*L, D), image-major
+        offset, world = 0, gather_world(self.gather_negatives)
+        if world > 1:  # every process's target locations (W*B*L, D); own images from offset on
+            rows, offset = gather_candidates(rows)
+            offset //= n_loc
         scores, penalty = self.score.score_and_penalty(comps.reshape(b * k, d), rows)  # (B*K, B*L)
-        s_nce = nce_scores(scores.view(b, k, b, n_loc))  # (B, K, L)
+        if world == 1:
+            s_nce = nce_scores(scores.view(b, k, b, n_loc))  # (B, K, L)
+        else:
+            s_nce = nce_scores(scores.view(b, k, world * b, n_loc), offset)  # (B, K, L)
         objective, entropy = mixture_objective(s_nce, self.mix_tau, self.mix_alpha)
         with torch.no_grad():
             weighted = objective - self.mix_alpha * entropy  # mean sum_k q s_nce
-            mi = weighted + math.log(1 + (b - 1) * n_loc)
+            mi = weighted + math.log(1 + (world * b - 1) * n_loc)
         return objective, penalty, entropy, mi
+
+    def source_locations(self, b: int, device: torch.device) -> Tensor:
+        """(2, B) random 5x5-map locations (0..24), the 5-5 source of each image in each view."""
+        return torch.randint(0, 25, (2, b), device=device)
 
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
@@ -239,7 +266,7 @@ class AMDIM(MethodBase):
             ("1-7", f1[0], f7[1], f1[1], f7[0], True)
         ]
         if self.multiscale:
-            loc = torch.randint(0, 25, (2, b), device=x.device)  # a random 5x5 source location per image
+            loc = self.source_locations(b, x.device)  # (2, B)
             rows = torch.arange(b, device=x.device)
             src5 = [f5[v].flatten(2)[rows, :, loc[v]] for v in (0, 1)]  # 2 x (B, D)
             pairs.append(("1-5", f1[0], f5[1], f1[1], f5[0], True))
@@ -299,6 +326,7 @@ def build(cfg: Config, info: DataInfo) -> AMDIM:
         mix_hidden=cfg.mix_hidden,
         online_probes=cfg.online_probes,
         probe_hidden=cfg.probe_hidden,
+        gather_negatives=cfg.gather_negatives,
     )
 
 

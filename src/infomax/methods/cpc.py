@@ -25,6 +25,12 @@ patch vector with the encode-and-dot head of :mod:`infomax.methods.dim_heads`. W
 grid (the mean of the block's patch vectors through the same MLP), each contrasted with the full grid by the
 same shared estimator; the objective is the mean over the global and the block globals.
 
+Multi-process training (``gather_negatives``, on by default): the candidate patch vectors (CPC) or location
+embeddings (DIM) of every process are gathered (:func:`~infomax.engine.distributed.gather_with_grad`) and each
+process scores its own predictions / globals against all of them, its positives at offset ``rank`` x its own
+count; the infoNCE terms are means over the process's own rows, so with DDP's gradient averaging the
+gradients are those of one process on the full batch (batch norm aside). In one process nothing changes.
+
 Logged: ``mi/infonce`` (nats: CPC's mean over offsets, or the DIM local infoNCE), ``cpc/k<k>`` per offset,
 and ``probe/linear_acc`` / ``probe/mlp_acc`` from online probes on detached pooled vectors.
 
@@ -51,6 +57,7 @@ from torch import Tensor, nn
 from infomax.bounds import infonce
 from infomax.config import MethodConfig, Preset, choice
 from infomax.encoders.cpc import PATCH_NORMS, CPCPatchEncoder, patch_grid
+from infomax.engine.distributed import gather_candidates, gather_world, shard_pos_mask
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.dim_heads import EncodeDotLocalHead, local_pos_mask
@@ -82,6 +89,8 @@ class Config(MethodConfig):
         block_size: DIM: side of those blocks in patches (0: half the grid side).
         online_probes: Train online linear + MLP probes on detached pooled vectors (needs labels).
         probe_hidden: Hidden width of the online MLP probe.
+        gather_negatives: Under multi-process (DDP) training, score against the candidates of every
+            process's images (the full batch's negatives); a no-op in one process.
     """
 
     objective: str = choice("cpc", OBJECTIVES)
@@ -98,6 +107,7 @@ class Config(MethodConfig):
     block_size: int = 0
     online_probes: bool = True
     probe_hidden: int = 256
+    gather_negatives: bool = True
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -157,7 +167,7 @@ class CPC(MethodBase):
         in_channels, image_size, mean, std: The data.
         num_classes: Classes for the online probes (< 2: no probes).
         objective, patch_size, patch_stride, ndf, dim, patch_norm, n_offsets, min_offset, y_dim, embed_dim,
-        n_globals, block_size, online_probes, probe_hidden: As in :class:`Config`.
+        n_globals, block_size, online_probes, probe_hidden, gather_negatives: As in :class:`Config`.
     """
 
     def __init__(
@@ -181,12 +191,14 @@ class CPC(MethodBase):
         block_size: int = 0,
         online_probes: bool = True,
         probe_hidden: int = 256,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         if objective not in OBJECTIVES:
             raise UserError(f"unknown objective {objective!r}; choose one of: {', '.join(OBJECTIVES)}")
         _, _, g = patch_grid(image_size, patch_size, patch_stride)
         self.objective = objective
+        self.gather_negatives = gather_negatives
         self.encoder = CPCPatchEncoder(
             in_channels, image_size, patch_size, patch_stride, ndf, dim, mean, std, norm=patch_norm
         )
@@ -234,6 +246,9 @@ class CPC(MethodBase):
         b, d, g, _ = z.shape
         cands = z.permute(0, 2, 3, 1).reshape(b * g * g, d)  # (M, D), index (b, row, col) raster
         idx = torch.arange(b * g * g, device=z.device).view(b, g, g)
+        if gather_world(self.gather_negatives) > 1:  # every process's patches (W*M, D), own from offset on
+            cands, offset = gather_candidates(cands)
+            idx = idx + offset
         out = {}
         for k, pred in self.predict(z).items():
             rows = pred.permute(0, 2, 3, 1).reshape(-1, d)  # (N_k, D), (b, t, col) for t < G-k
@@ -247,7 +262,12 @@ class CPC(MethodBase):
         """DIM(L) infoNCE (nats) of the global (and block) features against every patch vector."""
         b, _, g, _ = z.shape
         emb = self.head.embed_local(z)  # (B*L, E)
-        pos = local_pos_mask(b, g * g, device=z.device)  # (B, B*L)
+        world = gather_world(self.gather_negatives)
+        if world == 1:
+            pos = local_pos_mask(b, g * g, device=z.device)  # (B, B*L)
+        else:  # every process's location embeddings (W*B*L, E)
+            emb = gather_candidates(emb)[0]
+            pos = shard_pos_mask(b, world, g * g, device=z.device)  # (B, W*B*L)
         terms = [infonce(self.head.scores(self.global_net(z), z, emb), pos_mask=pos)]
         for _ in range(self.n_globals):
             m = random_block_masks(b, g, self.block_size, device=z.device)  # (B, 1, G, G)
@@ -299,6 +319,7 @@ def build(cfg: Config, info: DataInfo) -> CPC:
         block_size=cfg.block_size,
         online_probes=cfg.online_probes,
         probe_hidden=cfg.probe_hidden,
+        gather_negatives=cfg.gather_negatives,
     )
 
 

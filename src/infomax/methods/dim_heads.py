@@ -110,16 +110,17 @@ class ConcatConvLocalHead(nn.Module):
         return s.reshape(b, h * w)
 
     def scores(self, y: Tensor, local: Tensor) -> Tensor:
-        """All pairs: (B, B * L) with ``[i, j * L + l] = T(y_i, local_j at l)``."""
-        b = local.shape[0]
+        """All pairs: (N, M * L) with ``[i, j * L + l] = T(y_i, local_j at l)`` for y (N, Dy) and local maps
+        (M, Cl, H, W) (N = M = B in one process; M = W * B against every process's maps)."""
+        n = y.shape[0]
         w1 = self.c1.weight[:, :, 0, 0]  # (H, Dy + Cl)
         a = y @ w1[:, : self.y_dim].t()  # (B, Hd)
         loc = local.flatten(2).transpose(1, 2)  # (B, L, Cl)
         c = loc @ w1[:, self.y_dim :].t() + self.c1.bias  # (B, L, Hd)
         h = torch.relu(a[:, None, None, :] + c[None, :, :, :])  # (B, B, L, Hd)
         h = torch.relu(h @ self.c2.weight[:, :, 0, 0].t() + self.c2.bias)  # (B, B, L, Hd)
-        s = h @ self.c3.weight[0, :, 0, 0] + self.c3.bias  # (B, B, L)
-        return s.reshape(b, -1)
+        s = h @ self.c3.weight[0, :, 0, 0] + self.c3.bias  # (N, M, L)
+        return s.reshape(n, -1)
 
 
 class _ContiguousGrad(torch.autograd.Function):

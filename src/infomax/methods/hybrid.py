@@ -60,6 +60,8 @@ class Config(MethodConfig):
         proj_hidden, proj_dim, queue_size, temperature, momentum, bn_splits: MoCo v2 settings
             (see :mod:`infomax.methods.moco`).
         augment: MoCo v2 augmentation for the contrastive views (off: identical views, tests only).
+        gather_negatives: Under multi-process (DDP) training, every process's keys join every MoCo queue
+            (see :mod:`infomax.methods.moco`); a no-op in one process.
     """
 
     alpha: float = 0.5
@@ -74,6 +76,7 @@ class Config(MethodConfig):
     momentum: float = 0.99
     bn_splits: int = 2
     augment: bool = True
+    gather_negatives: bool = True
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (see :meth:`MethodConfig.validate`)."""
@@ -106,6 +109,10 @@ class Hybrid(MethodBase):
         views: x -> (v1, v2) for the contrastive branch.
         alpha, sigma: as in :class:`Config`.
         proj_hidden, ...: MoCo settings.
+        gather_negatives: under multi-process training the contrastive branch's keys are gathered from
+            every process into the queue (:class:`~infomax.methods.moco.MoCoBranch`); its InfoNCE is a mean
+            over the process's own queries and the BA term a mean over its own images, so DDP's gradient
+            averaging gives the full-batch gradient. A no-op in one process.
     """
 
     def __init__(
@@ -121,6 +128,7 @@ class Hybrid(MethodBase):
         temperature: float = 0.2,
         momentum: float = 0.99,
         bn_splits: int = 2,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         if not 0.0 <= alpha <= 1.0:
@@ -129,7 +137,7 @@ class Hybrid(MethodBase):
         self.alpha, self.sigma = float(alpha), float(sigma)
         y_dim = encoder.y_channels * encoder.latent_size**2
         self.moco = (MoCoBranch(encoder, "y", y_dim, proj_hidden, proj_dim, queue_size, temperature, momentum,
-                                bn_splits) if alpha < 1 else None)
+                                bn_splits, gather_negatives=gather_negatives) if alpha < 1 else None)
 
     def reconstruction(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(log q(x | z) per image (B,), the BA value minus H(X) (scalar), MSE per pixel (scalar))."""
@@ -155,7 +163,7 @@ class Hybrid(MethodBase):
         v1, v2 = self.views(x)  # (B, C, H, W) each
         k = self.moco.keys(v2)  # (B, P) momentum keys of y(v2)
         nce, pos = self.contrastive(self.encoder(v1)["z"], k)
-        self.moco.queue.enqueue(k)
+        self.moco.enqueue(k)  # every process's keys under multi-process training
         objective = hybrid_bound(ba, nce, self.alpha)
         loss = -objective if self.alpha > 0 else -objective - ba  # alpha 0: the decoder on detached z
         out.update({"loss": loss, "mi/infonce": nce.detach(), "moco/pos_similarity": pos})
@@ -174,9 +182,10 @@ class Hybrid(MethodBase):
 def check_train(cfg: Config, train_cfg: TrainConfig) -> None:
     """Checks of hybrid settings against the engine's (called by ``infomax.engine.fit.check_settings``
     before the run starts): with a contrastive branch (alpha < 1), the MoCo queue size must be a multiple
-    of the batch size."""
+    of the keys enqueued per step (the batch size, times the number of processes when they are gathered)."""
     if cfg.alpha < 1:
-        check_queue_size(cfg.queue_size, train_cfg.batch_size)
+        per_step = train_cfg.batch_size * (train_cfg.devices if cfg.gather_negatives else 1)
+        check_queue_size(cfg.queue_size, per_step)
 
 
 def build(cfg: Config, info: DataInfo) -> Hybrid:
@@ -188,7 +197,7 @@ def build(cfg: Config, info: DataInfo) -> Hybrid:
     views: Callable[[Tensor], tuple[Tensor, Tensor]] = (
         two_views(info.image_size) if cfg.augment else (lambda x: (x, x)))
     return Hybrid(enc, dec, views, cfg.alpha, cfg.sigma, cfg.proj_hidden, cfg.proj_dim, cfg.queue_size,
-                  cfg.temperature, cfg.momentum, cfg.bn_splits)
+                  cfg.temperature, cfg.momentum, cfg.bn_splits, gather_negatives=cfg.gather_negatives)
 
 
 PRESETS: dict[str, Preset] = {

@@ -12,6 +12,13 @@ InfoNCE bound (:func:`infomax.bounds.infonce`, nats; equal to the usual cross-en
 then the keys replace the oldest entries of the queue, and after the optimiser step the key encoder and
 head move towards the query ones: ``theta_k <- m * theta_k + (1 - m) * theta_q``.
 
+Multi-process training (``gather_negatives``, on by default): MoCo has no in-batch negatives (they are
+the queue's keys), so what every process must share is the keys: each step's keys are all-gathered (no
+gradient flows through keys) and all W * B of them join every process's queue, as in MoCo's own DDP code
+(``concat_all_gather``). Every queue then holds the keys a one-process run on the full batch would have;
+the queue size must be a multiple of W * B. Each process's loss is a mean over its own queries, so DDP's
+gradient averaging gives the full-batch gradient. In one process nothing changes.
+
 Batch norm in the key encoder: the paper's shuffling BN across GPUs is emulated in one process by
 encoding the keys in ``bn_splits`` sub-batches of a random permutation of the batch, so a query and
 its key never share batch statistics.
@@ -40,6 +47,7 @@ from infomax.bounds import infonce
 from infomax.config import MethodConfig, Preset, choice
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.encoders.nvae import NVAEEncoder
+from infomax.engine.distributed import all_gather_detached, gather_world
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
@@ -101,12 +109,12 @@ class KeyQueue(nn.Module):
 
     @torch.no_grad()
     def enqueue(self, k: Tensor) -> None:
-        """Replace the B oldest keys by ``k`` (B, D)."""
+        """Replace the B oldest keys by ``k`` (B, D); index arithmetic on the device, no host sync."""
         size, b = self.keys.shape[0], k.shape[0]
         check_queue_size(size, b)
-        p = int(self.ptr)
-        self.keys[p:p + b] = k.detach().to(self.keys.dtype)
-        self.ptr.fill_((p + b) % size)
+        idx = (self.ptr + torch.arange(b, device=self.ptr.device)) % size  # (B,) positions ptr .. ptr + B - 1
+        self.keys.index_copy_(0, idx, k.detach().to(self.keys.dtype))
+        self.ptr.copy_((self.ptr + b) % size)
 
 
 def projection_head(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
@@ -153,6 +161,8 @@ class MoCoBranch(nn.Module):
         bn_splits: sub-batches the shuffled keys are encoded in (shuffle-BN emulation; 1 = off).
         feature: optional map applied to the encoder's output dict to pick the feature (default
             ``feats[layer]``).
+        gather_negatives: under multi-process training, :meth:`enqueue` puts every process's keys in the
+            queue (see the module docstring); a no-op in one process.
     """
 
     def __init__(
@@ -167,6 +177,7 @@ class MoCoBranch(nn.Module):
         momentum: float = 0.99,
         bn_splits: int = 2,
         feature: Callable[[dict[str, Tensor]], Tensor] | None = None,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         if not 0.0 <= momentum <= 1.0:
@@ -177,6 +188,7 @@ class MoCoBranch(nn.Module):
             raise UserError(f"bn_splits must be >= 1, got {bn_splits}")
         self.layer, self.temperature, self.momentum, self.bn_splits = layer, temperature, momentum, bn_splits
         self._feature = feature
+        self.gather_negatives = gather_negatives
         self.head = projection_head(in_dim, proj_hidden, proj_dim)
         self.key_encoder = copy.deepcopy(encoder)
         self.key_head = copy.deepcopy(self.head)
@@ -216,11 +228,16 @@ class MoCoBranch(nn.Module):
         pos_mask[:, 0] = True
         return infonce(s, pos_mask=pos_mask), (q * k).sum(1).mean().detach()
 
+    def enqueue(self, k: Tensor) -> None:
+        """Put this step's keys k (B, P) in the queue: every process's (W * B, P) under multi-process
+        training with ``gather_negatives``, else this process's own."""
+        self.queue.enqueue(all_gather_detached(k) if gather_world(self.gather_negatives) > 1 else k)
+
     def step(self, encoder: nn.Module, v1: Tensor, v2: Tensor) -> tuple[Tensor, Tensor]:
         """One MoCo step on two views: (InfoNCE, mean positive cosine); the keys join the queue."""
         k = self.keys(v2)
         mi, pos = self.infonce_from_features(self.feature(encoder(v1)), k)
-        self.queue.enqueue(k)
+        self.enqueue(k)
         return mi, pos
 
     @torch.no_grad()
@@ -253,6 +270,8 @@ class Config(MethodConfig):
         momentum: Key-encoder momentum [0.999].
         bn_splits: Sub-batches for the shuffle-BN emulation (1 = off).
         augment: Use the MoCo v2 augmentation (off: identical views, for tests only).
+        gather_negatives: Under multi-process (DDP) training, every process's keys join every queue (the
+            queue size must then be a multiple of batch_size x devices); a no-op in one process.
     """
 
     encoder: str = choice("dim", ENCODERS)
@@ -268,6 +287,7 @@ class Config(MethodConfig):
     momentum: float = 0.99
     bn_splits: int = 2
     augment: bool = True
+    gather_negatives: bool = True
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -289,7 +309,8 @@ class MoCo(MethodBase):
     Args:
         encoder: the query encoder (the representation that is probed and exported).
         views: callable x (B, C, H, W) -> (v1, v2), e.g. :func:`two_views`.
-        layer, proj_hidden, proj_dim, queue_size, temperature, momentum, bn_splits: see :class:`MoCoBranch`.
+        layer, proj_hidden, proj_dim, queue_size, temperature, momentum, bn_splits, gather_negatives: see
+            :class:`MoCoBranch`.
         channels, image_size: the input size (to size the head).
     """
 
@@ -306,12 +327,14 @@ class MoCo(MethodBase):
         temperature: float = 0.2,
         momentum: float = 0.99,
         bn_splits: int = 2,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         self.encoder = encoder
         self.views = views
         self.moco = MoCoBranch(encoder, layer, feature_dim(encoder, layer, channels, image_size), proj_hidden,
-                               proj_dim, queue_size, temperature, momentum, bn_splits)
+                               proj_dim, queue_size, temperature, momentum, bn_splits,
+                               gather_negatives=gather_negatives)
 
     def forward(self, batch: Batch) -> LossDict:
         v1, v2 = self.views(batch[0])  # (B, C, H, W) each
@@ -324,8 +347,10 @@ class MoCo(MethodBase):
 
 def check_train(cfg: Config, train_cfg: TrainConfig) -> None:
     """Checks of MoCo settings against the engine's (``infomax.engine.fit.check_settings`` calls this
-    before the run starts): the queue size must be a multiple of the (per-process) batch size."""
-    check_queue_size(cfg.queue_size, train_cfg.batch_size)
+    before the run starts): the queue size must be a multiple of the keys enqueued per step, the
+    (per-process) batch size, times the number of processes when their keys are gathered."""
+    per_step = train_cfg.batch_size * (train_cfg.devices if cfg.gather_negatives else 1)
+    check_queue_size(cfg.queue_size, per_step)
 
 
 def make_encoder(cfg: Config, info: DataInfo) -> nn.Module:
@@ -344,7 +369,8 @@ def build(cfg: Config, info: DataInfo) -> MoCo:
     encoder = make_encoder(cfg, info)
     views = two_views(info.image_size) if cfg.augment else (lambda x: (x, x))
     return MoCo(encoder, views, cfg.layer or DEFAULT_LAYER[cfg.encoder], info.channels, info.image_size,
-                cfg.proj_hidden, cfg.proj_dim, cfg.queue_size, cfg.temperature, cfg.momentum, cfg.bn_splits)
+                cfg.proj_hidden, cfg.proj_dim, cfg.queue_size, cfg.temperature, cfg.momentum, cfg.bn_splits,
+                gather_negatives=cfg.gather_negatives)
 
 
 PRESETS: dict[str, Preset] = {

@@ -12,6 +12,14 @@ NWJ bound; Adam 1e-4, batch 128, ~21,000 steps. Two variants of the paper are op
   (``adversary_weight > 0``). With a bijective g1, I(g1(X1); X2) stays what it was while the linear
   separability of g1(X1) is destroyed.
 
+Multi-process training (``gather_negatives``, on by default): g2(X2) of every process is gathered
+(:func:`~infomax.engine.distributed.gather_with_grad`) and each process scores its own g1(X1) rows against
+all W * B of them, its positives at column offset ``rank * B``. For the bounds that are means over rows
+(``infonce``, ``jsd``, ``nwj``) each process computes the bound of its own rows; for the others, and with
+``target_mi`` (``|I - t|`` is not linear in I), the (B, W * B) row blocks are gathered into the full matrix
+and every process computes the full-batch value. Either way DDP's gradient averaging gives the gradient of
+one process on the full batch. In one process nothing changes.
+
 The probed representation (``method.encoder``) is g1 applied to the first view of the *clean* image:
 :class:`FirstViewEncoder` takes the full image, cuts the view and returns ``{"g1": (B, D)}``.
 """
@@ -30,6 +38,13 @@ from torch import Tensor, nn
 from infomax.bounds import BOUNDS
 from infomax.config import MethodConfig, Preset, choice
 from infomax.critics import CRITICS
+from infomax.engine.distributed import (
+    ROW_MEAN_BOUNDS,
+    gather_candidates,
+    gather_rows,
+    gather_world,
+    shard_pos_mask,
+)
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
@@ -88,6 +103,8 @@ class MultiView(MethodBase):
         target_mi: If set, minimize ``|bound - target_mi|`` instead of ``-bound``.
         adversary: Optional linear classifier on g1's output (trained in the group ``"adversary"``).
         adversary_weight: Weight of the encoder's adversarial term ``-w * CE(adversary(g1(X1)), y)``.
+        gather_negatives: Under multi-process training, score against every process's g2(X2) (module
+            docstring); a no-op in one process.
 
     Example:
         >>> from infomax.encoders.mlp import MLPEncoder
@@ -112,6 +129,7 @@ class MultiView(MethodBase):
         target_mi: float | None = None,
         adversary: nn.Module | None = None,
         adversary_weight: float = 0.0,
+        gather_negatives: bool = True,
     ) -> None:
         super().__init__()
         # g1 lives only inside the probed wrapper, so no tensor appears twice in the state dict
@@ -125,6 +143,7 @@ class MultiView(MethodBase):
         self.target_mi = target_mi
         self.adversary = adversary
         self.adversary_weight = float(adversary_weight)
+        self.gather_negatives = gather_negatives
 
     @property
     def g1(self) -> nn.Module:
@@ -144,8 +163,16 @@ class MultiView(MethodBase):
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
         z1, z2 = self.embed(x)
-        scores = self.critic(z1, z2)  # (B, B), positives on the diagonal
-        mi = self.bound(scores)
+        world = gather_world(self.gather_negatives)
+        if world == 1:
+            scores = self.critic(z1, z2)  # (B, B), positives on the diagonal
+            mi = self.bound(scores)
+        else:
+            scores = self.critic(z1, gather_candidates(z2)[0])  # (B, W*B): own rows, every process's z2
+            if self.bound_name in ROW_MEAN_BOUNDS and self.target_mi is None:  # a mean over own rows
+                mi = self.bound(scores, pos_mask=shard_pos_mask(len(z1), world, device=scores.device))
+            else:  # the full (W*B, W*B) matrix: every process computes the full-batch value
+                mi = self.bound(gather_rows(scores))
         loss = -mi if self.target_mi is None else (mi - self.target_mi).abs()
         out: LossDict = {f"mi/{self.bound_name}": mi.detach()}
         if self.adversary is not None:
@@ -257,6 +284,8 @@ class Config(MethodConfig):
             cross-entropy with this weight (the paper's adversarial bijective encoder).
         standardize: Standardize pixels with the dataset's mean / std inside the encoders (paper: raw).
         seed: Seed of the RealNVP permutations.
+        gather_negatives: Under multi-process (DDP) training, score against every process's second views
+            (the full batch's negatives); a no-op in one process.
     """
 
     encoder: str = choice("mlp", ENCODERS)
@@ -277,6 +306,7 @@ class Config(MethodConfig):
     adversary_weight: float = 0.0
     standardize: bool = False
     seed: int = 0
+    gather_negatives: bool = True
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -359,7 +389,7 @@ def build(cfg: Config, info: Any) -> MultiView:
     adversary = nn.Linear(d1, info.num_classes) if cfg.adversary_weight > 0 else None
     return MultiView(
         g1, g2, critic, BOUNDS[cfg.bound], cfg.bound, views, noise=noise, target_mi=cfg.target_mi,
-        adversary=adversary, adversary_weight=cfg.adversary_weight,
+        adversary=adversary, adversary_weight=cfg.adversary_weight, gather_negatives=cfg.gather_negatives,
     )
 
 
