@@ -525,10 +525,13 @@ PRESETS: dict[str, Preset] = {
     "dim-lg-prior": _p(
         "DIM(L+G) with prior matching (alpha=0.5, beta=0.1, gamma=0.1)", alpha=0.5, beta=0.1, gamma=0.1
     ),
-    "dim-l-occlude": _p("DIM(L) with occluded global inputs (needs inputs >= 28px)", occlude=True),
+    # occlusion needs inputs >= 28px (the 8x8 digits have no separable receptive fields): CIFAR-10, as Table 5
+    "dim-l-occlude": _p("DIM(L) with occluded global inputs on CIFAR-10 (needs inputs >= 28px)", occlude=True,
+                        data="cifar10"),
     "dim-l-coord": _p("DIM(L) + absolute and relative coordinate prediction", coord="both"),
     "dim-l-coord-occlude": _p(
-        "DIM(L) + coordinates + occlusion (Table 5 'both'; inputs >= 28px)", coord="both", occlude=True
+        "DIM(L) + coordinates + occlusion on CIFAR-10 (Table 5 'both'; inputs >= 28px)", coord="both",
+        occlude=True, data="cifar10",
     ),
     "dim-l-multiglobal": _p(
         "DIM(L) + 3 less-global features from random local blocks, one shared estimator", n_globals=3
