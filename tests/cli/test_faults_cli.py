@@ -94,6 +94,12 @@ def test_a_tampered_checkpoint_is_refused_without_running_it(toy, run, capsys):
 
 
 # --- failed writes -----------------------------------------------------------------------------------------
+def _resume_hint(out: Path) -> str:
+    """What ``infomax train`` adds when a new run fails after its first step (its training is kept)."""
+    return (f" (the training so far is kept in {out}: fix the cause, then finish the run with "
+            f"`infomax train --resume {out}`)")
+
+
 def test_a_full_disk_at_a_checkpoint_keeps_the_previous_one_and_resumes(toy, tmp_path, capsys, monkeypatch):
     out, calls = tmp_path / "run", []
     real_fsync = os.fsync
@@ -108,7 +114,7 @@ def test_a_full_disk_at_a_checkpoint_keeps_the_previous_one_and_resumes(toy, tmp
     assert main(["train", "toy", *FAST, "--max-epochs", "3", "--out", str(out)]) == 2
     ckpt = out / "checkpoints/last.pt"
     assert _one_line(capsys) == (f"infomax: error: cannot write {ckpt}: No space left on device (any "
-                                 "previous version is unchanged)")
+                                 f"previous version is unchanged){_resume_hint(out)}")
     assert load_checkpoint(ckpt)["epoch"] == 1  # the previous checkpoint, intact
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.pt"]  # the temporary file removed
     assert not (out / "model.safetensors").exists()
@@ -136,7 +142,7 @@ def test_a_full_disk_at_the_export_is_one_line_and_the_run_resumes(toy, tmp_path
     monkeypatch.setattr(export, "save_model", save_model)
     assert main(["train", "toy", *FAST, "--max-epochs", "1", "--out", str(out)]) == 2
     assert _one_line(capsys) == (f"infomax: error: cannot write {out / 'model.safetensors'}: No space left "
-                                 "on device (any previous version is unchanged)")
+                                 f"on device (any previous version is unchanged){_resume_hint(out)}")
     assert not [p for p in out.iterdir() if "safetensors" in p.name]  # neither the file nor its temp file
     monkeypatch.setattr(export, "save_model", real_save)
     assert main(["train", "--resume", str(out)]) == 0 and (out / "model.safetensors").is_file()
