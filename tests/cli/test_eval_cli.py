@@ -56,8 +56,8 @@ def test_eval_json_all_layers_written_to_metrics(run_dir, protocols, toy, capsys
 def test_eval_one_layer_prints_a_table(run_dir, protocols, capsys):
     assert main(["eval", str(run_dir), "--protocol", "double", "--layer", "y"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
-    assert lines[0] == "protocol: double"
-    assert lines[1].split() == ["layer", "accuracy", "n"] and lines[2].split() == ["y", "0.5000", "2"]
+    assert lines[0] == "protocol: double"  # one row per number, one column per layer
+    assert [line.split() for line in lines[1:]] == [["metric", "y"], ["accuracy", "0.5000"], ["n", "2"]]
     assert "eval/double/conv" not in json.loads((run_dir / "metrics.json").read_text())
 
 
@@ -111,3 +111,32 @@ def test_eval_cap_option_errors(run_dir, protocols, capsys, argv, match):
     assert main(["eval", str(run_dir), "--protocol", "linear", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_eval_text_prints_nested_values_as_json_does(run_dir, toy, monkeypatch, capsys):
+    # the fine-tuning protocol's shape: accuracies per label fraction in a dict (once missing from the text)
+    def finetune_like(run, splits, layer, **kw):
+        return {"protocol": "finetune", "accuracy": {"1%": 0.3125, "10%": 0.8750}, "n_labelled": {"1%": 1,
+                "10%": 10}, "layer": layer, "per_seed": [0.5, 0.25], "warning": "a note"}
+
+    monkeypatch.setattr("infomax.cli.eval.protocols", lambda: {"finetune": finetune_like})
+    assert main(["eval", str(run_dir), "--protocol", "finetune", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["eval/finetune/y"]["accuracy"] == {"1%": 0.3125, "10%": 0.875}
+    assert main(["eval", str(run_dir), "--protocol", "finetune"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    rows = {line.split()[0]: line.split()[1:] for line in lines[1:] if "(" not in line}
+    assert rows["metric"] == ["conv", "y"]
+    assert rows["accuracy/1%"] == ["0.3125", "0.3125"] and rows["accuracy/10%"] == ["0.8750", "0.8750"]
+    assert rows["n_labelled/10%"] == ["10", "10"] and rows["per_seed"] == ["0.5000,0.2500"] * 2
+    assert lines[-2:] == ["warning (conv): a note", "warning (y): a note"]
+
+
+def test_eval_progress_goes_to_stderr_only_when_asked(run_dir, protocols, monkeypatch, capsys):
+    monkeypatch.setenv("INFOMAX_PROGRESS", "1")  # as on a terminal
+    assert main(["eval", str(run_dir), "--protocol", "double", "--layer", "y", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"eval/double/y": {"accuracy": 0.5, "layer": "y", "n": 2}}  # stdout: the JSON only
+    assert "eval double on y of" in err and "[1/1] double y: accuracy 0.5000" in err
+    assert main(["eval", str(run_dir), "--protocol", "double", "--layer", "y", "--json", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
