@@ -110,7 +110,7 @@ def _run(args: argparse.Namespace) -> int:
             note(line)
     train_ddim_stage(args.run_dir, overrides, progress=progress, announce=False)
     path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
-    note(f"samples: {path}; writing the interpolation figures")
+    note("writing the interpolation figures (z, y, y_hat)")
     result: dict = {"run_dir": str(args.run_dir), "samples": str(path), **run_interpolations(args.run_dir)}
     if inception is not None:
         from infomax.generative.evaluate import fid_of_run
