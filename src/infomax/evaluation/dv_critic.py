@@ -110,8 +110,8 @@ def _batched(critic: nn.Module, inputs: tuple[Tensor, ...], device: str, chunk: 
     return torch.cat(out)
 
 
-def _adam(params: Any, lr: float, device: str) -> torch.optim.Adam:
-    """Adam, fused where torch has it for ``device`` (one kernel for every parameter: about 3x less
+def _adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam, fused where torch has it for the parameters' device (one kernel for all of them: about 3x less
     optimiser time per step on CPU for a critic's dozen small tensors; the same update rule)."""
     params = list(params)
     try:
@@ -252,7 +252,7 @@ def train_dv_critic(
     critic.eval()
     best_val, best_step = _dv_on(critic, p_val, q_val, device), 0  # 0 for the zero-initialised critic
     best_state = copy.deepcopy(critic.state_dict())
-    opt = _adam(critic.parameters(), s.lr, device)
+    opt = _adam(critic.parameters(), s.lr)
     decay = (s.lr_final / s.lr) ** (1.0 / max(s.steps - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
     log_ema: Tensor | None = None

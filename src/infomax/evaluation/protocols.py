@@ -112,7 +112,7 @@ def _c_selected(
     xt, yt, xv, yv, carved = _val_or_carve(data)
     probes: dict[float, Any] = {}
     prev = None
-    with bar(total=len(Cs) + int(carved), desc=f"{name} probe {layer}", unit="fit") as progress:
+    with bar(total=len(set(Cs)) + int(carved), desc=f"{name} probe {layer}", unit="fit") as progress:
         for c in sorted(set(Cs)):
             progress.set_description(f"{name} probe {layer}: C={c:g}")
             prev = probes[c] = make_probe(c).fit(xt, yt, init=prev)
