@@ -100,8 +100,9 @@ def extract_features(
     """Flattened features of ``layer`` for every image, computed in eval mode without gradients.
 
     The encoder's train/eval mode is restored afterwards. Inside :func:`feature_cache` the result is
-    reused (do not modify it in place). A progress bar labelled ``features <layer>: <split>`` is shown
-    per :mod:`infomax.progress`.
+    reused (do not modify it in place). With ``split`` given, a progress bar labelled
+    ``features <layer>: <split>`` is shown per :mod:`infomax.progress` (without it, none: e.g. the online
+    probe inside a training epoch's bar).
 
     Args:
         encoder: an encoder returning a dict of named features (see ``infomax.types.Encoder``).
@@ -109,7 +110,7 @@ def extract_features(
         layer: a name in ``encoder.layers``; default ``encoder.output_layer``.
         batch_size: images per forward pass.
         device: where to run the encoder (it is moved there).
-        split: what the images are (``"train"``, ``"test"``...), for the progress bar's label.
+        split: what the images are (``"train"``, ``"test"``...): the progress bar's label (None: no bar).
 
     Returns:
         float32 array (N, D) with D the flattened size of the layer (e.g. 256*4*4 for "conv").
@@ -167,7 +168,8 @@ def _extract(
     out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
     desc = f"features {','.join(layers)}" + (f": {split}" if split else "")
     try:
-        with torch.no_grad(), bar(total=len(images), desc=desc, unit="img") as progress:
+        shown = None if split else False
+        with torch.no_grad(), bar(total=len(images), desc=desc, unit="img", enabled=shown) as progress:
             for start in range(0, len(images), batch_size):
                 x = to_float_images(images[start : start + batch_size], device)  # (B, C, H, W)
                 feats = encoder(x)

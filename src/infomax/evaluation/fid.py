@@ -111,6 +111,6 @@ def fid(real_uint8: np.ndarray, fake_uint8: np.ndarray, weights: str | Path | In
         34.6
     """
     net = weights if isinstance(weights, InceptionV3FID) else load_inception(weights)
-    fr = inception_features(net, real_uint8, batch_size, device)
-    ff = inception_features(net, fake_uint8, batch_size, device)
+    fr = inception_features(net, real_uint8, batch_size, device, label="Inception features: real")
+    ff = inception_features(net, fake_uint8, batch_size, device, label="Inception features: generated")
     return frechet_distance_features(fr, ff)

@@ -51,7 +51,7 @@ def train_classifier(
     encoder_lr: float = 1e-4,
     weight_decay: float = 0.0,
     device: str = "cpu",
-    label: str = "fine-tuning",
+    label: str = "classifier training",
 ) -> list[float]:
     """Train ``model`` (encoder + head) with cross-entropy for ``steps`` minibatches drawn with replacement.
 
