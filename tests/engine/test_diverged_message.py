@@ -19,7 +19,9 @@ def _run(tmp_path: Path, method: str, method_config: dict | None, lr: float = 1e
         (run / "config.json").write_text(json.dumps(config))
     diverged = {"message": "loss is nan at epoch 2, step 8"}
     (run / "checkpoints" / "diverged.json").write_text(json.dumps(diverged))
-    save_checkpoint(run / "checkpoints" / "last.pt", {"format": FORMAT, "epoch": 1, "batch": 0, "method": {}})
+    last = {"format": FORMAT, "epoch": 1, "batch": 0, "method": {}, "optimizers": {}, "rng": {}, "step": 8,
+            "elapsed_s": 1.0}
+    save_checkpoint(run / "checkpoints" / "last.pt", last)
     return run
 
 

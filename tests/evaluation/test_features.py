@@ -59,3 +59,56 @@ def test_as_encoder_unwraps_methods_and_runs(tiny):
     assert as_encoder(SimpleNamespace(method=SimpleNamespace(encoder=enc))) is enc
     with pytest.raises(UserError):
         as_encoder(object())
+
+
+class _Counting(torch.nn.Module):
+    """Records the images of every forward pass; "pixels" (64) and "y" (8) features."""
+
+    layers = ("pixels", "y")
+    output_layer = "y"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(64, 8)
+        self.seen = 0
+
+    def forward(self, x):
+        self.seen += len(x)
+        return {"pixels": x.flatten(1), "y": self.proj(x.flatten(1))}
+
+
+def test_feature_cache_one_pass_per_split_for_every_layer(tiny):
+    from infomax.evaluation.features import feature_cache
+
+    torch.manual_seed(0)
+    enc = _Counting()
+    train, _ = tiny.blob_images(30)
+    test, _ = tiny.blob_images(12, seed=1)
+    ref = {(n, layer): extract_features(enc, imgs, layer) for n, imgs in (("train", train), ("test", test))
+           for layer in enc.layers}
+    enc.seen = 0
+    with feature_cache(enc.layers) as cache:
+        for layer in ("y", "pixels"):
+            for imgs, name in ((train, "train"), (test, "test"), (train, "train")):
+                feats = extract_features(enc, imgs, layer, batch_size=7)
+                np.testing.assert_array_equal(feats, ref[name, layer])
+        # one pass over each split computed both layers (+ one blank image each, sizing the layers)
+        assert enc.seen == 30 + 12 + 2
+        assert cache.hits == 4
+        np.testing.assert_array_equal(extract_features(enc, train[:10], "y"), ref["train", "y"][:10])
+        assert enc.seen == 44 + 10 + 1  # another slice is other images
+    extract_features(enc, train, "y")
+    assert enc.seen == 55 + 30  # the cache ends with its block
+
+
+def test_feature_cache_within_a_memory_budget_computes_only_the_layer_asked_for(tiny):
+    from infomax.evaluation.features import feature_cache
+
+    enc = _Counting()
+    images, _ = tiny.blob_images(20)
+    with feature_cache(enc.layers, max_bytes=4 * 20 * 64) as cache:  # room for "pixels" or "y", not both
+        extract_features(enc, images, "y")
+        assert len(cache.store) == 1
+        extract_features(enc, images, "pixels")
+        extract_features(enc, images, "y")
+        assert enc.seen == 1 + 40 and len(cache.store) == 2 and cache.hits == 1  # (1: the sizing image)

@@ -64,3 +64,23 @@ def test_bad_inputs():
         LinearProbe().fit(np.zeros((4, 2)), np.zeros(4))
     with pytest.raises(UserError, match="labels"):
         LinearProbe().fit(np.zeros((4, 2)), np.zeros(3))
+
+
+@pytest.mark.parametrize("n_classes", [2, 5])
+def test_warm_start_reaches_the_same_optimum(n_classes):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 6)) * rng.uniform(0.5, 3, 6) + rng.normal(size=6)
+    y = (X @ rng.normal(size=(6, n_classes)) + rng.normal(size=(300, n_classes))).argmax(1)
+    start = LinearProbe(C=0.01, tol=1e-8).fit(X, y)
+    warm = LinearProbe(C=0.5, tol=1e-8).fit(X, y, init=start)
+    cold = LinearProbe(C=0.5, tol=1e-8).fit(X, y)
+    ref = LinearProbe(C=0.5, tol=1e-10, max_iter=10000, backend="sklearn").fit(X, y)  # float64, cold
+
+    def centred(p):  # softmax logits are defined up to a per-row shift
+        logits = p.decision_function(X)
+        return logits - logits.mean(1, keepdims=True)
+
+    # as close to the float64 optimum as the cold float32 fit is (both about 5e-3 off with 5 classes)
+    err_warm, err_cold = (np.abs(centred(p) - centred(ref)).max() for p in (warm, cold))
+    assert err_warm < 1e-2 and err_warm <= 1.5 * err_cold + 1e-4
+    assert warm.n_iter_ <= cold.n_iter_

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infomax.evaluation.dv_critic import DVSchedule
-from infomax.evaluation.mine import ConcatCritic, mine_mi, shuffle_pairs
+from infomax.evaluation.mine import ConcatCritic, mine_fit, mine_mi, shuffle_pairs
 from infomax.evaluation.protocols import PROTOCOLS
 
 
@@ -42,6 +42,42 @@ def test_mine_recovers_gaussian_mi_fast(d, rho, n, steps, tol):
     m = n * 3 // 4
     est = mine_mi(x[:m], y[:m], x[m:], y[m:], seed=0, hidden=64, schedule=DVSchedule(steps=steps))
     assert est == pytest.approx(true, abs=tol)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_early_stopped_mine_within_0_1_nats_of_the_true_mi(seed):
+    # 2-D Gaussian pairs, rho 0.8: I = -log(1 - 0.64) = 1.02 nats. A cap of 2000 steps, but training stops
+    # 4 checks (100 steps) after the best held-out value, long before the cap
+    x, y, true = gaussian_pairs(3000, 2, 0.8)
+    schedule = DVSchedule(steps=2000, lr=3e-3, lr_final=3e-4, eval_every=25, patience=4)
+    fit = mine_fit(x[:2000], y[:2000], x[2000:], y[2000:], seed=seed, hidden=32, schedule=schedule)
+    t = fit.training
+    assert t.steps_run == t.best_step + 4 * 25 and t.steps_run <= 600  # stopped early, not by the cap
+    assert fit.estimate == pytest.approx(true, abs=0.1)
+
+
+@pytest.mark.slow
+def test_early_stopped_mine_with_the_default_schedule():
+    # the defaults of the mine protocol (2000 steps at most, lr 1e-3 -> 1e-5, patience 8 checks of 50)
+    x, y, true = gaussian_pairs(4000, 2, 0.8)
+    fits = [mine_fit(x[:3000], y[:3000], x[3000:], y[3000:], seed=s, hidden=64) for s in (0, 1)]
+    assert all(f.training.steps_run == f.training.best_step + 8 * 50 < 2000 for f in fits)
+    assert sum(f.estimate for f in fits) / 2 == pytest.approx(true, abs=0.1)
+
+
+def test_mine_shares_the_embedding_of_x_and_equals_two_forward_calls():
+    torch.manual_seed(0)
+    critic = ConcatCritic((1, 8, 8), 5, hidden=16)
+    torch.nn.init.normal_(critic.mlp[-1].weight)  # a non-zero critic
+    x, y = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8), torch.randn(6, 5)
+    torch.manual_seed(1)
+    t_p, t_q = critic.scores_pq((x, y), shuffle_pairs)
+    torch.manual_seed(1)
+    xq, yq = shuffle_pairs((x, y))  # the same permutation
+    torch.testing.assert_close(t_p, critic(x, y), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(t_q, critic(xq, yq), rtol=1e-5, atol=1e-6)
+    flip = critic.scores_pq((x, y), lambda p: (p[0].flip(0), p[1]))  # another x: the plain path
+    torch.testing.assert_close(flip[1], critic(x.flip(0), y))
 
 
 def test_mine_near_zero_for_independent_pairs():

@@ -54,6 +54,30 @@ def test_linear_selects_C_on_val(tiny, pixel_encoder):
     assert out["accuracy"] == best.score(feats["test"], s.test.labels)
 
 
+@pytest.mark.parametrize("carved", [False, True], ids=["val-split", "carved-val"])
+def test_C_path_fits_each_C_once_warm_from_the_previous(tiny, pixel_encoder, monkeypatch, carved):
+    from infomax.evaluation.linear_probe import LinearProbe
+
+    s = tiny.make_splits(noise=150.0)
+    if carved:
+        s.val = SimpleNamespace(images=s.val.images[:0], labels=s.val.labels[:0], classes=[])
+    fits, fit = [], LinearProbe.fit
+
+    def recording(self, X, y, init=None):
+        fits.append((self.C, None if init is None else init.C, len(y)))
+        return fit(self, X, y, init)
+
+    monkeypatch.setattr(LinearProbe, "fit", recording)
+    out = PROTOCOLS["linear"](pixel_encoder, s, "pixels", Cs=(1.0, 1e-4, 1e-2))
+    n_fit = 180 if carved else 200  # train minus the carved 10%, or all of train
+    path = [(1e-4, None, n_fit), (1e-2, 1e-4, n_fit), (1.0, 1e-2, n_fit)]  # smallest C first, each warm
+    # with a val split the best C's probe is the final one; a carved val needs a refit on all of train
+    assert fits == (path + [(out["C"], out["C"], 200)] if carved else path)
+    monkeypatch.setattr(LinearProbe, "fit", fit)
+    cold = PROTOCOLS["linear"](pixel_encoder, s, "pixels", Cs=(1.0, 1e-4, 1e-2))
+    assert cold["C"] == out["C"] and cold["val_accuracies"] == out["val_accuracies"]
+
+
 def test_unlabelled_items_and_empty_val(splits, pixel_encoder):
     train = SimpleNamespace(images=splits.train.images, labels=splits.train.labels.copy(), classes=[])
     train.labels[::2] = -1  # half the training set unlabelled

@@ -139,3 +139,13 @@ def test_protocol_chooses_C_on_val_only(tiny, pixel_encoder):
 def test_protocol_rejects_bad_C_grid(splits, pixel_encoder):
     with pytest.raises(UserError, match="positive C"):
         PROTOCOLS["svm"](pixel_encoder, splits, "pixels", Cs=(0.1, -1.0))
+
+
+def test_warm_start_reaches_the_same_optimum():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 6)) * rng.uniform(0.5, 3, 6)
+    y = (X @ rng.normal(size=(6, 4)) + rng.normal(size=(300, 4))).argmax(1)
+    start = LinearSVMProbe(C=0.001, tol=1e-7).fit(X, y)
+    warm = LinearSVMProbe(C=0.1, tol=1e-7).fit(X, y, init=start)
+    ref = LinearSVMProbe(C=0.1, tol=1e-7, backend="sklearn", max_iter=100000).fit(X, y)
+    np.testing.assert_allclose(warm.decision_function(X), ref.decision_function(X), atol=2e-3)

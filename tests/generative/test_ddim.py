@@ -67,3 +67,11 @@ def test_unet_shapes_and_zero_start():
     assert out.shape == z.shape and torch.equal(out, torch.zeros_like(out))
     with pytest.raises(UserError, match="even"):
         net(torch.randn(1, 6, 7, 7), torch.tensor([0]))
+
+
+def test_on_step_is_called_once_per_step():
+    sched = DDIMSchedule(50)
+    calls = []
+    z = ddim_sample(lambda zt, t: torch.zeros_like(zt), sched, torch.randn(2, 1, 2, 2), steps=7,
+                    on_step=lambda: calls.append(1))
+    assert len(calls) == 7 and z.shape == (2, 1, 2, 2)

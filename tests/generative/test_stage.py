@@ -260,3 +260,53 @@ def test_evaluation_table_figures_and_no_fid_without_weights(tmp_path, rep_run):
             cells = img[2:, 2:].reshape(6, 10, 8, 10)[:, :8, :, :8]  # (row, y, column, x)
             want_end = to_uint8(method.decode(end))[:, 0]
             assert np.array_equal(cells[:, :, 0], start) and np.array_equal(cells[:, :, 7], want_end), mode
+
+
+def test_generate_cli_says_its_plan_then_shows_bars_on_stderr_only(tmp_path, rep_run, capsys, monkeypatch):
+    import json
+
+    from infomax.cli import main as cli
+
+    quiet, shown = tmp_path / "quiet", tmp_path / "shown"
+    shutil.copytree(rep_run, quiet)
+    shutil.copytree(rep_run, shown)
+    sets = [a for k, v in STAGE.items() for a in ("--set", f"{k}={v}")]
+    argv = [*sets, "--steps", "5", "--n-samples", "4", "--json"]
+    assert cli(["generate", str(quiet), *argv]) == 0  # stderr captured, not a terminal: nothing shown
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("INFOMAX_PROGRESS", "1")  # as on a terminal
+    assert cli(["generate", str(shown), *argv]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["samples"].endswith("ddim_samples.png")  # stdout: one JSON object
+    lines = err.replace("\r", "\n").splitlines()
+    plan = next(i for i, line in enumerate(lines) if line.startswith(f"infomax generate {shown}: about "))
+    assert lines[plan].endswith(" in all")
+    # 2 epochs of limit_train_batches=3 batches of 32, timed
+    assert lines[plan + 1].startswith("  1. DDIM stage: training epochs 1-2 of 2 (6 batches of 32 latents, ")
+    assert "s a batch as timed: about" in lines[plan + 1]
+    assert lines[plan + 2].startswith("  2. sampling 4 images with 5 DDIM steps (about ")
+    assert "epoch 2/2" in err and "DDIM sampling: 4 images, 5 steps" in err
+    # the timing runs on a copy with the RNG streams restored: the stage trains to the same weights
+    a, b = (load_file(str(r / "ddim" / "model.safetensors")) for r in (quiet, shown))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    again = ["--steps", "5", "--n-samples", "4", "--json"]
+    assert cli(["generate", str(shown), *again]) == 0  # trained: says so, samples again
+    assert "  1. DDIM stage: already trained (2 of 2 epochs)" in capsys.readouterr().err
+    assert cli(["generate", str(shown), *again, "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_stage_plan_counts_and_estimates():
+    from infomax.generative.stage import StagePlan
+
+    plan = StagePlan(epochs_done=3, batches_done=2, max_epochs=10, batches_per_epoch=22, batch_size=64,
+                     max_minutes=None, seconds_per_batch=0.5)
+    assert plan.batches_to_go == 7 * 22 - 2 and plan.train_seconds == pytest.approx(0.5 * 152)
+    assert plan.describe().startswith("DDIM stage: training epochs 4-10 of 10 (152 batches of 64 latents, "
+                                      "0.50 s a batch as timed: about 1 min 16 s)")
+    assert plan.sample_seconds(64, 50) == pytest.approx(50 * 64 * 0.5 / 3 / 64)
+    capped = StagePlan(0, 0, 10, 22, 64, max_minutes=1.0, seconds_per_batch=0.5)
+    assert capped.train_seconds == 60.0 and "at most 1 min 00 s (max_minutes)" in capped.describe()
+    done = StagePlan(10, 0, 10, 22, 64, None, None)
+    assert done.batches_to_go == 0 and done.describe() == "DDIM stage: already trained (10 of 10 epochs)"
+    assert StagePlan(0, 0, 2, 3, 32, None).train_seconds is None  # not timed: no estimate

@@ -10,6 +10,12 @@ the final probe), and ``--cs`` sets the C values the linear (or SVM) probe tries
     infomax eval runs/demo-20250101-120000 --protocol mlp --layer fc --json
     infomax eval runs/cifar --protocol linear --max-train 10000 --cs 0.01,0.1
     infomax eval runs/cifar --protocol svm --layer conv
+
+Each long phase (feature extraction per split, each probe fit, each MINE/NDM critic) shows a labelled
+progress bar with an ETA on stderr when stderr is a terminal; ``--no-progress`` (or ``INFOMAX_PROGRESS=0``)
+hides them, ``INFOMAX_PROGRESS=1`` shows them when stderr is redirected (see :mod:`infomax.progress`).
+Features are computed once per (layer, split) in one call: with ``--layer all`` one pass of the encoder
+over each split serves every layer (as long as they fit in 2 GiB).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from infomax.errors import UserError
@@ -40,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest when shared)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars on stderr (default: shown when stderr is a terminal; "
+                        "INFOMAX_PROGRESS=0/1 also decides)")
     p.set_defaults(func=run)
 
 
@@ -68,6 +78,8 @@ def evaluate_run(
     the protocol as ``Cs`` (the linear or SVM probe's C values)."""
     from infomax.cli.train import load_splits
     from infomax.engine.evaluate import subsample_splits
+    from infomax.evaluation.features import feature_cache
+    from infomax.progress import format_seconds, note
     from infomax.report import write_report
     from infomax.run import load_run, train_config_from, update_metrics
 
@@ -100,8 +112,19 @@ def evaluate_run(
         kw.update(n_way=n_way or 5, k_shot=k_shot or 1)
         key = f"fewshot-{kw['n_way']}w{kw['k_shot']}s"
     device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
-    results = {f"eval/{key}/{name}": table[protocol](run, splits, name, device=device, **kw)
-               for name in (layers if layer == "all" else (layer,))}
+    chosen = layers if layer == "all" else (layer,)
+    sizes = f"{len(splits.train.labels)} train, {len(splits.val.labels)} val, {len(splits.test.labels)} test"
+    note(f"eval {protocol} on {', '.join(chosen)} of {run_dir} ({device}; {sizes} images)")
+    results = {}
+    start = time.perf_counter()
+    with feature_cache(chosen):  # one encoder pass per split serves every layer
+        for i, name in enumerate(chosen, 1):
+            t0 = time.perf_counter()
+            results[f"eval/{key}/{name}"] = out = table[protocol](run, splits, name, device=device, **kw)
+            headline = next(((k, v) for k, v in out.items() if k in HEADLINES and isinstance(v, float)), None)
+            value = f": {headline[0]} {headline[1]:.4f}" if headline else ""
+            note(f"[{i}/{len(chosen)}] {protocol} {name}{value} ({format_seconds(time.perf_counter() - t0)}; "
+                 f"{format_seconds(time.perf_counter() - start)} so far)")
     update_metrics(run.run_dir, results)
     write_report(run.run_dir)
     return results
@@ -113,27 +136,71 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _cell(v: Any) -> str:
+#: The figure summarised after each layer (the first of these a protocol returns).
+HEADLINES = ("accuracy", "mi", "ndm", "ms_ssim", "precision@1", "codes_accuracy", "codes/mAP")
+#: Long strings shown under the table rather than in a cell.
+NOTES = ("warning",)
+
+
+def format_value(v: Any) -> str:
+    """A number or text as printed: floats with 4 decimals (4 significant digits when tiny or huge),
+    lists of numbers comma-separated.
+
+    Example:
+        >>> format_value(0.97643), format_value(2e-05), format_value([1, 2.5])
+        ('0.9764', '2e-05', '1,2.5000')
+    """
+    if isinstance(v, bool) or v is None:
+        return str(v)
     if isinstance(v, float):
-        return f"{v:.4f}"
-    return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+        return f"{v:.4f}" if v == 0 or 1e-3 <= abs(v) < 1e7 else f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(format_value(x) for x in v)
+    return str(v)
+
+
+def flatten_result(result: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """``{name: printed value}`` of everything a protocol returned, nested dicts as ``outer/inner`` (the
+    fine-tuning accuracies ``accuracy/1%``, ``accuracy/10%``...); lists of lists (the index grid of the
+    neighbours protocol) are left to ``--json`` and ``metrics.json``."""
+    out: dict[str, str] = {}
+    for k, v in result.items():
+        name = f"{prefix}{k}"
+        if prefix == "" and k in ("protocol", "layer"):
+            continue
+        if isinstance(v, dict):
+            out.update(flatten_result(v, f"{name}/"))
+        elif isinstance(v, (list, tuple)) and any(isinstance(x, (list, tuple, dict)) for x in v):
+            continue
+        else:
+            out[name] = format_value(v)
+    return out
+
+
+def format_table(results: dict[str, Any]) -> list[str]:
+    """The lines ``infomax eval`` prints: the protocol, then one row per number (nested values flattened,
+    see :func:`flatten_result`) and one column per layer, then any warnings."""
+    protocol = next(iter(results)).split("/")[1] if results else ""
+    layers = [key.split("/", 2)[2] for key in results]
+    flat = [flatten_result(r) for r in results.values()]
+    names = [n for n in dict.fromkeys(n for f in flat for n in f) if n not in NOTES]
+    rows = [["metric", *layers]] + [[n, *(f.get(n, "-") for f in flat)] for n in names]
+    widths = [max(len(x) for x in col) for col in zip(*rows)]
+    lines = [f"protocol: {protocol}"]
+    lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths)).rstrip() for row in rows]
+    lines += [f"{n} ({layer}): {f[n]}" for layer, f in zip(layers, flat) for n in NOTES if n in f]
+    return lines
 
 
 def print_table(results: dict[str, Any]) -> None:
-    """One row per layer, one column per scalar the protocol returned."""
-    cols = list(dict.fromkeys(k for r in results.values() for k, v in r.items()
-                              if isinstance(v, (int, float, str)) and k not in ("protocol", "layer")))
-    rows = [[key.split("/", 2)[2]] + [_cell(r.get(c, "-")) for c in cols] for key, r in results.items()]
-    header = ["layer"] + cols
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    protocol = next(iter(results)).split("/")[1] if results else ""
-    print(f"protocol: {protocol}")
-    for row in [header] + rows:
-        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths)).rstrip())
+    """Print :func:`format_table` to stdout."""
+    for line in format_table(results):
+        print(line)
 
 
 def run(args: argparse.Namespace) -> int:
     from infomax.cli.train import set_threads
+    from infomax.progress import progress_scope
 
     set_threads(args.threads)
     cs = None
@@ -141,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
         from infomax.config import coerce
 
         cs = coerce(args.cs, tuple[float, ...], "--cs")
-    results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs,
-                           args.n_way, args.k_shot)
+    with progress_scope(False if args.no_progress else None):
+        results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs,
+                               args.n_way, args.k_shot)
     if args.json:
         json.dump(results, sys.stdout)
         print()

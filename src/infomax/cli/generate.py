@@ -12,6 +12,11 @@ to ``RUN_DIR/plots/interp_{z,y,y_hat}.png``. Example::
 With ``--inception-weights`` (a local file: nothing is downloaded) the command also reports real FID of
 ``--fid-samples`` decoded samples against as many test images, beside the FID of validation images against
 the same test images (the floor at that sample size); both go into ``metrics.json`` under ``"fid"``.
+
+Before any work it says on stderr what it will do and how long it should take (the DDIM training is timed
+on a few steps of a copy of the stage), then shows a labelled bar per phase: training epochs, DDIM
+sampling, FID features. Bars and notes are shown when stderr is a terminal; ``--no-progress`` (or
+``INFOMAX_PROGRESS=0``) hides them, ``INFOMAX_PROGRESS=1`` keeps them with stderr redirected.
 """
 
 from __future__ import annotations
@@ -38,14 +43,52 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fid-samples", type=int, default=1000,
                    help="images per side for FID (default 1000; capped at the test split)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no plan, progress bars or notes on stderr (default: shown when stderr is a "
+                        "terminal; INFOMAX_PROGRESS=0/1 also decides)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.progress import progress_scope
+
+    with progress_scope(False if args.no_progress else None):
+        return _run(args)
+
+
+def plan_lines(run_dir: str, plan: object, n_samples: int, steps: int, fid_samples: int | None) -> list[str]:
+    """What ``infomax generate`` will do, one line per phase, with the estimates of a
+    :class:`~infomax.generative.stage.StagePlan` (``fid_samples``: None without FID)."""
+    from infomax.progress import format_seconds
+
+    def est(seconds: float | None) -> str:
+        return "" if seconds is None else f" (about {format_seconds(seconds)})"
+
+    sampling = plan.sample_seconds(n_samples, steps)
+    total = [plan.train_seconds, sampling]
+    lines = [f"  1. {plan.describe()}",
+             f"  2. sampling {n_samples} images with {steps} DDIM steps{est(sampling)} "
+             f"-> plots/ddim_samples.png",
+             "  3. interpolation figures (z, y, y_hat) -> plots/interp_{z,y,y_hat}.png"]
+    if fid_samples is not None:
+        fid_sampling = plan.sample_seconds(fid_samples, steps)
+        total.append(fid_sampling)
+        lines.append(f"  4. FID: sampling {fid_samples} more images{est(fid_sampling)}, then Inception-v3 "
+                     f"features of them, of as many test images and of as many validation images (the floor)")
+    known = [t for t in total if t is not None]
+    head = f"infomax generate {run_dir}:"
+    if len(known) == len(total):
+        head += f" about {format_seconds(sum(known))} before FID features" if fid_samples else \
+            f" about {format_seconds(sum(known))} in all"
+    return [head, *lines]
+
+
+def _run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
     from infomax.errors import UserError
     from infomax.generative.evaluate import run_interpolations
-    from infomax.generative.stage import sample_grid, train_ddim_stage
+    from infomax.generative.stage import estimate_stage, sample_grid, train_ddim_stage
+    from infomax.progress import note, progress_enabled
 
     if args.steps < 1 or args.n_samples < 1:
         raise UserError("--steps and --n-samples must be >= 1")
@@ -58,8 +101,16 @@ def run(args: argparse.Namespace) -> int:
         from infomax.evaluation.inception import load_inception
 
         inception = load_inception(args.inception_weights)  # a bad file fails here, before the slow work
-    train_ddim_stage(args.run_dir, parse_set(args.overrides), progress=not args.json)
+    overrides = parse_set(args.overrides)
+    progress = progress_enabled()
+    if progress:  # say up front what will happen and how long it should take
+        plan = estimate_stage(args.run_dir, overrides)
+        fid_n = args.fid_samples if inception is not None else None
+        for line in plan_lines(str(args.run_dir), plan, args.n_samples, args.steps, fid_n):
+            note(line)
+    train_ddim_stage(args.run_dir, overrides, progress=progress, announce=False)
     path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
+    note("writing the interpolation figures (z, y, y_hat)")
     result: dict = {"run_dir": str(args.run_dir), "samples": str(path), **run_interpolations(args.run_dir)}
     if inception is not None:
         from infomax.generative.evaluate import fid_of_run

@@ -23,14 +23,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from torch import nn
-from tqdm.auto import tqdm
+
+from infomax.evaluation.features import feature_cache
+from infomax.progress import bar
 
 #: Seed of the stratified train sample of the final probe (fixed: every run probes the same images).
 SAMPLE_SEED = 0
@@ -169,21 +170,20 @@ def final_linear_probe(
     acc: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
-    bar = tqdm(total=len(layers) * len(encoders), desc=f"final {protocol_name} probe", unit="probe",
-               file=sys.stderr, leave=False, dynamic_ncols=True, disable=not progress)
-    for i, layer in enumerate(probe_order(layers, first) if deadline is not None else layers):
-        if i > 0 and deadline is not None and time.monotonic() >= deadline:  # the first layer always
-            skipped.append(layer)
-            bar.update(len(encoders))
-            continue
-        for name, enc in encoders.items():
-            bar.set_description(f"final {protocol_name} probe: {layer} of {name}")
-            res = protocol(enc, sample, layer, device=device, **({"Cs": tuple(cs)} if linear else {}))
-            acc.setdefault(layer, {})[name] = float(res["accuracy"])
-            if "C" in res:
-                chosen.setdefault(layer, {})[name] = float(res["C"])
-            bar.update(1)
-    bar.close()
+    with feature_cache(layers), bar(total=len(layers) * len(encoders), desc=f"final {protocol_name} probe",
+                                    unit="probe", enabled=None if progress else False) as progress_bar:
+        for i, layer in enumerate(probe_order(layers, first) if deadline is not None else layers):
+            if i > 0 and deadline is not None and time.monotonic() >= deadline:  # the first layer always
+                skipped.append(layer)
+                progress_bar.update(len(encoders))
+                continue
+            for name, enc in encoders.items():
+                progress_bar.set_description(f"final {protocol_name} probe: {layer} of {name}")
+                res = protocol(enc, sample, layer, device=device, **({"Cs": tuple(cs)} if linear else {}))
+                acc.setdefault(layer, {})[name] = float(res["accuracy"])
+                if "C" in res:
+                    chosen.setdefault(layer, {})[name] = float(res["C"])
+                progress_bar.update(1)
     out = {"protocol": protocol_name, "split": "test", "n_train": _n_labelled(sample.train),
            "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(splits.val),
            "n_test": _n_labelled(splits.test)}

@@ -292,8 +292,7 @@ def fit(
                                    log_every=max(1, min(50, len(sampler) // 20)),
                                    online_probe=_online_probe(method, splits, train_cfg))
             with _quiet_lightning():
-                trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, len(module.groups) > 1,
-                                   label)
+                trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, label)
                 _fit_trainer(trainer, module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
@@ -445,8 +444,7 @@ def _tensor_dataset(arrays: Any) -> TensorDataset:
     return TensorDataset(images, labels)
 
 
-def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, several_groups: bool,
-             label: str = "") -> Any:
+def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, label: str = "") -> Any:
     import lightning as L
     from lightning.pytorch.loggers import CSVLogger
 
@@ -464,8 +462,9 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
         from lightning.pytorch.strategies import DDPStrategy
 
         # spawn: the processes start from this one (the CLI or a test), not by re-running sys.argv.
-        # Several groups: one backward per group, each reaching only part of the parameters.
-        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=several_groups,
+        # Unused parameters: several groups (one backward per group, each reaching only part of the
+        # parameters), and methods whose loss reads an inner layer (MoCo's fc: the encoder's y is unused).
+        strategy = DDPStrategy(start_method="spawn", find_unused_parameters=True,
                                process_group_backend="gloo" if cfg.accelerator == "cpu" else None)
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision=cfg.precision,

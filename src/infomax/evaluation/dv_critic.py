@@ -32,6 +32,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -40,6 +41,7 @@ from torch import Tensor, nn
 from infomax.bounds.mine import ema_log_partition, mine_surrogate
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, extract_features
+from infomax.progress import bar
 
 #: Builds the "Q" sample (e.g. shuffled pairs) from a "P" sample; draws from the global torch RNG.
 MakeQ = Callable[[tuple[Tensor, ...]], tuple[Tensor, ...]]
@@ -106,6 +108,26 @@ def _batched(critic: nn.Module, inputs: tuple[Tensor, ...], device: str, chunk: 
         for s in range(0, len(inputs[0]), chunk)
     ]
     return torch.cat(out)
+
+
+def _adam(params: Any, lr: float) -> torch.optim.Adam:
+    """Adam, fused where torch has it for the parameters' device (one kernel for all of them: about 3x less
+    optimiser time per step on CPU for a critic's dozen small tensors; the same update rule)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # an older torch or an unsupported device
+        return torch.optim.Adam(params, lr=lr)
+
+
+def _scores_pq(critic: nn.Module, p: tuple[Tensor, ...], make_q: MakeQ) -> tuple[Tensor, Tensor]:
+    """Critic values (B,) on a P batch and on the Q batch built from it: ``critic.scores_pq(p, make_q)``
+    where the critic can share work between the two (MINE's critic reuses its embedding of x), else two
+    forward calls. ``make_q`` is called exactly once either way (the same random draws)."""
+    if hasattr(critic, "scores_pq"):
+        t_p, t_q = critic.scores_pq(p, make_q)
+        return t_p.flatten(), t_q.flatten()
+    return critic(*p).flatten(), critic(*make_q(p)).flatten()
 
 
 @torch.no_grad()
@@ -188,6 +210,7 @@ def train_dv_critic(
     make_q: MakeQ,
     schedule: DVSchedule | None = None,
     device: str = "cpu",
+    label: str = "DV critic",
 ) -> DVTraining:
     """Train ``critic`` to maximise the DV bound on KL(P || Q), early-stopped on validation rows.
 
@@ -208,6 +231,8 @@ def train_dv_critic(
         make_q: P batch -> Q batch.
         schedule: the settings (default :class:`DVSchedule()`; ``val_fraction`` is not used here).
         device: torch device.
+        label: the progress bar's label (see :mod:`infomax.progress`; a bar over ``steps`` whose ETA is an
+            upper bound: training usually stops early).
 
     Returns:
         The kept critic's step, validation value and the number of steps taken.
@@ -227,17 +252,18 @@ def train_dv_critic(
     critic.eval()
     best_val, best_step = _dv_on(critic, p_val, q_val, device), 0  # 0 for the zero-initialised critic
     best_state = copy.deepcopy(critic.state_dict())
-    opt = torch.optim.Adam(critic.parameters(), lr=s.lr)
+    opt = _adam(critic.parameters(), s.lr)
     decay = (s.lr_final / s.lr) ** (1.0 / max(s.steps - 1, 1))
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=decay)
     log_ema: Tensor | None = None
     step, checks_without_gain = 0, 0
+    progress = bar(total=s.steps, desc=label, unit="step")
     while step < s.steps and checks_without_gain < s.patience:
         critic.train()
         for _ in range(min(s.eval_every, s.steps - step)):
             idx = torch.randint(0, n, (min(s.batch_size, n),))
             p = tuple(t[idx].to(device) for t in p_fit)
-            t_p, t_q = critic(*p).flatten(), critic(*make_q(p)).flatten()  # (B,), (B,)
+            t_p, t_q = _scores_pq(critic, p, make_q)  # (B,), (B,)
             lme = logmeanexp(t_q)
             log_ema = ema_log_partition(log_ema, lme, decay=1.0 - s.ema_rate)  # clipped as MINE's
             opt.zero_grad()
@@ -252,6 +278,9 @@ def train_dv_critic(
             checks_without_gain = 0
         else:
             checks_without_gain += 1
+        progress.update(step - progress.n)
+        progress.set_postfix(val=f"{best_val:.3f}", best=best_step, refresh=False)
+    progress.close()
     critic.load_state_dict(best_state)
     critic.eval()
     return DVTraining(best_step=best_step, best_val=best_val, steps_run=step)
@@ -273,6 +302,7 @@ def fit_dv(
     seed: int = 0,
     schedule: DVSchedule | None = None,
     device: str = "cpu",
+    label: str = "DV critic",
 ) -> DVFit:
     """Build a critic, train it on ``p_train`` (a random ``val_fraction`` of its rows held out for early
     stopping) and return its DV estimate of KL(P || Q) on ``p_test``.
@@ -289,6 +319,7 @@ def fit_dv(
         seed: seeds the critic, the validation split, the batches and the shuffles.
         schedule: training settings (default :class:`DVSchedule()`).
         device: torch device.
+        label: the training progress bar's label.
 
     Returns:
         :class:`DVFit` with the raw held-out estimate (nats).
@@ -302,7 +333,7 @@ def fit_dv(
         n_val = min(max(2, round(s.val_fraction * n)), n - 2)
         p_val = tuple(t[perm[:n_val]] for t in p_train)
         p_fit = tuple(t[perm[n_val:]] for t in p_train)
-        training = train_dv_critic(critic, p_fit, p_val, make_q, s, device)
+        training = train_dv_critic(critic, p_fit, p_val, make_q, s, device, label)
         return DVFit(dv_estimate(critic, p_test, make_q, s.n_rounds, device), training)
 
 
@@ -314,8 +345,8 @@ def layer_features(
     layer = check_layer(encoder, layer)
     train_images = splits.train.images[:max_train] if max_train else splits.train.images
     test_images = splits.test.images
-    f_train = extract_features(encoder, train_images, layer, device=device)
-    f_test = extract_features(encoder, test_images, layer, device=device)
+    f_train = extract_features(encoder, train_images, layer, device=device, split="train")
+    f_test = extract_features(encoder, test_images, layer, device=device, split="test")
     return layer, np.asarray(train_images), np.asarray(test_images), f_train, f_test
 
 

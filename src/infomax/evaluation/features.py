@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -9,6 +13,7 @@ import torch
 from torch import nn
 
 from infomax.errors import UserError
+from infomax.progress import bar
 
 
 def as_encoder(obj: Any) -> nn.Module:
@@ -40,16 +45,64 @@ def to_float_images(images: np.ndarray | torch.Tensor, device: str | torch.devic
     return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
 
 
+@dataclass
+class _Cache:
+    layers: tuple[str, ...]
+    max_bytes: int
+    # (id(encoder), layer, address, shape, strides, dtype) -> features; the images and encoder are kept
+    # alive in ``keep`` so that no other array can reuse an address while the cache lives
+    store: dict[tuple, np.ndarray] = field(default_factory=dict)
+    keep: list[Any] = field(default_factory=list)
+    hits: int = 0
+
+
+_CACHE: ContextVar[_Cache | None] = ContextVar("infomax_feature_cache", default=None)
+
+
+@contextmanager
+def feature_cache(layers: Sequence[str] = (), max_bytes: int = 2 << 30) -> Iterator[_Cache]:
+    """Within the block, :func:`extract_features` computes each (encoder, images, layer) once.
+
+    On a miss it also computes, in the same forward passes, every other layer of ``layers`` not yet cached
+    for those images, as long as all of them together take at most ``max_bytes`` (else only the layer asked
+    for), so ``infomax eval --layer all`` runs the encoder over each split once instead of once per layer.
+    Images are recognised by their memory (address, shape, strides): the same array or the same slice
+    of it. The features are dropped when the block ends.
+
+    Example:
+        >>> with feature_cache(("fc", "y")):  # doctest: +SKIP
+        ...     a = extract_features(enc, images, "fc")  # one pass computes fc and y
+        ...     b = extract_features(enc, images, "y")  # from the cache
+    """
+    cache = _Cache(tuple(layers), max_bytes)
+    token = _CACHE.set(cache)
+    try:
+        yield cache
+    finally:
+        _CACHE.reset(token)
+
+
+def _key(encoder: nn.Module, images: Any, layer: str) -> tuple | None:
+    if not isinstance(images, np.ndarray):
+        return None
+    return (id(encoder), layer, images.__array_interface__["data"][0], images.shape, images.strides,
+            images.dtype.str)
+
+
 def extract_features(
     encoder: nn.Module,
     images_uint8: np.ndarray,
     layer: str | None = None,
     batch_size: int = 256,
     device: str = "cpu",
+    split: str | None = None,
 ) -> np.ndarray:
     """Flattened features of ``layer`` for every image, computed in eval mode without gradients.
 
-    The encoder's train/eval mode is restored afterwards.
+    The encoder's train/eval mode is restored afterwards. Inside :func:`feature_cache` the result is
+    reused (do not modify it in place). With ``split`` given, a progress bar labelled
+    ``features <layer>: <split>`` is shown per :mod:`infomax.progress` (without it, none: e.g. the online
+    probe inside a training epoch's bar).
 
     Args:
         encoder: an encoder returning a dict of named features (see ``infomax.types.Encoder``).
@@ -57,6 +110,7 @@ def extract_features(
         layer: a name in ``encoder.layers``; default ``encoder.output_layer``.
         batch_size: images per forward pass.
         device: where to run the encoder (it is moved there).
+        split: what the images are (``"train"``, ``"test"``...): the progress bar's label (None: no bar).
 
     Returns:
         float32 array (N, D) with D the flattened size of the layer (e.g. 256*4*4 for "conv").
@@ -73,17 +127,59 @@ def extract_features(
         raise UserError(f"expected images of shape (N, C, H, W), got shape {tuple(images.shape)}")
     if batch_size < 1:
         raise UserError("batch_size must be >= 1")
+    cache = _CACHE.get()
+    key = _key(encoder, images, layer) if cache is not None else None
+    if key is None:
+        return _extract(encoder, images, (layer,), batch_size, device, split)[layer]
+    if key in cache.store:
+        cache.hits += 1
+        return cache.store[key]
+    wanted = [layer] + [name for name in cache.layers if name != layer and name in encoder.layers
+                        and _key(encoder, images, name) not in cache.store]
+    if len(wanted) > 1:
+        dims = _layer_dims(encoder, images, wanted, device)
+        if 4 * len(images) * sum(dims.values()) > cache.max_bytes:
+            wanted = [layer]
+    out = _extract(encoder, images, tuple(wanted), batch_size, device, split)
+    for name, feats in out.items():
+        cache.store[_key(encoder, images, name)] = feats
+    cache.keep.append((encoder, images))
+    return out[layer]
+
+
+def _layer_dims(encoder: nn.Module, images: np.ndarray, layers: Sequence[str], device: str) -> dict[str, int]:
+    """Flattened width of each layer, from one forward pass on a blank image."""
     was_training = encoder.training
     encoder.to(device).eval()
-    out = []
     try:
         with torch.no_grad():
-            for start in range(0, len(images), batch_size):
-                x = to_float_images(images[start : start + batch_size], device)  # (B, C, H, W)
-                out.append(encoder(x)[layer].flatten(1).float().cpu().numpy())  # (B, D)
-            if not out:  # no images: still report the feature width
-                dummy = to_float_images(np.zeros((1, *images.shape[1:]), np.uint8), device)
-                out.append(encoder(dummy)[layer].flatten(1).float().cpu().numpy()[:0])
+            feats = encoder(to_float_images(np.zeros((1, *images.shape[1:]), np.uint8), device))
     finally:
         encoder.train(was_training)
-    return np.concatenate(out).astype(np.float32, copy=False)
+    return {name: int(feats[name][0].numel()) for name in layers}
+
+
+def _extract(
+    encoder: nn.Module, images: Any, layers: tuple[str, ...], batch_size: int, device: str, split: str | None
+) -> dict[str, np.ndarray]:
+    """{layer: float32 (N, D)} of every layer in ``layers``, from one pass over ``images``."""
+    was_training = encoder.training
+    encoder.to(device).eval()
+    out: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+    desc = f"features {','.join(layers)}" + (f": {split}" if split else "")
+    try:
+        shown = None if split else False
+        with torch.no_grad(), bar(total=len(images), desc=desc, unit="img", enabled=shown) as progress:
+            for start in range(0, len(images), batch_size):
+                x = to_float_images(images[start : start + batch_size], device)  # (B, C, H, W)
+                feats = encoder(x)
+                for name in layers:
+                    out[name].append(feats[name].flatten(1).float().cpu().numpy())  # (B, D)
+                progress.update(len(x))
+            if not len(images):  # no images: still report the feature width
+                dummy = encoder(to_float_images(np.zeros((1, *images.shape[1:]), np.uint8), device))
+                for name in layers:
+                    out[name].append(dummy[name].flatten(1).float().cpu().numpy()[:0])
+    finally:
+        encoder.train(was_training)
+    return {name: np.concatenate(parts).astype(np.float32, copy=False) for name, parts in out.items()}

@@ -127,8 +127,9 @@ def codes_and_embeddings(
     d, k = code_shape(encoder)
     emb_layer = _embedding_layer(encoder, layer)
     images, labels, unseen = unseen_test_items(obj, splits, unseen_classes)
-    logprobs = extract_features(encoder, images, CODE_LAYER, batch_size, device).reshape(-1, d, k)
-    embeddings = extract_features(encoder, images, emb_layer, batch_size, device)
+    logprobs = extract_features(encoder, images, CODE_LAYER, batch_size, device, split="test (unseen)")
+    logprobs = logprobs.reshape(-1, d, k)
+    embeddings = extract_features(encoder, images, emb_layer, batch_size, device, split="test (unseen)")
     return {
         "logprobs": logprobs,
         "embeddings": embeddings,

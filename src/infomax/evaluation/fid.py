@@ -26,14 +26,16 @@ import torch
 from infomax.errors import UserError
 from infomax.evaluation.gen_proxy import gaussian_stats
 from infomax.evaluation.inception import InceptionV3FID, load_inception
+from infomax.progress import bar
 
 
 @torch.no_grad()
 def inception_features(net: InceptionV3FID, images_uint8: np.ndarray, batch_size: int = 50,
-                       device: str = "cpu") -> np.ndarray:
+                       device: str = "cpu", label: str = "Inception features") -> np.ndarray:
     """pool3 features (N, 2048) float64 of uint8 images (N, C, H, W), C in {1, 3} (grey is repeated).
 
-    Runs ``net`` in eval mode on ``device`` (it is moved there), ``batch_size`` images at a time.
+    Runs ``net`` in eval mode on ``device`` (it is moved there), ``batch_size`` images at a time, with a
+    progress bar labelled ``label`` (see :mod:`infomax.progress`).
     """
     images = np.asarray(images_uint8)
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1] not in (1, 3):
@@ -41,8 +43,12 @@ def inception_features(net: InceptionV3FID, images_uint8: np.ndarray, batch_size
     if batch_size < 1:
         raise UserError(f"batch_size must be >= 1, got {batch_size}")
     net = net.to(device).eval()
-    out = [net(torch.from_numpy(images[i:i + batch_size]).to(device).float() / 255).double().cpu()
-           for i in range(0, len(images), batch_size)]  # each (B, 2048)
+    out = []
+    with bar(total=len(images), desc=label, unit="img") as progress:
+        for i in range(0, len(images), batch_size):
+            x = torch.from_numpy(images[i:i + batch_size]).to(device).float() / 255
+            out.append(net(x).double().cpu())  # (B, 2048)
+            progress.update(len(x))
     return torch.cat(out).numpy() if out else np.zeros((0, net.fc.in_features))
 
 
@@ -105,6 +111,6 @@ def fid(real_uint8: np.ndarray, fake_uint8: np.ndarray, weights: str | Path | In
         34.6
     """
     net = weights if isinstance(weights, InceptionV3FID) else load_inception(weights)
-    fr = inception_features(net, real_uint8, batch_size, device)
-    ff = inception_features(net, fake_uint8, batch_size, device)
+    fr = inception_features(net, real_uint8, batch_size, device, label="Inception features: real")
+    ff = inception_features(net, fake_uint8, batch_size, device, label="Inception features: generated")
     return frechet_distance_features(fr, ff)

@@ -17,6 +17,7 @@ from torch import nn
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, to_float_images
 from infomax.methods.supervised import Supervised
+from infomax.progress import bar
 
 
 def labelled_subset(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
@@ -50,6 +51,7 @@ def train_classifier(
     encoder_lr: float = 1e-4,
     weight_decay: float = 0.0,
     device: str = "cpu",
+    label: str = "classifier training",
 ) -> list[float]:
     """Train ``model`` (encoder + head) with cross-entropy for ``steps`` minibatches drawn with replacement.
 
@@ -60,6 +62,7 @@ def train_classifier(
             and a ``forward((x, labels))`` returning ``{"loss": ...}``).
         images: uint8 (N, C, H, W).
         labels: int (N,), class indices.
+        label: the progress bar's label (see :mod:`infomax.progress`).
 
     Returns:
         The loss of every step.
@@ -76,7 +79,7 @@ def train_classifier(
     y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     bs = min(batch_size, len(x_all))
     losses = []
-    for _ in range(steps):
+    for _ in bar(range(steps), desc=label, unit="step"):
         idx = torch.randint(0, len(x_all), (max(bs, 2),))
         loss = model((to_float_images(x_all[idx], device), y_all[idx].to(device)))["loss"]
         opt.zero_grad()
@@ -147,7 +150,8 @@ def finetune_protocol(
             torch.manual_seed(seed)
             model = make_classifier(encoder, num_classes, layer, train.images.shape[1:])
             train_classifier(
-                model, train.images[idx], train.labels[idx], steps, batch_size, lr, encoder_lr, device=device
+                model, train.images[idx], train.labels[idx], steps, batch_size, lr, encoder_lr, device=device,
+                label=f"fine-tune {layer}: {key} of the labels ({len(idx)} images)",
             )
         accs[key] = classifier_accuracy(model, test.images, test.labels, device=device)
         counts[key] = len(idx)

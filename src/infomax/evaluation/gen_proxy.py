@@ -55,6 +55,6 @@ def classifier_fd(classifier: nn.Module, real_uint8: np.ndarray, fake_uint8: np.
     features (default its output layer). Not FID: see the module docstring."""
     from infomax.evaluation.fid import frechet_distance_features  # exact and fast, also for N < D
 
-    fr = extract_features(classifier, real_uint8, layer, device=device)
-    ff = extract_features(classifier, fake_uint8, layer, device=device)
+    fr = extract_features(classifier, real_uint8, layer, device=device, split="classifier-FD real")
+    ff = extract_features(classifier, fake_uint8, layer, device=device, split="classifier-FD generated")
     return frechet_distance_features(fr, ff)

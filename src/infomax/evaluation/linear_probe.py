@@ -84,8 +84,13 @@ class LinearProbe:
         self.backend = backend
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> LinearProbe:
-        """Fit on features X (N, D) and integer labels y (N,)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, init: LinearProbe | None = None) -> LinearProbe:
+        """Fit on features X (N, D) and integer labels y (N,).
+
+        ``init``: a fitted probe of the same classes and feature width whose weights start the
+        optimisation (torch backend; e.g. the solution for a neighbouring C when trying several). The
+        problem is strictly convex, so the optimum does not depend on the start, only the iterations do.
+        """
         X, y = _check_xy(X, y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -96,7 +101,7 @@ class LinearProbe:
         if self.backend == "sklearn":
             self._fit_sklearn(Z, yi)
         else:
-            self._fit_torch(Z, yi)
+            self._fit_torch(Z, yi, init)
         return self
 
     def _fit_sklearn(self, Z: np.ndarray, yi: np.ndarray) -> None:
@@ -115,13 +120,19 @@ class LinearProbe:
         self.coef_, self.intercept_ = coef.astype(np.float32), intercept.astype(np.float32)
         self.n_iter_ = int(np.max(clf.n_iter_))
 
-    def _fit_torch(self, Z: np.ndarray, yi: np.ndarray) -> None:
+    def _fit_torch(self, Z: np.ndarray, yi: np.ndarray, init: LinearProbe | None = None) -> None:
         n, d = Z.shape
         k = len(self.classes_)
         x = torch.from_numpy(Z).to(self.device)  # (N, D)
         t = torch.from_numpy(yi).long().to(self.device)  # (N,)
         w = torch.zeros(k, d, device=self.device, requires_grad=True)
         b = torch.zeros(k, device=self.device, requires_grad=True)
+        if init is not None and np.shape(getattr(init, "coef_", None)) == (k, d) and np.array_equal(
+            init.classes_, self.classes_
+        ):  # warm start
+            with torch.no_grad():
+                w.copy_(torch.as_tensor(init.coef_))
+                b.copy_(torch.as_tensor(init.intercept_))
         reg = 1.0 / (2.0 * self.C * n)  # the sklearn objective divided by C * N
         opt = torch.optim.LBFGS(
             [w, b],

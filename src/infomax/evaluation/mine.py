@@ -21,6 +21,7 @@ from infomax.errors import UserError
 from infomax.evaluation.dv_critic import (
     DVFit,
     DVSchedule,
+    MakeQ,
     fit_dv,
     layer_features,
     seed_summary,
@@ -84,6 +85,25 @@ class ConcatCritic(nn.Module):
             x = x.float() / 255.0
         return self.mlp(torch.cat([self.phi(x.float()), y.float()], 1)).squeeze(1)  # (B,)
 
+    def scores_pq(self, p: tuple[Tensor, ...], make_q: MakeQ) -> tuple[Tensor, Tensor]:
+        """``(T(p) (B,), T(q) (B,))`` for ``q = make_q(p)``, equal to two ``forward`` calls but cheaper when
+        ``q`` keeps p's x (as :func:`shuffle_pairs` does): ``phi(x)`` and its part of the first layer,
+        ``W_x phi(x)``, are computed once and shared by the P and the Q pairs (the first layer of the MLP on
+        ``[phi(x), y]`` is ``W_x phi(x) + W_y y + b``)."""
+        q = make_q(p)
+        (x, y), (xq, yq) = p, q
+        if xq is not x:
+            return self(*p), self(*q)
+        if x.dtype == torch.uint8:
+            x = x.float() / 255.0
+        first = self.mlp[0]
+        d = first.in_features - y.shape[1]
+        shared = self.phi(x.float()) @ first.weight[:, :d].T  # (B, hidden)
+        own = torch.cat([y, yq]).float() @ first.weight[:, d:].T + first.bias  # (2B, hidden)
+        pre = shared.repeat(2, 1) + own  # (2B, hidden): P rows, then Q rows
+        t = self.mlp[1:](pre).squeeze(1)  # (2B,)
+        return t[: len(y)], t[len(y) :]
+
 
 def mine_fit(
     x_train: Tensor,
@@ -94,6 +114,7 @@ def mine_fit(
     hidden: int = 256,
     schedule: DVSchedule | None = None,
     device: str = "cpu",
+    label: str = "MINE critic",
 ) -> DVFit:
     """MINE estimate of I(X; Y) in nats, with how its critic was trained: a DV critic trained on
     (x_train, y_train) (``schedule.val_fraction`` of the pairs held out for early stopping), evaluated on
@@ -110,6 +131,7 @@ def mine_fit(
         hidden: width of :class:`ConcatCritic`.
         schedule: training settings (default :class:`~infomax.evaluation.dv_critic.DVSchedule()`).
         device: torch device.
+        label: the progress bar's label.
 
     Example:
         >>> x = torch.randn(4000, 1); y = 0.9 * x + (1 - 0.81) ** 0.5 * torch.randn(4000, 1)
@@ -119,7 +141,7 @@ def mine_fit(
     x_train, x_test = torch.as_tensor(x_train), torch.as_tensor(x_test)
     y_train, y_test = torch.as_tensor(y_train).float(), torch.as_tensor(y_test).float()
     critic = partial(ConcatCritic, tuple(x_train.shape[1:]), y_train.shape[1], hidden)
-    return fit_dv(critic, (x_train, y_train), (x_test, y_test), shuffle_pairs, seed, schedule, device)
+    return fit_dv(critic, (x_train, y_train), (x_test, y_test), shuffle_pairs, seed, schedule, device, label)
 
 
 def mine_mi(x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, **kw: object) -> float:
@@ -163,7 +185,8 @@ def mine_protocol(
     y_tr, y_te = standardize(f_train, f_test)  # (N, D), (M, D)
     x_tr, x_te = torch.from_numpy(x_train), torch.from_numpy(x_test)
     schedule = DVSchedule(steps=steps, batch_size=batch_size, lr=lr, lr_final=lr_final, patience=patience)
-    fits = [mine_fit(x_tr, y_tr, x_te, y_te, s, hidden, schedule, device) for s in seeds]
+    fits = [mine_fit(x_tr, y_tr, x_te, y_te, s, hidden, schedule, device,
+                     f"MINE {layer}: seed {s} ({i}/{len(seeds)})") for i, s in enumerate(seeds, 1)]
     return {
         "protocol": "mine",
         **seed_summary("mi", fits),

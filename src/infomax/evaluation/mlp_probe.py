@@ -11,6 +11,7 @@ from torch import nn
 
 from infomax.errors import UserError
 from infomax.evaluation.linear_probe import Standardizer, _check_xy
+from infomax.progress import bar
 
 
 class MLPProbe:
@@ -34,6 +35,7 @@ class MLPProbe:
         weight_decay: Adam weight decay.
         seed: seeds the initialisation, the shuffling and the held-out split.
         device: torch device.
+        label: the progress bar's label (see :mod:`infomax.progress`).
 
     Attributes:
         classes_ (K,), model_ (the trained nn.Module), best_epoch_, best_val_accuracy_, n_epochs_.
@@ -55,6 +57,7 @@ class MLPProbe:
         weight_decay: float = 0.0,
         seed: int = 0,
         device: str = "cpu",
+        label: str = "MLP probe",
     ) -> None:
         if hidden < 1 or epochs < 1 or batch_size < 1 or patience < 1:
             raise UserError("hidden, epochs, batch_size and patience must be >= 1")
@@ -72,6 +75,7 @@ class MLPProbe:
         self.weight_decay = weight_decay
         self.seed = seed
         self.device = device
+        self.label = label
 
     def _build(self, d: int, k: int) -> nn.Module:
         return nn.Sequential(
@@ -110,6 +114,7 @@ class MLPProbe:
         opt = torch.optim.Adam(model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.model_ = model
         best, best_state, best_epoch, waited, epoch = -1.0, None, 0, 0, 0
+        progress = bar(total=self.epochs, desc=self.label, unit="epoch")
         for epoch in range(1, self.epochs + 1):
             model.train()
             perm = torch.randperm(len(x)).to(self.device)
@@ -122,12 +127,15 @@ class MLPProbe:
                 loss.backward()
                 opt.step()
             acc = self.score(X_val, y_val)
+            progress.update(1)
+            progress.set_postfix(val=f"{max(acc, best):.4f}", refresh=False)
             if acc > best:
                 best, best_state, best_epoch, waited = acc, copy.deepcopy(model.state_dict()), epoch, 0
             else:
                 waited += 1
                 if waited >= self.patience:
                     break
+        progress.close()
         model.load_state_dict(best_state)
         model.eval()
         self.best_epoch_, self.best_val_accuracy_, self.n_epochs_ = best_epoch, best, epoch

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, extract_features, to_float_images
+from infomax.progress import bar
 
 #: Wang et al. 2003 scale weights, finest first.
 STANDARD_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -190,13 +191,13 @@ def msssim_protocol(
     val_img = splits.val.images if len(splits.val.images) else None
     te_img = splits.test.images
 
-    def feats(images: np.ndarray) -> Tensor:
-        return torch.from_numpy(extract_features(encoder, images, layer, device=device))
+    def feats(images: np.ndarray, split: str) -> Tensor:
+        return torch.from_numpy(extract_features(encoder, images, layer, device=device, split=split))
 
-    f_tr, f_te = feats(tr_img), feats(te_img)
+    f_tr, f_te = feats(tr_img, "train"), feats(te_img, "test")
     mean, std = f_tr.mean(0), f_tr.std(0).clamp_min(1e-8)
     f_tr, f_te = (f_tr - mean) / std, (f_te - mean) / std
-    f_val = (feats(val_img) - mean) / std if val_img is not None else None
+    f_val = (feats(val_img, "val") - mean) / std if val_img is not None else None
     x_tr, x_te = to_float_images(tr_img), to_float_images(te_img)
     x_val = to_float_images(val_img) if val_img is not None else None
     c, side = x_tr.shape[1], x_tr.shape[-1]
@@ -205,7 +206,7 @@ def msssim_protocol(
         dec = Decoder(f_tr.shape[1], c, side).to(device)
         opt = torch.optim.Adam(dec.parameters(), lr=lr)
         best, best_state, best_epoch = math.inf, copy.deepcopy(dec.state_dict()), 0
-        for epoch in range(1, epochs + 1):
+        for epoch in bar(range(1, epochs + 1), desc=f"MS-SSIM decoder {layer}", unit="epoch"):
             dec.train()
             perm = torch.randperm(len(f_tr))
             for s in range(0, len(perm), batch_size):

@@ -136,7 +136,7 @@ def neighbours_protocol(
     if out_path is None and run_dir is not None:
         out_path = str(Path(run_dir) / "plots" / f"neighbours-{layer}.png")
     test = splits.test
-    feats = extract_features(encoder, test.images, layer, device=device)
+    feats = extract_features(encoder, test.images, layer, device=device, split="test")
     labels = np.asarray(test.labels)
     rng = np.random.default_rng(seed)
     queries = np.array([rng.choice(np.flatnonzero(labels == c)) for c in np.unique(labels[labels >= 0])])

@@ -25,6 +25,7 @@ from infomax.evaluation.msssim import msssim_protocol
 from infomax.evaluation.ndm import ndm_protocol
 from infomax.evaluation.neighbours import neighbours_protocol
 from infomax.evaluation.svm_probe import LinearSVMProbe
+from infomax.progress import bar
 
 
 def labelled_features(
@@ -41,24 +42,30 @@ def labelled_features(
     out = {}
     for name in ("train", "val", "test"):
         arr = getattr(splits, name)
-        keep = np.asarray(arr.labels) >= 0
-        images, labels = arr.images[keep], np.asarray(arr.labels)[keep]
+        labels = np.asarray(arr.labels)
+        keep = np.flatnonzero(labels >= 0)
         if name == "train" and max_train:
-            images, labels = images[:max_train], labels[:max_train]
-        out[name] = (extract_features(enc, images, layer, batch_size, device), labels)
+            keep = keep[:max_train]
+        # features of the split up to its last kept item (the whole split, the same array for every
+        # protocol and layer: cached per (layer, split) inside ``feature_cache``), then the kept rows
+        end = int(keep[-1]) + 1 if len(keep) else 0
+        images = arr.images if end == len(labels) else arr.images[:end]
+        feats = extract_features(enc, images, layer, batch_size, device, split=name)
+        out[name] = (feats if len(keep) == end else feats[keep], labels[keep])
     if len(out["train"][1]) == 0 or len(out["test"][1]) == 0:
         raise UserError("probes need labelled train and test splits")
     return layer, out
 
 
-def _val_or_carve(data: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(X_train, y_train, X_val, y_val): the val split, or 10% carved from train when val is empty."""
+def _val_or_carve(data: dict, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(X_train, y_train, X_val, y_val, carved): the val split (carved False: X_train is the whole train
+    split), or 10% carved from train when val is empty (carved True)."""
     (xt, yt), (xv, yv) = data["train"], data["val"]
     if len(yv):
-        return xt, yt, xv, yv
+        return xt, yt, xv, yv, False
     perm = np.random.default_rng(seed).permutation(len(yt))
     n = max(1, len(yt) // 10)
-    return xt[perm[n:]], yt[perm[n:]], xt[perm[:n]], yt[perm[:n]]
+    return xt[perm[n:]], yt[perm[n:]], xt[perm[:n]], yt[perm[:n]], True
 
 
 def _summary(name: str, layer: str, data: dict, acc: float, **extra: object) -> dict:
@@ -96,11 +103,26 @@ def _c_selected(
     name: str, make_probe: Callable[[float], Any], Cs: Sequence[float], layer: str, data: dict
 ) -> dict:
     """Fit ``make_probe(C)`` on train-minus-val for each C, keep the best val accuracy (ties: the first C
-    listed), refit it on the whole train split and report its test accuracy."""
-    xt, yt, xv, yv = _val_or_carve(data)
-    scores = {c: make_probe(c).fit(xt, yt).score(xv, yv) for c in Cs}
-    best_c = max(Cs, key=lambda c: scores[c])  # first of the ties: the strongest regularisation
-    final = make_probe(best_c).fit(*data["train"])
+    listed) and report its test accuracy, refitted on the whole train split when val was carved from it.
+
+    The C values are fitted from the strongest regularisation (smallest C) up, each fit starting from the
+    previous solution (a warm-started path: the optimum is the same, the iterations fewer). With a
+    separate val split, train-minus-val is the whole train split, so the probe of the best C is the final
+    probe (no refit)."""
+    xt, yt, xv, yv, carved = _val_or_carve(data)
+    probes: dict[float, Any] = {}
+    prev = None
+    with bar(total=len(set(Cs)) + int(carved), desc=f"{name} probe {layer}", unit="fit") as progress:
+        for c in sorted(set(Cs)):
+            progress.set_description(f"{name} probe {layer}: C={c:g}")
+            prev = probes[c] = make_probe(c).fit(xt, yt, init=prev)
+            progress.update(1)
+        scores = {c: probes[c].score(xv, yv) for c in Cs}
+        best_c = max(Cs, key=lambda c: scores[c])  # first of the ties: the strongest regularisation
+        final = probes[best_c]
+        if carved:
+            progress.set_description(f"{name} probe {layer}: C={best_c:g} on all of train")
+            final = make_probe(best_c).fit(*data["train"], init=final)
     return _summary(
         name,
         layer,
@@ -156,8 +178,9 @@ def mlp_protocol(
 ) -> dict:
     """MLP probe (200 hidden, BN, dropout 0.1, Adam 1e-4), early-stopped on val; test accuracy reported."""
     layer, data = labelled_features(encoder, splits, layer, batch_size, device, max_train)
-    xt, yt, xv, yv = _val_or_carve(data)
-    probe = MLPProbe(hidden, dropout, lr, epochs, probe_batch_size, patience, seed=seed, device=device)
+    xt, yt, xv, yv, _ = _val_or_carve(data)
+    probe = MLPProbe(hidden, dropout, lr, epochs, probe_batch_size, patience, seed=seed, device=device,
+                     label=f"MLP probe {layer}")
     probe.fit(xt, yt, xv, yv)
     return _summary(
         "mlp",

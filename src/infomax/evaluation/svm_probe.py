@@ -68,8 +68,13 @@ class LinearSVMProbe:
         self.backend = backend
         self.device = device
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> LinearSVMProbe:
-        """Fit on features X (N, D) and labels y (N,) (any sortable values, at least two distinct)."""
+    def fit(self, X: np.ndarray, y: np.ndarray, init: LinearSVMProbe | None = None) -> LinearSVMProbe:
+        """Fit on features X (N, D) and labels y (N,) (any sortable values, at least two distinct).
+
+        ``init``: a fitted probe of the same classes and feature width whose weights start the
+        optimisation (torch backend; e.g. the solution for a neighbouring C when trying several). The
+        problem is strictly convex, so the optimum does not depend on the start, only the iterations do.
+        """
         X, y = _check_xy(X, y)
         self.classes_, yi = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -80,7 +85,7 @@ class LinearSVMProbe:
         if self.backend == "sklearn":
             self._fit_sklearn(Z, yi)
         else:
-            self._fit_torch(Z, yi)
+            self._fit_torch(Z, yi, init)
         return self
 
     def _fit_sklearn(self, Z: np.ndarray, yi: np.ndarray) -> None:
@@ -92,7 +97,7 @@ class LinearSVMProbe:
         self.intercept_ = clf.intercept_.astype(np.float32)  # (K',)
         self.n_iter_ = int(clf.n_iter_)
 
-    def _fit_torch(self, Z: np.ndarray, yi: np.ndarray) -> None:
+    def _fit_torch(self, Z: np.ndarray, yi: np.ndarray, init: LinearSVMProbe | None = None) -> None:
         n, d = Z.shape
         k = len(self.classes_)
         x = torch.from_numpy(Z).to(self.device)  # (N, D)
@@ -105,6 +110,12 @@ class LinearSVMProbe:
         kk = t.shape[1]
         w = torch.zeros(kk, d, device=self.device, requires_grad=True)
         b = torch.zeros(kk, device=self.device, requires_grad=True)
+        if init is not None and np.shape(getattr(init, "coef_", None)) == (kk, d) and np.array_equal(
+            init.classes_, self.classes_
+        ):  # warm start
+            with torch.no_grad():
+                w.copy_(torch.as_tensor(init.coef_))
+                b.copy_(torch.as_tensor(init.intercept_))
         reg = 1.0 / (2.0 * self.C * n)  # liblinear's objective divided by C * N
         opt = torch.optim.LBFGS(
             [w, b],

@@ -75,11 +75,13 @@ def ddim_sample(
     steps: int,
     eta: float = 0.0,
     generator: torch.Generator | None = None,
+    on_step: Callable[[], object] | None = None,
 ) -> Tensor:
     """Run the DDIM generative process from z_T (B, C, S, S) over ``steps`` steps; returns z_0.
 
     With ``eta = 0`` no randomness is drawn: the output is a fixed function of z_T (DDIM, eq. 12 with
-    sigma = 0); ``eta = 1`` gives DDPM-like ancestral sampling (noise from ``generator``).
+    sigma = 0); ``eta = 1`` gives DDPM-like ancestral sampling (noise from ``generator``). ``on_step`` is
+    called after every step (e.g. a progress bar's update).
     """
     if eta < 0:
         raise UserError(f"eta must be >= 0, got {eta}")
@@ -96,4 +98,6 @@ def ddim_sample(
         if eta > 0 and i > 0:
             noise = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
             z = z + sigma * noise
+        if on_step is not None:
+            on_step()
     return z

@@ -185,11 +185,13 @@ def fid_of_run(
     if splits is None:
         splits = _run_splits(run_dir)
     n = min(n, len(splits.test.images))
-    real = inception_features(net, splits.test.images[:n])  # (n, 2048), shared by both distances
-    fake = inception_features(net, to_uint8(generate(run_dir, n, steps)))
+    real = inception_features(net, splits.test.images[:n], label="Inception features: test")  # (n, 2048)
+    fake_images = to_uint8(generate(run_dir, n, steps))
+    fake = inception_features(net, fake_images, label="Inception features: generated")
     out: dict[str, Any] = {"fid": frechet_distance_features(real, fake), "n": n, "steps": steps}
     if len(splits.val.images) >= 2:
-        out["fid_real_val"] = frechet_distance_features(real, inception_features(net, splits.val.images[:n]))
+        val = inception_features(net, splits.val.images[:n], label="Inception features: validation")
+        out["fid_real_val"] = frechet_distance_features(real, val)
     update_metrics(run_dir, {"fid": out})
     return out
 

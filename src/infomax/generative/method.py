@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -104,15 +105,16 @@ class LatentDDIM(MethodBase):
 
     @torch.no_grad()
     def sample(self, n: int, steps: int = 50, eta: float = 0.0, generator: torch.Generator | None = None,
-               z_T: Tensor | None = None) -> Tensor:
-        """n latents (n, C, S, S) by DDIM from z_T (default: N(0, I) drawn from ``generator``)."""
+               z_T: Tensor | None = None, on_step: Callable[[], object] | None = None) -> Tensor:
+        """n latents (n, C, S, S) by DDIM from z_T (default: N(0, I) drawn from ``generator``);
+        ``on_step`` is called after each DDIM step."""
         was = self.training
         self.eval()
         try:
             if z_T is None:
                 z_T = torch.randn((n, *self.latent_shape), generator=generator)
             dev = self.latent_mean.device
-            zn = ddim_sample(self.unet, self.schedule, z_T.to(dev), steps, eta, generator)
+            zn = ddim_sample(self.unet, self.schedule, z_T.to(dev), steps, eta, generator, on_step)
         finally:
             self.train(was)
         return zn * self.latent_std + self.latent_mean

@@ -22,8 +22,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
 import sys
+import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from infomax.config import TrainConfig, apply_overrides, coerce, field_types, pa
 from infomax.errors import UserError
 from infomax.generative.figures import save_grid
 from infomax.generative.method import Config, LatentDDIM
+from infomax.progress import bar, format_seconds, note, progress_enabled
 from infomax.run import (
     CHECKPOINT_DIR,
     LAST_CHECKPOINT,
@@ -94,25 +98,139 @@ def _stage_configs(run: Run, stage_dir: Path, overrides: dict[str, Any]) -> tupl
     return train_cfg, cfg
 
 
+@dataclass(frozen=True)
+class StagePlan:
+    """What training the DDIM stage will do, and a timed estimate of how long it takes.
+
+    ``seconds_per_batch`` is measured on a few optimiser steps of a copy of the stage (None when not
+    measured); the estimates are None then.
+    """
+
+    epochs_done: int  #: epochs already in the stage's checkpoint
+    batches_done: int  #: batches done in the current (unfinished) epoch
+    max_epochs: int
+    batches_per_epoch: int
+    batch_size: int
+    max_minutes: float | None
+    seconds_per_batch: float | None = None
+
+    @property
+    def batches_to_go(self) -> int:
+        return max(0, (self.max_epochs - self.epochs_done) * self.batches_per_epoch - self.batches_done)
+
+    @property
+    def train_seconds(self) -> float | None:
+        """Estimated training time (capped by ``max_minutes``), None without a timing."""
+        if self.seconds_per_batch is None:
+            return None
+        est = self.batches_to_go * self.seconds_per_batch
+        return est if self.max_minutes is None else min(est, 60.0 * self.max_minutes)
+
+    def sample_seconds(self, n: int, steps: int) -> float | None:
+        """Rough time of drawing ``n`` samples with ``steps`` DDIM steps: a U-Net forward pass per step,
+        taken as a third of a timed training step (forward + backward) per ``batch_size`` latents."""
+        if self.seconds_per_batch is None:
+            return None
+        return steps * n * self.seconds_per_batch / 3 / self.batch_size
+
+    def describe(self) -> str:
+        """One line for the user: the epochs to train and the estimate."""
+        if self.batches_to_go == 0:
+            return f"DDIM stage: already trained ({self.epochs_done} of {self.max_epochs} epochs)"
+        first = self.epochs_done + 1
+        line = (f"DDIM stage: training epochs {first}-{self.max_epochs} of {self.max_epochs} "
+                f"({self.batches_to_go} batches of {self.batch_size} latents")
+        if self.seconds_per_batch is not None:
+            est = format_seconds(self.train_seconds or 0.0)
+            line += f", {self.seconds_per_batch:.2f} s a batch as timed: about {est}"
+        line += ")"
+        if self.max_minutes is not None:
+            line += f", at most {format_seconds(60 * self.max_minutes)} (max_minutes)"
+        return line + "; it checkpoints every epoch: interrupt and rerun to continue"
+
+
+def time_training_step(method: LatentDDIM, images: np.ndarray, batch_size: int, lr: float,
+                       device: str = "cpu", repeats: int = 2) -> float:
+    """Seconds per optimiser step (forward, backward, Adam) of a copy of ``method`` on ``batch_size`` of
+    ``images`` (uint8), after one warm-up step; ``method`` and the global RNG streams are untouched."""
+    model = copy.deepcopy(method).to(device).train()
+    x = torch.from_numpy(np.asarray(images[:batch_size])).to(device).float() / 255
+    batch = (x, torch.zeros(len(x), dtype=torch.long, device=device))
+    opt = torch.optim.Adam(model.param_groups()["main"], lr=lr)
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+        times = []
+        for _ in range(repeats + 1):
+            t0 = time.perf_counter()
+            loss = model(batch)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+    return float(np.mean(times[1:]))
+
+
+def plan_stage(run_dir: str | Path, train_cfg: TrainConfig, splits: Any,
+               method: LatentDDIM | None = None) -> StagePlan:
+    """The :class:`StagePlan` of training ``run_dir``'s stage with these settings (timed on ``method``
+    when given)."""
+    from infomax.engine.checkpoint import load_checkpoint
+    from infomax.engine.sampler import EpochBatchSampler
+
+    ckpt = Path(run_dir) / STAGE_DIR / CHECKPOINT_DIR / LAST_CHECKPOINT
+    state = load_checkpoint(ckpt) if ckpt.is_file() else {}
+    n = len(splits.train.images)
+    per_epoch = len(EpochBatchSampler(n, train_cfg.batch_size, train_cfg.seed,
+                                      limit_batches=train_cfg.limit_train_batches))
+    spb = None
+    if method is not None and n:
+        device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
+        spb = time_training_step(method, splits.train.images, train_cfg.batch_size, train_cfg.lr, device)
+    return StagePlan(int(state.get("epoch", 0)), int(state.get("batch", 0)), int(train_cfg.max_epochs),
+                     per_epoch, int(train_cfg.batch_size), train_cfg.max_minutes, spb)
+
+
+def estimate_stage(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> StagePlan:
+    """The :class:`StagePlan` of ``train_ddim_stage(run_dir, overrides)``, timed on a few steps of a copy of
+    the stage (a second or so; no file is written and no global RNG stream moves)."""
+    from infomax.data.datasets import load_dataset
+
+    run = representation_run(run_dir)
+    train_cfg, cfg = _stage_configs(run, Path(run_dir) / STAGE_DIR, dict(overrides or {}))
+    splits = load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction,
+                          max_items=train_cfg.max_items)
+    return plan_stage(run_dir, train_cfg, splits, LatentDDIM(copy.deepcopy(run.method.encoder), cfg))
+
+
 def train_ddim_stage(run_dir: str | Path, overrides: dict[str, Any] | None = None,
-                     progress: bool = True) -> dict[str, Any]:
+                     progress: bool | None = None, announce: bool = True) -> dict[str, Any]:
     """Train (or continue) the DDIM stage of ``run_dir``; returns the stage's metrics.
+
+    When progress is shown, it first says what it will train and how long that should take (timed on a few
+    steps of a copy of the stage: :class:`StagePlan`; ``announce=False`` when the caller already said it, see
+    :func:`estimate_stage`), then shows the engine's bar per epoch.
 
     Args:
         run_dir: a trained hybrid run directory.
         overrides: TrainConfig or :class:`~infomax.generative.method.Config` settings (``max_epochs``,
             ``batch_size``, ``lr``, ``base``, ``timesteps``...); when continuing, only the limits.
-        progress: show the engine's progress bar.
+        progress: show the plan and the engine's progress bar (None: per :mod:`infomax.progress`).
+        announce: with progress, say the plan first.
     """
     from infomax.data.datasets import load_dataset
     from infomax.engine.checkpoint import seed_everything
     from infomax.engine.fit import fit
 
+    progress = progress_enabled(progress)
     run = representation_run(run_dir)
     stage_dir = Path(run_dir) / STAGE_DIR
     train_cfg, cfg = _stage_configs(run, stage_dir, dict(overrides or {}))
     splits = load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction,
                           max_items=train_cfg.max_items)
+    if progress and announce:  # timed on a copy (RNG streams restored): the stage's own draws are unchanged
+        timed = LatentDDIM(copy.deepcopy(run.method.encoder), cfg)
+        note(plan_stage(run_dir, train_cfg, splits, timed).describe(), enabled=True)
     seed_everything(train_cfg.seed)
     method = LatentDDIM(copy.deepcopy(run.method.encoder), cfg)
     if not (stage_dir / CHECKPOINT_DIR / LAST_CHECKPOINT).exists():  # fresh: latent statistics
@@ -144,13 +262,18 @@ def load_stage(run_dir: str | Path) -> LatentDDIM:
 @torch.no_grad()
 def generate(run_dir: str | Path, n: int, steps: int = 50, eta: float = 0.0, seed: int = 0,
              batch_size: int = 256) -> torch.Tensor:
-    """n decoded DDIM samples (n, C, H, W) in [0, 1]; z_T drawn from a generator seeded with ``seed``."""
+    """n decoded DDIM samples (n, C, H, W) in [0, 1]; z_T drawn from a generator seeded with ``seed``.
+
+    A progress bar ``DDIM sampling`` counts the U-Net steps (``steps`` per batch of ``batch_size``)."""
     run, ddim = representation_run(run_dir), load_stage(run_dir)
     g = torch.Generator().manual_seed(seed)
     out = []
-    for i in range(0, n, batch_size):
-        z = ddim.sample(min(batch_size, n - i), steps, eta, generator=g)
-        out.append(run.method.decode(z))
+    total = math.ceil(n / batch_size) * steps
+    with bar(total=total, desc=f"DDIM sampling: {n} images, {steps} steps", unit="step") as progress:
+        for i in range(0, n, batch_size):
+            z = ddim.sample(min(batch_size, n - i), steps, eta, generator=g,
+                            on_step=lambda: progress.update(1))
+            out.append(run.method.decode(z))
     return torch.cat(out)
 
 
@@ -175,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     try:
-        train_ddim_stage(args.run_dir, parse_set(args.overrides), progress=not args.no_progress)
+        train_ddim_stage(args.run_dir, parse_set(args.overrides),
+                         progress=False if args.no_progress else None)
         path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
     except UserError as e:
         print(f"infomax: error: {e}", file=sys.stderr)
@@ -184,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["STAGE_DIR", "generate", "load_stage", "main", "representation_run", "sample_grid",
-           "train_ddim_stage"]
+__all__ = ["STAGE_DIR", "StagePlan", "estimate_stage", "generate", "load_stage", "main", "plan_stage",
+           "representation_run", "sample_grid", "time_training_step", "train_ddim_stage"]
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
