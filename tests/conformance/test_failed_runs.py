@@ -1,8 +1,9 @@
 """A failed ``infomax train`` never leaves a half-written run directory that blocks the next attempt.
 
-Before the first training step any failure (a user error, a crash such as a bound called without its
-arguments, an exit) removes what the run wrote, so the same command with the same ``--out`` runs
-again; after it the checkpoint is kept, and the error says how to finish the run with ``--resume``.
+Before the first checkpointed training step any failure (a user error, or a crash such as a bound called
+without its arguments) removes what the run wrote, so the same command with the same ``--out`` runs again;
+after it the checkpoint is kept, and the error says how to finish the run with ``--resume`` (an interrupt
+also keeps the run for ``--resume``: ``tests/cli/test_signals_cli.py``).
 In-process with the toy method and toy data (``tests/engine/engine_toy.py``).
 """
 

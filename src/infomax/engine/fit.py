@@ -242,9 +242,9 @@ def fit(
     Raises:
         UserError: bad settings, too little training data, ``run_dir`` exists and is not empty (without
             ``resume``), is not a run (with ``resume``), or differs in method/settings;
-            :class:`TrainingDiverged` on a non-finite loss. A new run that fails before its first
-            optimiser step (any exception, an interrupt too) leaves no file behind, so the same command can
-            be run again; after that step the checkpoint is kept for ``resume``.
+            :class:`TrainingDiverged` on a non-finite loss. A new run that fails (any exception)
+            before its first checkpointed step leaves no file behind, so the same command can be run again;
+            after that step, or on an interrupt, the run is kept for ``resume``.
     """
     # 0. Checks before anything is written.
     baselines = baselines and train_cfg.baselines
@@ -296,7 +296,7 @@ def fit(
                 _fit_trainer(trainer, module)
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
-    except BaseException as e:  # a user error, a crash or an interrupt before the first step leaves nothing
+    except Exception as e:  # an error before the first step leaves nothing (an interrupt keeps the run)
         if created and not isinstance(e, TrainingDiverged) and _no_step_taken(ckpt_path):
             _remove_new_run(run_dir, keep_dir=existed)
         raise
