@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from infomax.cli import main
 from infomax.config import TrainConfig, apply_overrides
@@ -59,12 +60,23 @@ def fast_presets() -> list[str]:
     on the cheapest data."""
     seen: dict[tuple[str, Any], str] = {}
     for name in sorted(PRESETS, key=lambda n: DATA_COST.get(_resolved(n)[0].data, 9)):  # stable
+        if _resolved(name)[0].accelerator != "cpu":
+            continue
         seen.setdefault((PRESETS[name].method, getattr(_resolved(name)[1], "encoder", None)), name)
     return list(seen.values())
 
 
+def _marks(name: str) -> list[Any]:
+    """Fast presets run in ``make test``, the others are slow; a preset made for an accelerator (e.g.
+    ``amdim-large``, ``accelerator=auto``: minutes per step on a CPU) needs a CUDA device."""
+    if _resolved(name)[0].accelerator != "cpu":
+        return [pytest.mark.slow, pytest.mark.gpu,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason=f"{name} is sized for a GPU")]
+    return [] if name in FAST else [pytest.mark.slow]
+
+
 FAST = set(fast_presets())
-CASES = [pytest.param(n, id=n, marks=() if n in FAST else pytest.mark.slow) for n in PRESETS]
+CASES = [pytest.param(n, id=n, marks=_marks(n)) for n in PRESETS]
 
 
 def _tiny(fn: Any) -> Any:
