@@ -193,7 +193,7 @@ def test_heldout_bad_arguments(n: int, b: int, kw: dict, msg: str) -> None:
 
 
 def test_estimate_reports_the_heldout_estimate_of_its_critic(monkeypatch: pytest.MonkeyPatch) -> None:
-    import infomax.estimate as E
+    import infomax.estimate.heldout as E
 
     seen: list[tuple[int, int, HeldOut]] = []
 
@@ -284,7 +284,7 @@ def test_infonce_below_ceiling_is_not_flagged() -> None:
 def test_divergence_is_reported_and_best_critic_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     # Make the training value blow up at step 45: training must stop there, warn, and report the
     # critic saved at the last good validation check (step 40), not the diverged one.
-    import infomax.estimate as E
+    import infomax.estimate.training as E
 
     real = E._objective
     calls = {"n": 0}
@@ -415,7 +415,7 @@ _NOISE = np.random.default_rng(1).standard_normal(400)
 )
 def test_deterministic_relations_are_found_by_cheap_checks(make, what: str) -> None:
     # a decreasing elementwise map, one duplicated column beside noise, an invertible linear map
-    from infomax.estimate import _exact_relation
+    from infomax.estimate.relations import _exact_relation
 
     x = np.random.default_rng(0).standard_normal((400, 3))
     found = _exact_relation(x, make(x))
@@ -427,7 +427,7 @@ def test_deterministic_relations_are_found_by_cheap_checks(make, what: str) -> N
 
 
 def test_no_dependence_is_said_only_by_a_critic_that_generalizes() -> None:
-    from infomax.estimate import _verdict
+    from infomax.estimate.diagnostics import _verdict
 
     ok = {"deterministic": False, "pair_significant": False}
     assert _verdict(mi=-0.02, se=0.03, reliable=True, **ok) == "none detected"
@@ -440,7 +440,7 @@ def test_no_dependence_is_said_only_by_a_critic_that_generalizes() -> None:
 
 
 def test_pair_check_by_hand() -> None:
-    from infomax.estimate import _pair_check
+    from infomax.estimate.relations import _pair_check
 
     u = np.tile([1.0, -1.0], 50)  # (100,) orthogonal, zero-mean columns
     v = np.tile([1.0, 1.0, -1.0, -1.0], 25)
