@@ -165,6 +165,7 @@ def estimate_mi(
         True
     """
     t0 = time.perf_counter()
+    # params: every option checked (a UserError before any data is read)
     p = EstimateParams(
         bound=bound,
         critic=critic,
@@ -186,13 +187,18 @@ def estimate_mi(
         device=device,
         progress=progress,
     )
-    data = prepare(x, y, p.preprocess)  # checked (n, d) inputs, preprocessed
-    rel = find_relations(data)  # an exact relation, the strongest column pair: no critic needed
-    gen = torch.Generator().manual_seed(p.seed)  # the split, then the training batches
+    # data: checked (n, d) inputs, preprocessed; what they show without a critic; the shuffled splits
+    data = prepare(x, y, p.preprocess)
+    rel = find_relations(data)
+    gen = torch.Generator().manual_seed(p.seed)  # draws the split, then the training batches
     split = split_rows(data.x, data.y, p.test_fraction, p.val_fraction, gen, p.torch_device())
+    # training: the critic kept by early stopping
     trained = train_critic(split, p, gen)
+    # held-out: its bound on the test split, with the standard error
     ev = evaluate(trained, split, p)
+    # diagnostics: what the value supports, and the warnings
     diag = diagnose(p, trained, ev, data.n, split.n_train, data.dims, rel)
+    # result
     ho = ev.heldout
     return MIEstimate(
         mi_nats=ho.value,

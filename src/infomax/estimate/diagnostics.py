@@ -133,7 +133,6 @@ def _sample_limited(history: list[dict[str, float]], best_step: int, mi: float, 
     return None
 
 
-
 def _verdict(mi: float, se: float, reliable: bool, deterministic: bool, pair_significant: bool) -> str:
     """``dependence``: what the estimate (and the column-pair check) supports, in one word."""
     if deterministic:
@@ -143,7 +142,6 @@ def _verdict(mi: float, se: float, reliable: bool, deterministic: bool, pair_sig
     if not reliable or not math.isfinite(mi):
         return "inconclusive"
     return "none detected"
-
 
 
 # ----------------------------------------------------------------------------------- the warnings
@@ -161,7 +159,6 @@ def _high_mi_warning(bound: str, tau: float | None, mi: float, eb: int, n: int) 
         "capped near log(n) (McAllester & Stratos 2020) or limited by what the critic can learn, so the "
         "true MI may be far above this value; more samples and larger batches raise the cap" + clip
     )
-
 
 
 def _pair_warning(pair: dict[str, Any], mi: float, se: float) -> list[str]:

@@ -116,7 +116,6 @@ def heldout_estimate(
     return HeldOut(float(v.mean()), se, v, k)
 
 
-
 class Evaluation(NamedTuple):
     """:func:`evaluate`'s result: the held-out estimate, the batch size it used, and its warnings."""
 

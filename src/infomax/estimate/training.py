@@ -68,7 +68,7 @@ class Trained:
 
     @property
     def train_mi(self) -> float:
-        """The reported value on the training batches since the last-but-one check (NaN before any)."""
+        """Mean reported value on the training batches between the last two checks (NaN without one)."""
         return self.history[-1]["train"] if self.history else float("nan")
 
 
