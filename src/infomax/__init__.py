@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "estimate_mi": "infomax.estimate",
     "MIEstimate": "infomax.estimate",
+    "EstimateParams": "infomax.estimate",
     "UserError": "infomax.errors",
     "bounds": "infomax.bounds",
     "critics": "infomax.critics",

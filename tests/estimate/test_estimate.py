@@ -1,0 +1,187 @@
+"""estimate_mi end to end: input checks, result bookkeeping, exact invariances, and accuracy on known-MI
+tasks."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from infomax.data.synthetic import (
+    mi_to_rho,
+    sample_correlated_gaussian,
+    sample_correlated_gaussian_np,
+    sample_student_t,
+    student_t_mi,
+)
+from infomax.errors import UserError
+from infomax.estimate import ESTIMATOR_BOUNDS, MIEstimate, estimate_mi
+
+FAST = {"max_steps": 60, "eval_every": 20, "hidden": (64,), "progress": False}
+
+
+def _gauss(n: int, d: int, mi: float, seed: int = 0, transform: str = "identity") -> tuple[np.ndarray, ...]:
+    return sample_correlated_gaussian_np(n, d, mi_to_rho(mi, d), seed=seed, transform=transform)
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+_X = np.random.default_rng(0).standard_normal((100, 2))
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "kw", "msg"),
+    [
+        (_X, _X[:90], {}, "same number of samples"),
+        (_X[:10], _X[:10], {}, "at least 20"),
+        (np.where(np.arange(200).reshape(100, 2) == 7, np.nan, _X), _X, {}, "NaN or inf"),
+        (_X, np.where(np.arange(200).reshape(100, 2) == 3, np.inf, _X), {}, "NaN or inf"),
+        (_X.reshape(100, 2, 1), _X, {}, "1-D"),
+        (_X, np.zeros((100, 0)), {}, "no features"),
+        (np.array([["a", "b"]] * 100), _X, {}, "numbers"),
+        (_X, _X, {"bound": "mine-ish"}, "unknown bound"),
+        (_X, _X, {"critic": "transformer"}, "unknown critic"),
+        (_X, _X, {"preprocess": "whiten"}, "unknown preprocess"),
+        (_X, _X, {"tau": -1.0}, "tau"),
+        (_X, _X, {"batch_size": 1}, "batch_size"),
+        (_X, _X, {"test_fraction": 0.6, "val_fraction": 0.5}, "< 1"),
+        (_X, _X, {"n_eval_batches": 1}, "n_eval_batches"),
+        (_X, _X, {"test_fraction": 0.02}, "test split has only 2 rows"),
+    ],
+)
+def test_bad_input_raises_user_error(x, y, kw, msg) -> None:
+    with pytest.raises(UserError, match=msg):
+        estimate_mi(x, y, progress=False, **kw)
+
+
+# ------------------------------------------------------------------------------------------ bookkeeping
+
+
+def test_result_fields_numpy_torch_and_1d_inputs() -> None:
+    x, y = _gauss(300, 1, 0.5)
+    a = estimate_mi(x[:, 0], y[:, 0], **FAST)  # 1-D numpy = one feature
+    b = estimate_mi(torch.from_numpy(x).float(), torch.from_numpy(y).float(), **FAST)
+    c = estimate_mi(x.tolist(), y.tolist(), **FAST)
+    for e in (a, b, c):
+        assert isinstance(e, MIEstimate)
+        assert (e.n_train, e.n_val, e.n_test) == (210, 30, 60)
+        assert e.mi_bits == pytest.approx(e.mi_nats / math.log(2))
+        assert e.stderr_bits == pytest.approx(e.stderr_nats / math.log(2))
+        assert e.bound == "smile" and e.critic == "separable" and e.preprocess == "rank"
+        assert e.steps == 60 and [h["step"] for h in e.history] == [20, 40, 60]
+        assert any("only 300 samples" in w for w in e.warnings)
+        # 60 test rows in held-out batches of 30: 16 random partitions of K = 2 batches
+        assert (e.eval_batch_size, e.n_eval_batches) == (30, 32)
+        assert "sampling noise of the held-out estimate only" in e.note and "sqrt(60/(60-30))" in e.note
+    # float32 rounding of the same data is invisible after the rank transform: identical results
+    assert a.mi_nats == b.mi_nats == c.mi_nats
+    d = json.loads(json.dumps(a.to_dict()))
+    for key in ("mi_nats", "mi_bits", "stderr_nats", "bound", "critic", "n_train", "n_test", "warnings"):
+        assert key in d
+    assert d["note"] == a.note and d["converged"] is False
+    assert "history" not in d and len(a.to_dict(history=True)["history"]) == 3
+    assert "I(X;Y) = " in str(a) and "nats" in str(a) and "\nnote: stderr_nats is" in str(a)
+
+
+def test_seed_reproducible_and_global_rng_untouched() -> None:
+    x, y = _gauss(400, 2, 1.0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    e1 = estimate_mi(x, y, seed=5, **FAST)
+    assert torch.equal(torch.get_rng_state(), before)
+    e2 = estimate_mi(x, y, seed=5, **FAST)
+    assert e1.mi_nats == e2.mi_nats and e1.history == e2.history
+
+
+@pytest.mark.parametrize("transform", ["cube", "exp", "asinh"])
+def test_rank_preprocess_is_exactly_invariant_to_monotone_maps(transform: str) -> None:
+    # MI is invariant under strictly increasing maps; with rank Gaussianization so is the ESTIMATE, exactly.
+    x, y = _gauss(500, 3, 1.0, seed=1)
+    _, yt = _gauss(500, 3, 1.0, seed=1, transform=transform)
+    a, b = estimate_mi(x, y, **FAST), estimate_mi(x, yt, **FAST)
+    assert a.mi_nats == b.mi_nats and a.stderr_nats == b.stderr_nats
+
+
+def test_progress_bar_goes_to_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    x, y = _gauss(200, 1, 0.5)
+    estimate_mi(x, y, max_steps=20, eval_every=10, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and "estimate_mi" in err
+
+
+# ------------------------------------------------------------------------------------- accuracy (fast)
+
+
+def test_independent_variables_give_zero() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((3000, 2)), rng.standard_normal((3000, 2))
+    e = estimate_mi(x, y, max_steps=200, hidden=(64, 64), progress=False)
+    assert abs(e.mi_nats) < max(0.05, 3 * e.stderr_nats)
+    assert e.reliable and e.dependence == "none detected" and not e.deterministic
+    assert not e.pair_check["significant"]
+
+
+@pytest.mark.parametrize("bound", ["smile", "nwj"])
+def test_fast_issue_target_5d_gaussian(bound: str) -> None:
+    # The issue target (5-dim Gaussian pair, true MI 1.0 nats, separable critic; the slow test below) in
+    # small: 8k samples, 600 steps, a smaller critic. The truth is computed from rho, not taken from
+    # mi_to_rho: I = -d/2 log(1 - rho^2). Measured over data seeds 0-4: SMILE 0.91-0.99, NWJ 0.94-1.01
+    # (a critic this small reads a little low); 0.15 nats is the tolerance. The rank-invariance test above
+    # makes a "cube" case here redundant (identical estimate, exactly).
+    d, rho = 5, mi_to_rho(1.0, 5)
+    true = -0.5 * d * math.log(1 - rho**2)
+    assert true == pytest.approx(1.0, abs=1e-9)
+    x, y = sample_correlated_gaussian_np(8000, d, rho, seed=0)
+    e = estimate_mi(x, y, bound=bound, critic="separable", max_steps=600, hidden=(64, 64), progress=False)
+    assert e.mi_nats == pytest.approx(true, abs=0.15)
+    assert 0.02 < e.stderr_nats < 0.06  # 1600 held-out rows: measured 0.03-0.04
+    assert not any("far above" in w for w in e.warnings)
+
+
+def test_all_bounds_learn_and_stay_below_the_truth() -> None:
+    # True MI 1.0 nats, 1000 samples, 100 steps of a small critic: every bound has learned more than half
+    # of it (measured 0.62 NWJ .. 0.80 InfoNCE over two data seeds), and none exceeds the truth by more than
+    # its sampling noise (NWJ, DV, InfoNCE, TUBA, JSD-as-NWJ are lower bounds; SMILE at tau 5 is close).
+    x, y = _gauss(1000, 2, 1.0)
+    for bound in ESTIMATOR_BOUNDS:
+        e = estimate_mi(x, y, bound=bound, max_steps=100, eval_every=50, hidden=(32,), progress=False)
+        assert e.bound == bound and e.eval_batch_size == 100
+        assert 0.5 < e.mi_nats < 1.0 + 3 * e.stderr_nats, (bound, e.mi_nats, e.stderr_nats)
+        assert 0.02 < e.stderr_nats < 0.1, (bound, e.stderr_nats)  # 200 test rows: measured 0.04-0.07
+
+
+# ------------------------------------------------------------------------------------- the issue target
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transform", ["identity", "cube"])
+@pytest.mark.parametrize("bound", ["smile", "nwj"])
+def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
+    # 5-dim Gaussian pair with true MI 1.0 nats (and its cube): within 0.1 nats, separable critic.
+    x, y = sample_correlated_gaussian(
+        20000, 5, mi_to_rho(1.0, 5), transform=transform, generator=torch.Generator().manual_seed(0)
+    )
+    cpu0 = time.process_time()
+    e = estimate_mi(x, y, bound=bound, critic="separable", progress=False)
+    assert e.mi_nats == pytest.approx(1.0, abs=0.1)
+    # CPU time, not wall time: the 2-core test box is shared, so wall time measures the neighbours
+    assert time.process_time() - cpu0 < 60
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: on this Student-t pair (dof 2, true 0.960 nats, 20k samples) every bound lands at "
+    "0.85-0.89 with rank preprocessing (SMILE 0.848, InfoNCE 0.887, NWJ 0.884): the critic underfits the "
+    "t-copula's tail dependence. Passes (and then fails this xfail) once the estimator closes the gap.",
+)
+def test_heavy_tailed_student_t() -> None:
+    d, rho, dof = 3, 0.6, 2.0
+    x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
+    e = estimate_mi(x, y, progress=False)
+    assert e.mi_nats == pytest.approx(student_t_mi(rho, d, dof), abs=0.1)
