@@ -39,7 +39,7 @@ def trained(toy, tmp_path):
     splits, cfg = toy.toy_splits(), toy.Config(y_dim=6)
     method = build_method("toy", cfg, splits.info, 0)
     fit(method, splits, TrainConfig(max_epochs=1, batch_size=16), tmp_path / "run", "toy", cfg,
-        evaluate=False, progress=False)
+        progress=False)
     return tmp_path / "run", method
 
 

@@ -112,8 +112,8 @@ def train(
         preset, {"max_epochs": max_epochs, "max_minutes": minutes, **(overrides or {})}
     )
     method = build_method(method_name, method_cfg, splits.info, train_cfg.seed)
-    metrics = fit(method, splits, train_cfg, run_dir, method_name, method_cfg, baselines=False,
-                  evaluate=False, progress=progress, preset=preset)
+    metrics = fit(method, splits, train_cfg, run_dir, method_name, method_cfg, progress=progress,
+                  preset=preset)
     return method, metrics
 
 

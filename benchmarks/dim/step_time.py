@@ -198,8 +198,7 @@ def engine_run(splits, steps: int, profile: bool) -> dict:
         t0 = time.perf_counter()
         if prof:
             prof.enable()
-        metrics = fit(method, splits, train_cfg, Path(tmp) / "run", name, method_cfg, baselines=False,
-                      evaluate=False, progress=True)
+        metrics = fit(method, splits, train_cfg, Path(tmp) / "run", name, method_cfg, progress=True)
         if prof:
             prof.disable()
         wall = time.perf_counter() - t0

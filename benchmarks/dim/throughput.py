@@ -62,8 +62,7 @@ def measure_one(preset: str, data: str, steps: int, threads: int) -> dict:
     clock = common.StepClock(method)
     c0 = common.cpu_conditions()
     with tempfile.TemporaryDirectory() as tmp:
-        fit(method, splits, train_cfg, Path(tmp) / "run", name, method_cfg, baselines=False, evaluate=False,
-            progress=False, preset=preset)
+        fit(method, splits, train_cfg, Path(tmp) / "run", name, method_cfg, progress=False, preset=preset)
     c1 = common.cpu_conditions()
     iv = [b - a for a, b in zip(clock.stamps[1:], clock.stamps[2:])]
     med = statistics.median(iv) if iv else float("nan")

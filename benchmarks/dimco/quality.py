@@ -40,12 +40,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from infomax.cli.train import load_splits
     from infomax.dimco.codes import code_bits, code_bytes
     from infomax.dimco.fewshot import evaluate_fewshot
     from infomax.dimco.retrieval import evaluate_retrieval
     from infomax.evaluation.features import extract_features
     from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
+    from infomax.experiment import load_splits
     from infomax.run import load_run, train_config_from
 
     settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]

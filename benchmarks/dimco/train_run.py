@@ -29,9 +29,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    from infomax.cli.train import load_splits
     from infomax.config import TrainConfig, apply_overrides, parse_set
     from infomax.engine.fit import build_method, fit
+    from infomax.experiment import load_splits
     from infomax.methods import method_module
     from infomax.presets import resolve
 
@@ -53,8 +53,6 @@ def main() -> None:
         args.out,
         preset.method,
         method_cfg,
-        baselines=False,
-        evaluate=False,
         progress=False,
         preset=args.name if args.name != preset.method else None,
     )

@@ -14,10 +14,10 @@ import torch
 
 
 def main() -> None:
-    from infomax.cli.train import load_splits
     from infomax.evaluation.dv_critic import DVSchedule, layer_features, standardize
     from infomax.evaluation.mine import mine_fit
     from infomax.evaluation.ndm import ndm_fit
+    from infomax.experiment import load_splits
     from infomax.run import load_run, train_config_from
 
     label, run_dir = sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "/tmp/evs/run"

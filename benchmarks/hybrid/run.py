@@ -63,7 +63,7 @@ def main() -> None:
         t = time.time()
         # an existing run directory is continued (a finished one is only re-evaluated)
         m = fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, run_dir, "hybrid", cfg,
-                resume=run_dir.is_dir(), baselines=False, evaluate=False, progress=False)
+                resume=run_dir.is_dir(), progress=False)
         rep_s = time.time() - t
         t = time.time()
         stage = {"max_minutes": args.ddim_minutes, "max_epochs": 100, "batch_size": args.batch_size,

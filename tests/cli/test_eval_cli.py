@@ -18,16 +18,17 @@ TOY_DIR = Path(__file__).parents[1] / "engine"
 def toy(monkeypatch):
     monkeypatch.syspath_prepend(str(TOY_DIR))
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     return toy
 
 
 @pytest.fixture
 def run_dir(toy, tmp_path):
-    from infomax.engine.fit import build_method, fit
+    from infomax.engine.fit import build_method
+    from infomax.experiment import run_experiment
 
     splits, cfg = toy.toy_splits(), toy.Config()
-    fit(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=1, batch_size=16),
+    run_experiment(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=1, batch_size=16),
         tmp_path / "run", "toy", cfg, baselines=False, progress=False)
     return tmp_path / "run"
 

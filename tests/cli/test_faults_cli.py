@@ -29,7 +29,7 @@ ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 def toy(monkeypatch):
     monkeypatch.syspath_prepend(str(TOY_DIR))
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     return toy
 
 
@@ -217,7 +217,7 @@ def test_any_other_os_error_is_one_line_naming_the_file(toy, tmp_path, capsys, m
     def unreadable(cfg):
         raise PermissionError(errno.EACCES, "Permission denied", "/data/mnist/train-images-idx3-ubyte")
 
-    monkeypatch.setattr("infomax.cli.train.load_splits", unreadable)
+    monkeypatch.setattr("infomax.experiment.load_splits", unreadable)
     assert main(["train", "toy", *FAST, "--out", str(tmp_path / "run")]) == 2
     assert _one_line(capsys) == ("infomax: error: I/O error on /data/mnist/train-images-idx3-ubyte: "
                                  "Permission denied")

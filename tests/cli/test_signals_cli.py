@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main
 def toy(monkeypatch):
     monkeypatch.syspath_prepend(str(TOY_DIR))
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     return toy
 
 
@@ -92,7 +92,7 @@ def test_train_stops_names_the_checkpoint_and_resumes_to_the_same_weights(toy, t
 
     monkeypatch.undo()  # the plain toy again, then the exact command printed
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     assert main(["train", "--resume", str(run)]) == 0
     assert main(["train", "toy", *FAST, "--max-epochs", "3", "--out", str(tmp_path / "straight")]) == 0
     a, b = load_file(str(tmp_path / "straight/model.safetensors")), load_file(str(run / "model.safetensors"))
@@ -107,7 +107,7 @@ def test_a_stop_during_the_final_evaluation_says_training_is_done(toy, tmp_path,
     def stopped(*args, **kwargs):
         os.kill(os.getpid(), signum)
 
-    monkeypatch.setattr("infomax.engine.fit.final_linear_probe", stopped)
+    monkeypatch.setattr("infomax.engine.evaluate.final_linear_probe", stopped)
     assert main(["train", "toy", *FAST, "--max-epochs", "1", "--out", str(run)]) == code
     lines = _infomax_lines(capsys.readouterr().err)
     assert lines[0].startswith(f"infomax: {said}; the run in {run} is unfinished: its training is done")
@@ -123,7 +123,7 @@ def test_a_stop_while_a_resumed_run_loads_its_data_names_that_run(toy, tmp_path,
     def stopped(cfg):
         os.kill(os.getpid(), signal.SIGTERM)
 
-    monkeypatch.setattr("infomax.cli.train.load_splits", stopped)
+    monkeypatch.setattr("infomax.experiment.load_splits", stopped)
     assert main(["train", "--resume", str(run), "--max-epochs", "2"]) == 143
     assert _infomax_lines(capsys.readouterr().err)[-1] == f"{RESUME} {run}"
 
@@ -159,23 +159,26 @@ class _no_raise:
 def test_ctrl_c_through_the_python_api_is_a_keyboard_interrupt_not_an_exit_1(toy, tmp_path, monkeypatch):
     """Lightning turns a KeyboardInterrupt into ``sys.exit(1)``; ``fit`` gives the KeyboardInterrupt back."""
     from infomax.config import TrainConfig
-    from infomax.engine.fit import build_method, fit
+    from infomax.engine.fit import build_method
+    from infomax.experiment import run_experiment
 
     _signal_at_call(monkeypatch, toy, signal.SIGINT, call=3)
     splits, cfg = toy.toy_splits(), toy.Config()
     with pytest.raises(KeyboardInterrupt):
-        fit(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=2, batch_size=16),
-            tmp_path / "run", "toy", cfg, baselines=False, progress=False)
+        run_experiment(build_method("toy", cfg, splits.info, 0), splits,
+                       TrainConfig(max_epochs=2, batch_size=16), tmp_path / "run", "toy", cfg,
+                       baselines=False, progress=False)
     assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["epoch"] == 0
 
 
 @pytest.fixture
 def eval_run(toy, tmp_path):
     from infomax.config import TrainConfig
-    from infomax.engine.fit import build_method, fit
+    from infomax.engine.fit import build_method
+    from infomax.experiment import run_experiment
 
     splits, cfg = toy.toy_splits(), toy.Config()
-    fit(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=1, batch_size=16),
+    run_experiment(build_method("toy", cfg, splits.info, 0), splits, TrainConfig(max_epochs=1, batch_size=16),
         tmp_path / "run", "toy", cfg, baselines=False, progress=False)
     return tmp_path / "run"
 

@@ -19,7 +19,7 @@ TOY_DIR = Path(__file__).parents[1] / "engine"
 def toy(monkeypatch):
     monkeypatch.syspath_prepend(str(TOY_DIR))
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     return toy
 
 
@@ -236,7 +236,7 @@ def test_method_checks_against_train_settings_run_before_data_is_loaded(toy, tmp
     def no_data(cfg):
         raise AssertionError("the data must not be loaded for a run that cannot start")
 
-    monkeypatch.setattr("infomax.cli.train.load_splits", no_data)
+    monkeypatch.setattr("infomax.experiment.load_splits", no_data)
     _fails(["train", "moco", "--set", "queue_size=100", "--out", str(tmp_path / "run")], capsys,
            "the MoCo queue size (100) must be a multiple of the batch size (64)")
     assert not (tmp_path / "run").exists()

@@ -25,7 +25,7 @@ FAST = ["--set", "batch_size=16", "--set", "limit_train_batches=2", "--max-epoch
 def toy(monkeypatch):
     monkeypatch.syspath_prepend(str(TOY_DIR))
     toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: toy.toy_splits())
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
     return toy
 
 
@@ -90,7 +90,7 @@ def test_an_existing_empty_out_dir_is_kept_empty_after_a_failure(toy, tmp_path, 
 
 def test_a_failure_after_training_keeps_the_run_and_says_how_to_finish_it(toy, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
-    _once(monkeypatch, "infomax.engine.fit", "final_linear_probe", UserError("the probe ran out of memory"))
+    _once(monkeypatch, "infomax.engine.evaluate", "final_linear_probe", UserError("no memory left"))
     assert main(["train", "toy", *FAST, "--no-baselines", "--out", str(out)]) == 2
     line = _error_line(capsys)
     assert line == (f"infomax: error: the probe ran out of memory (the training so far is kept in {out}: fix "

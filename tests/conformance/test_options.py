@@ -69,7 +69,7 @@ def test_each_declared_value_passes_the_cli_checks_and_trains_one_step(method, n
     def stop(train_cfg):
         raise _DataLoaded
 
-    monkeypatch.setattr("infomax.cli.train.load_splits", stop)
+    monkeypatch.setattr("infomax.experiment.load_splits", stop)
     with pytest.raises(_DataLoaded):
         main(["train", method, "--set", f"{name}={value}", "--out", str(tmp_path / "run")])
     assert "infomax: error" not in capsys.readouterr().err
@@ -89,7 +89,7 @@ def test_an_unknown_value_exits_2_with_one_line_before_the_data_and_leaves_no_ru
     def stop(train_cfg):
         raise _DataLoaded
 
-    monkeypatch.setattr("infomax.cli.train.load_splits", stop)
+    monkeypatch.setattr("infomax.experiment.load_splits", stop)
     out = tmp_path / "run"
     assert main(["train", method, "--set", f"{name}=no-such-{name}", "--out", str(out)]) == 2
     err = capsys.readouterr().err
@@ -149,7 +149,7 @@ def _numeric_fields() -> list[Any]:
 @pytest.mark.parametrize("method, name", _numeric_fields())
 def test_every_numeric_option_refuses_a_negative_value_naming_it(method, name, tmp_path, monkeypatch, capsys):
     """No count, width, weight, temperature or probability of any method is meaningful below 0."""
-    monkeypatch.setattr("infomax.cli.train.load_splits", lambda cfg: (_ for _ in ()).throw(_DataLoaded()))
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: (_ for _ in ()).throw(_DataLoaded()))
     assert main(["train", method, "--set", f"{name}=-1", "--out", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("infomax:")]

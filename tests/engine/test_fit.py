@@ -15,6 +15,7 @@ from infomax.config import TrainConfig
 from infomax.engine.checkpoint import load_checkpoint
 from infomax.engine.fit import TrainingDiverged, build_method, fit
 from infomax.errors import UserError
+from infomax.experiment import run_experiment
 
 TOY_DIR = Path(__file__).parent
 
@@ -33,8 +34,7 @@ def _train(toy, run_dir, train_cfg, resume=False, method_cfg=None, **kw):
     splits = toy.toy_splits()
     method_cfg = method_cfg or toy.Config()
     method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
-    return fit(method, splits, train_cfg, run_dir, "toy", method_cfg, resume=resume, evaluate=False,
-               progress=False, **kw)
+    return fit(method, splits, train_cfg, run_dir, "toy", method_cfg, resume=resume, progress=False, **kw)
 
 
 def _assert_same_run(a: Path, b: Path) -> None:
@@ -299,8 +299,7 @@ def hanging_forward(self, batch):
 toy.Toy.forward = hanging_forward
 splits, cfg = toy.toy_splits(), toy.Config()
 method = build_method("toy", cfg, splits.info, 3)
-fit(method, splits, TrainConfig(max_epochs=3, batch_size=16, seed=3), {run!r}, "toy", cfg, evaluate=False,
-    progress=False)
+fit(method, splits, TrainConfig(max_epochs=3, batch_size=16, seed=3), {run!r}, "toy", cfg, progress=False)
 """
 
 
@@ -320,7 +319,8 @@ def test_final_probe_uses_a_capped_stratified_sample_and_records_the_counts(toy,
     splits, method_cfg = toy.toy_splits(), toy.Config()
     cfg = _cfg(max_epochs=1, final_probe_samples=40, final_probe_cs=(0.5,))
     method = build_method("toy", method_cfg, splits.info, cfg.seed)
-    metrics = fit(method, splits, cfg, tmp_path / "run", "toy", method_cfg, baselines=False, progress=False)
+    metrics = run_experiment(method, splits, cfg, tmp_path / "run", "toy", method_cfg, baselines=False,
+                             progress=False)
     final = metrics["final"]
     assert (final["n_train"], final["n_train_available"], final["n_val"], final["n_test"]) == (40, 96, 20, 40)
     assert final["cs"] == [0.5] and set(final["accuracy"]) == {"conv", "y"} and final["seconds"] >= 0
@@ -392,14 +392,15 @@ def _snapshot(run: Path) -> dict[str, tuple[bytes, int]]:
 def test_resuming_a_complete_evaluated_run_writes_nothing_and_loads_its_weights(toy, tmp_path):
     run, splits, method_cfg = tmp_path / "run", toy.toy_splits(), toy.Config()
     cfg = _cfg(max_epochs=1)
-    first = fit(build_method("toy", method_cfg, splits.info, 3), splits, cfg, run, "toy", method_cfg,
-                baselines=False, progress=False)
+    first = run_experiment(build_method("toy", method_cfg, splits.info, 3), splits, cfg, run, "toy",
+                           method_cfg, baselines=False, progress=False)
     assert first["complete"] == {"epoch": 1, "step": 6} and "final" in first
     ev = first["final_evaluation"]  # the time of the evaluation after training, recorded
     assert ev["seconds"] >= ev["probes_seconds"] >= 0 and "baselines_seconds" not in ev
     before = _snapshot(run)
     fresh = build_method("toy", method_cfg, splits.info, 3)  # untrained weights
-    again = fit(fresh, splits, cfg, run, "toy", method_cfg, resume=True, baselines=False, progress=False)
+    again = run_experiment(fresh, splits, cfg, run, "toy", method_cfg, resume=True, baselines=False,
+                           progress=False)
     assert _snapshot(run) == before and again == first  # not a byte, not a timestamp changed
     exported = load_file(str(run / "model.safetensors"))
     assert all(torch.equal(v, exported[k]) for k, v in fresh.state_dict().items())
@@ -421,22 +422,23 @@ def test_a_run_killed_during_its_final_evaluation_is_evaluated_on_resume(toy, tm
 
     monkeypatch.setattr(infomax.report, "write_report", dying)
     with pytest.raises(_KilledInEvaluation):
-        fit(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run, "toy",
-            method_cfg, baselines=False, progress=False)
+        run_experiment(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run,
+                       "toy", method_cfg, baselines=False, progress=False)
     assert "complete" not in json.loads((run / "metrics.json").read_text())
     assert not (run / "report.md").exists()
     monkeypatch.setattr(infomax.report, "write_report", write_report)
-    metrics = fit(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run, "toy",
-                  method_cfg, resume=True, baselines=False, progress=False)
+    metrics = run_experiment(build_method("toy", method_cfg, splits.info, 3), splits, _cfg(max_epochs=1), run,
+                             "toy", method_cfg, resume=True, baselines=False, progress=False)
     assert metrics["complete"] == {"epoch": 1, "step": 6} and (run / "report.md").is_file()
 
 
 def test_the_effective_baselines_choice_is_stored_in_the_config(toy, tmp_path):
-    """fit(baselines=False) (the CLI's --no-baselines) is recorded, so that a resume can reuse it."""
+    """run_experiment(baselines=False) (the CLI's --no-baselines) is recorded, so a resume can reuse it."""
     splits, method_cfg = toy.toy_splits(), toy.Config()
     for name, kw, cfg in (("off", {"baselines": False}, _cfg(max_epochs=1)),
                           ("off-in-config", {}, _cfg(max_epochs=1, baselines=False))):
-        metrics = fit(build_method("toy", method_cfg, splits.info, 3), splits, cfg, tmp_path / name, "toy",
-                      method_cfg, progress=False, **kw)
+        method = build_method("toy", method_cfg, splits.info, 3)
+        metrics = run_experiment(method, splits, cfg, tmp_path / name, "toy", method_cfg, progress=False,
+                                 **kw)
         assert json.loads((tmp_path / name / "config.json").read_text())["train"]["baselines"] is False
         assert set(metrics["final"]["accuracy"]["y"]) == {"trained"}

@@ -58,7 +58,7 @@ def test_engine_matches_a_plain_training_loop(toy, tmp_path, adversary, betas):
                             adam_beta2=betas[1])
     splits = toy.toy_splits()
     method = build_method("toy", method_cfg, splits.info, train_cfg.seed)
-    fit(method, splits, train_cfg, tmp_path / "run", "toy", method_cfg, evaluate=False, progress=False)
+    fit(method, splits, train_cfg, tmp_path / "run", "toy", method_cfg, progress=False)
     expected = _plain_loop(toy, method_cfg, train_cfg, epochs=2).state_dict()
     got = load_checkpoint(tmp_path / "run/checkpoints/last.pt")
     assert got["method"].keys() == expected.keys()
@@ -82,7 +82,7 @@ def test_every_scalar_of_the_loss_dict_is_logged(toy, tmp_path):
     splits = toy.toy_splits()
     method = build_method("toy", method_cfg, splits.info, 0)
     fit(method, splits, TrainConfig(max_epochs=1, batch_size=16), tmp_path / "run", "toy", method_cfg,
-        evaluate=False, progress=False)
+        progress=False)
     with open(tmp_path / "run/logs/version_0/metrics.csv") as f:
         rows = list(csv.DictReader(f))
     cols = set(rows[0])
@@ -108,7 +108,7 @@ def test_online_probe_is_logged_every_n_epochs_and_keeps_the_weights(toy, tmp_pa
         cfg = TrainConfig(max_epochs=3, batch_size=16, seed=1, probe_every=every, probe_samples=48)
         run = tmp_path / f"run{every}"
         fit(build_method("toy", method_cfg, splits.info, 1), splits, cfg, run, "toy", method_cfg,
-            evaluate=False, progress=False)
+            progress=False)
         weights[every] = load_checkpoint(run / "checkpoints/last.pt")["method"]
     for layer in ("conv", "y"):
         logged = _logged(tmp_path / f"run{probe_every}", f"probe/linear_acc/{layer}")

@@ -217,7 +217,7 @@ def test_dimco_preset_trains_then_infomax_eval_fewshot_and_retrieval(tmp_path, c
     splits = load_dataset(train.data)
     run_dir = tmp_path / "run"
     metrics = fit(build_method("dimco", cfg, splits.info, 0), splits, train, run_dir, "dimco", cfg,
-                  baselines=False, evaluate=False, progress=False)  # fmt: skip
+                  progress=False)  # fmt: skip
     assert metrics["train"]["epochs_completed"] == 6
     err = capsys.readouterr().err
     assert "dimco: code length d*log2(k) = 32*log2(16) = 128 bits (16 bytes packed)" in err

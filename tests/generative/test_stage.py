@@ -28,8 +28,7 @@ def rep_run(tmp_path_factory):
     splits = load_dataset("digits")
     cfg = hybrid.Config(queue_size=32, proj_hidden=16, proj_dim=8, hidden=4)
     tc = TrainConfig(method="hybrid", max_epochs=1, batch_size=32, limit_train_batches=2)
-    fit(build_method("hybrid", cfg, splits.info, 0), splits, tc, run_dir, "hybrid", cfg, baselines=False,
-        evaluate=False, progress=False)
+    fit(build_method("hybrid", cfg, splits.info, 0), splits, tc, run_dir, "hybrid", cfg, progress=False)
     return run_dir
 
 
@@ -199,8 +198,7 @@ def test_generate_cli_refuses_unfinished_and_non_hybrid_runs_in_one_line(tmp_pat
     splits = load_dataset("digits")
     cfg = moco.Config(queue_size=32, proj_hidden=16, proj_dim=8)
     tc = TrainConfig(method="moco", max_epochs=1, batch_size=32, limit_train_batches=1)
-    fit(build_method("moco", cfg, splits.info, 0), splits, tc, other, "moco", cfg, baselines=False,
-        evaluate=False, progress=False)
+    fit(build_method("moco", cfg, splits.info, 0), splits, tc, other, "moco", cfg, progress=False)
     capsys.readouterr()
     for run, says in [(tmp_path / "nothing", "is not a run directory: train the representation first"),
                       (half, "the DDIM stage needs a trained representation"),

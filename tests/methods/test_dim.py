@@ -257,8 +257,7 @@ def _fit_digits(run_dir, resume: bool = False):
     cfg = Config(views="cross", embed_dim=16)
     tc = TrainConfig(method="dim", max_epochs=2, batch_size=32, limit_train_batches=3, seed=2)
     m = build_method("dim", cfg, splits.info, tc.seed)
-    return fit(m, splits, tc, run_dir, "dim", cfg, resume=resume, baselines=False, evaluate=False,
-               progress=False)
+    return fit(m, splits, tc, run_dir, "dim", cfg, resume=resume, progress=False)
 
 
 def test_killed_cross_view_run_resumes_to_identical_weights(tmp_path, monkeypatch) -> None:

@@ -108,8 +108,7 @@ def _fit(run_dir, max_minutes=None, resume=False):
     tc = TrainConfig(method="hybrid", max_epochs=2, batch_size=32, limit_train_batches=3, seed=1,
                      max_minutes=max_minutes)
     m = build_method("hybrid", cfg, splits.info, tc.seed)
-    return fit(m, splits, tc, run_dir, "hybrid", cfg, resume=resume, baselines=False, evaluate=False,
-               progress=False)
+    return fit(m, splits, tc, run_dir, "hybrid", cfg, resume=resume, progress=False)
 
 
 def test_killed_run_resumes_to_identical_weights_and_queue(tmp_path, monkeypatch):
@@ -168,8 +167,7 @@ def hanging(self, batch):
 hybrid.Hybrid.forward = hanging
 splits, cfg = load_dataset("digits"), hybrid.Config(**{small!r})
 tc = TrainConfig(method="hybrid", max_epochs=2, batch_size=32, limit_train_batches=3, seed=1)
-fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, {run!r}, "hybrid", cfg, baselines=False,
-    evaluate=False, progress=False)
+fit(build_method("hybrid", cfg, splits.info, tc.seed), splits, tc, {run!r}, "hybrid", cfg, progress=False)
 """
 
 

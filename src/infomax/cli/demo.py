@@ -47,7 +47,7 @@ import json
 import sys
 from typing import Any
 
-from infomax.cli.train import add_common_arguments, check_numbers, print_summary, set_threads, train_new
+from infomax.cli.train import add_common_arguments, check_numbers, print_summary, set_threads
 from infomax.cli.train import verdict as train_verdict
 
 #: Epochs of training for each of DIM and the supervised baseline.
@@ -100,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
     if args.data_root is not None:
         overrides["data_root"] = args.data_root
     print("infomax demo: Deep InfoMax (local, infoNCE) on digits; progress on stderr", file=sys.stderr)
-    run_dir, metrics = train_new("dim", overrides, out=args.out, baselines=not args.no_baselines,
-                                 out_prefix="demo")
+    from infomax.experiment import start
+
+    run_dir, metrics = start("dim", overrides, out=args.out, baselines=not args.no_baselines,
+                             out_prefix="demo")
     if args.json:
         json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
         print()

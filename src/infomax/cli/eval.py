@@ -76,9 +76,9 @@ def evaluate_run(
 
     ``max_train`` cuts the train split to a stratified sample (val and test whole); ``cs`` is passed to
     the protocol as ``Cs`` (the linear or SVM probe's C values)."""
-    from infomax.cli.train import load_splits
     from infomax.engine.evaluate import subsample_splits
     from infomax.evaluation.features import feature_cache
+    from infomax.experiment import load_splits
     from infomax.progress import format_seconds, note
     from infomax.report import write_report
     from infomax.run import load_run, train_config_from, update_metrics

@@ -109,110 +109,6 @@ def set_threads(n: int | None) -> None:
     torch.set_num_threads(n)
 
 
-def load_splits(train_cfg: Any) -> Any:
-    """The dataset splits named by a ``TrainConfig`` (val carved with the data module's fixed seed; each
-    split cut to ``max_items``, a stratified fixed-seed sample, when that is set)."""
-    from infomax.data.datasets import load_dataset
-
-    return load_dataset(train_cfg.data, train_cfg.data_root, train_cfg.val_fraction,
-                        max_items=getattr(train_cfg, "max_items", None))
-
-
-def train_new(
-    name: str,
-    overrides: dict[str, Any],
-    out: str | Path | None = None,
-    baselines: bool = True,
-    out_prefix: str | None = None,
-) -> tuple[Path, dict[str, Any]]:
-    """Resolve a preset + overrides, load the data, build the method and train; returns (run_dir, metrics).
-
-    Every check that needs no data (settings, the method's own checks, the output directory) runs before
-    the data is loaded; nothing is written before the data is checked too (see ``engine.fit``).
-    ``baselines=False`` (``--no-baselines``) is stored in the run's config like any other setting.
-    """
-    from infomax.config import TrainConfig, apply_overrides
-    from infomax.engine.fit import build_method, check_data, check_settings, fit
-    from infomax.methods import method_module
-    from infomax.presets import resolve
-    from infomax.run import check_new_run_dir, default_run_dir
-
-    preset = resolve(name)
-    train_cfg = TrainConfig(method=preset.method)
-    method_cfg = method_module(preset.method).Config()
-    apply_overrides(train_cfg, method_cfg, {**preset.overrides, **overrides})
-    if train_cfg.method != preset.method:
-        raise UserError(f"--set method= cannot change the method of {name!r}; train that method instead")
-    train_cfg.baselines = train_cfg.baselines and baselines
-    check_settings(preset.method, method_cfg, train_cfg)
-    set_threads(train_cfg.threads)
-    run_dir = check_new_run_dir(out) if out else default_run_dir(out_prefix or name)
-    splits = load_splits(train_cfg)
-    check_data(splits, train_cfg)
-    method = build_method(preset.method, method_cfg, splits.info, train_cfg.seed)
-    try:
-        metrics = fit(method, splits, train_cfg, run_dir, preset.method, method_cfg,
-                      preset=name if name != preset.method else None)
-    except UserError as e:
-        add_resume_hint(e, run_dir)
-        raise
-    return run_dir, metrics
-
-
-def add_resume_hint(error: UserError, run_dir: Path) -> None:
-    """Append how to finish the run to ``error`` when a new run failed after its first training step.
-
-    A run that fails before that step leaves nothing behind (``engine.fit``), so the same command can be
-    run again; after it, the checkpoint is kept and ``--resume`` finishes the run (a diverged run has its own
-    advice: start a new one)."""
-    from infomax.engine.fit import TrainingDiverged
-    from infomax.run import CHECKPOINT_DIR, LAST_CHECKPOINT
-
-    text = str(error)
-    if isinstance(error, TrainingDiverged) or "--resume" in text:
-        return
-    if (Path(run_dir) / CHECKPOINT_DIR / LAST_CHECKPOINT).is_file():
-        error.args = (f"{text} (the training so far is kept in {run_dir}: fix the cause, then finish the run "
-                      f"with `infomax train --resume {run_dir}`)",)
-
-
-def resume_settings(
-    run_dir: str | Path, limits: dict[str, Any], baselines: bool = True
-) -> tuple[Path, dict[str, Any], Any, Any]:
-    """The stored settings of the run in ``run_dir`` with ``limits`` applied (max_epochs, max_minutes,
-    data_root, threads; ``baselines=False`` turns the baselines off): (run_dir, config, train_cfg,
-    method_cfg). Checks them; reads only."""
-    from infomax.config import apply_overrides
-    from infomax.engine.fit import check_settings
-    from infomax.run import check_run_dir, data_info_from, method_config_from, read_config, train_config_from
-
-    run_dir = check_run_dir(run_dir)
-    config = read_config(run_dir)
-    data_info_from(config)  # a malformed config.json is refused whole, before anything is written
-    train_cfg, method_cfg = train_config_from(config), method_config_from(config)
-    apply_overrides(train_cfg, method_cfg, limits)
-    train_cfg.baselines = train_cfg.baselines and baselines
-    check_settings(config["method"], method_cfg, train_cfg)
-    return run_dir, config, train_cfg, method_cfg
-
-
-def train_resume(
-    run_dir: str | Path, limits: dict[str, Any], baselines: bool = True
-) -> tuple[Path, dict[str, Any]]:
-    """Continue the run in ``run_dir`` with its saved settings (``limits`` may change max_epochs,
-    max_minutes, data_root, threads); returns (run_dir, metrics). A complete run is left unchanged."""
-    from infomax.engine.fit import build_method, check_data, fit
-
-    run_dir, config, train_cfg, method_cfg = resume_settings(run_dir, limits, baselines)
-    set_threads(train_cfg.threads)
-    splits = load_splits(train_cfg)
-    check_data(splits, train_cfg)
-    method = build_method(config["method"], method_cfg, splits.info, train_cfg.seed)
-    metrics = fit(method, splits, train_cfg, run_dir, config["method"], method_cfg, resume=True,
-                  preset=config.get("preset"))
-    return run_dir, metrics
-
-
 def complete_line(run_dir: Path, metrics: dict[str, Any]) -> str:
     """The one line printed when ``--resume`` finds the run already complete."""
     t = metrics.get("train", {})
@@ -336,10 +232,10 @@ def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax import experiment
     from infomax.config import parse_set
 
     check_numbers(args)
-    set_threads(args.threads)
     overrides = parse_set(args.overrides)
     limits = {k: v for k, v in (("max_epochs", args.max_epochs), ("max_minutes", args.max_minutes),
                                 ("data_root", args.data_root), ("threads", args.threads)) if v is not None}
@@ -354,14 +250,14 @@ def run(args: argparse.Namespace) -> int:
                             "(--max-epochs, --max-minutes, --data-root, --threads, --no-baselines and --set "
                             f"for {', '.join(k for k in RESUMABLE_CHANGES if k not in LIMIT_FLAGS)} can)")
         limits.update(overrides)
-        from infomax.engine.fit import completed_run
         from infomax.run import read_metrics
 
-        run_dir, cfg, train_cfg, _ = resume_settings(args.resume, limits, baselines=not args.no_baselines)
+        run_dir, cfg, train_cfg, _ = experiment.resume_settings(args.resume, limits,
+                                                                baselines=not args.no_baselines)
         if args.name and args.name not in (cfg["method"], cfg.get("preset")):
             raise UserError(f"{args.resume} is a run of {cfg.get('preset') or cfg['method']!r}, "
                             f"not {args.name!r}")
-        if completed_run(run_dir, train_cfg):
+        if experiment.completed_run(run_dir, train_cfg):
             metrics = read_metrics(run_dir)
             print(complete_line(run_dir, metrics), file=sys.stderr if args.json else sys.stdout)
             if args.json:
@@ -369,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
                 print()
             return 0
         try:
-            run_dir, metrics = train_resume(args.resume, limits, baselines=not args.no_baselines)
+            run_dir, metrics = experiment.resume(args.resume, limits, baselines=not args.no_baselines)
         except Interrupted as e:  # e.g. while the data loads: the run is as it was, still resumable
             e.run_dir = e.run_dir or run_dir
             raise
@@ -379,8 +275,8 @@ def run(args: argparse.Namespace) -> int:
                             "or give --resume RUN_DIR")
         if args.data:
             overrides["data"] = args.data
-        run_dir, metrics = train_new(args.name, {**overrides, **limits}, out=args.out,
-                                     baselines=not args.no_baselines)
+        run_dir, metrics = experiment.start(args.name, {**overrides, **limits}, out=args.out,
+                                            baselines=not args.no_baselines)
     if args.json:
         json.dump({"run_dir": str(run_dir), **metrics}, sys.stdout)
         print()

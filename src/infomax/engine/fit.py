@@ -1,37 +1,30 @@
-"""``fit``: train a method, checkpoint, export, evaluate and report: the whole story of a run, top to bottom.
+"""``fit``: train a method into a run directory, checkpoint it, export its weights: top to bottom.
 
-0. Checks before anything is written: the settings (``TrainConfig.validate`` and the method module's
-   optional ``check_train(cfg, train_cfg)``, e.g. MoCo's queue size against the batch size) and the data
-   (at least ``batch_size`` training items per process: incomplete batches are dropped).
+The whole experiment (preset, data, this training, the final evaluation against baselines and the
+report) reads top to bottom in :mod:`infomax.experiment`; this module only trains.
+
+0. Checks before anything is written: the settings (``TrainConfig.validate``, the method's
+   ``Config.validate`` and the method module's optional ``check_train(cfg, train_cfg)``, e.g. MoCo's
+   queue size against the batch size) and the data (at least ``batch_size`` training items per process).
 1. The run directory: a new one is created (an existing non-empty one is never written over), or a
-   resumed one is checked (it must be a run of the same method and settings). A resumed run that is
-   already complete (trained to its limits, exported and evaluated) is left as it is: its final weights
-   are loaded into ``method`` and its metrics returned, no file is written. A new run that fails with a
-   :class:`UserError` before its first training step is removed again (no half-made run directory).
+   resumed one is checked (it must be a run of the same method and settings). A resumed run whose
+   training is finished and exported is left as it is (``config.json`` is rewritten only where a
+   resumable setting changed): its final weights are loaded into ``method``. A new run that fails before
+   its first checkpointed step is removed again (no half-made run directory).
 2. The starting state: the last checkpoint's weights, optimiser states, RNG states and counters, or the
    freshly built method (checkpointed once as epoch 0, so every resume starts from a checkpoint).
 3. Training with Lightning (:class:`~infomax.engine.module.InfomaxModule`): data order and randomness
    are functions of (seed, epoch), so a resumed run ends with the same weights as an uninterrupted one
    on the CPU; a checkpoint after every epoch; an optional wall-clock budget; CSV + TensorBoard logs.
-4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint.
-5. Final evaluation: a linear probe per encoder layer, for the trained encoder and the baselines (the
-   untrained encoder, and a supervised twin: a fresh copy of the method's own encoder, same layers, trained
-   with the labels). Its cost is bounded: at most ``final_probe_samples`` stratified train images (default
-   10,000) and the ``final_probe_cs`` C values (default two); val and test whole (see ``evaluate.py``); and
-   in time by ``final_eval_minutes`` (default half of ``max_minutes``; see ``TrainConfig``). The counts go
-   to ``metrics.json``. With ``final_knn``, also a weighted kNN probe on the same sample (``final_knn``).
-6. ``metrics.json`` and ``report.md`` with plots. The time of the final evaluation is recorded as
-   ``final_evaluation`` (with its cap and any notes, e.g. a baseline that could not be built);
-   ``complete`` (the epoch and step evaluated) is written last and marks the run as finished.
+4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint, and the training
+   record (``metrics.json`` key ``train``).
 
 Example:
     >>> splits = load_dataset("digits")  # doctest: +SKIP
     >>> method = build_method("dim", cfg, splits.info, seed=0)  # doctest: +SKIP
-    >>> metrics = fit(method, splits, TrainConfig(max_epochs=5), "runs/x", "dim", cfg)  # doctest: +SKIP
-    >>> metrics["final"]["accuracy"]["fc"]
-    {'trained': 0.95, 'random': 0.86, 'supervised': 0.97}
+    >>> fit(method, splits, TrainConfig(max_epochs=5), "runs/x", "dim", cfg)["train"]  # doctest: +SKIP
+    {'epochs_completed': 5, 'steps': 105, 'elapsed_s': 9.1, 'stopped_by': 'max_epochs', ...}
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +35,6 @@ import json
 import logging
 import shutil
 import signal
-import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -53,7 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from infomax.config import TrainConfig, final_eval_budget
+from infomax.config import TrainConfig
 from infomax.engine.checkpoint import (
     FORMAT,
     load_checkpoint,
@@ -62,7 +53,6 @@ from infomax.engine.checkpoint import (
     save_checkpoint,
     seed_everything,
 )
-from infomax.engine.evaluate import final_linear_probe
 from infomax.engine.export import export_weights
 from infomax.engine.module import DIVERGED, InfomaxModule
 from infomax.engine.online_probe import OnlineLinearProbe
@@ -78,9 +68,7 @@ from infomax.run import (
     LAST_CHECKPOINT,
     LOG_DIR,
     MODEL,
-    REPORT,
     check_run_dir,
-    is_run_dir,
     new_run_dir,
     read_json,
     read_metrics,
@@ -93,17 +81,6 @@ from infomax.run import (
 RESUMABLE_CHANGES = ("max_epochs", "max_minutes", "data_root", "probe_every", "probe_samples",
                      "final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes", "baselines",
                      "threads")
-
-#: Settings of the final evaluation: a resumed complete run whose settings differ in one of these is
-#: evaluated again (its training and weights are kept).
-EVALUATION_SETTINGS = ("final_probe_samples", "final_probe_cs", "final_knn", "final_eval_minutes")
-
-#: ``metrics.json`` key written last by a finished run: ``{"epoch": E, "step": S}`` of the evaluated weights.
-COMPLETE = "complete"
-
-#: Where the supervised baseline trains, inside the run directory.
-SUPERVISED_DIR = "baselines/supervised"
-
 
 class TrainingDiverged(UserError):
     """The loss (or the weights) became NaN or infinite; the message names the last good checkpoint."""
@@ -155,12 +132,10 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
         f"batches are dropped): lower --set batch_size=N (>= 2) or val_fraction, or add images")
 
 
-def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = True) -> bool:
-    """Whether the run in ``run_dir`` is finished under ``train_cfg``'s limits: its last checkpoint reached
-    ``max_epochs`` (or the ``max_minutes`` budget), its weights were exported and, with ``evaluate``, its
-    final evaluation and report were written for exactly those weights and with ``train_cfg``'s evaluation
-    settings (:data:`EVALUATION_SETTINGS`). Reads only; False on any doubt.
-    """
+def trained_run(run_dir: str | Path, train_cfg: TrainConfig) -> bool:
+    """Whether the run in ``run_dir`` is trained under ``train_cfg``'s limits (its last checkpoint reached
+    ``max_epochs`` or the ``max_minutes`` budget) and its weights and training record were written for
+    that checkpoint. Reads only; False on any doubt."""
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT
     if not (ckpt_path.is_file() and (run_dir / MODEL).is_file() and (run_dir / ENCODER).is_file()):
@@ -169,14 +144,7 @@ def completed_run(run_dir: str | Path, train_cfg: TrainConfig, evaluate: bool = 
         last, metrics = load_checkpoint(ckpt_path), read_metrics(run_dir)
     except UserError:
         return False
-    if not _training_done(last, train_cfg) or (metrics.get("train") or {}).get("steps") != last["step"]:
-        return False
-    if evaluate and _evaluation_changed(run_dir, train_cfg):
-        return False
-    done = metrics.get(COMPLETE)
-    if done is None:  # a run written before the marker existed: its evaluation and report are there
-        return not evaluate or ("final" in metrics and (run_dir / REPORT).is_file())
-    return (done.get("epoch"), done.get("step")) == (last["epoch"], last["step"])
+    return _training_done(last, train_cfg) and (metrics.get("train") or {}).get("steps") == last["step"]
 
 
 def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
@@ -185,7 +153,7 @@ def build_method(name: str, cfg: Any, info: Any, seed: int) -> MethodBase:
     return method_module(name).build(cfg, info)
 
 
-def _names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any]:
+def names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any]:
     """An exception leaving ``fit`` (an :class:`Interrupted`, or an error a stop signal caused) carries its
     ``run_dir`` (the outermost run's, for the baseline's nested run), so the CLI can name the checkpoint
     and the ``--resume`` command."""
@@ -203,7 +171,7 @@ def _names_the_run_when_interrupted(fn: Callable[..., Any]) -> Callable[..., Any
     return wrapper
 
 
-@_names_the_run_when_interrupted
+@names_the_run_when_interrupted
 def fit(
     method: MethodBase,
     splits: Any,
@@ -213,13 +181,12 @@ def fit(
     method_cfg: Any,
     resume: bool = False,
     *,
-    baselines: bool = True,
-    evaluate: bool = True,
     progress: bool = True,
     preset: str | None = None,
     label: str = "",
 ) -> dict[str, Any]:
-    """Train ``method`` on ``splits.train`` into ``run_dir``; returns the run's ``metrics.json`` content.
+    """Train ``method`` on ``splits.train`` into ``run_dir`` and export it; returns the run's ``metrics.json``
+    content (its ``train`` record, and whatever an earlier evaluation of the run wrote).
 
     Args:
         method: the built method (seed before building, e.g. with :func:`build_method`).
@@ -229,15 +196,12 @@ def fit(
         method_name: the method's name in ``infomax.methods.METHODS`` (written to ``config.json``).
         method_cfg: the method's ``Config`` (written to ``config.json``).
         resume: continue the run in ``run_dir`` from its last checkpoint.
-        baselines: also probe an untrained and a supervised encoder of the same architecture.
-        evaluate: run the final linear probes and write ``report.md`` (off for the baseline's own run).
         progress: show a progress bar on stderr.
         preset: the preset name, recorded in ``config.json``.
         label: what the progress bar calls this training (e.g. "supervised baseline"; "" = plain epochs).
 
     Returns:
-        The metrics dict: ``{"train": {...}, "final": {...}, "final_evaluation": {...}, "complete": {...}}``
-        (see ``metrics.json``).
+        The metrics dict: ``{"train": {"epochs_completed", "steps", "elapsed_s", "stopped_by", ...}, ...}``.
 
     Raises:
         UserError: bad settings, too little training data, ``run_dir`` exists and is not empty (without
@@ -247,8 +211,6 @@ def fit(
             after that step, or on an interrupt, the run is kept for ``resume``.
     """
     # 0. Checks before anything is written.
-    baselines = baselines and train_cfg.baselines
-    train_cfg = dataclasses.replace(train_cfg, baselines=baselines)  # the effective value is recorded
     check_settings(method_name, method_cfg, train_cfg)
     check_data(splits, train_cfg)
     if train_cfg.threads is not None:
@@ -266,7 +228,9 @@ def fit(
         if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
             start = load_checkpoint(ckpt_path)
             load_method_state(method, start, ckpt_path)
-        if completed_run(run_dir, train_cfg, evaluate):  # nothing to do (weights loaded): write nothing
+        if trained_run(run_dir, train_cfg):  # nothing to train (weights loaded): only a changed setting
+            if read_json(run_dir / CONFIG) != json.loads(json.dumps(config)):
+                write_json(run_dir / CONFIG, config)
             method.cpu().eval()
             return read_metrics(run_dir)
         created, existed = False, True
@@ -311,46 +275,6 @@ def fit(
         "epochs_completed": final["epoch"], "steps": final["step"], "elapsed_s": round(final["elapsed_s"], 2),
         "stopped_by": stopped_by, "max_epochs": train_cfg.max_epochs, "max_minutes": train_cfg.max_minutes}})
 
-    # 5. Final evaluation: linear probe per layer, trained vs baselines (bounded cost, counts recorded).
-    if evaluate:
-        t0 = time.monotonic()
-        budget = final_eval_budget(train_cfg)
-        deadline = None if budget is None else t0 + budget
-        if budget is not None and progress:
-            print(f"final evaluation: within {budget / 60:.3g} min (--set final_eval_minutes=M to change): "
-                  + ("the supervised baseline trains for at most half of it, then " if baselines else "")
-                  + "the probes, layer by layer", file=sys.stderr)
-        encoders: dict[str, Any] = {"trained": method.encoder}
-        notes: list[str] = []
-        if baselines:
-            sup_minutes = None if budget is None else budget / 120.0
-            found, notes = _baselines(method_name, method_cfg, method, splits, train_cfg, run_dir, progress,
-                                      sup_minutes)
-            encoders.update(found)
-        t1 = time.monotonic()
-        layers = tuple(method.encoder.layers)
-        probe_kw = {"max_train": train_cfg.final_probe_samples, "device": _device(train_cfg),
-                    "deadline": deadline, "progress": progress, "first": method.encoder.output_layer}
-        final_probe = final_linear_probe(encoders, splits, layers, cs=train_cfg.final_probe_cs, **probe_kw)
-        update_metrics(run_dir, {"final": final_probe})
-        if train_cfg.final_knn:
-            update_metrics(run_dir, {"final_knn": final_linear_probe(encoders, splits, layers,
-                                                                     protocol_name="knn", **probe_kw)})
-        t2 = time.monotonic()
-        timing: dict[str, Any] = {"seconds": round(t2 - t0, 2), "probes_seconds": round(t2 - t1, 2)}
-        if baselines:
-            timing["baselines_seconds"] = round(t1 - t0, 2)
-        if budget is not None:
-            timing["budget_seconds"] = float(budget)
-        if notes:
-            timing["notes"] = notes
-        update_metrics(run_dir, {"final_evaluation": timing})
-
-        # 6. The report.
-        from infomax.report import write_report
-
-        write_report(run_dir)
-    update_metrics(run_dir, {COMPLETE: {"epoch": final["epoch"], "step": final["step"]}})
     return read_metrics(run_dir)
 
 
@@ -377,17 +301,6 @@ def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> 
                         "start a new run for a longer one")
 
 
-def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
-    """Whether ``train_cfg``'s evaluation settings differ from those stored in the run's ``config.json``."""
-    try:
-        stored = read_json(run_dir / CONFIG).get("train") or {}
-    except UserError:
-        return True
-    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig())))
-    new = json.loads(json.dumps(dataclasses.asdict(train_cfg)))
-    return any(stored.get(k, defaults[k]) != new[k] for k in EVALUATION_SETTINGS)
-
-
 def _no_step_taken(ckpt_path: Path) -> bool:
     """Whether the run's checkpoint is missing or still the untrained epoch-0 state."""
     try:
@@ -408,7 +321,8 @@ def _remove_new_run(run_dir: Path, keep_dir: bool) -> None:
             p.unlink(missing_ok=True)
 
 
-def _device(cfg: TrainConfig) -> str:
+def device_for(cfg: TrainConfig) -> str:
+    """Where features are extracted and probes fit: "cuda" when asked for and available, else "cpu"."""
     return "cuda" if cfg.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available() else "cpu"
 
 
@@ -417,7 +331,7 @@ def _online_probe(method: MethodBase, splits: Any, cfg: TrainConfig) -> OnlineLi
     if cfg.probe_every <= 0:
         return None
     return OnlineLinearProbe.from_splits(splits, cfg.probe_samples, tuple(method.encoder.layers),
-                                         device=_device(cfg))
+                                         device=device_for(cfg))
 
 
 def _initial_checkpoint(method: MethodBase) -> dict[str, Any]:
@@ -560,36 +474,3 @@ def _diverged_message(run_dir: Path, ckpt_path: Path) -> str:
         others.append(f"--set bound={b}{clips}")
     switch = f"another bound, {' or '.join(others)}, or " if others else ""
     return head + f"this run trained the {bound} bound with lr={lr:g}: in a new run, try {switch}{lower}"
-
-
-def _baselines(method_name: str, method_cfg: Any, method: MethodBase, splits: Any, train_cfg: TrainConfig,
-               run_dir: Path, progress: bool, sup_minutes: float | None) -> tuple[dict[str, Any], list[str]]:
-    """The baselines' encoders and notes on any that could not be made.
-
-    ``random``: the untrained encoder (the run's own initial weights). ``supervised``: the supervised twin,
-    a fresh copy of the method's own encoder (same architecture, same layer names) plus a linear head on its
-    output layer, trained with cross-entropy in ``run_dir/baselines/supervised`` for the run's epochs, and
-    for at most ``sup_minutes`` minutes (None = no wall-clock cap). Where there is no twin (unlabelled data,
-    or an encoder that cannot be built for classification) the note says why instead of failing the run.
-    """
-    untrained = build_method(method_name, method_cfg, splits.info, train_cfg.seed)
-    out: dict[str, Any] = {"random": untrained.encoder}
-    if method_name == "supervised":
-        out["supervised"] = method.encoder
-        return out, []
-    if splits.info.num_classes < 2:
-        return out, [f"no supervised baseline: dataset {splits.info.name!r} has fewer than two classes"]
-    sup = method_module("supervised")
-    sup_cfg = sup.Config(encoder_of=method_name, encoder_config=json.loads(json.dumps(
-        dataclasses.asdict(method_cfg))))
-    try:
-        sup_method = build_method("supervised", sup_cfg, splits.info, train_cfg.seed)
-    except UserError as e:
-        return out, [f"no supervised baseline: {method_name}'s encoder has no supervised twin here ({e})"]
-    sup_train = dataclasses.replace(train_cfg, max_minutes=sup_minutes, final_eval_minutes=None,
-                                    lr_schedule="constant")
-    sup_dir = run_dir / SUPERVISED_DIR
-    fit(sup_method, splits, sup_train, sup_dir, "supervised", sup_cfg, resume=is_run_dir(sup_dir),
-        baselines=False, evaluate=False, progress=progress, label="supervised baseline")
-    out["supervised"] = sup_method.encoder
-    return out, []

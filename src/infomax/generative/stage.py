@@ -239,7 +239,7 @@ def train_ddim_stage(run_dir: str | Path, overrides: dict[str, Any] | None = Non
     with warnings.catch_warnings():  # the frozen encoder is in eval mode on purpose
         warnings.filterwarnings("ignore", message=r".*module\(s\) in eval mode.*")
         fit(method, splits, train_cfg, stage_dir, "ddim", cfg, resume=is_run_dir(stage_dir),
-            baselines=False, evaluate=False, progress=progress)
+            progress=progress)
     return read_metrics(stage_dir)
 
 
