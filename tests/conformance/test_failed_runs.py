@@ -93,7 +93,7 @@ def test_a_failure_after_training_keeps_the_run_and_says_how_to_finish_it(toy, t
     _once(monkeypatch, "infomax.engine.evaluate", "final_linear_probe", UserError("no memory left"))
     assert main(["train", "toy", *FAST, "--no-baselines", "--out", str(out)]) == 2
     line = _error_line(capsys)
-    assert line == (f"infomax: error: the probe ran out of memory (the training so far is kept in {out}: fix "
+    assert line == (f"infomax: error: no memory left (the training so far is kept in {out}: fix "
                     f"the cause, then finish the run with `infomax train --resume {out}`)")
     assert (out / "checkpoints" / "last.pt").is_file() and not (out / "report.md").exists()
     assert main(["train", "--resume", str(out), "--no-baselines"]) == 0
