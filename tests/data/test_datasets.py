@@ -18,6 +18,8 @@ import torch
 from PIL import Image
 
 from infomax.data import datasets as D
+from infomax.data import safe_read
+from infomax.data.sources import cifar10, idx
 from infomax.errors import UserError
 
 
@@ -244,7 +246,7 @@ def test_idx_cache_is_used_and_invalidated(
     def boom(*a, **k):
         raise AssertionError("decoded again although cached")
 
-    monkeypatch.setattr(D, "read_idx", boom)
+    monkeypatch.setattr(idx, "read_idx", boom)
     again = D.load_split("mnist", "test", root)  # the other split comes from the same cache file
     assert np.array_equal(again.images[:, 0], arrays["t10k-images-idx3-ubyte"])
     assert np.array_equal(D.load_split("mnist", "train", root).images, first.images)
@@ -302,7 +304,7 @@ def _write_cifar_batches(folder: Path, protocol: int = 2) -> dict[str, tuple[np.
     folder.mkdir(parents=True)
     rng = _rng(2)
     out = {}
-    for name in [*D._CIFAR_BATCHES["train"], *D._CIFAR_BATCHES["test"]]:
+    for name in [*cifar10._CIFAR_BATCHES["train"], *cifar10._CIFAR_BATCHES["test"]]:
         data = rng.integers(0, 256, (2, 3072)).astype(np.uint8)
         labels = rng.integers(0, 10, 2).tolist()
         with open(folder / name, "wb") as f:
@@ -491,7 +493,7 @@ def test_folder_skips_unreadable_with_count(tmp_path: Path, cache: Path, monkeyp
     (tmp_path / "f" / "b" / "bad.jpg").write_bytes(b"garbage")
     (tmp_path / "f" / "b" / "trunc.png").write_bytes(_png(np.zeros((8, 8), np.uint8))[:30])
     _write_folder(tmp_path / "f", {"b/huge.png": (64, 64, 5)})
-    monkeypatch.setattr(D, "MAX_IMAGE_PIXELS", 32 * 32)  # decompression-bomb guard
+    monkeypatch.setattr(safe_read, "MAX_IMAGE_PIXELS", 32 * 32)  # decompression-bomb guard
     with pytest.warns(UserWarning, match="skipped 3 unreadable image"):
         a = D.load_split(f"folder:{tmp_path / 'f'}", "train")
         b = D.load_split(f"folder:{tmp_path / 'f'}", "test")

@@ -93,7 +93,9 @@ def _load_images(
 
 # ------------------------------------------------------------------------------------------------
 def _default_split(name: str) -> str:
-    return "evaluation" if name == "omniglot" else "test"
+    from infomax.data.datasets import official_splits
+
+    return official_splits(name)[1]  # the test split: "evaluation" for omniglot
 
 
 def _code_shape(run: Any, run_dir: str) -> tuple[int, int]:

@@ -1,5 +1,9 @@
 """Data: image datasets as uint8 arrays (``datasets``) and batched tensor augmentations (``views``).
 
+``datasets`` holds the entry points (``load_split``, ``load_dataset``) over the registry of dataset sources
+``SOURCES`` (``sources/``, one module per source); ``arrays``, ``root``, ``cache`` and ``safe_read`` hold
+the containers, the data root, the decoded-array cache and the safe file reading they share.
+
 ``infomax.data.synthetic`` (known-MI tasks) is imported on its own: ``from infomax.data import synthetic``.
 
 Example:
@@ -9,10 +13,13 @@ Example:
 
 from infomax.data.datasets import (
     DATASETS,
+    SOURCES,
     DataInfo,
     DataSplits,
     ImageArrays,
     ImageTensorDataset,
+    Source,
+    cap_items,
     channel_stats,
     decoded_cache_dir,
     load_dataset,
@@ -43,6 +50,7 @@ from infomax.data.views import (
 
 __all__ = [
     "DATASETS",
+    "SOURCES",
     "ColorJitter",
     "Compose",
     "DataInfo",
@@ -52,6 +60,7 @@ __all__ = [
     "Identity",
     "ImageArrays",
     "ImageTensorDataset",
+    "Source",
     "RandomCrop",
     "RandomGrayscale",
     "RandomHorizontalFlip",
@@ -59,6 +68,7 @@ __all__ = [
     "TopBottomHalves",
     "TwoViews",
     "amdim_augment",
+    "cap_items",
     "channel_stats",
     "decoded_cache_dir",
     "grayscale",
