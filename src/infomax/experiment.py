@@ -260,7 +260,13 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
         encoders.update(found)
     t1 = time.monotonic()
     layers = tuple(method.encoder.layers)
-    probe_kw = {"max_train": train_cfg.final_probe_samples, "device": device_for(train_cfg),
+    max_train, max_eval = train_cfg.final_probe_samples, None
+    if deadline is not None:  # probe as many images as the time left affords (the first layer)
+        cut_train, max_eval = _affordable(method.encoder, splits, len(encoders), deadline - time.monotonic(),
+                                          max_train, device_for(train_cfg))
+        if cut_train is not None:
+            max_train = cut_train if max_train is None else min(max_train, cut_train)
+    probe_kw = {"max_train": max_train, "max_eval": max_eval, "device": device_for(train_cfg),
                 "deadline": deadline, "progress": progress, "first": method.encoder.output_layer}
     final = final_linear_probe(encoders, splits, layers, cs=train_cfg.final_probe_cs, **probe_kw)
     update_metrics(run_dir, {"final": final})
@@ -280,6 +286,24 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     last = load_checkpoint(run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT)
     update_metrics(run_dir, {COMPLETE: {"epoch": last["epoch"], "step": last["step"]}})
     return read_metrics(run_dir)
+
+
+def _affordable(encoder: Any, splits: Any, n_encoders: int, seconds: float, max_train: int | None,
+                device: str) -> tuple[int | None, int | None]:
+    """``(max_train, max_eval)`` for the final probe of one layer to fit in ``seconds``, from the measured
+    time to encode a batch of train images (``engine.evaluate.affordable_samples``)."""
+    import numpy as np
+
+    from infomax.engine.evaluate import affordable_samples
+    from infomax.evaluation.features import extract_features
+
+    images = np.asarray(splits.train.images)[:256]
+    t = time.perf_counter()
+    extract_features(encoder, images, encoder.output_layer, device=device)
+    per_image = (time.perf_counter() - t) / max(len(images), 1)
+    n_train = len(splits.train.labels) if max_train is None else min(max_train, len(splits.train.labels))
+    counts = (n_train, len(splits.val.labels), len(splits.test.labels))
+    return affordable_samples(0.8 * max(seconds, 0.0), per_image, n_encoders, splits.info.num_classes, counts)
 
 
 def _baselines(method_name: str, method_cfg: Any, method: Any, splits: Any, train_cfg: TrainConfig,

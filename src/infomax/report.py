@@ -124,7 +124,11 @@ def final_probe_note(final: dict[str, Any]) -> str | None:
              else f"fit on all {n} train images")
     cs = ", ".join(f"{c:g}" for c in final.get("cs", []))
     val = f", C in {{{cs}}} chosen on {final.get('n_val', 0)} val images" if cs else ""
-    return f"{train}{val}, scored on {final.get('n_test')} test images"
+    test = f"{final.get('n_test')} test images"
+    if "n_test_available" in final:
+        test = (f"{final.get('n_test')} of {final['n_test_available']} test images (a stratified sample: the "
+                "final evaluation's time budget)")
+    return f"{train}{val}, scored on {test}"
 
 
 def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None:

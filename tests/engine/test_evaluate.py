@@ -105,3 +105,25 @@ def test_final_probe_deadline_skips_the_layers_not_started(toy, monkeypatch, sec
     assert calls == [(layer, enc) for layer in probed for enc in ("a", "b")]
     assert list(final["accuracy"]) == [layer for layer in ("conv", "fc", "y") if layer in probed]  # as given
     assert final.get("skipped_layers", []) == skipped
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (30.0, (None, None)),  # 3 encoders x 26,000 images x 1e-4 s x (2 + 10 / 50) = 17.16 s: everything fits
+    (6.0, (3496, 3496)),  # scaled by 6 / 17.16 = 0.3497: 10,000 -> 3,496 train, max(6,000, 10,000) -> 3,496
+    (0.01, (500, 500)),  # never below the floor
+], ids=["fits", "scaled", "floor"])
+def test_affordable_samples_hand_computed(seconds, expected):
+    assert evaluate.affordable_samples(seconds, 1e-4, 3, 10, (10000, 6000, 10000)) == expected
+
+
+def test_final_probe_max_eval_cuts_val_and_test_and_says_so(toy, monkeypatch):
+    seen = []
+
+    def recording(enc, splits, layer, Cs=None, **kw):
+        seen.append((len(splits.train.labels), len(splits.val.labels), len(splits.test.labels)))
+        return {"accuracy": 0.5, "C": Cs[0]}
+
+    monkeypatch.setattr(evaluate, "linear_protocol", lambda: recording)
+    final = final_linear_probe({"trained": "a"}, toy.toy_splits(), ("y",), max_train=30, max_eval=12)
+    assert seen == [(30, 12, 12)]
+    assert (final["n_train"], final["n_val"], final["n_test"], final["n_test_available"]) == (30, 12, 12, 40)

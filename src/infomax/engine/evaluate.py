@@ -97,13 +97,42 @@ def subsample_split(arrays: Any, n: int | None, seed: int = SAMPLE_SEED) -> Any:
                                labels=np.asarray(arrays.labels)[idx])
 
 
-def subsample_splits(splits: Any, max_train: int | None, seed: int = SAMPLE_SEED) -> Any:
-    """``splits`` with ``train`` cut to a stratified sample of at most ``max_train`` labelled items
-    (val and test untouched); ``splits`` itself when no cut is needed."""
-    n_labelled = int((np.asarray(splits.train.labels) >= 0).sum())
-    if max_train is None or max_train >= n_labelled:
-        return splits
-    return dataclasses.replace(splits, train=subsample_split(splits.train, max_train, seed))
+def subsample_splits(splits: Any, max_train: int | None, seed: int = SAMPLE_SEED,
+                     max_eval: int | None = None) -> Any:
+    """``splits`` with ``train`` cut to a stratified sample of at most ``max_train`` labelled items and
+    ``val`` and ``test`` to at most ``max_eval`` (None: untouched); ``splits`` itself when no cut is
+    needed."""
+    cut = {}
+    for name, n in (("train", max_train), ("val", max_eval), ("test", max_eval)):
+        arrays = getattr(splits, name)
+        if n is not None and n < _n_labelled(arrays):
+            cut[name] = subsample_split(arrays, n, seed)
+    return dataclasses.replace(splits, **cut) if cut else splits
+
+
+def affordable_samples(seconds: float, image_seconds: float, n_encoders: int, num_classes: int,
+                       counts: tuple[int, int, int], floor: int = 500) -> tuple[int | None, int | None]:
+    """``(max_train, max_eval)`` so that probing one layer of ``n_encoders`` encoders fits in ``seconds``.
+
+    The cost model: every train, val and test image is encoded once per encoder (``image_seconds`` each,
+    measured), and fitting the probe costs about ``1 + num_classes / 50`` times as much again (the
+    logistic regression's work grows with the classes). When the whole splits do not fit, all three are
+    scaled by the same factor, to at least ``floor`` items each (None: no cut needed).
+
+    Example:
+        >>> affordable_samples(30.0, 1e-4, 3, 10, (10000, 6000, 10000))  # 3 x 26000 x 1e-4 x 2.2 = 17 s
+        (None, None)
+        >>> affordable_samples(6.0, 1e-4, 3, 10, (10000, 6000, 10000))  # scaled by 6 / 17.16
+        (3496, 3496)
+    """
+    per_image = image_seconds * n_encoders * (1.0 + 1.0 + num_classes / 50.0)
+    total = sum(counts)
+    if total * per_image <= seconds:
+        return None, None
+    scale = max(seconds / (total * per_image), 0.0)
+    n_train = max(floor, int(counts[0] * scale))
+    n_eval = max(floor, int(max(counts[1], counts[2]) * scale))
+    return n_train, n_eval
 
 
 def _n_labelled(arrays: Any) -> int:
@@ -131,6 +160,7 @@ def final_linear_probe(
     device: str = "cpu",
     protocol_name: str = "linear",
     deadline: float | None = None,
+    max_eval: int | None = None,
     progress: bool = False,
     first: str | None = None,
 ) -> dict[str, Any] | None:
@@ -152,6 +182,8 @@ def final_linear_probe(
             before the next layer); the first is always probed, and the layers not started by the deadline
             are skipped (listed under ``"skipped_layers"``). None = no limit.
         progress: a labelled progress bar (one step per layer and encoder) on stderr.
+        max_eval: at most this many val and test images each (stratified, fixed seed; None = whole, the
+            default): for a final evaluation with a small time budget (:func:`affordable_samples`).
         first: with a ``deadline``, the layer probed first (the output layer); the others follow from the
             last to the first (:func:`probe_order`). The result lists layers in the order of ``layers``.
 
@@ -166,7 +198,7 @@ def final_linear_probe(
     if protocol is None or len(np.unique(labels[labels >= 0])) < 2 or _n_labelled(splits.test) == 0:
         return None
     t0 = time.monotonic()
-    sample = subsample_splits(splits, max_train)
+    sample = subsample_splits(splits, max_train, max_eval=max_eval)
     acc: dict[str, dict[str, float]] = {}
     chosen: dict[str, dict[str, float]] = {}
     skipped: list[str] = []
@@ -185,8 +217,10 @@ def final_linear_probe(
                     chosen.setdefault(layer, {})[name] = float(res["C"])
                 progress_bar.update(1)
     out = {"protocol": protocol_name, "split": "test", "n_train": _n_labelled(sample.train),
-           "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(splits.val),
-           "n_test": _n_labelled(splits.test)}
+           "n_train_available": _n_labelled(splits.train), "n_val": _n_labelled(sample.val),
+           "n_test": _n_labelled(sample.test)}
+    if _n_labelled(sample.test) < _n_labelled(splits.test):
+        out["n_test_available"] = _n_labelled(splits.test)
     if linear:
         out.update({"cs": [float(c) for c in cs], "C": chosen})
     if skipped:
