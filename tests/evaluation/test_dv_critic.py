@@ -17,7 +17,7 @@ from infomax.evaluation.dv_critic import (
     standardize,
     train_dv_critic,
 )
-from infomax.evaluation.mine import ConcatCritic, shuffle_pairs
+from infomax.evaluation.mine import MineCritic, shuffle_pairs
 
 
 def gaussian_pairs(n: int, d: int, rho: float, seed: int = 0):
@@ -46,7 +46,7 @@ def test_standardize_uses_training_statistics():
 
 def test_untrained_critic_estimates_exactly_zero():
     x, y = gaussian_pairs(50, 2, 0.9)
-    assert dv_estimate(ConcatCritic((2,), 2, hidden=8), (x, y), shuffle_pairs) == 0.0
+    assert dv_estimate(MineCritic((2,), 2, hidden=8), (x, y), shuffle_pairs) == 0.0
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_schedule_rejects_bad_settings(kw):
 def test_train_dv_critic_needs_two_rows_each():
     x, y = gaussian_pairs(3, 1, 0.5)
     with pytest.raises(UserError, match="validation rows"):
-        train_dv_critic(ConcatCritic((1,), 1, 4), (x[:2], y[:2]), (x[2:], y[2:]), shuffle_pairs)
+        train_dv_critic(MineCritic((1,), 1, 4), (x[:2], y[:2]), (x[2:], y[2:]), shuffle_pairs)
 
 
 def test_early_stopping_restores_the_best_validation_critic():
@@ -74,7 +74,7 @@ def test_early_stopping_restores_the_best_validation_critic():
         return p[0], p[1].flip(0)
 
     torch.manual_seed(0)
-    critic = ConcatCritic((2,), 2, hidden=256)
+    critic = MineCritic((2,), 2, hidden=256)
     schedule = DVSchedule(steps=3000, lr=1e-2, lr_final=1e-2, eval_every=20, patience=5)
     t = train_dv_critic(critic, p_fit, p_val, flip, schedule)
     assert 0 < t.best_step and t.steps_run == t.best_step + 5 * 20 < 3000  # stopped 5 checks after the best

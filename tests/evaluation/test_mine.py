@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from infomax.evaluation.dv_critic import DVSchedule
-from infomax.evaluation.mine import ConcatCritic, mine_fit, mine_mi, shuffle_pairs
+from infomax.evaluation.mine import MineCritic, mine_fit, mine_mi, shuffle_pairs
 from infomax.evaluation.protocols import PROTOCOLS
 
 
@@ -25,7 +25,7 @@ def test_shuffle_pairs_permutes_y_only():
 
 @pytest.mark.parametrize(("shape", "side"), [((1, 8, 8), 8), ((3, 32, 32), 32), ((1, 28, 28), 28)])
 def test_image_critic_shapes(shape, side):
-    critic = ConcatCritic(shape, y_dim=5, hidden=16)
+    critic = MineCritic(shape, y_dim=5, hidden=16)
     x = torch.randint(0, 256, (4, *shape), dtype=torch.uint8)
     assert critic(x, torch.randn(4, 5)).shape == (4,)
 
@@ -67,7 +67,7 @@ def test_early_stopped_mine_with_the_default_schedule():
 
 def test_mine_shares_the_embedding_of_x_and_equals_two_forward_calls():
     torch.manual_seed(0)
-    critic = ConcatCritic((1, 8, 8), 5, hidden=16)
+    critic = MineCritic((1, 8, 8), 5, hidden=16)
     torch.nn.init.normal_(critic.mlp[-1].weight)  # a non-zero critic
     x, y = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8), torch.randn(6, 5)
     torch.manual_seed(1)

@@ -36,8 +36,10 @@ def shuffle_pairs(p: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
     return x, y[torch.randperm(len(y), device=y.device)]
 
 
-class ConcatCritic(nn.Module):
-    """``T(x, y) = MLP([phi(x), y])``: a critic on (input, representation) pairs.
+class MineCritic(nn.Module):
+    """``T(x, y) = MLP([phi(x), y])``: MINE's critic on aligned (input, representation) pairs.
+
+    One score per pair, (B,), unlike :class:`infomax.critics.ConcatCritic`, which scores all N x M pairs.
 
     ``phi`` is a small conv net for images (two 4x4 stride-2 convolutions, 32 and 64 channels, then a
     linear layer) or the identity for vectors. uint8 images are converted to [0, 1] inside.
@@ -50,7 +52,7 @@ class ConcatCritic(nn.Module):
     The output layer starts at zero (T = 0: no information until training finds some).
 
     Example:
-        >>> c = ConcatCritic((1, 8, 8), 16)
+        >>> c = MineCritic((1, 8, 8), 16)
         >>> c(torch.rand(5, 1, 8, 8), torch.randn(5, 16)).shape
         torch.Size([5])
     """
@@ -71,7 +73,7 @@ class ConcatCritic(nn.Module):
             self.phi = nn.Identity()
             x_dim = x_shape[0]
         else:
-            raise UserError(f"ConcatCritic takes images (C, H, W) or vectors (D,), got shape {x_shape}")
+            raise UserError(f"MineCritic takes images (C, H, W) or vectors (D,), got shape {x_shape}")
         self.mlp = nn.Sequential(
             nn.Linear(x_dim + y_dim, hidden),
             nn.ReLU(),
@@ -128,7 +130,7 @@ def mine_fit(
         y_train: representations (N, Dy).
         x_test, y_test: held-out pairs (M, ...), same layout.
         seed: seeds the critic, the validation split, the batches and the shuffles.
-        hidden: width of :class:`ConcatCritic`.
+        hidden: width of :class:`MineCritic`.
         schedule: training settings (default :class:`~infomax.evaluation.dv_critic.DVSchedule()`).
         device: torch device.
         label: the progress bar's label.
@@ -140,7 +142,7 @@ def mine_fit(
     """
     x_train, x_test = torch.as_tensor(x_train), torch.as_tensor(x_test)
     y_train, y_test = torch.as_tensor(y_train).float(), torch.as_tensor(y_test).float()
-    critic = partial(ConcatCritic, tuple(x_train.shape[1:]), y_train.shape[1], hidden)
+    critic = partial(MineCritic, tuple(x_train.shape[1:]), y_train.shape[1], hidden)
     return fit_dv(critic, (x_train, y_train), (x_test, y_test), shuffle_pairs, seed, schedule, device, label)
 
 
