@@ -16,7 +16,7 @@ is one random 5x5 location of x1 per image (as the authors' code), the targets a
 ``n_mix > 1`` the global sources of 1-7 and 1-5 are mixture components weighted by their posterior
 ``q = softmax_j(mix_tau * s_nce)``, and the entropy bonus ``mix_alpha * H(q)`` joins the maximised objective
 (it is subtracted from the loss; eq. 6, :mod:`.amdim_mixture`). Online linear and MLP probes train on
-detached ``f1`` of x1 (:mod:`.online_probe`).
+detached ``f1`` of x1 (:mod:`.probe_heads`).
 
 Logged: ``mi/infonce`` (the 1-7 infoNCE in nats, both directions averaged: mean s_nce + log(1 + (B-1) L)),
 ``nce/1-7``, ``nce/1-5``, ``nce/5-5`` (the same per term), ``reg/score_l2`` (the penalties),
@@ -63,7 +63,7 @@ from infomax.errors import UserError
 from infomax.methods.amdim_mixture import MixtureHead, mixture_objective
 from infomax.methods.amdim_nce import nce_scores
 from infomax.methods.base import MethodBase
-from infomax.methods.online_probe import OnlineProbes
+from infomax.methods.probe_heads import OnlineProbes
 from infomax.types import Batch, LossDict
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -62,7 +62,7 @@ from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.dim_heads import EncodeDotLocalHead, local_pos_mask
 from infomax.methods.dim_multi import random_block_masks
-from infomax.methods.online_probe import OnlineProbes
+from infomax.methods.probe_heads import OnlineProbes
 from infomax.types import Batch, LossDict
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from infomax.methods.online_probe import OnlineProbes
+from infomax.methods.probe_heads import OnlineProbes
 
 
 def _probes() -> OnlineProbes:

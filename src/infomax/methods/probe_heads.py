@@ -1,4 +1,6 @@
-"""Online linear and MLP classifiers trained on detached features during self-supervised pretraining.
+"""Online linear and MLP classifier heads trained on detached features during self-supervised pretraining
+(the methods' own probes; the engine's periodic probe of a frozen encoder is
+:mod:`infomax.engine.online_probe`).
 
 As in AMDIM's training loop (Bachman et al., NeurIPS 2019, sec. 4: "linear and MLP evaluation" run
 alongside the encoder), each step fits both classifiers on the batch's features, *detached*, so their
