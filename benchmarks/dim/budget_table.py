@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 #: Display order and labels of the encoders.
-ENCODERS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`",
+ENCODER_LABELS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`",
             "dim-l-cosine": "DIM(L), cosine lr `dim-l-cosine`",
             "dim-l-cross": "DIM(L), two augmented views `dim-l-cross`", "dim-g": "DIM(G) `dim-g`",
             "simclr-lightly": "lightly 1.6 SimCLR", "supervised": "supervised (same encoder)"}
@@ -72,7 +72,7 @@ def summarize(rows: list[dict], budgets: list[float]) -> tuple[list[dict], list[
         # the untrained encoder has one row (budget 0) that stands in every budget's column
         at = {(r["encoder"], r["budget_min"]): r for r in rows if r["data"] == data}
         at.update({("random", b): at[("random", 0.0)] for b in budgets if ("random", 0.0) in at})
-        for enc, label in ENCODERS.items():
+        for enc, label in ENCODER_LABELS.items():
             cells = {}
             for b in budgets:
                 r = at.get((enc, b))
@@ -85,7 +85,7 @@ def summarize(rows: list[dict], budgets: list[float]) -> tuple[list[dict], list[
             if not any(enc == local for enc, _ in at):
                 continue
             for b in budgets:
-                acc = {enc: at[(enc, b)]["acc"] for enc in ENCODERS if (enc, b) in at}
+                acc = {enc: at[(enc, b)]["acc"] for enc in ENCODER_LABELS if (enc, b) in at}
                 parts = []
                 for other in ("dim-g", "simclr-lightly", "random"):
                     if local not in acc or other not in acc:
@@ -108,7 +108,7 @@ def _plot(rows: list[dict], budgets: list[float], path: Path) -> None:
     datas = list(dict.fromkeys(r["data"] for r in rows))
     fig, axes = plt.subplots(1, len(datas), figsize=(5 * len(datas), 3.6), squeeze=False)
     for ax, data in zip(axes[0], datas):
-        for enc, label in ENCODERS.items():
+        for enc, label in ENCODER_LABELS.items():
             pts = sorted((r["budget_min"], 100 * r["acc"]) for r in rows
                          if r["data"] == data and r["encoder"] == enc and r["budget_min"] in budgets)
             if enc == "random":

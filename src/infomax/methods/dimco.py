@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from infomax.bounds.discrete import discrete_mi, pairwise_independence
 from infomax.config import MethodConfig, Preset, choice
 from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
-from infomax.encoders.dim_conv import DIMConvEncoder
+from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
@@ -201,10 +201,6 @@ class DIMCO(MethodBase):
         return F.log_softmax(self.encoder.logits(x), dim=-1)
 
 
-#: Backbone name -> class, built as ``cls(in_channels, image_size, y_dim=, mean=, std=)``; its ``layers``
-#: are what ``Config.feature_layer`` may name.
-ENCODERS: dict[str, type[nn.Module]] = {"dim_conv": DIMConvEncoder}
-
 
 def _feature_layers(cfg: Config) -> tuple[str, ...] | None:
     """The backbone's layers (None with ``frozen_run``: that run's encoder is checked when it is loaded)."""
@@ -221,7 +217,7 @@ class Config(MethodConfig):
         k: alphabet size per dimension; the code length is d*log2(k) bits.
         n_pairs: dimension pairs sampled per batch for the independence regularizer.
         reg_weight: lambda, the regularizer's weight (paper: 1; 0 disables it).
-        encoder: backbone architecture, a key of ``ENCODERS``.
+        encoder: backbone architecture, a key of ``infomax.encoders.ENCODERS``.
         y_dim: width of the backbone's output representation.
         feature_layer: the backbone feature the code head reads ("fc" or "y" for dim_conv).
         holdout_classes: labels never trained on (for few-shot on unseen classes of CIFAR-10 etc.).

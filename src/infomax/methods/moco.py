@@ -56,15 +56,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from infomax.config import TrainConfig
     from infomax.data.datasets import DataInfo
 
-#: Config.encoder -> the encoder class (its ``layers`` are what ``Config.layer`` may name).
-ENCODERS: dict[str, type[nn.Module]] = {"dim": DIMConvEncoder, "nvae": NVAEEncoder}
+#: MoCo's ``Config.encoder`` names -> the encoder class (its ``layers`` are what ``Config.layer`` may name);
+#: built by :func:`make_encoder` with MoCo's own options.
+MOCO_ENCODERS: dict[str, type[nn.Module]] = {"dim": DIMConvEncoder, "nvae": NVAEEncoder}
 #: The layer the projection head reads, per encoder, when ``Config.layer`` is empty.
 DEFAULT_LAYER = {"dim": "fc", "nvae": "y"}
 
 
 def _layers(cfg: Config) -> tuple[str, ...] | None:
     """What ``Config.layer`` may name: "" (the encoder's default) or a layer of ``cfg.encoder``."""
-    enc = ENCODERS.get(cfg.encoder)
+    enc = MOCO_ENCODERS.get(cfg.encoder)
     return None if enc is None else ("", *enc.layers)
 
 
@@ -274,7 +275,7 @@ class Config(MethodConfig):
             queue size must then be a multiple of batch_size x devices); a no-op in one process.
     """
 
-    encoder: str = choice("dim", ENCODERS)
+    encoder: str = choice("dim", MOCO_ENCODERS)
     layer: str = choice("", _layers)
     y_dim: int = 64
     latent_channels: int = 0

@@ -236,7 +236,7 @@ def _realnvp(in_shape: tuple[int, ...], cfg: Config, mean: tuple, std: tuple) ->
 
 
 #: Config.encoder -> factory ``(view shape (C, H, W), cfg, mean, std) -> encoder``.
-ENCODERS: dict[str, Callable[[tuple[int, ...], Config, tuple, tuple], nn.Module]] = {
+ENCODER_FACTORIES: dict[str, Callable[[tuple[int, ...], Config, tuple, tuple], nn.Module]] = {
     "mlp": _mlp,
     "convnet": _convnet,
     "realnvp": _realnvp,
@@ -288,7 +288,7 @@ class Config(MethodConfig):
             (the full batch's negatives); a no-op in one process.
     """
 
-    encoder: str = choice("mlp", ENCODERS)
+    encoder: str = choice("mlp", ENCODER_FACTORIES)
     shared_encoder: bool = False
     critic: str = choice("bilinear", CRITIC_NAMES)
     bound: str = choice("infonce", score_bounds())
@@ -375,7 +375,7 @@ def build(cfg: Config, info: Any) -> MultiView:
     if cfg.shared_encoder and s1 != s2:
         raise UserError(f"shared_encoder needs views of one shape, got {s1} and {s2}")
     mean, std = (tuple(info.mean), tuple(info.std)) if cfg.standardize else ((0.0,), (1.0,))
-    make = ENCODERS[cfg.encoder]
+    make = ENCODER_FACTORIES[cfg.encoder]
     g1 = make(s1, cfg, mean, std)
     g2 = None if cfg.shared_encoder else make(s2, cfg, mean, std)
     d1 = _out_width(g1, s1)

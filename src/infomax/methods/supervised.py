@@ -17,14 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from infomax.config import MethodConfig, Preset, choice
-from infomax.encoders.dim_conv import DIMConvEncoder
+from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.types import Batch, LossDict
-
-#: Encoder name -> class, built as ``cls(in_channels, image_size, y_dim=, mean=, std=)``; its ``layers``
-#: are what ``Config.head_layer`` may name. Add encoders here as they appear.
-ENCODERS: dict[str, type[nn.Module]] = {"dim_conv": DIMConvEncoder}
 
 
 def _head_layers(cfg: Config) -> tuple[str, ...] | None:
@@ -45,8 +41,8 @@ class Config(MethodConfig):
     """Options of the supervised baseline.
 
     Attributes:
-        encoder: encoder architecture, a key of ``ENCODERS`` ("dim_conv": DIM's conv encoder); ignored when
-            ``encoder_of`` is set.
+        encoder: encoder architecture, a key of ``infomax.encoders.ENCODERS`` ("dim_conv": DIM's conv
+            encoder); ignored when ``encoder_of`` is set.
         y_dim: width of the encoder's output representation Y (``encoder="dim_conv"``).
         head_layer: the encoder feature the linear head reads; "" = the encoder's output layer.
         encoder_of: a method name (a key of ``infomax.methods.METHODS``): train a freshly built copy of that
