@@ -295,8 +295,9 @@ class AMDIM(MethodBase):
         return out
 
 
-def build_views(image_size: int, cfg: Config) -> TwoViews:
-    """The two views selected by ``cfg``: AMDIM's policy, an ablation of it, or the strong one."""
+def build_views(cfg: Config, image_size: int) -> TwoViews:
+    """The two views of ``image_size`` images selected by ``cfg``: AMDIM's policy, an ablation of it, or the
+    strong one (argument order as :func:`infomax.methods.dim.build_views`: the selection, then the size)."""
     if cfg.strong_augment:
         return TwoViews(strong_augment(image_size))
     return TwoViews(amdim_augment(image_size, cfg.random_crop, cfg.color_jitter, cfg.random_gray))
@@ -311,7 +312,7 @@ def build(cfg: Config, info: DataInfo) -> AMDIM:
         mean=tuple(info.mean),
         std=tuple(info.std),
         num_classes=int(getattr(info, "num_classes", 0) or 0),
-        views=build_views(info.image_size, cfg),
+        views=build_views(cfg, info.image_size),
         ndf=cfg.ndf,
         n_rkhs=cfg.n_rkhs,
         depth=cfg.depth,
