@@ -25,6 +25,7 @@ from torch import Tensor
 from infomax.bounds._reduce import ScoreRows
 from infomax.bounds.barber_agakov import barber_agakov, gaussian_log_likelihood, hybrid_bound
 from infomax.bounds.chunked import chunked
+from infomax.bounds.discrete import discrete_mi, pairwise_independence
 from infomax.bounds.dv import dv
 from infomax.bounds.infonce import infonce
 from infomax.bounds.interpolated import interpolated_nce
@@ -34,13 +35,6 @@ from infomax.bounds.nwj import nwj
 from infomax.bounds.smile import smile
 from infomax.bounds.train_report import train_report
 from infomax.bounds.tuba import tuba
-
-_DISCRETE = ["discrete_mi", "pairwise_independence"]
-try:  # written separately (DIMCO's closed form)
-    from infomax.bounds.discrete import discrete_mi as discrete_mi
-    from infomax.bounds.discrete import pairwise_independence as pairwise_independence
-except ImportError:  # pragma: no cover - until bounds/discrete.py lands
-    _DISCRETE = []
 
 #: name -> bound ``fn(scores, **kw) -> scalar`` (nats).
 BOUNDS: dict[str, Callable[..., Tensor]] = {
@@ -59,6 +53,7 @@ __all__ = [
     "ScoreRows",
     "barber_agakov",
     "chunked",
+    "discrete_mi",
     "gaussian_log_likelihood",
     "hybrid_bound",
     "interpolated_nce",
@@ -66,8 +61,8 @@ __all__ = [
     "infonce",
     "jsd",
     "nwj",
+    "pairwise_independence",
     "smile",
     "train_report",
     "tuba",
-    *_DISCRETE,
 ]
