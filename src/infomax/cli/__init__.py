@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.util
 import os
 import shlex
 import signal
@@ -43,7 +42,6 @@ COMMANDS: dict[str, str] = {
     "demo": "infomax.cli.demo",
     "index": "infomax.cli.index",
     "generate": "infomax.cli.generate",
-    "study": "infomax.cli.study",
 }
 
 
@@ -59,8 +57,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for modname in COMMANDS.values():
-        if importlib.util.find_spec(modname) is None:
-            continue
         importlib.import_module(modname).add_parser(sub)
     return parser
 
