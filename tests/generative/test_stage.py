@@ -14,7 +14,7 @@ from infomax.engine.checkpoint import load_checkpoint
 from infomax.engine.fit import build_method, fit
 from infomax.errors import UserError
 from infomax.generative import method as ddim_method
-from infomax.generative.stage import generate, main, sample_grid, train_ddim_stage
+from infomax.generative.stage import generate, sample_grid, train_ddim_stage
 from infomax.methods import hybrid
 
 STAGE = {"max_epochs": 2, "base": 8, "timesteps": 20, "limit_train_batches": 3, "batch_size": 32,
@@ -40,7 +40,9 @@ def test_stage_before_a_representation_is_a_user_error(tmp_path, rep_run):
     (half / "model.safetensors").unlink()  # a representation run that has not finished
     with pytest.raises(UserError, match="needs a trained representation"):
         train_ddim_stage(half)
-    assert main([str(half), "--no-progress"]) == 2
+    from infomax.cli import main as cli
+
+    assert cli(["generate", str(half), "--no-progress"]) == 2
 
 
 class _Killed(Exception):

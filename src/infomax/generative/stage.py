@@ -6,11 +6,11 @@ logs, ``model.safetensors``), so it resumes after a kill exactly like any run; c
 seed and validation split are those of the representation run. Samples (deterministic DDIM, eta = 0 by
 default) are decoded by the run's decoder into ``RUN_DIR/plots/ddim_samples.png``.
 
-Command line (until ``infomax train`` gains a stage option)::
+Command line (:mod:`infomax.cli.generate`)::
 
     infomax train hybrid --data fashion-mnist --out runs/h
-    python -m infomax.generative.stage runs/h --set max_epochs=5 --steps 50
-    python -m infomax.generative.stage runs/h --set max_epochs=8      # continue the stage
+    infomax generate runs/h --set max_epochs=5 --steps 50
+    infomax generate runs/h --set max_epochs=8      # continue the stage
 
 Example:
     >>> metrics = train_ddim_stage("runs/h", {"max_epochs": 2})  # doctest: +SKIP
@@ -20,10 +20,8 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import copy
 import math
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -33,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from infomax.config import TrainConfig, apply_overrides, coerce, field_types, parse_set
+from infomax.config import TrainConfig, apply_overrides, coerce, field_types
 from infomax.errors import UserError
 from infomax.generative.figures import save_grid
 from infomax.generative.method import Config, LatentDDIM
@@ -286,30 +284,5 @@ def sample_grid(run_dir: str | Path, n: int = 64, steps: int = 50, eta: float = 
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m infomax.generative.stage RUN_DIR [--set k=v] [--steps S] [--n-samples N] [--eta E]``."""
-    p = argparse.ArgumentParser(prog="python -m infomax.generative.stage",
-                                description="Train or continue the DDIM stage of a hybrid run, then sample.")
-    p.add_argument("run_dir")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--steps", type=int, default=50, help="DDIM sampling steps")
-    p.add_argument("--n-samples", type=int, default=64)
-    p.add_argument("--eta", type=float, default=0.0)
-    p.add_argument("--no-progress", action="store_true")
-    args = p.parse_args(argv)
-    try:
-        train_ddim_stage(args.run_dir, parse_set(args.overrides),
-                         progress=False if args.no_progress else None)
-        path = sample_grid(args.run_dir, args.n_samples, args.steps, args.eta)
-    except UserError as e:
-        print(f"infomax: error: {e}", file=sys.stderr)
-        return 2
-    print(f"samples: {path}")
-    return 0
-
-
-__all__ = ["STAGE_DIR", "StagePlan", "estimate_stage", "generate", "load_stage", "main", "plan_stage",
+__all__ = ["STAGE_DIR", "StagePlan", "estimate_stage", "generate", "load_stage", "plan_stage",
            "representation_run", "sample_grid", "time_training_step", "train_ddim_stage"]
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
