@@ -7,29 +7,18 @@ several positives per row) a boolean ``pos_mask`` of the same shape marks the po
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
-import torch
 from torch import Tensor
 
 #: A method's output: must hold "loss" (scalar to minimise for the "main" parameter group),
 #: optionally "loss/<group>" for extra optimiser groups, and any scalars to log ("mi/infonce", ...).
 LossDict = dict[str, Tensor]
 
-#: A bound: scores (N, M) [+ options] -> scalar tensor in nats.
-Bound = Callable[..., Tensor]
-
 #: A batch as the engine hands it to a method: images float32 (B, C, H, W) in [0, 1], labels int64 (B,)
 #: with -1 for unlabeled items.
 Batch = tuple[Tensor, Tensor]
-
-
-@runtime_checkable
-class Critic(Protocol):
-    """Scores every pair: (N, Dx), (M, Dy) -> (N, M)."""
-
-    def __call__(self, x: Tensor, y: Tensor) -> Tensor: ...
 
 
 @runtime_checkable
@@ -46,15 +35,3 @@ class Encoder(Protocol):
 
     def __call__(self, x: Tensor) -> Mapping[str, Tensor]: ...
 
-
-@runtime_checkable
-class Method(Protocol):
-    """Encoder + critics + bounds -> a loss dict. Owns no optimiser loop (the engine does)."""
-
-    encoder: torch.nn.Module
-
-    def __call__(self, batch: Batch) -> LossDict: ...
-
-    def param_groups(self) -> dict[str, list[torch.nn.Parameter]]: ...
-
-    def on_after_optimizer_step(self) -> None: ...
