@@ -1,7 +1,7 @@
-"""FID: the exact Frechet distance of feature sets (closed forms, agreement with gen_proxy's sqrtm route and
+"""FID: the exact Frechet distance of feature sets (closed forms, agreement with the sqrtm route and
 with an eigenvalue reference) and the end-to-end ``fid`` on a local weights file.
 
-The closed form for Gaussians and ``gen_proxy.frechet_distance`` itself are tested in test_gen_proxy.py;
+The closed form for Gaussians and ``frechet.frechet_distance`` itself are tested in test_frechet.py;
 here the new nuclear-norm route is checked against them."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch
 from safetensors.torch import save_file
 
 from infomax.errors import UserError
-from infomax.evaluation.fid import fid, frechet_distance_features, inception_features
-from infomax.evaluation.gen_proxy import frechet_distance, gaussian_stats
+from infomax.evaluation.fid import fid, inception_features
+from infomax.evaluation.frechet import frechet_distance, frechet_distance_features, gaussian_stats
 from infomax.evaluation.inception import InceptionV3FID, load_inception
 
 

@@ -3,11 +3,11 @@ images (Heusel et al. 2017, "GANs trained by a two time-scale update rule conver
 equilibrium"), with pytorch-fid's network (:mod:`infomax.evaluation.inception`) and a local weights file.
 
 ``FID = ||mu_r - mu_g||^2 + tr(S_r) + tr(S_g) - 2 tr((S_r S_g)^{1/2})``. The trace of the matrix square root
-is computed exactly and cheaply as a nuclear norm (:func:`frechet_distance_features`) rather than with a
-general ``sqrtm`` of the 2048x2048 product: the two agree when the covariances are full rank, and the
-nuclear norm stays exact when fewer images than feature dimensions make them singular. FID is biased
-upwards for small sample sizes: compare values only at equal numbers of images (published numbers use
-10k-50k).
+is computed exactly and cheaply as a nuclear norm
+(:func:`~infomax.evaluation.frechet.frechet_distance_features`) rather than with a general ``sqrtm`` of the
+2048x2048 product: the two agree when the covariances are full rank, and the nuclear norm stays exact when
+fewer images than feature dimensions make them singular. FID is biased upwards for small sample sizes: compare
+values only at equal numbers of images (published numbers use 10k-50k).
 
 Example:
     >>> import numpy as np
@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from infomax.errors import UserError
-from infomax.evaluation.gen_proxy import gaussian_stats
+from infomax.evaluation.frechet import frechet_distance_features
 from infomax.evaluation.inception import InceptionV3FID, load_inception
 from infomax.progress import bar
 
@@ -50,47 +50,6 @@ def inception_features(net: InceptionV3FID, images_uint8: np.ndarray, batch_size
             out.append(net(x).double().cpu())  # (B, 2048)
             progress.update(len(x))
     return torch.cat(out).numpy() if out else np.zeros((0, net.fc.in_features))
-
-
-def _cov_factor(feats: np.ndarray) -> np.ndarray:
-    """F (r, D) with F^T F = the sample covariance (ddof 1) of feats (N, D); r = min(N, D)."""
-    n, d = feats.shape
-    if n <= d:  # centred features: rank <= N - 1, no D x D work
-        return (feats - feats.mean(0)) / np.sqrt(n - 1)
-    _, cov = gaussian_stats(feats)
-    w, v = np.linalg.eigh(cov)  # symmetric square root
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-
-
-def frechet_distance_features(feats1: np.ndarray, feats2: np.ndarray) -> float:
-    """Frechet distance between Gaussians fitted (mean, covariance with ddof 1) to two feature sets.
-
-    With covariance factors ``S_i = F_i^T F_i``, the nonzero eigenvalues of ``S1 S2`` are the squared
-    singular values of ``F1 F2^T``, so ``tr((S1 S2)^{1/2})`` is the nuclear norm of ``F1 F2^T`` (exact
-    for singular covariances, e.g. N < D; equal to pytorch-fid's ``sqrtm`` route for full-rank ones).
-
-    Args:
-        feats1: features (N1, D), N1 >= 2.
-        feats2: features (N2, D), N2 >= 2.
-
-    Returns:
-        ``||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^{1/2})`` (>= 0 up to rounding).
-
-    Example:
-        >>> a = np.random.default_rng(0).normal(size=(5, 100))
-        >>> abs(frechet_distance_features(a, a)) < 1e-9
-        True
-    """
-    f1, f2 = np.asarray(feats1, dtype=np.float64), np.asarray(feats2, dtype=np.float64)
-    for f in (f1, f2):
-        if f.ndim != 2 or len(f) < 2:
-            raise UserError(f"need features (N >= 2, D), got shape {f.shape}")
-    if f1.shape[1] != f2.shape[1]:
-        raise UserError(f"feature widths differ: {f1.shape[1]} vs {f2.shape[1]}")
-    a, b = _cov_factor(f1), _cov_factor(f2)  # (r1, D), (r2, D)
-    tr_sqrt = np.linalg.svd(a @ b.T, compute_uv=False).sum()  # nuclear norm of (r1, r2)
-    mean_term = float(((f1.mean(0) - f2.mean(0)) ** 2).sum())
-    return mean_term + float((a * a).sum() + (b * b).sum() - 2 * tr_sqrt)
 
 
 def fid(real_uint8: np.ndarray, fake_uint8: np.ndarray, weights: str | Path | InceptionV3FID,

@@ -174,7 +174,8 @@ def fid_of_run(
         steps: DDIM sampling steps.
         splits: the run's data (default: loaded from its config).
     """
-    from infomax.evaluation.fid import frechet_distance_features, inception_features
+    from infomax.evaluation.fid import inception_features
+    from infomax.evaluation.frechet import frechet_distance_features
     from infomax.evaluation.inception import InceptionV3FID, load_inception
 
     if n < 2:

@@ -1,4 +1,4 @@
-"""classifier-FD's Frechet distance against closed forms."""
+"""The Frechet distance of FID and classifier-FD (``infomax.evaluation.frechet``) against closed forms."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from infomax.errors import UserError
-from infomax.evaluation.gen_proxy import frechet_distance, gaussian_stats
+from infomax.evaluation.frechet import frechet_distance, gaussian_stats
 
 
 def test_one_dimensional_closed_form():
