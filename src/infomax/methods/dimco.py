@@ -16,7 +16,6 @@ an existing run (its weights are kept, in eval mode, without gradients).
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +28,7 @@ from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
 from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
+from infomax.progress import note
 from infomax.types import Batch, LossDict
 
 
@@ -179,7 +179,7 @@ class DIMCO(MethodBase):
         )
 
     def on_after_optimizer_step(self) -> None:
-        """Print the code length to stderr once, after the first optimiser step (rank 0 only).
+        """Say the code length on stderr once, after the first optimiser step (rank 0 only).
 
         Only the engine's training loop calls this hook, so building or loading a run stays silent; the
         length is also logged with every step (``code_bits``) and stored with the weights (the encoder's
@@ -191,9 +191,8 @@ class DIMCO(MethodBase):
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             if torch.distributed.get_rank() != 0:
                 return
-        from tqdm.auto import tqdm
-
-        tqdm.write(self.code_length_line(), file=sys.stderr)  # above the progress bar, not through it
+        # always shown (not only with progress on); note() writes above an open progress bar, not through it
+        note(self.code_length_line(), enabled=True)
 
     @torch.no_grad()
     def logprobs(self, x: Tensor) -> Tensor:
