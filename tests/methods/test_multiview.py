@@ -1,16 +1,10 @@
 """The multi-view method: every grid cell trains, shared vs separate encoders, the probed wrapper, the
-target-MI and adversarial variants, presets, and bad configs.
-
-``infomax.critics`` and ``infomax.data.views`` are written in parallel; where they are not there yet the
-``_core`` fixture puts tiny stand-ins with the documented API into ``sys.modules`` for these tests only.
-"""
+target-MI and adversarial variants, presets, and bad configs."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import sys
-import types
 from types import SimpleNamespace
 
 import pytest
@@ -20,83 +14,6 @@ from torch import nn
 from infomax.config import TrainConfig, apply_overrides
 from infomax.errors import UserError
 from infomax.methods import multiview as mv
-
-# ---------------------------------------------------------------------------------------------- stand-ins
-
-
-def _standin_critics() -> types.ModuleType:
-    mod = types.ModuleType("infomax.critics")
-
-    def mlp(widths: list[int]) -> nn.Sequential:
-        layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
-
-    class BilinearCritic(nn.Module):
-        def __init__(self, x_dim: int, y_dim: int) -> None:
-            super().__init__()
-            self.w = nn.Parameter(torch.randn(x_dim, y_dim) / math.sqrt(x_dim))
-
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return x @ self.w @ y.T
-
-    class SeparableCritic(nn.Module):
-        def __init__(self, x_dim: int, y_dim: int, hidden: tuple = (), embed_dim: int = 32) -> None:
-            super().__init__()
-            self.f, self.g = mlp([x_dim, *hidden, embed_dim]), mlp([y_dim, *hidden, embed_dim])
-
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return self.f(x) @ self.g(y).T
-
-    class ConcatCritic(nn.Module):
-        def __init__(self, x_dim: int, y_dim: int, hidden: tuple = ()) -> None:
-            super().__init__()
-            self.net = mlp([x_dim + y_dim, *hidden, 1])
-
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            n, m = x.shape[0], y.shape[0]
-            pairs = torch.cat([x[:, None].expand(n, m, -1), y[None].expand(n, m, -1)], dim=-1)
-            return self.net(pairs).squeeze(-1)
-
-    class InnerProductCritic(nn.Module):
-        def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            return x @ y.T
-
-    for c in (BilinearCritic, SeparableCritic, ConcatCritic, InnerProductCritic):
-        setattr(mod, c.__name__, c)
-    return mod
-
-
-def _standin_views() -> types.ModuleType:
-    mod = types.ModuleType("infomax.data.views")
-
-    class TopBottomHalves:
-        def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            h = x.shape[-2] // 2
-            return x[..., :h, :], x[..., h : 2 * h, :]
-
-    class GaussianNoise:
-        def __init__(self, std: float) -> None:
-            self.std = std
-
-        def __call__(self, x: torch.Tensor) -> torch.Tensor:
-            return x + self.std * torch.randn_like(x)
-
-    mod.TopBottomHalves, mod.GaussianNoise = TopBottomHalves, GaussianNoise
-    return mod
-
-
-@pytest.fixture(autouse=True)
-def _core(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        from infomax.critics import BilinearCritic, ConcatCritic, SeparableCritic  # noqa: F401
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "infomax.critics", _standin_critics())
-    try:
-        from infomax.data.views import GaussianNoise, TopBottomHalves  # noqa: F401
-    except ImportError:
-        monkeypatch.setitem(sys.modules, "infomax.data.views", _standin_views())
 
 
 def _info(size: int = 8, classes: int = 10) -> SimpleNamespace:
