@@ -277,17 +277,13 @@ def method_config_from(cfg: dict[str, Any]) -> Any:
 
 
 def data_info_from(cfg: dict[str, Any]) -> Any:
-    """The ``DataInfo`` of a run's config dict (a plain namespace if the data module is unavailable);
-    a malformed ``data_info`` (not an object, unknown or missing fields, wrong types) is a UserError."""
+    """The ``DataInfo`` of a run's config dict; a malformed ``data_info`` (not an object, unknown or missing
+    fields, wrong types) is a UserError."""
     d = cfg.get("data_info")
     if not isinstance(d, dict):
         raise UserError(f"config.json is malformed: 'data_info' is {json.dumps(d)[:60]}, not an object")
-    try:
-        from infomax.data.datasets import DataInfo
-    except ImportError:  # pragma: no cover - the data module is part of the package
-        from types import SimpleNamespace
+    from infomax.data.datasets import DataInfo
 
-        return SimpleNamespace(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
     missing = sorted(f.name for f in dataclasses.fields(DataInfo)
                      if f.name not in d and f.default is dataclasses.MISSING
                      and f.default_factory is dataclasses.MISSING)

@@ -54,11 +54,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def protocols() -> dict[str, Any]:
-    """``infomax.evaluation.PROTOCOLS`` (a UserError if the evaluation module is unavailable)."""
-    try:
-        from infomax.evaluation import PROTOCOLS
-    except ImportError as e:
-        raise UserError(f"evaluation protocols are not available in this installation ({e})") from None
+    """``infomax.evaluation.PROTOCOLS``."""
+    from infomax.evaluation import PROTOCOLS
+
     return PROTOCOLS
 
 

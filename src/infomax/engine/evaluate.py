@@ -37,22 +37,18 @@ from infomax.progress import bar
 SAMPLE_SEED = 0
 
 
-def linear_protocol() -> Callable[..., dict] | None:
-    """``infomax.evaluation.PROTOCOLS["linear"]`` (C chosen on val, test accuracy), or None if unavailable."""
-    try:
-        from infomax.evaluation import PROTOCOLS
-    except ImportError:
-        return None
-    return PROTOCOLS.get("linear")
+def linear_protocol() -> Callable[..., dict]:
+    """``infomax.evaluation.PROTOCOLS["linear"]`` (C chosen on val, test accuracy)."""
+    from infomax.evaluation import PROTOCOLS
+
+    return PROTOCOLS["linear"]
 
 
-def knn_protocol() -> Callable[..., dict] | None:
-    """``infomax.evaluation.PROTOCOLS["knn"]`` (weighted cosine kNN, k=20), or None if unavailable."""
-    try:
-        from infomax.evaluation import PROTOCOLS
-    except ImportError:
-        return None
-    return PROTOCOLS.get("knn")
+def knn_protocol() -> Callable[..., dict]:
+    """``infomax.evaluation.PROTOCOLS["knn"]`` (weighted cosine kNN, k=20)."""
+    from infomax.evaluation import PROTOCOLS
+
+    return PROTOCOLS["knn"]
 
 
 def stratified_indices(labels: np.ndarray, n: int | None, seed: int = SAMPLE_SEED) -> np.ndarray:
@@ -195,7 +191,7 @@ def final_linear_probe(
     linear = protocol_name == "linear"
     protocol = linear_protocol() if linear else knn_protocol()
     labels = np.asarray(splits.train.labels)
-    if protocol is None or len(np.unique(labels[labels >= 0])) < 2 or _n_labelled(splits.test) == 0:
+    if len(np.unique(labels[labels >= 0])) < 2 or _n_labelled(splits.test) == 0:
         return None
     t0 = time.monotonic()
     sample = subsample_splits(splits, max_train, max_eval=max_eval)
