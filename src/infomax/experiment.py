@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -241,6 +240,7 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     from infomax.engine.checkpoint import load_checkpoint
     from infomax.engine.evaluate import final_linear_probe
     from infomax.engine.fit import device_for
+    from infomax.progress import note
     from infomax.report import write_report
     from infomax.run import update_metrics
 
@@ -249,8 +249,8 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     deadline = None if budget is None else t0 + budget
     if budget is not None and progress:
         first = "the supervised baseline trains for at most half of it, then " if train_cfg.baselines else ""
-        print(f"final evaluation: within {budget / 60:.3g} min (--set final_eval_minutes=M to change): "
-              f"{first}the probes, layer by layer", file=sys.stderr)
+        note(f"final evaluation: within {budget / 60:.3g} min (--set final_eval_minutes=M to change): "
+             f"{first}the probes, layer by layer", enabled=True)
     encoders: dict[str, Any] = {"trained": method.encoder}
     notes: list[str] = []
     if train_cfg.baselines:
