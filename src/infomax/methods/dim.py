@@ -491,8 +491,8 @@ def _p(description: str, **overrides: Any) -> Preset:
 #: Engine settings of ``infomax train dim`` (the bare method; presets set their own): Adam at 1e-4, the
 #: paper's rate. At the engine's default 1e-3 DIM(L) on the bundled 8x8 digits ends *below* the untrained
 #: encoder (20 epochs, seed 0, linear probe conv/fc/y 96.3/97.6/88.9 vs 97.3/98.7/93.9); at 1e-4 it ends
-#: above it (99.0/99.3/97.3), see ``infomax.cli.demo``. The measured presets (``dim-l``, ``dim-l-cross``...)
-#: keep the engine's 1e-3 that their benchmark figures were taken with.
+#: level or above it (98.3/98.3/95.6), see ``infomax.cli.demo``. The measured presets (``dim-l``,
+#: ``dim-l-cross``...) keep the engine's 1e-3 that their benchmark figures were taken with.
 TRAIN_DEFAULTS: dict[str, float] = {"lr": 1e-4}
 
 PRESETS: dict[str, Preset] = {
