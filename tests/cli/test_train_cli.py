@@ -259,3 +259,19 @@ def test_help_says_the_evaluation_gets_half_the_budget(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     assert "gets at most half of it again" in " ".join(capsys.readouterr().out.split())
+
+
+def test_verdict_uses_twice_the_test_standard_error_and_fits_long_layer_names():
+    """Default rule: |diff| >= 2 sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n). At n = 297: 0.96 vs 0.92 gives a
+    limit of 2 * sqrt((0.0384 + 0.0736) / 297) = 3.88 points, so +4.00 is real; 0.93 vs 0.95 (limit 3.89)
+    is within noise. A layer name of 8 or more characters keeps a space before the probe."""
+    from infomax.cli.train import verdict
+
+    m = {"final": {"n_test": 297, "accuracy": {"y": {"trained": 0.96, "random": 0.92},
+                                               "logprobs": {"trained": 0.93, "random": 0.95}}}}
+    assert verdict(m, name="dimco") == [
+        "dimco vs the untrained encoder (297 test images; differences under two standard errors of the test "
+        "set are within noise):",
+        "  y        linear +4.00 (dimco better)",
+        "  logprobs linear -2.00 (within noise)",
+    ]

@@ -160,6 +160,7 @@ def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "tr
     probes = [(probe, (metrics.get(key) or {}).get("accuracy") or {})
               for probe, key in (("linear", "final"), ("kNN", "final_knn"))]
     layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
+    width = max([8, *(len(layer) + 1 for layer in layers)])  # "logprobs" needs a space after it
     n_test = (metrics.get("final") or {}).get("n_test")
     size = f"{n_test} test images; " if n_test else ""
     rule = (f"differences under {noise:g} points are within noise" if noise is not None
@@ -180,7 +181,7 @@ def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "tr
                         if diff <= -limit and diff < 0 else "within noise")
                 parts.append(f"{probe} {diff:+.2f} ({word})")
         if parts:
-            lines.append(f"  {layer:<8}" + ", ".join(parts))
+            lines.append(f"  {layer:<{width}}" + ", ".join(parts))
     return lines if len(lines) > 1 else []
 
 
