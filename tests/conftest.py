@@ -3,6 +3,7 @@ and the data root for real-data tests ($INFOMAX_DATA; those tests skip only wher
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 
@@ -51,3 +52,17 @@ def _sigkill_at_marker(code: str, marker: Path, timeout: float = 120.0) -> None:
 def sigkill_at_marker():
     """``sigkill_at_marker(code, marker)``: see :func:`_sigkill_at_marker`."""
     return _sigkill_at_marker
+
+
+#: Where the toy method and data for the engine and CLI tests live (``tests/engine/engine_toy.py``).
+TOY_DIR = Path(__file__).parent / "engine"
+
+
+@pytest.fixture
+def toy(monkeypatch):
+    """The toy method registered (``infomax train toy``), and the toy data wherever the CLI loads a dataset
+    (``infomax.experiment.load_splits``). Test modules with their own ``toy`` fixture override this one."""
+    monkeypatch.syspath_prepend(str(TOY_DIR))
+    toy = importlib.import_module("engine_toy").register(monkeypatch)
+    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
+    return toy

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -12,14 +11,6 @@ from infomax.cli import main
 from infomax.config import TrainConfig
 
 TOY_DIR = Path(__file__).parents[1] / "engine"
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
-    return toy
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ real read-only folder run only as a non-root user.
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import os
 import tempfile
@@ -23,14 +22,6 @@ from infomax.engine.checkpoint import load_checkpoint
 TOY_DIR = Path(__file__).parents[1] / "engine"
 FAST = ["--set", "batch_size=16", "--no-baselines"]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
-    return toy
 
 
 @pytest.fixture

@@ -38,14 +38,6 @@ pytestmark = pytest.mark.skipif(threading.current_thread() is not threading.main
                                 reason="signal handlers can only be set from the main thread")
 
 
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
-    return toy
-
-
 @pytest.fixture(autouse=True)
 def default_handlers():
     """The handlers a shell gives a foreground command (a test runner may have changed them)."""

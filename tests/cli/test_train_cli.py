@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from pathlib import Path
 
@@ -13,14 +12,6 @@ from safetensors.torch import load_file
 from infomax.cli import main
 
 TOY_DIR = Path(__file__).parents[1] / "engine"
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
-    return toy
 
 
 FAST = ["--set", "batch_size=16", "--set", "limit_train_batches=2", "--max-epochs", "1"]

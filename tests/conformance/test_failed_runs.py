@@ -21,14 +21,6 @@ TOY_DIR = Path(__file__).parents[1] / "engine"
 FAST = ["--set", "batch_size=16", "--set", "limit_train_batches=2", "--max-epochs", "1", "--threads", "1"]
 
 
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    toy = importlib.import_module("engine_toy").register(monkeypatch)
-    monkeypatch.setattr("infomax.experiment.load_splits", lambda cfg: toy.toy_splits())
-    return toy
-
-
 def _once(monkeypatch, owner: object, attr: str, error: BaseException) -> None:
     """Make ``owner.attr`` (a module (or its name)'s function, a class's method) fail once, with ``error``."""
     if isinstance(owner, str):
