@@ -10,8 +10,6 @@ import pytest
 from infomax.cli import main
 from infomax.config import TrainConfig
 
-TOY_DIR = Path(__file__).parents[1] / "engine"
-
 
 @pytest.fixture
 def run_dir(toy, tmp_path):

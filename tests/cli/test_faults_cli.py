@@ -19,7 +19,6 @@ import torch
 from infomax.cli import main
 from infomax.engine.checkpoint import load_checkpoint
 
-TOY_DIR = Path(__file__).parents[1] / "engine"
 FAST = ["--set", "batch_size=16", "--no-baselines"]
 ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

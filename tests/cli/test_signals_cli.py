@@ -27,7 +27,6 @@ from safetensors.torch import load_file
 from infomax.cli import main
 from infomax.engine.checkpoint import load_checkpoint
 
-TOY_DIR = Path(__file__).parents[1] / "engine"
 SIGNALS = [(signal.SIGINT, 130, "interrupted by SIGINT (Ctrl-C)"),
            (signal.SIGTERM, 143, "terminated by SIGTERM")]
 SIGNAL_IDS = ["SIGINT", "SIGTERM"]

@@ -11,9 +11,6 @@ from safetensors.torch import load_file
 
 from infomax.cli import main
 
-TOY_DIR = Path(__file__).parents[1] / "engine"
-
-
 FAST = ["--set", "batch_size=16", "--set", "limit_train_batches=2", "--max-epochs", "1"]
 
 

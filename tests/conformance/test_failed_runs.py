@@ -10,14 +10,12 @@ In-process with the toy method and toy data (``tests/engine/engine_toy.py``).
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 
 from infomax.cli import main
 from infomax.errors import UserError
 
-TOY_DIR = Path(__file__).parents[1] / "engine"
 FAST = ["--set", "batch_size=16", "--set", "limit_train_batches=2", "--max-epochs", "1", "--threads", "1"]
 
 
