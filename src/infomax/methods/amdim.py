@@ -192,19 +192,23 @@ class AMDIM(MethodBase):
     ) -> None:
         super().__init__()
         amdim_map_sizes(image_size)  # UserError for sizes without 7x7 / 5x5 / 1x1 maps
-        self.encoder = AMDIMEncoder(in_channels, image_size, ndf, n_rkhs, depth, use_bn, mean, std)
+        self.encoder = AMDIMEncoder(
+            in_channels, image_size, ndf=ndf, n_rkhs=n_rkhs, depth=depth, use_bn=use_bn, mean=mean, std=std
+        )
         self.views = views if views is not None else TwoViews(amdim_augment(image_size))
         self.score = (
-            StabilizedScore(n_rkhs, clip=clip, l2_weight=l2_weight)
+            StabilizedScore(dim=n_rkhs, clip=clip, l2_weight=l2_weight)
             if stabilize
-            else StabilizedScore(n_rkhs, clip=None, l2_weight=0.0)
+            else StabilizedScore(dim=n_rkhs, clip=None, l2_weight=0.0)
         )
-        self.mixture = MixtureHead(n_rkhs, n_mix, mix_hidden or n_rkhs)
+        self.mixture = MixtureHead(dim=n_rkhs, n_mix=n_mix, hidden=mix_hidden or n_rkhs)
         self.mix_tau, self.mix_alpha = float(mix_tau), float(mix_alpha)
         self.multiscale = multiscale
         self.gather_negatives = gather_negatives
         use_probes = online_probes and num_classes >= 2
-        self.probes = OnlineProbes(n_rkhs, num_classes, probe_hidden) if use_probes else None
+        self.probes = (
+            OnlineProbes(in_dim=n_rkhs, num_classes=num_classes, hidden=probe_hidden) if use_probes else None
+        )
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """``{"main": encoder + mixture head, "probe": the online probes}``."""

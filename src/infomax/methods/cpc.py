@@ -200,7 +200,15 @@ class CPC(MethodBase):
         self.objective = objective
         self.gather_negatives = gather_negatives
         self.encoder = CPCPatchEncoder(
-            in_channels, image_size, patch_size, patch_stride, ndf, dim, mean, std, norm=patch_norm
+            in_channels,
+            image_size,
+            patch_size=patch_size,
+            stride=patch_stride,
+            ndf=ndf,
+            dim=dim,
+            mean=mean,
+            std=std,
+            norm=patch_norm,
         )
         self.offsets: tuple[int, ...] = ()
         if objective == "cpc":
@@ -210,17 +218,19 @@ class CPC(MethodBase):
                     f"an offset of {self.offsets[-1]} rows needs a grid of more rows than that, got "
                     f"{g}x{g}: lower n_offsets or min_offset"
                 )
-            self.context = RasterGRUContext(dim, dim)
+            self.context = RasterGRUContext(dim=dim, hidden=dim)
             self.predictors = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in self.offsets)
         else:
             self.n_globals = n_globals
             self.block_size = block_size or max(1, g // 2)
             if n_globals > 0 and not 1 <= self.block_size < g:
                 raise UserError(f"block_size must be in 1..{g - 1} (smaller than the {g}x{g} grid)")
-            self.global_net = PatchGlobal(dim, y_dim, hidden=2 * dim)
-            self.head = EncodeDotLocalHead(dim, y_dim, embed_dim)
+            self.global_net = PatchGlobal(dim=dim, y_dim=y_dim, hidden=2 * dim)
+            self.head = EncodeDotLocalHead(local_channels=dim, y_dim=y_dim, embed_dim=embed_dim)
         use_probes = online_probes and num_classes >= 2
-        self.probes = OnlineProbes(dim, num_classes, probe_hidden) if use_probes else None
+        self.probes = (
+            OnlineProbes(in_dim=dim, num_classes=num_classes, hidden=probe_hidden) if use_probes else None
+        )
 
     def param_groups(self) -> dict[str, list[nn.Parameter]]:
         """``{"main": encoder + context/predictors or DIM heads, "probe": the online probes}``."""

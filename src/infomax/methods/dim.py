@@ -38,7 +38,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -223,6 +223,9 @@ class DIM(MethodBase):
 
     Args:
         in_channels, image_size, mean, std: The data (see :class:`~infomax.encoders.DIMConvEncoder`).
+        bound: The trained bound, a function of :data:`DIM_BOUNDS` (:func:`build` resolves ``Config.bound``).
+        bound_name: Its name in the ``mi/<bound>`` reports (default: its key in :data:`DIM_BOUNDS`).
+        views: The training views, e.g. from :func:`build_views` (None = the raw image).
         alpha, beta, gamma, ...: As in :class:`Config`.
     """
 
@@ -235,7 +238,8 @@ class DIM(MethodBase):
         alpha: float = 0.0,
         beta: float = 1.0,
         gamma: float = 0.0,
-        bound: str = "infonce",
+        bound: Callable[..., Tensor] = infonce,
+        bound_name: str | None = None,
         local_arch: str = "dot",
         embed_dim: int = 128,
         hidden: int = 256,
@@ -249,7 +253,7 @@ class DIM(MethodBase):
         coord_hidden: int = 256,
         n_globals: int = 0,
         block_size: int = 0,
-        views: str = "none",
+        views: nn.Module | None = None,
         gather_negatives: bool = True,
     ) -> None:
         super().__init__()
@@ -258,6 +262,7 @@ class DIM(MethodBase):
         s = enc.local_size
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.bound = bound
+        self.bound_name = bound_name or next(k for k, fn in DIM_BOUNDS.items() if fn is bound)
         self.n_negatives = n_negatives
         self.gather_negatives = gather_negatives
         self.coord_weight = float(coord_weight)
@@ -268,17 +273,19 @@ class DIM(MethodBase):
         if n_globals > 0 and self.block_size == s:
             raise UserError(f"block_size must be smaller than the {s}x{s} local map for less-global features")
         self.global_head = (
-            GlobalMLPDiscriminator(y_dim, enc.conv_channels * enc.conv_size**2, hidden) if alpha > 0 else None
+            GlobalMLPDiscriminator(y_dim=y_dim, conv_dim=enc.conv_channels * enc.conv_size**2, hidden=hidden)
+            if alpha > 0
+            else None
         )
         self.local_head: nn.Module | None = None
         if beta > 0:
             self.local_head = (
-                EncodeDotLocalHead(enc.local_channels, y_dim, embed_dim)
+                EncodeDotLocalHead(local_channels=enc.local_channels, y_dim=y_dim, embed_dim=embed_dim)
                 if local_arch == "dot"
-                else ConcatConvLocalHead(enc.local_channels, y_dim, hidden)
+                else ConcatConvLocalHead(local_channels=enc.local_channels, y_dim=y_dim, hidden=hidden)
             )
-        self.prior = PriorMatching(y_dim, prior) if gamma > 0 else None
-        self.views = build_views(views, image_size)
+        self.prior = PriorMatching(y_dim=y_dim, prior=prior) if gamma > 0 else None
+        self.views = views
         self.occluder = (
             Occluder(
                 image_size,
@@ -286,7 +293,7 @@ class DIM(MethodBase):
                 enc.local_rf_size,
                 enc.local_rf_stride,
                 enc.local_rf_start,
-                occlude_max_fraction,
+                max_fraction=occlude_max_fraction,
             )
             if occlude
             else None
@@ -296,12 +303,16 @@ class DIM(MethodBase):
                 f"coordinate prediction needs a local map of side >= 2, got {s}x{s} ({image_size}px input)"
             )
         self.coord_abs = (
-            AbsoluteCoordPredictor(y_dim, enc.local_channels, s, coord_hidden)
+            AbsoluteCoordPredictor(
+                y_dim=y_dim, local_channels=enc.local_channels, map_size=s, hidden=coord_hidden
+            )
             if coord in ("absolute", "both")
             else None
         )
         self.coord_rel = (
-            RelativeCoordPredictor(y_dim, enc.local_channels, s, coord_hidden)
+            RelativeCoordPredictor(
+                y_dim=y_dim, local_channels=enc.local_channels, map_size=s, hidden=coord_hidden
+            )
             if coord in ("relative", "both")
             else None
         )
@@ -326,7 +337,7 @@ class DIM(MethodBase):
         (B, W * B * L) against every process's candidates (L = 1: global), and ``pos_mask`` is replaced by
         the positives of those rows (see the class docstring).
         """
-        fn = DIM_BOUNDS[self.bound]
+        fn = self.bound
         world = gather_world(self.gather_negatives)
         if world == 1:
             trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
@@ -334,12 +345,12 @@ class DIM(MethodBase):
             b = scores.shape[0]
             locations = scores.shape[1] // (world * b)
             pos_mask = shard_pos_mask(b, world, locations, device=scores.device)  # (B, W*B*L)
-            if self.bound in ROW_MEAN_BOUNDS:
+            if self.bound_name in ROW_MEAN_BOUNDS:
                 trained = fn(scores, pos_mask=pos_mask, **self._bound_kwargs())
             else:  # not a mean over rows: every process computes the full-batch bound
                 full_mask = None if locations == 1 else local_pos_mask(world * b, locations, scores.device)
                 trained = fn(gather_rows(scores), pos_mask=full_mask, **self._bound_kwargs())
-        report = {self.bound: trained.detach()}
+        report = {self.bound_name: trained.detach()}
         with torch.no_grad():
             for name, fn in DIM_BOUNDS.items():
                 if name not in report:
@@ -465,7 +476,8 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         alpha=cfg.alpha,
         beta=cfg.beta,
         gamma=cfg.gamma,
-        bound=cfg.bound,
+        bound=DIM_BOUNDS[cfg.bound],
+        bound_name=cfg.bound,
         local_arch=cfg.local_arch,
         embed_dim=cfg.embed_dim,
         hidden=cfg.hidden,
@@ -479,7 +491,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         coord_hidden=cfg.coord_hidden,
         n_globals=cfg.n_globals,
         block_size=cfg.block_size,
-        views=cfg.views,
+        views=build_views(cfg.views, info.image_size),
         gather_negatives=cfg.gather_negatives,
     )
 

@@ -313,7 +313,9 @@ def build(cfg: Config, info: object) -> DIMCO:
     else:
         backbone, frozen = _make_backbone(cfg, info), False
     width = feature_width(backbone, cfg.feature_layer, info.channels, info.image_size)
-    encoder = DIMCOEncoder(backbone, cfg.feature_layer, width, cfg.d, cfg.k, freeze_backbone=frozen)
+    encoder = DIMCOEncoder(
+        backbone, feature_layer=cfg.feature_layer, feature_dim=width, d=cfg.d, k=cfg.k, freeze_backbone=frozen
+    )
     return DIMCO(
         encoder, n_pairs=cfg.n_pairs, reg_weight=cfg.reg_weight, holdout_classes=tuple(cfg.holdout_classes)
     )

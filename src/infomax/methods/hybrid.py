@@ -136,8 +136,22 @@ class Hybrid(MethodBase):
         self.encoder, self.decoder, self.views = encoder, decoder, views
         self.alpha, self.sigma = float(alpha), float(sigma)
         y_dim = encoder.y_channels * encoder.latent_size**2
-        self.moco = (MoCoBranch(encoder, "y", y_dim, proj_hidden, proj_dim, queue_size, temperature, momentum,
-                                bn_splits, gather_negatives=gather_negatives) if alpha < 1 else None)
+        self.moco = (
+            MoCoBranch(
+                encoder,
+                layer="y",
+                in_dim=y_dim,
+                proj_hidden=proj_hidden,
+                proj_dim=proj_dim,
+                queue_size=queue_size,
+                temperature=temperature,
+                momentum=momentum,
+                bn_splits=bn_splits,
+                gather_negatives=gather_negatives,
+            )
+            if alpha < 1
+            else None
+        )
 
     def reconstruction(self, x: Tensor, z: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(log q(x | z) per image (B,), the BA value minus H(X) (scalar), MSE per pixel (scalar))."""
@@ -191,13 +205,26 @@ def check_train(cfg: Config, train_cfg: TrainConfig) -> None:
 def build(cfg: Config, info: DataInfo) -> Hybrid:
     """A :class:`Hybrid` for data described by ``info`` (channels, image_size, mean, std)."""
     cfg.validate()
-    enc = NVAEEncoder(info.channels, info.image_size, cfg.latent_channels, cfg.y_channels, cfg.hidden,
-                      mean=tuple(info.mean), std=tuple(info.std))
-    dec = NVAEDecoder(info.channels, info.image_size, enc.latent_channels, cfg.hidden)
+    enc = NVAEEncoder(info.channels, info.image_size, latent_channels=cfg.latent_channels,
+                      y_channels=cfg.y_channels, hidden=cfg.hidden, mean=tuple(info.mean),
+                      std=tuple(info.std))
+    dec = NVAEDecoder(info.channels, info.image_size, enc.latent_channels, hidden=cfg.hidden)
     views: Callable[[Tensor], tuple[Tensor, Tensor]] = (
         two_views(info.image_size) if cfg.augment else (lambda x: (x, x)))
-    return Hybrid(enc, dec, views, cfg.alpha, cfg.sigma, cfg.proj_hidden, cfg.proj_dim, cfg.queue_size,
-                  cfg.temperature, cfg.momentum, cfg.bn_splits, gather_negatives=cfg.gather_negatives)
+    return Hybrid(
+        enc,
+        dec,
+        views,
+        alpha=cfg.alpha,
+        sigma=cfg.sigma,
+        proj_hidden=cfg.proj_hidden,
+        proj_dim=cfg.proj_dim,
+        queue_size=cfg.queue_size,
+        temperature=cfg.temperature,
+        momentum=cfg.momentum,
+        bn_splits=cfg.bn_splits,
+        gather_negatives=cfg.gather_negatives,
+    )
 
 
 PRESETS: dict[str, Preset] = {

@@ -333,9 +333,18 @@ class MoCo(MethodBase):
         super().__init__()
         self.encoder = encoder
         self.views = views
-        self.moco = MoCoBranch(encoder, layer, feature_dim(encoder, layer, channels, image_size), proj_hidden,
-                               proj_dim, queue_size, temperature, momentum, bn_splits,
-                               gather_negatives=gather_negatives)
+        self.moco = MoCoBranch(
+            encoder,
+            layer=layer,
+            in_dim=feature_dim(encoder, layer, channels, image_size),
+            proj_hidden=proj_hidden,
+            proj_dim=proj_dim,
+            queue_size=queue_size,
+            temperature=temperature,
+            momentum=momentum,
+            bn_splits=bn_splits,
+            gather_negatives=gather_negatives,
+        )
 
     def forward(self, batch: Batch) -> LossDict:
         v1, v2 = self.views(batch[0])  # (B, C, H, W) each
@@ -360,8 +369,8 @@ def make_encoder(cfg: Config, info: DataInfo) -> nn.Module:
     std: Sequence[float] = tuple(info.std)
     if cfg.encoder == "dim":
         return DIMConvEncoder(info.channels, info.image_size, y_dim=cfg.y_dim, mean=mean, std=std)
-    return NVAEEncoder(info.channels, info.image_size, cfg.latent_channels, cfg.y_channels, cfg.hidden,
-                       mean=mean, std=std)
+    return NVAEEncoder(info.channels, info.image_size, latent_channels=cfg.latent_channels,
+                       y_channels=cfg.y_channels, hidden=cfg.hidden, mean=mean, std=std)
 
 
 def build(cfg: Config, info: DataInfo) -> MoCo:
@@ -369,9 +378,20 @@ def build(cfg: Config, info: DataInfo) -> MoCo:
     cfg.validate()
     encoder = make_encoder(cfg, info)
     views = two_views(info.image_size) if cfg.augment else (lambda x: (x, x))
-    return MoCo(encoder, views, cfg.layer or DEFAULT_LAYER[cfg.encoder], info.channels, info.image_size,
-                cfg.proj_hidden, cfg.proj_dim, cfg.queue_size, cfg.temperature, cfg.momentum, cfg.bn_splits,
-                gather_negatives=cfg.gather_negatives)
+    return MoCo(
+        encoder,
+        views,
+        layer=cfg.layer or DEFAULT_LAYER[cfg.encoder],
+        channels=info.channels,
+        image_size=info.image_size,
+        proj_hidden=cfg.proj_hidden,
+        proj_dim=cfg.proj_dim,
+        queue_size=cfg.queue_size,
+        temperature=cfg.temperature,
+        momentum=cfg.momentum,
+        bn_splits=cfg.bn_splits,
+        gather_negatives=cfg.gather_negatives,
+    )
 
 
 PRESETS: dict[str, Preset] = {

@@ -380,7 +380,9 @@ def build(cfg: Config, info: Any) -> MultiView:
     g2 = None if cfg.shared_encoder else make(s2, cfg, mean, std)
     d1 = _out_width(g1, s1)
     d2 = d1 if g2 is None else _out_width(g2, s2)
-    critic = make_critic(cfg.critic, d1, d2, cfg.critic_hidden, cfg.critic_embed_dim)
+    critic = make_critic(
+        cfg.critic, x_dim=d1, y_dim=d2, hidden=cfg.critic_hidden, embed_dim=cfg.critic_embed_dim
+    )
     noise = None
     if cfg.noise_std > 0:
         from infomax.data.views import GaussianNoise
@@ -388,8 +390,17 @@ def build(cfg: Config, info: Any) -> MultiView:
         noise = GaussianNoise(cfg.noise_std)
     adversary = nn.Linear(d1, info.num_classes) if cfg.adversary_weight > 0 else None
     return MultiView(
-        g1, g2, critic, BOUNDS[cfg.bound], cfg.bound, views, noise=noise, target_mi=cfg.target_mi,
-        adversary=adversary, adversary_weight=cfg.adversary_weight, gather_negatives=cfg.gather_negatives,
+        g1=g1,
+        g2=g2,
+        critic=critic,
+        bound=BOUNDS[cfg.bound],
+        bound_name=cfg.bound,
+        views=views,
+        noise=noise,
+        target_mi=cfg.target_mi,
+        adversary=adversary,
+        adversary_weight=cfg.adversary_weight,
+        gather_negatives=cfg.gather_negatives,
     )
 
 

@@ -124,7 +124,7 @@ def build(cfg: Config, info: object) -> Supervised:
             f"{info.num_classes}"
         )
     if cfg.encoder_of:
-        encoder = twin_encoder(cfg.encoder_of, cfg.encoder_config, info)
+        encoder = twin_encoder(method=cfg.encoder_of, method_config=cfg.encoder_config, info=info)
     else:
         encoder = ENCODERS[cfg.encoder](in_channels=info.channels, image_size=info.image_size,
                                         y_dim=cfg.y_dim, mean=info.mean, std=info.std)
@@ -137,7 +137,7 @@ def build(cfg: Config, info: object) -> Supervised:
         dummy = torch.zeros(1, info.channels, info.image_size, info.image_size)
         head_dim = encoder(dummy)[head_layer].flatten(1).shape[1]
         encoder.train(was)
-    return Supervised(encoder, info.num_classes, head_layer, head_dim)
+    return Supervised(encoder, num_classes=info.num_classes, head_layer=head_layer, head_dim=head_dim)
 
 
 PRESETS: dict[str, Preset] = {
