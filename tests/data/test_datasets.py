@@ -530,7 +530,7 @@ def test_folder_constant_images(tmp_path: Path, cache: Path) -> None:
 
 
 # ---------------------------------------------------------------- real data (skipped without INFOMAX_DATA)
-# Expected values: /work/shared/data/README.md (the datasets' own documentation). These stay in the fast
+# Expected values: $INFOMAX_DATA/README.md (the datasets' own documentation). These stay in the fast
 # suite: the first run decodes each archive into the user's decoded-array cache (CIFAR-10 about 13 s and
 # Omniglot about 10 s of CPU), later runs read the cache (< 1 s).
 _MNIST_DOC = {
