@@ -28,7 +28,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from infomax.config import TrainConfig, apply_overrides, final_eval_budget
+from infomax.engine.fit import (
+    TrainingDiverged,
+    build_method,
+    check_data,
+    check_settings,
+    device_for,
+    fit,
+    names_the_run_when_interrupted,
+    trained_run,
+)
 from infomax.errors import UserError
 from infomax.run import CHECKPOINT_DIR, CONFIG, LAST_CHECKPOINT, REPORT, is_run_dir, read_json, read_metrics
 
@@ -48,7 +60,6 @@ def resolve_settings(name: str, overrides: dict[str, Any], baselines: bool = Tru
     """``(preset, train_cfg, method_cfg)`` of a preset or method name with ``overrides`` (``--set``) on top
     of the preset's own; checked (``engine.fit.check_settings``), nothing read or written.
     ``baselines=False`` (``--no-baselines``) is stored in ``train_cfg`` like any other setting."""
-    from infomax.engine.fit import check_settings
     from infomax.methods import method_module
     from infomax.presets import resolve
 
@@ -69,7 +80,6 @@ def resume_settings(
     """The stored settings of the run in ``run_dir`` with ``limits`` applied (max_epochs, max_minutes,
     data_root, threads, the evaluation settings; ``baselines=False`` turns the baselines off):
     ``(run_dir, config, train_cfg, method_cfg)``. Checks them; reads only."""
-    from infomax.engine.fit import check_settings
     from infomax.run import check_run_dir, data_info_from, method_config_from, read_config, train_config_from
 
     run_dir = check_run_dir(run_dir)
@@ -103,7 +113,6 @@ def start(
     """A new run of a preset (or method) with ``overrides``: settings, data, method, training, evaluation,
     report; returns ``(run_dir, metrics)``. Every check that needs no data runs before the data is loaded,
     and nothing is written before the data is checked too."""
-    from infomax.engine.fit import build_method, check_data
     from infomax.run import check_new_run_dir, default_run_dir
 
     preset, train_cfg, method_cfg = resolve_settings(name, overrides, baselines)
@@ -127,7 +136,6 @@ def resume(
     """Continue the run in ``run_dir`` with its stored settings (``limits`` may change those of
     ``engine.fit.RESUMABLE_CHANGES``); returns ``(run_dir, metrics)``. A complete run is left unchanged; one
     whose evaluation settings changed is evaluated again."""
-    from infomax.engine.fit import build_method, check_data
 
     run_dir, config, train_cfg, method_cfg = resume_settings(run_dir, limits, baselines)
     _set_threads(train_cfg.threads)
@@ -145,7 +153,6 @@ def add_resume_hint(error: UserError, run_dir: Path) -> None:
     A run that fails before that step leaves nothing behind (``engine.fit``), so the same command can be
     run again; after it, the checkpoint is kept and ``--resume`` finishes the run (a diverged run has its own
     advice: start a new one)."""
-    from infomax.engine.fit import TrainingDiverged
 
     text = str(error)
     if isinstance(error, TrainingDiverged) or "--resume" in text:
@@ -157,8 +164,6 @@ def add_resume_hint(error: UserError, run_dir: Path) -> None:
 
 def _set_threads(n: int | None) -> None:
     if n is not None:
-        import torch
-
         torch.set_num_threads(n)
 
 
@@ -168,20 +173,15 @@ def completed_run(run_dir: str | Path, train_cfg: TrainConfig) -> bool:
     (``engine.fit.trained_run``), and its final evaluation and report written for exactly those weights
     with ``train_cfg``'s evaluation settings (:data:`EVALUATION_SETTINGS`). Reads only; False on any doubt.
     """
-    from infomax.engine.checkpoint import load_checkpoint
-    from infomax.engine.fit import trained_run
 
     run_dir = Path(run_dir)
     if not trained_run(run_dir, train_cfg) or _evaluation_changed(run_dir, train_cfg):
         return False
-    try:
-        last, metrics = load_checkpoint(run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT), read_metrics(run_dir)
-    except UserError:
-        return False
-    done = metrics.get(COMPLETE)
+    metrics = read_metrics(run_dir)  # its "train" record is that of the last checkpoint (trained_run)
+    done, train = metrics.get(COMPLETE), metrics["train"]
     if done is None:  # a run written before the marker existed: its evaluation and report are there
         return "final" in metrics and (run_dir / REPORT).is_file()
-    return (done.get("epoch"), done.get("step")) == (last["epoch"], last["step"])
+    return (done.get("epoch"), done.get("step")) == (train.get("epochs_completed"), train.get("steps"))
 
 
 def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
@@ -195,13 +195,7 @@ def _evaluation_changed(run_dir: Path, train_cfg: TrainConfig) -> bool:
     return any(stored.get(k, defaults[k]) != new[k] for k in EVALUATION_SETTINGS)
 
 
-def _names_the_run(fn: Any) -> Any:
-    from infomax.engine.fit import names_the_run_when_interrupted
-
-    return names_the_run_when_interrupted(fn)
-
-
-@_names_the_run
+@names_the_run_when_interrupted
 def run_experiment(
     method: Any,
     splits: Any,
@@ -219,7 +213,6 @@ def run_experiment(
     returns the run's ``metrics.json`` content. A resumed run that is already complete is left as it is
     (its weights loaded into ``method``, no file written). ``baselines=False`` (the CLI's
     ``--no-baselines``) is recorded in ``config.json``, so a resume keeps it."""
-    from infomax.engine.fit import fit
 
     train_cfg = dataclasses.replace(train_cfg, baselines=baselines and train_cfg.baselines)
     done = resume and completed_run(run_dir, train_cfg)
@@ -237,9 +230,7 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     supervised twin trains for at most half of it, then the probes run layer by layer, the output layer
     first, until it is spent (the first layer always). Its time, cap and notes go to ``final_evaluation``.
     """
-    from infomax.engine.checkpoint import load_checkpoint
     from infomax.engine.evaluate import final_linear_probe
-    from infomax.engine.fit import device_for
     from infomax.progress import note
     from infomax.report import write_report
     from infomax.run import update_metrics
@@ -283,8 +274,8 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
         timing["notes"] = notes
     update_metrics(run_dir, {"final_evaluation": timing})
     write_report(run_dir)
-    last = load_checkpoint(run_dir / CHECKPOINT_DIR / LAST_CHECKPOINT)
-    update_metrics(run_dir, {COMPLETE: {"epoch": last["epoch"], "step": last["step"]}})
+    train = read_metrics(run_dir)["train"]  # written by engine.fit for the last checkpoint
+    update_metrics(run_dir, {COMPLETE: {"epoch": train["epochs_completed"], "step": train["steps"]}})
     return read_metrics(run_dir)
 
 
@@ -317,7 +308,6 @@ def _baselines(method_name: str, method_cfg: Any, method: Any, splits: Any, trai
     is no twin (unlabelled data, or an encoder that cannot be built for classification) the note says why
     instead of failing the run.
     """
-    from infomax.engine.fit import build_method, fit
     from infomax.methods import method_module
 
     untrained = build_method(method_name, method_cfg, splits.info, train_cfg.seed)

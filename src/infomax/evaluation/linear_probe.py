@@ -38,6 +38,22 @@ class Standardizer:
         return ((np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_).astype(np.float32)
 
 
+def start_params(init: object | None, classes: np.ndarray, k: int, d: int,
+                 device: str | torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights (K, D) and biases (K,) to optimise, with gradients: ``init``'s fitted ``coef_`` and
+    ``intercept_`` (a warm start along a path of C values) when it was fit on the same classes and shape,
+    else zeros."""
+    w = torch.zeros(k, d, device=device, requires_grad=True)
+    b = torch.zeros(k, device=device, requires_grad=True)
+    if init is not None and np.shape(getattr(init, "coef_", None)) == (k, d) and np.array_equal(
+        init.classes_, classes
+    ):
+        with torch.no_grad():
+            w.copy_(torch.as_tensor(init.coef_))
+            b.copy_(torch.as_tensor(init.intercept_))
+    return w, b
+
+
 class LinearProbe:
     """Multinomial logistic regression on standardized features (the linear evaluation protocol).
 
@@ -125,14 +141,7 @@ class LinearProbe:
         k = len(self.classes_)
         x = torch.from_numpy(Z).to(self.device)  # (N, D)
         t = torch.from_numpy(yi).long().to(self.device)  # (N,)
-        w = torch.zeros(k, d, device=self.device, requires_grad=True)
-        b = torch.zeros(k, device=self.device, requires_grad=True)
-        if init is not None and np.shape(getattr(init, "coef_", None)) == (k, d) and np.array_equal(
-            init.classes_, self.classes_
-        ):  # warm start
-            with torch.no_grad():
-                w.copy_(torch.as_tensor(init.coef_))
-                b.copy_(torch.as_tensor(init.intercept_))
+        w, b = start_params(init, self.classes_, k, d, self.device)
         reg = 1.0 / (2.0 * self.C * n)  # the sklearn objective divided by C * N
         opt = torch.optim.LBFGS(
             [w, b],

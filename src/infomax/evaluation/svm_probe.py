@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from infomax.errors import UserError
-from infomax.evaluation.linear_probe import Standardizer, _check_xy
+from infomax.evaluation.linear_probe import Standardizer, _check_xy, start_params
 
 BACKENDS = ("torch", "sklearn")
 
@@ -108,14 +108,7 @@ class LinearSVMProbe:
             t = -torch.ones(n, k, device=self.device)  # (N, K)
             t[torch.arange(n, device=self.device), idx] = 1.0
         kk = t.shape[1]
-        w = torch.zeros(kk, d, device=self.device, requires_grad=True)
-        b = torch.zeros(kk, device=self.device, requires_grad=True)
-        if init is not None and np.shape(getattr(init, "coef_", None)) == (kk, d) and np.array_equal(
-            init.classes_, self.classes_
-        ):  # warm start
-            with torch.no_grad():
-                w.copy_(torch.as_tensor(init.coef_))
-                b.copy_(torch.as_tensor(init.intercept_))
+        w, b = start_params(init, self.classes_, kk, d, self.device)
         reg = 1.0 / (2.0 * self.C * n)  # liblinear's objective divided by C * N
         opt = torch.optim.LBFGS(
             [w, b],
