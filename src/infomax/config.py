@@ -15,10 +15,10 @@ Example:
     >>> @dataclass
     ... class Config(MethodConfig):
     ...     bound: str = choice("infonce", ("infonce", "nwj"))
-    >>> Config(bound="nce").validate()
+    >>> Config(bound="nce").validate()  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    infomax.errors.UserError: unknown bound 'nce'; choose one of: infonce, nwj
+    infomax.errors.UserError: unknown bound 'nce' for ...; choose one of: infonce, nwj
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ UserError too, not a traceback.
 
 Example:
     >>> run = load_run("runs/dim-20250101-120000")  # doctest: +SKIP
-    >>> run.method.encoder.layers
+    >>> run.method.encoder.layers  # doctest: +SKIP
     ('local', 'conv', 'fc', 'y')
 """
 

@@ -117,7 +117,7 @@ def extract_features(
 
     Example:
         >>> feats = extract_features(enc, splits.test.images, "fc")  # doctest: +SKIP
-        >>> feats.shape
+        >>> feats.shape  # doctest: +SKIP
         (10000, 1024)
     """
     encoder = as_encoder(encoder)

@@ -68,7 +68,7 @@ def unseen_test_items(
 
     Example:
         >>> images, labels, unseen = unseen_test_items(run, splits)  # doctest: +SKIP
-        >>> unseen  # Fashion-MNIST trained with holdout_classes=(5, 6, 7, 8, 9)
+        >>> unseen  # Fashion-MNIST trained with holdout_classes=(5, 6, 7, 8, 9)  # doctest: +SKIP
         [5, 6, 7, 8, 9]
     """
     test = splits.test
