@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from infomax.errors import UserError
+from infomax.run import atomic_path
 
 Selection = Sequence[tuple[int, int]]  # [(dimension, symbol), ...]
 
@@ -118,7 +119,9 @@ def plot_code_grid(
         axes[r, 0].text(-0.1, 0.5, label, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=7)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:  # a failed write keeps any previous file
+            fig.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(fig)
     return path

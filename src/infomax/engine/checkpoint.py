@@ -168,7 +168,8 @@ def load_method_state(method: torch.nn.Module, ckpt: dict[str, Any], path: str |
     tensors that fit before it reports the ones that do not).
 
     Example:
-        >>> load_method_state(dim_method, load_checkpoint("runs/moco/checkpoints/last.pt"), "last.pt")  # doctest: +SKIP
+        >>> moco = load_checkpoint("runs/moco/checkpoints/last.pt")  # doctest: +SKIP
+        >>> load_method_state(dim_method, moco, "last.pt")  # doctest: +SKIP
         Traceback (most recent call last):
         infomax.errors.UserError: checkpoint last.pt does not fit this run's method ...
     """

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from infomax.errors import UserError
 from infomax.evaluation.features import as_encoder, check_layer, extract_features
+from infomax.run import atomic_path
 
 METRICS = ("euclidean", "cosine")
 
@@ -99,13 +100,15 @@ def image_grid(images: np.ndarray, rows: Sequence[Sequence[int]], pad: int = 2) 
 
 
 def save_grid(path: str | Path, grid: np.ndarray, scale: int = 4) -> Path:
-    """Write an RGB uint8 grid as PNG, upscaled ``scale`` times (nearest) so small images stay visible."""
+    """Write an RGB uint8 grid as PNG, upscaled ``scale`` times (nearest) so small images stay visible.
+
+    Written atomically (:func:`infomax.run.atomic_path`): a failed write keeps any previous file."""
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     img = Image.fromarray(grid)
-    img.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(path)
+    with atomic_path(path) as tmp:
+        img.resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(tmp, format="PNG")
     return path
 
 
