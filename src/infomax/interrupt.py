@@ -37,6 +37,8 @@ _DROPPING_FRAMES = ("__del__", "unraisable")
 
 #: Stop signals received inside the current :func:`stop_signals_raise` (the main thread's).
 _received: list[int] = []
+#: Inside :func:`stops_deferred`: the first stop signal is recorded, not raised.
+_deferring: list[bool] = [False]
 
 
 def stop_requested() -> int | None:
@@ -48,6 +50,30 @@ def raise_if_stopped() -> None:
     """Raise :class:`Interrupted` if a stop signal was received (a check for long loops; cheap)."""
     if _received:
         raise Interrupted(_received[0])
+
+
+@contextlib.contextmanager
+def stops_deferred() -> Iterator[None]:
+    """While inside, the first stop signal is only recorded; a second one raises at once.
+
+    For a loop that can stop at a consistent point: the training step finishes, checkpoints where it is
+    (mid-epoch included) and then raises :class:`Interrupted` itself (``stop_requested()`` tells it
+    to). A second Ctrl-C (or SIGTERM) is not kept waiting. Outside :func:`stop_signals_raise` (no
+    handler of ours) this changes nothing.
+
+    Example:
+        >>> with stops_deferred():  # doctest: +SKIP
+        ...     for batch in data:
+        ...         step(batch)
+        ...         if stop_requested():
+        ...             save_checkpoint(); raise Interrupted(stop_requested())
+    """
+    old = _deferring[0]
+    _deferring[0] = True
+    try:
+        yield
+    finally:
+        _deferring[0] = old
 
 
 def is_stop_echo(e: BaseException) -> bool:
@@ -76,6 +102,9 @@ def stop_signals_raise() -> Iterator[list[int]]:
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if os.getpid() != pid:  # a forked worker: the main process stops it
+            return
+        if _deferring[0] and not _received:  # the loop stops itself at its next consistent point
+            _received.append(signum)
             return
         f = frame
         while f is not None:

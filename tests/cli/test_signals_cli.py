@@ -73,10 +73,11 @@ def test_train_stops_names_the_checkpoint_and_resumes_to_the_same_weights(toy, t
     err = capsys.readouterr().err
     ckpt = run / "checkpoints/last.pt"
     assert _infomax_lines(err) == [
-        f"infomax: {said}; the run in {run} is unfinished: its last checkpoint {ckpt} (epoch 1, step 6) "
+        f"infomax: {said}; the run in {run} is unfinished: its last checkpoint {ckpt} (epoch 1, step 9) "
         "is kept", f"{RESUME} {run}"], err
     assert "Traceback" not in err
-    assert load_checkpoint(ckpt)["epoch"] == 1  # intact, loadable
+    kept = load_checkpoint(ckpt)  # intact, loadable, and where the signal came: the step it hit finished
+    assert (kept["epoch"], kept["batch"], kept["step"]) == (1, 3, 9)
     assert sorted(p.name for p in ckpt.parent.iterdir()) == ["last.pt"]  # no temporary file left
     assert not (run / "model.safetensors").exists() and not (run / "metrics.json").exists()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # handlers restored
@@ -88,6 +89,37 @@ def test_train_stops_names_the_checkpoint_and_resumes_to_the_same_weights(toy, t
     assert main(["train", "toy", *FAST, "--max-epochs", "3", "--out", str(tmp_path / "straight")]) == 0
     a, b = load_file(str(tmp_path / "straight/model.safetensors")), load_file(str(run / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("signals, kept", [
+    (1, (0, 1, 1)),  # the first step finishes and is kept
+    (6, (1, 0, 6)),  # the epoch's last step: the epoch-end checkpoint, then the stop
+    (9, (1, 3, 9)),  # mid-epoch
+], ids=["first-step", "epoch-end", "mid-epoch"])
+def test_a_stop_keeps_the_step_it_interrupted(toy, tmp_path, monkeypatch, signals, kept):
+    _signal_at_call(monkeypatch, toy, signal.SIGTERM, call=signals)
+    run = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--max-epochs", "3", "--out", str(run)]) == 143
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == kept
+
+
+def test_a_second_stop_does_not_wait_for_the_step(toy, tmp_path, monkeypatch, capsys):
+    """Ctrl-C twice: the second raises at once, inside the step; the last consistent checkpoint is kept."""
+    forward = toy.Toy.forward
+
+    def twice(self, batch):
+        if self.calls + 1 == 9:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        return forward(self, batch)
+
+    monkeypatch.setattr(toy.Toy, "forward", twice)
+    run = tmp_path / "run"
+    assert main(["train", "toy", *FAST, "--max-epochs", "3", "--out", str(run)]) == 130
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert (ckpt["epoch"], ckpt["batch"], ckpt["step"]) == (1, 0, 6)  # the step it hit was not kept
+    assert "Traceback" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("signum, code, said", SIGNALS, ids=SIGNAL_IDS)

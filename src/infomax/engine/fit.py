@@ -15,7 +15,8 @@ report) reads top to bottom in :mod:`infomax.experiment`; this module only train
    freshly built method (checkpointed once as epoch 0, so every resume starts from a checkpoint).
 3. Training with Lightning (:class:`~infomax.engine.module.InfomaxModule`): data order and randomness
    are functions of (seed, epoch), so a resumed run ends with the same weights as an uninterrupted one
-   on the CPU; a checkpoint after every epoch; an optional wall-clock budget; CSV + TensorBoard logs.
+   on the CPU; a checkpoint after every epoch, and mid-epoch where a stop signal (once its step has
+   finished) or the wall-clock budget ends training; CSV + TensorBoard logs.
 4. Export: ``model.safetensors`` and ``encoder.safetensors`` from the last checkpoint, and the training
    record (``metrics.json`` key ``train``).
 
@@ -59,6 +60,7 @@ from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.errors import Interrupted, UserError
+from infomax.interrupt import raise_if_stopped, stops_deferred
 from infomax.methods import METHODS, method_module
 from infomax.methods.base import MethodBase
 from infomax.run import (
@@ -257,7 +259,10 @@ def fit(
                                    online_probe=_online_probe(method, splits, train_cfg))
             with _quiet_lightning():
                 trainer = _trainer(train_cfg, run_dir, start["epoch"], progress, label)
-                _fit_trainer(trainer, module)
+                # one process: a stop signal lets the step finish and checkpoint mid-epoch (module.py)
+                with stops_deferred() if train_cfg.devices == 1 else contextlib.nullcontext():
+                    _fit_trainer(trainer, module)
+                raise_if_stopped()  # a stop that came after the last step
             if (run_dir / CHECKPOINT_DIR / DIVERGED).exists():
                 raise TrainingDiverged(_diverged_message(run_dir, ckpt_path))
     except Exception as e:  # an error before the first step leaves nothing (an interrupt keeps the run)

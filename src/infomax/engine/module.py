@@ -5,7 +5,8 @@ group (``"main"`` first), zero the group's gradients, backward its loss (``"loss
 ``"loss/<group>"`` for the others), set its learning rate from the schedule (``schedule.py``; a
 non-constant one is logged as ``lr``) and step its optimiser; then ``method.on_after_optimizer_step()``.
 A non-finite loss stops training before any weight is touched. At every epoch end (and when the
-wall-clock budget runs out) the full training state is checkpointed atomically (see ``checkpoint.py``).
+wall-clock budget runs out, or a stop signal came: ``engine.fit`` defers it to the end of the step) the full
+training state is checkpointed atomically (see ``checkpoint.py``).
 With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged before training and every
 ``probe_every`` epochs (rank 0; it draws nothing from the global RNGs, so the weights do not depend on it).
 """
@@ -35,8 +36,8 @@ from infomax.engine.checkpoint import (
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.sampler import EpochBatchSampler
 from infomax.engine.schedule import lr_factor, run_progress
-from infomax.errors import UserError
-from infomax.interrupt import raise_if_stopped
+from infomax.errors import Interrupted, UserError
+from infomax.interrupt import stop_requested
 from infomax.methods.base import MethodBase
 from infomax.run import write_json
 
@@ -151,7 +152,7 @@ class InfomaxModule(L.LightningModule):
             seed_everything(self.cfg.seed, self.epoch, self.global_rank, self.batch)
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        raise_if_stopped()  # a stop signal whose exception was dropped (raised in a `__del__`) ends here
+        self._stop_if_requested()  # a deferred stop (or one whose exception was dropped in a `__del__`)
         if self.sampler.served_epoch != self.epoch:  # the data order must be that of this epoch
             raise RuntimeError(f"data of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
         x, labels = batch
@@ -183,6 +184,8 @@ class InfomaxModule(L.LightningModule):
             self.trainer.should_stop = True
             if self.batch < len(self.sampler):  # mid-epoch: checkpoint here (epoch end does it otherwise)
                 self._save()
+        if self.batch < len(self.sampler):  # the epoch's last step: its end checkpoints, then stops
+            self._stop_if_requested()
 
     def on_train_epoch_end(self) -> None:
         if self.diverged or self.batch < len(self.sampler):  # diverged, or stopped mid-epoch (saved)
@@ -196,6 +199,7 @@ class InfomaxModule(L.LightningModule):
         if self.cfg.probe_every > 0 and self.epoch % self.cfg.probe_every == 0:
             self._probe()
         self._save()
+        self._stop_if_requested()
 
     # --- helpers ----------------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -255,6 +259,16 @@ class InfomaxModule(L.LightningModule):
             "elapsed_s": self.elapsed(),
             "stopped_by": self.stopped_by,
         }
+
+    def _stop_if_requested(self) -> None:
+        """After a stop signal (deferred by ``engine.fit`` to here, between steps): checkpoint mid-epoch
+        progress, so a resume loses no step, then raise :class:`Interrupted`."""
+        signum = stop_requested()
+        if signum is None:
+            return
+        if 0 < self.batch < len(self.sampler) and not self.diverged:  # epoch end saves the others
+            self._save()
+        raise Interrupted(signum)
 
     def _save(self) -> None:
         if self.global_rank != 0:
