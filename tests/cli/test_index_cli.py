@@ -243,3 +243,24 @@ def test_an_index_without_class_names_gives_no_cross_split_precision(hand, tmp_p
     assert main(["index", "search", str(old), "--queries", "toy:test", "--k", "1", "--json"]) == 0
     # the same split: the same label numbers
     assert json.loads(capsys.readouterr().out)["precision@1"] == pytest.approx(2 / 5)
+
+
+@pytest.mark.parametrize("queries, split, self_excluded", [
+    ("folder:photos", "test", True),  # the folder's default split: the indexed items themselves
+    ("folder:photos:test", "test", True),
+    ("folder:photos:train", "train", False),
+], ids=["default-split", "test", "train"])
+def test_queries_from_an_image_folder(hand, tmp_path, capsys, queries, split, self_excluded) -> None:
+    hand[("folder:photos", "test")] = hand[("toy", "test")]
+    hand[("folder:photos", "train")] = hand[("toy", "train")]
+    idx = _build(tmp_path, capsys, "folder:photos", "test")
+    assert main(["index", "search", idx, "--queries", queries, "--k", "1", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["queried"] == f"folder:photos:{split}" and res["self_excluded"] is self_excluded
+
+
+def test_an_unknown_split_of_the_queries_is_one_line(hand, tmp_path, capsys) -> None:
+    idx = _build(tmp_path, capsys, "toy", "test")
+    assert main(["index", "search", idx, "--queries", "mnist:val"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "infomax: error: unknown split 'val' of mnist; choose one of: train, test"

@@ -61,7 +61,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--queries",
         required=True,
-        help="a .npy of (Q, d, k) log-probabilities, or DATA[:SPLIT] to encode with the index's run",
+        help="a .npy of (Q, d, k) log-probabilities, or DATA[:SPLIT] to encode with the index's run "
+        "(DATA may be folder:PATH, e.g. folder:photos:test)",
     )
     s.add_argument(
         "--run", metavar="RUN_DIR", help="DIMCO run encoding DATA queries (default: the index's run)"
@@ -96,6 +97,37 @@ def _default_split(name: str) -> str:
     from infomax.data.datasets import official_splits
 
     return official_splits(name)[1]  # the test split: "evaluation" for omniglot
+
+
+def data_and_split(spec: str) -> tuple[str, str]:
+    """``DATA[:SPLIT]`` -> (DATA, SPLIT), the split defaulting to the dataset's test split.
+
+    DATA may carry a colon itself (``folder:PATH``, whose split is then a third part).
+
+    Example:
+        >>> data_and_split("omniglot"), data_and_split("omniglot:background")
+        (('omniglot', 'evaluation'), ('omniglot', 'background'))
+        >>> data_and_split("folder:photos"), data_and_split("folder:photos:train")
+        (('folder:photos', 'test'), ('folder:photos', 'train'))
+        >>> data_and_split("mnist:val")
+        Traceback (most recent call last):
+        ...
+        infomax.errors.UserError: unknown split 'val' of mnist; choose one of: train, test
+    """
+    from infomax.data.datasets import official_splits
+    from infomax.data.sources import SOURCES
+
+    head, colon, tail = spec.rpartition(":")
+    if not colon:
+        return spec, _default_split(spec)
+    source = SOURCES.get(head.partition(":")[0])
+    if source is None:  # not a dataset name: the loader says so
+        return head, tail
+    if source.param and (":" not in head or tail not in source.splits):  # folder:PATH, no split
+        return spec, _default_split(spec)
+    if tail not in official_splits(head):
+        raise UserError(f"unknown split {tail!r} of {head}; choose one of: {', '.join(source.splits)}")
+    return head, tail
 
 
 def _code_shape(run: Any, run_dir: str) -> tuple[int, int]:
@@ -194,8 +226,7 @@ def _queries(args: argparse.Namespace, meta: dict[str, str], d: int, k: int) -> 
         except ValueError as e:
             raise UserError(f"{path} is not a plain numeric .npy array ({e})") from None
         return _Queries(lp[: args.limit] if args.limit else lp, str(path))
-    name, _, split = q.partition(":")
-    split = split or _default_split(name)
+    name, split = data_and_split(q)
     run_dir = args.run or meta.get("run_dir")
     if not run_dir:
         raise UserError("--queries DATA needs --run RUN_DIR (the index does not name its run)")
