@@ -43,6 +43,8 @@ def progress_enabled(enabled: bool | None = None) -> bool:
     env = os.environ.get(ENV, "").strip()
     if env in ("0", "1"):
         return env == "1"
+    if "ipykernel" in sys.modules:  # a notebook: tqdm.auto draws widgets there
+        return True
     try:
         return sys.stderr.isatty()
     except (AttributeError, ValueError):  # a closed or unusual stream

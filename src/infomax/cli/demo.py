@@ -89,6 +89,13 @@ def verdict(metrics: dict[str, Any], noise: float = NOISE_POINTS) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.progress import progress_scope
+
+    with progress_scope(False if args.no_progress else None):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from infomax.config import parse_set
 
     check_numbers(args)

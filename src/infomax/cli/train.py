@@ -75,6 +75,9 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch's operators (default: torch's choice, one per core; "
                         "remembered by --resume)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bars or notes on stderr (default: shown when stderr is a terminal; "
+                        "INFOMAX_PROGRESS=0/1 also decides)")
 
 
 def check_numbers(args: argparse.Namespace) -> None:
@@ -233,6 +236,13 @@ def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from infomax.progress import progress_scope
+
+    with progress_scope(False if args.no_progress else None):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from infomax import experiment
     from infomax.config import parse_set
 

@@ -63,6 +63,7 @@ from infomax.errors import Interrupted, UserError
 from infomax.interrupt import raise_if_stopped, stops_deferred
 from infomax.methods import METHODS, method_module
 from infomax.methods.base import MethodBase
+from infomax.progress import progress_enabled
 from infomax.run import (
     CHECKPOINT_DIR,
     CONFIG,
@@ -388,9 +389,9 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
     return L.Trainer(
         accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy, precision=cfg.precision,
         max_epochs=cfg.max_epochs - start_epoch, min_epochs=0, logger=loggers,
-        callbacks=[ProgressBar(cfg.max_epochs, enabled=progress, label=label)], enable_progress_bar=False,
-        enable_model_summary=False, enable_checkpointing=False, num_sanity_val_steps=0,
-        limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
+        callbacks=[ProgressBar(cfg.max_epochs, enabled=progress and progress_enabled(), label=label)],
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+        num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(run_dir),
     )
 
