@@ -75,6 +75,11 @@ class TrainConfig:
     max_items=300`` for a quick trial or a smoke test of a preset on a real dataset. The image statistics
     (``mean``/``std``) stay those of the whole train split. ``infomax eval`` reads the same capped splits.
 
+    ``precision`` and ``channels_last`` choose how the CPU computes, not what: ``bf16-mixed`` (bfloat16
+    autocast) and ``channels_last`` (weights and batches in NHWC memory layout, for the convolutions) made
+    a training step 1.5-2.4x faster on a CPU with AVX-512 BF16 (``benchmarks/dim/cpu_kernels.py``); the
+    numbers change in their last bits (bf16: rounding), so a run keeps the setting it started with.
+
     ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
     and again when it is resumed (the thread count can change the last bits of CPU results).
 
@@ -102,6 +107,7 @@ class TrainConfig:
     accelerator: str = "cpu"
     devices: int = 1
     precision: str = "32-true"
+    channels_last: bool = False
     adam_beta1: float = 0.9
     adam_beta2: float = 0.999
     probe_every: int = 0  # epochs between online linear-probe evaluations (0 = only at the end)

@@ -442,3 +442,29 @@ def test_the_effective_baselines_choice_is_stored_in_the_config(toy, tmp_path):
                                  **kw)
         assert json.loads((tmp_path / name / "config.json").read_text())["train"]["baselines"] is False
         assert set(metrics["final"]["accuracy"]["y"]) == {"trained"}
+
+
+def test_channels_last_trains_the_same_model_and_exports_the_usual_layout(toy, tmp_path):
+    """NHWC is a layout, not another model: the trained encoder computes nearly the same outputs (Adam
+    turns the rounding noise of the conv bias's gradient, zero in exact arithmetic under BatchNorm, into
+    full-size steps, so not bit-equal), the files hold the usual contiguous layout, and a run resumed at
+    an epoch boundary ends bit-identical to an uninterrupted channels-last run."""
+    splits = toy.toy_splits()
+    x = torch.from_numpy(splits.test.images).float() / 255
+    outputs = {}
+    for name, cfg in [("plain", _cfg()), ("nhwc", _cfg(channels_last=True))]:
+        _train(toy, tmp_path / name, cfg)
+        method = build_method("toy", toy.Config(), splits.info, 3)
+        method.load_state_dict(load_file(str(tmp_path / name / "model.safetensors")))
+        with torch.no_grad():
+            outputs[name] = method.eval().encoder(x)["y"]
+    assert outputs["plain"].abs().mean() > 0.05
+    torch.testing.assert_close(outputs["nhwc"], outputs["plain"], rtol=0, atol=0.02)
+    assert not torch.equal(outputs["nhwc"], outputs["plain"])  # the NHWC kernels did run
+    weights = load_file(str(tmp_path / "nhwc/model.safetensors"))
+    assert all(v.is_contiguous() for v in weights.values())
+    ckpt = load_checkpoint(tmp_path / "nhwc/checkpoints/last.pt")
+    assert all(v.is_contiguous() for v in ckpt["method"].values())
+    _train(toy, tmp_path / "split", _cfg(channels_last=True, max_epochs=1))
+    _train(toy, tmp_path / "split", _cfg(channels_last=True), resume=True)
+    _assert_same_run(tmp_path / "nhwc", tmp_path / "split")

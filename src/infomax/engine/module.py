@@ -106,6 +106,8 @@ class InfomaxModule(L.LightningModule):
     # --- set-up -----------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self.sampler.rank, self.sampler.world_size = self.global_rank, self.trainer.world_size
+        if self.cfg.channels_last:  # NHWC weights, in place (the optimisers hold the same parameters)
+            self.method.to(memory_format=torch.channels_last)
         if self.trainer.world_size > 1:  # a spawned worker: as quiet as the parent (see fit.py)
             quiet_lightning_worker()
 
@@ -157,6 +159,8 @@ class InfomaxModule(L.LightningModule):
             raise RuntimeError(f"data of epoch {self.sampler.served_epoch} served in epoch {self.epoch}")
         x, labels = batch
         x = x.float().div_(255)  # uint8 (B, C, H, W) -> float [0, 1], on the device
+        if self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         losses = self.method((x, labels))
         bad = [k for k, v in losses.items() if not bool(torch.isfinite(v.detach()).all())]
         if self.trainer.world_size > 1:
@@ -250,7 +254,7 @@ class InfomaxModule(L.LightningModule):
         """The full training state as plain tensors and dicts (see ``checkpoint.py``)."""
         return {
             "format": FORMAT,
-            "method": {k: v.detach().cpu() for k, v in self.method.state_dict().items()},
+            "method": {k: v.detach().cpu().contiguous() for k, v in self.method.state_dict().items()},
             "optimizers": {g: o.state_dict() for g, o in zip(self.groups, self.trainer.optimizers)},
             "rng": rng_state(),
             "epoch": self.epoch,
