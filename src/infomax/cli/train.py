@@ -153,7 +153,9 @@ def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "tr
 
     A difference is called real ("better"/"worse") only beyond ``noise`` points; None = twice the test-set
     standard error of the difference, sqrt(p1 (1 - p1) / n + p2 (1 - p2) / n) on the ``n_test`` images,
-    which covers test-set noise only (one training seed; a new seed moves the figures more).
+    which covers test-set noise only (one training seed; a new seed moves the figures more). Claims across
+    training seeds ("beats" / "level" / "behind") are :func:`infomax.evaluation.claims.compare`'s; this
+    single-run check keeps its own wording so that it is not read as one.
 
     Example:
         >>> m = {"final": {"accuracy": {"y": {"trained": 0.96, "random": 0.92}}, "n_test": 297}}
