@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 #: (preset, data): one per method and the DIM variants with their own terms.
-PRESETS = [("dim-l", "digits"), ("dim-l-cross", "digits"), ("dim-lg-prior", "digits"),
+PRESETS = [("dim-l-noprior", "digits"), ("dim-l-cross", "digits"), ("dim-lg-prior", "digits"),
            ("dim-l-coord", "digits"), ("moco", "digits"), ("hybrid", "digits"), ("dimco-fashion", "digits"),
            ("mv-mlp-bilinear-infonce", "digits"), ("cpc", "cifar10"), ("amdim", "cifar10")]
 

@@ -1,9 +1,10 @@
 """Linear-probe accuracy after a fixed wall-clock training budget: DIM(L) vs DIM(G) vs baselines vs lightly.
 
 For each dataset and budget (minutes of training wall time, measured by the engine's ``max_minutes``), the
-rows are: the untrained (random) encoder, ``dim-l``, ``dim-g``, ``supervised`` (the same encoder trained
-with labels, the ceiling) and lightly 1.6's SimCLR on the same encoder (``lightly_simclr.py``, run with
-``--lightly-python``, an environment of its own). Every encoder is probed the same way:
+rows are: the untrained (random) encoder, ``dim-l-noprior``, ``dim-g-noprior``, ``supervised`` (the same
+encoder trained with labels, the ceiling) and lightly 1.6's SimCLR on the same encoder
+(``lightly_simclr.py``, run with ``--lightly-python``, an environment of its own).
+Every encoder is probed the same way:
 ``infomax.evaluation.PROTOCOLS["linear"]`` (multinomial logistic regression on standardized features, C
 chosen on 10% carved from train) on ``fc`` (1024) by default, trained on the full official train split
 (``val_fraction=0``: 50k for CIFAR-10, 60k for Fashion-MNIST) and scored on the 10k test split.
@@ -92,8 +93,8 @@ def verdicts(rows: list[dict], layer: str) -> list[str]:
     Example:
         >>> verdicts([{"data": "d", "budget_min": 0, "encoder": "random", "acc_fc": 0.4},
         ...           {"data": "d", "budget_min": 10, "encoder": "dim-l-cosine", "acc_fc": 0.5}], "fc")[0]
-        'd, 10 min, fc: dim-l-cosine vs dim-g: not measured; dim-l-cosine vs simclr-lightly: not measured; \
-dim-l-cosine > random (0.5000 vs 0.4000)'
+        'd, 10 min, fc: dim-l-cosine vs dim-g-noprior: not measured; dim-l-cosine vs simclr-lightly: not \
+measured; dim-l-cosine > random (0.5000 vs 0.4000)'
     """
     out = []
     key = f"acc_{layer}"
@@ -102,7 +103,7 @@ dim-l-cosine > random (0.5000 vs 0.4000)'
                if r["data"] == data and r["budget_min"] in (minutes, 0)}
         for local in (e for e in acc if e.startswith("dim-l")):
             out.append(f"{data}, {minutes} min, {layer}: " + "; ".join(
-                _cmp(acc, local, b) for b in ("dim-g", "simclr-lightly", "random")))
+                _cmp(acc, local, b) for b in ("dim-g-noprior", "simclr-lightly", "random")))
     return out
 
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", default=None)
     p.add_argument("--budget-minutes", type=float, nargs="+", default=[10.0, 30.0])
     p.add_argument("--encoders", nargs="+",
-                   default=["random", "dim-l", "dim-g", "supervised", "simclr-lightly"])
+                   default=["random", "dim-l-noprior", "dim-g-noprior", "supervised", "simclr-lightly"])
     p.add_argument("--layers", nargs="+", default=["fc"])
     p.add_argument("--lightly-python", default=None, help="python of the lightly environment")
     p.add_argument("--probe-max-train", type=int, default=None,
@@ -186,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                         if minutes != args.budget_minutes[0]:
                             continue
                         row = {"encoder": "random", "steps": 0,
-                               **probe(common.untrained("dim-l", splits, args.seed).encoder, psplits,
+                               **probe(common.untrained("dim-l-noprior", splits, args.seed).encoder, psplits,
                                        args.layers, args.probe_max_train), "status": "ok"}
                     elif enc == "simclr-lightly":
                         if not args.lightly_python:

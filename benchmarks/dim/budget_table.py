@@ -28,12 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 #: Display order and labels of the encoders.
-ENCODER_LABELS = {"random": "random (untrained)", "dim-l": "DIM(L) `dim-l`",
+ENCODER_LABELS = {"random": "random (untrained)", "dim-l-noprior": "DIM(L) `dim-l-noprior`",
             "dim-l-cosine": "DIM(L), cosine lr `dim-l-cosine`",
-            "dim-l-cross": "DIM(L), two augmented views `dim-l-cross`", "dim-g": "DIM(G) `dim-g`",
+            "dim-l-cross": "DIM(L), two augmented views `dim-l-cross`",
+            "dim-g-noprior": "DIM(G) `dim-g-noprior`",
             "simclr-lightly": "lightly 1.6 SimCLR", "supervised": "supervised (same encoder)"}
 #: The DIM(L) variants judged against the others (a verdict line each where measured), and their names.
-LOCAL = {"dim-l": "DIM(L)", "dim-l-cosine": "DIM(L) cosine", "dim-l-cross": "DIM(L) cross-view"}
+LOCAL = {"dim-l-noprior": "DIM(L)", "dim-l-cosine": "DIM(L) cosine", "dim-l-cross": "DIM(L) cross-view"}
 #: Test-set sizes of the official splits (the quiet protocol probes on all of them).
 N_TEST = {"cifar10": 10_000, "fashion-mnist": 10_000, "mnist": 10_000}
 
@@ -87,7 +88,7 @@ def summarize(rows: list[dict], budgets: list[float]) -> tuple[list[dict], list[
             for b in budgets:
                 acc = {enc: at[(enc, b)]["acc"] for enc in ENCODER_LABELS if (enc, b) in at}
                 parts = []
-                for other in ("dim-g", "simclr-lightly", "random"):
+                for other in ("dim-g-noprior", "simclr-lightly", "random"):
                     if local not in acc or other not in acc:
                         parts.append(f"{name} vs {other}: not measured")
                         continue

@@ -45,12 +45,12 @@ import common  # noqa: E402
 #: Rows: preset -> what it reproduces. "random" is the untrained encoder (no training).
 ROWS = {
     "random": "untrained encoder (reference)",
-    "dim-g": "DIM(G) (Table 4)",
+    "dim-g-noprior": "DIM(G) (Table 4)",
     "dim-lg": "DIM(L+G) alpha 0.5, beta 0.1 (Table 4)",
-    "dim-l": "DIM(L) infoNCE (Tables 4/5 'DIM')",
-    "dim-g-prior": "DIM(G) + prior, gamma 1 (A.5)",
+    "dim-l-noprior": "DIM(L) infoNCE (Tables 4/5 'DIM')",
+    "dim-g": "DIM(G) + prior, gamma 1 (A.5)",
     "dim-lg-prior": "DIM(L+G) + prior, gamma 0.1 (A.5)",
-    "dim-l-prior": "DIM(L) + prior, gamma 0.1 (A.5)",
+    "dim-l": "DIM(L) + prior, gamma 0.1 (A.5)",
     "dim-l-occlude": "DIM(L) + occlusion (Table 5)",
     "dim-l-coord": "DIM(L) + coordinates (Table 5)",
     "dim-l-coord-occlude": "DIM(L) + both (Table 5)",
@@ -64,12 +64,13 @@ ROWS = {
 #: The paper's CIFAR-10 figures from issue 4: preset -> {column: value}. Table 4 is a linear SVM; Table 5
 #: an MLP probe (marked in the ``paper_probe`` column).
 PAPER = {
-    "dim-g": {"paper_probe": "SVM (T4)", "paper_conv": 46.8, "paper_fc": 28.79, "paper_y": 29.08,
+    "dim-g-noprior": {"paper_probe": "SVM (T4)", "paper_conv": 46.8, "paper_fc": 28.79, "paper_y": 29.08,
               "paper_msssim": 0.49, "paper_mine": 49.63, "paper_ndm": 0.35},
     "dim-lg": {"paper_probe": "SVM (T4)", "paper_conv": 57.55, "paper_fc": 45.56, "paper_y": 18.63,
                "paper_msssim": 0.53, "paper_mine": 101.65, "paper_ndm": 0.5},
-    "dim-l": {"paper_probe": "SVM (T4); MLP (T5) 77.46/73.33/70.65", "paper_conv": 63.25, "paper_fc": 54.06,
-              "paper_y": 49.62, "paper_msssim": 0.37, "paper_mine": 45.09, "paper_ndm": 0.18},
+    "dim-l-noprior": {"paper_probe": "SVM (T4); MLP (T5) 77.46/73.33/70.65", "paper_conv": 63.25,
+                      "paper_fc": 54.06, "paper_y": 49.62, "paper_msssim": 0.37, "paper_mine": 45.09,
+                      "paper_ndm": 0.18},
     "dim-l-coord": {"paper_probe": "MLP (T5)", "paper_conv": 77.28, "paper_fc": 73.89, "paper_y": 71.56},
     "dim-l-occlude": {"paper_probe": "MLP (T5)", "paper_conv": 76.77, "paper_fc": 74.45, "paper_y": 72.87},
     "dim-l-coord-occlude": {"paper_probe": "MLP (T5)", "paper_conv": 77.27, "paper_fc": 75.15,
@@ -103,7 +104,8 @@ def measure(encoder, splits, args) -> dict:
 def run_row(preset: str, splits, small, args, tmp: Path) -> dict:
     c0 = common.cpu_conditions()
     if preset == "random":
-        encoder, train = common.untrained("dim-l", splits, args.seed).encoder, {"steps": 0, "elapsed_s": 0.0}
+        encoder = common.untrained("dim-l-noprior", splits, args.seed).encoder
+        train = {"steps": 0, "elapsed_s": 0.0}
     else:
         budget = {"max_epochs": 1, "limit_train_batches": args.budget_steps} if args.budget_steps else {}
         method, metrics = common.train(preset, splits, tmp / preset, args.budget_minutes,
@@ -168,19 +170,20 @@ def claims(rows: dict, n_test: int = 1000, eval_seeds: int = 2) -> list[dict]:
         return all(abs(v[i] - v[j]) > 2 * (_acc_se(v[i], n_test) ** 2 + _acc_se(v[j], n_test) ** 2) ** 0.5
                    for i, j in pairs)
 
-    v, ev = accs("dim-l", "dim-g")
-    add("local > global for classification", ["dim-l", "dim-g"], None if None in v else v[0] > v[1],
-        f"mean acc {ev}", "Tables 1, 4", acc_resolved(v, [(0, 1)]))
+    v, ev = accs("dim-l-noprior", "dim-g-noprior")
+    add("local > global for classification", ["dim-l-noprior", "dim-g-noprior"],
+        None if None in v else v[0] > v[1], f"mean acc {ev}", "Tables 1, 4", acc_resolved(v, [(0, 1)]))
     for metric, name in (("msssim", "MS-SSIM"),):
-        a, b, c = (_get(rows, p, metric) for p in ("dim-lg", "dim-g", "dim-l"))
+        a, b, c = (_get(rows, p, metric) for p in ("dim-lg", "dim-g-noprior", "dim-l-noprior"))
         ok = None if None in (a, b, c) else max(a, b) > c
-        add(f"global term helps reconstruction ({name}: L+G or G > L)", ["dim-lg", "dim-g", "dim-l"], ok,
-            f"{name} dim-lg {a}, dim-g {b}, dim-l {c}", "Table 4 (0.53 / 0.49 vs 0.37)")
-    v, ev = accs("dim-l", "dim-l-jsd", "dim-l-dv")
-    add("infoNCE >= JSD > DV for classification", ["dim-l", "dim-l-jsd", "dim-l-dv"],
+        add(f"global term helps reconstruction ({name}: L+G or G > L)",
+            ["dim-lg", "dim-g-noprior", "dim-l-noprior"], ok,
+            f"{name} dim-lg {a}, dim-g-noprior {b}, dim-l-noprior {c}", "Table 4 (0.53 / 0.49 vs 0.37)")
+    v, ev = accs("dim-l-noprior", "dim-l-jsd", "dim-l-dv")
+    add("infoNCE >= JSD > DV for classification", ["dim-l-noprior", "dim-l-jsd", "dim-l-dv"],
         None if None in v else v[0] >= v[1] > v[2], f"mean acc {ev}", "Table 1",
         acc_resolved(v, [(0, 1), (1, 2)]))
-    v, ev = accs("dim-l-jsd", "dim-l-jsd-neg8", "dim-l", "dim-l-neg8")
+    v, ev = accs("dim-l-jsd", "dim-l-jsd-neg8", "dim-l-noprior", "dim-l-neg8")
     if None in v:
         ok = resolved = None
     else:
@@ -188,11 +191,11 @@ def claims(rows: dict, n_test: int = 1000, eval_seeds: int = 2) -> list[dict]:
         se4 = sum(_acc_se(x, n_test) ** 2 for x in v) ** 0.5  # a difference of differences: 4 accuracies
         resolved = abs((v[2] - v[3]) - (v[0] - v[1])) > 2 * se4
     add("JSD insensitive to the number of negatives, infoNCE degrades with fewer",
-        ["dim-l-jsd", "dim-l-jsd-neg8", "dim-l", "dim-l-neg8"], ok,
+        ["dim-l-jsd", "dim-l-jsd-neg8", "dim-l-noprior", "dim-l-neg8"], ok,
         f"mean acc {ev}" + ("" if None in v else
                             f"; drop all->8: JSD {v[0] - v[1]:+.2f}, infoNCE {v[2] - v[3]:+.2f}"),
         "App. A.3", resolved)
-    for base, pri in (("dim-l", "dim-l-prior"), ("dim-g", "dim-g-prior"), ("dim-lg", "dim-lg-prior")):
+    for base, pri in (("dim-l-noprior", "dim-l"), ("dim-g-noprior", "dim-g"), ("dim-lg", "dim-lg-prior")):
         a, b = _get(rows, base, "ndm"), _get(rows, pri, "ndm")
         sa, sb = _get(rows, base, "ndm_std"), _get(rows, pri, "ndm_std")
         resolved = (None if None in (a, b, sa, sb) else
@@ -200,8 +203,8 @@ def claims(rows: dict, n_test: int = 1000, eval_seeds: int = 2) -> list[dict]:
         add(f"the prior lowers NDM ({base})", [base, pri], None if None in (a, b) else b < a,
             f"NDM {base} {a}, {pri} {b}", "sec. 3.3, Table 4", resolved)
     for extra in ("dim-l-occlude", "dim-l-coord", "dim-l-coord-occlude"):
-        v, ev = accs(extra, "dim-l")
-        add(f"{extra.removeprefix('dim-l-')} helps classification", [extra, "dim-l"],
+        v, ev = accs(extra, "dim-l-noprior")
+        add(f"{extra.removeprefix('dim-l-')} helps classification", [extra, "dim-l-noprior"],
             None if None in v else v[0] > v[1], f"mean acc {ev}", "Table 5", acc_resolved(v, [(0, 1)]))
     return out
 

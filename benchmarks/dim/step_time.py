@@ -4,21 +4,22 @@ Part 1 (issue 3, "Performance"): on one fixed CIFAR-10 batch (64 images, 32x32),
 interleaved round by round, the median time of
 
 - ``encoder``: the bare :class:`~infomax.encoders.DIMConvEncoder` forward + backward (loss = mean(y^2));
-- each preset (default ``dim-l``, the DIM(L) infoNCE default config): ``method(batch)["loss"]`` forward +
-  backward, every head and the no-grad bound reports included.
+- each preset (default ``dim-l-noprior``, the DIM(L) infoNCE default config): ``method(batch)["loss"]``
+  forward + backward, every head and the no-grad bound reports included.
 
 The overhead of the MI machinery is ``median(preset) / median(encoder) - 1`` (target: <= 30% for
-``dim-l``); the median of the per-round ratios is reported too (more robust under a shared CPU's load).
+``dim-l-noprior``); the median of the per-round ratios is reported too (more robust under a shared CPU's
+load).
 
 Part 2: the engine (``infomax.engine.fit``: Lightning, the data loader, optimiser steps, logging,
-checkpoints) training ``dim-l`` for ``--engine-steps`` steps, against the method alone doing the same work
-(forward + backward + Adam step on the same batch), paired step by step inside the same run (see
+checkpoints) training ``dim-l-noprior`` for ``--engine-steps`` steps, against the method alone doing the same
+work (forward + backward + Adam step on the same batch), paired step by step inside the same run (see
 :class:`PairedClock`), so Lightning start-up is excluded and both figures see the same machine load; the
 run is repeated under cProfile (no pairing) and the profile is written to ``results/engine_profile.txt``,
 its per-step breakdown to ``engine_breakdown.{csv,md}``. ``--engine-threads`` repeats part 2 with other
 torch thread counts (the CLI runs with torch's default, one thread per core).
 
-Part 3: Adam's step alone on dim-l's parameters, the default (a per-tensor loop on the CPU) against
+Part 3: Adam's step alone on dim-l-noprior's parameters, the default (a per-tensor loop on the CPU) against
 ``foreach=True`` and ``fused=True``, interleaved.
 
 Writes ``OUT/step_time.{csv,md}``, ``OUT/engine_overhead.{csv,md}``, ``OUT/engine_breakdown.{csv,md}``,
@@ -182,7 +183,7 @@ class PairedClock:
 
 
 def engine_run(splits, steps: int, profile: bool) -> dict:
-    """Train ``dim-l`` with ``infomax.engine.fit`` for ``steps`` steps.
+    """Train ``dim-l-noprior`` with ``infomax.engine.fit`` for ``steps`` steps.
 
     Without ``profile``: paired timings (:class:`PairedClock`). With it: the run under cProfile (no
     shadow), its per-step breakdown and the profile text.
@@ -190,7 +191,7 @@ def engine_run(splits, steps: int, profile: bool) -> dict:
     from infomax.engine.fit import build_method, fit
 
     train_cfg, method_cfg, name = common.resolve_preset(
-        "dim-l", {"max_epochs": 1, "limit_train_batches": steps + 1, "batch_size": 64})
+        "dim-l-noprior", {"max_epochs": 1, "limit_train_batches": steps + 1, "batch_size": 64})
     method = build_method(name, method_cfg, splits.info, train_cfg.seed)
     clock = common.StepClock(method) if profile else PairedClock(method, copy.deepcopy(method), train_cfg.lr)
     prof = cProfile.Profile() if profile else None
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", default="cifar10")
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=Path, default=common.RESULTS)
-    p.add_argument("--presets", nargs="+", default=["dim-l", "dim-g"])
+    p.add_argument("--presets", nargs="+", default=["dim-l-noprior", "dim-g-noprior"])
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--reps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3)
@@ -305,15 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     if 3 in args.parts:
         up0 = common.uptime_line()
         rows = part3(args, splits)
-        common.write_table(rows, args.out / "adam_step", "Adam step on dim-l's parameters (CPU)",
+        common.write_table(rows, args.out / "adam_step", "Adam step on dim-l-noprior's parameters (CPU)",
                            [f"uptime before: {up0}", f"uptime after: {common.uptime_line()}"])
         print(open(args.out / "adam_step.md").read(), flush=True)
     return 0
 
 
 def part3(args: argparse.Namespace, splits) -> list[dict]:
-    """Adam's step on dim-l's parameters: the default (single-tensor loop on CPU) vs foreach vs fused."""
-    method = common.untrained("dim-l", splits).train()
+    """Adam's step on dim-l-noprior's parameters: the default (a per-tensor loop on CPU), foreach, fused."""
+    method = common.untrained("dim-l-noprior", splits).train()
     params = list(method.parameters())
     for q in params:
         q.grad = torch.randn_like(q) * 1e-3
@@ -350,7 +351,8 @@ def run_part2(args: argparse.Namespace, splits) -> None:
                        "(cumulative seconds per step; parts overlap: forward/backward/optimizer_step are "
                        "inside training_step_total)", [f"uptime before: {up0}", f"uptime after: {up1}"])
     common.write_table(erows, args.out / "engine_overhead", "Engine per-step time vs the method alone "
-                       "(dim-l, CIFAR-10, batch 64)", [f"uptime before: {up0}", f"uptime after: {up1}"])
+                       "(dim-l-noprior, CIFAR-10, batch 64)",
+                       [f"uptime before: {up0}", f"uptime after: {up1}"])
     root = str(Path(__file__).resolve().parents[2])  # no paths of this machine in the results
     (args.out / "engine_profile.txt").write_text(prof.replace(root + "/", "").replace(sys.prefix + "/", ""))
     print(open(args.out / "engine_overhead.md").read(), flush=True)

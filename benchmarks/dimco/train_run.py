@@ -7,7 +7,7 @@ the run directory is a normal run (``infomax eval``, ``infomax index`` and ``loa
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dimco-omniglot --out RUN \\
         --max-minutes 10
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dim-l --out DIM_RUN \\
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dim-l-noprior --out DIM_RUN \\
         --set data=fashion-mnist --max-minutes 5
 """
 

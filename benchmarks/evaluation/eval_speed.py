@@ -5,7 +5,7 @@ Each protocol runs as its own `infomax eval RUN --protocol P --layer L --threads
 progress off (INFOMAX_PROGRESS=0, stderr not a terminal). PYTHONPATH picks the source tree, so two trees
 (before / after a change) can be compared one right after the other in the same conditions:
 
-    infomax train dim-l --max-epochs 2 --no-baselines --threads 1 --out /tmp/evs/run
+    infomax train dim-l-noprior --max-epochs 2 --no-baselines --threads 1 --out /tmp/evs/run
     PYTHONPATH=OLD/src python benchmarks/evaluation/eval_speed.py /tmp/evs/run --label before
     PYTHONPATH=NEW/src python benchmarks/evaluation/eval_speed.py /tmp/evs/run --label after
 

@@ -31,19 +31,33 @@ def test_required_presets_exist_with_descriptions() -> None:
     for name in (
         "dim-l",
         "dim-g",
+        "dim-l-noprior",
+        "dim-g-noprior",
         "dim-l-jsd",
         "dim-l-dv",
         "dim-lg",
-        "dim-l-prior",
         "dim-l-occlude",
         "dim-l-coord",
     ):
         assert name in PRESETS
     for p in PRESETS.values():
         assert p.method == "dim" and p.description and "\n" not in p.description
-    # the method defaults are DIM(L) with infoNCE: `infomax train dim` == `infomax train dim-l`
+    # the method defaults are DIM(L) with infoNCE and no prior: `infomax train dim` == `... dim-l-noprior`
     cfg = Config()
     assert (cfg.alpha, cfg.beta, cfg.gamma, cfg.bound) == (0.0, 1.0, 0.0, "infonce")
+    assert _preset_cfg("dim-l-noprior") == cfg
+
+
+@pytest.mark.parametrize(("name", "abg"), [
+    ("dim-l", (0.0, 1.0, 0.1)),  # the paper's DIM(L): (alpha, beta, gamma) = (0, 1, 0.1)
+    ("dim-g", (1.0, 0.0, 1.0)),  # the paper's DIM(G): (1, 0, 1)
+    ("dim-l-noprior", (0.0, 1.0, 0.0)),
+    ("dim-g-noprior", (1.0, 0.0, 0.0)),
+])
+def test_paper_named_presets_carry_the_papers_weights(name: str, abg: tuple) -> None:
+    cfg = _preset_cfg(name)
+    assert (cfg.alpha, cfg.beta, cfg.gamma, cfg.bound) == (*abg, "infonce")
+    assert ("gamma=0)" if abg[2] == 0 else f"gamma={abg[2]:g})") in PRESETS[name].description
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -124,7 +124,8 @@ class InfomaxModule(L.LightningModule):
         # the schedule scales these; a resumed optimiser's state holds the last scaled value, not the base
         self.base_lr = {g: self.cfg.lr if g == "main" else group_lr.get(g, self.cfg.lr) for g in self.groups}
         # fused: one kernel over all of a group's tensors; on a CPU 3-5x faster than the default per-tensor
-        # loop (for dim-l, whose step the loop made ~25% of a training step: benchmarks/dim/step_time.py)
+        # loop (for dim-l-noprior, whose step the loop made ~25% of a training step: see
+        # benchmarks/dim/step_time.py)
         wd = self.cfg.weight_decay
         opts = [torch.optim.Adam(groups[g], lr=self.base_lr[g], betas=betas, weight_decay=wd, fused=True)
                 for g in self.groups]
