@@ -53,10 +53,10 @@ def test_summary_merges_files_and_judges_against_two_standard_errors(bt: ModuleT
     assert "| toy | DIM(L) `dim-l-noprior` | 70.0 | 100 | 60.0 | 300 |" in md
     assert "| toy | DIM(G) `dim-g-noprior` | 55.0 | 95 |  |  |" in md
     # n = 10,000: DIM(L) - DIM(G) = 15 points (s.e. 0.7); - SimCLR = 1 point (s.e. 0.65, within 2 s.e.)
-    assert "toy, 10 min: DIM(L) vs dim-g-noprior: +15.0 points (s.e. 0.7), ahead; " \
-           "DIM(L) vs simclr-lightly: +1.0 points (s.e. 0.7), level (within 2 s.e.)" in md
+    assert "toy, 10 min: DIM(L) vs dim-g-noprior: +15.0 points (s.e. 0.7), above; " \
+           "DIM(L) vs simclr-lightly: +1.0 points (s.e. 0.7), within 2 s.e. of test-set noise" in md
     assert "toy, 30 min: DIM(L) vs dim-g-noprior: not measured; DIM(L) vs simclr-lightly: -20.0 points" in md
-    assert ", behind; DIM(L) vs random: +20.0 points" in md
+    assert ", below; DIM(L) vs random: +20.0 points" in md
     assert out.with_suffix(".png").stat().st_size > 0
 
 
@@ -78,7 +78,7 @@ def test_a_dim_l_variant_gets_its_own_row_and_verdicts(
     assert f"| toy | {label} | 75.0 | 100 |" in md
     # 0.75 - 0.69 = 6 points; s.e. sqrt((0.75 * 0.25 + 0.69 * 0.31) / 1e4) = 0.63
     assert f"toy, 10 min: {name} vs dim-g-noprior: not measured; " \
-           f"{name} vs simclr-lightly: +6.0 points (s.e. 0.6), ahead" in md
+           f"{name} vs simclr-lightly: +6.0 points (s.e. 0.6), above" in md
     assert "toy, 10 min: DIM(L) vs dim-g-noprior: not measured; DIM(L) vs simclr-lightly: +1.0 points" in md
 
 
