@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     notes = ["linear probe (PROTOCOLS['linear']) on standardized fc(1024) features, full official train / "
              "10k test splits, one seed; accuracies in %, steps = optimizer steps in the budget",
              "one training seed per cell: every comparison is untested by the claims rule (>= 3 seeds, "
-             "beyond 2 s.e. of the seed-to-seed spread); above / below = beyond 2 s.e. of test-set noise only; "
+             "beyond 2 s.e. of the seed-to-seed spread); above / below: beyond 2 s.e. of test noise only; "
              "budgets are equal in time, not in steps",
              "sources: " + ", ".join(x.name for x in paths), *lines]
     common.write_table(table, args.out, "Linear probe after a wall-clock budget on 2 CPU cores", notes)
