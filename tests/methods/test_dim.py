@@ -189,6 +189,7 @@ def test_occluded_pass_keeps_bn_running_stats() -> None:
         ({"coord": "diagonal"}, 8, "unknown coord"),
         ({"prior": "cauchy"}, 8, "unknown prior"),
         ({"n_negatives": 0}, 8, "n_negatives"),
+        ({"negative_images": 0}, 8, "negative_images"),
         ({"views": "rotate"}, 8, "unknown views"),
     ],
 )
@@ -295,3 +296,44 @@ def test_killed_cross_view_run_resumes_to_identical_weights(tmp_path, monkeypatc
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_negative_images_keeps_own_image_and_k_whole_other_images() -> None:
+    # B = 4 images, L = 3 locations: score [i, j * L + l] = 10 * j + l identifies the image j of every column
+    from infomax.methods.dim import restrict_negative_images
+
+    b, n_loc, k = 4, 3, 2
+    scores = torch.tensor([[10.0 * j + l for j in range(b) for l in range(n_loc)] for _ in range(b)])
+    s, pos = restrict_negative_images(scores, k, torch.Generator().manual_seed(0))
+    assert s.shape == pos.shape == (b, (k + 1) * n_loc)
+    for i in range(b):
+        assert pos[i].tolist() == [True] * n_loc + [False] * (k * n_loc)
+        assert s[i, :n_loc].tolist() == [10.0 * i + l for l in range(n_loc)]  # its own image: the positives
+        neg_images = [int(v) // 10 for v in s[i, n_loc:].tolist()]
+        # k * L = 6 negatives per row: k whole images (every location), none of them image i
+        assert len(neg_images) == k * n_loc and i not in neg_images
+        assert sorted(set(neg_images)) == sorted(set(neg_images[::n_loc])) and len(set(neg_images)) == k
+        assert s[i, n_loc:].tolist() == [10.0 * j + l for j in neg_images[::n_loc] for l in range(n_loc)]
+    s_all, _ = restrict_negative_images(scores, 10)  # more than the batch has: every other image, once each
+    assert s_all.shape == (b, b * n_loc)
+    assert all(sorted(int(v) // 10 for v in s_all[i, n_loc:].tolist()) == sorted(
+        [j for j in range(b) if j != i] * n_loc) for i in range(b))
+    with pytest.raises(UserError, match="negative_images=0"):
+        restrict_negative_images(scores, 0)
+
+
+@pytest.mark.parametrize(("overrides", "key"), [
+    ({}, "mi/infonce"),  # local: 1 positive vs k images x L locations
+    ({"alpha": 1.0, "beta": 0.0}, "mi/infonce"),  # global: 1 positive vs k images
+])
+def test_negative_images_caps_infonce_at_log_one_plus_k_images(overrides: dict, key: str) -> None:
+    method = build(Config(negative_images=1, **overrides), _info(8))
+    n_loc = 1 if overrides else method.encoder.local_size ** 2
+    opt = torch.optim.Adam(method.parameters(), lr=1e-3)
+    x = torch.rand(8, 1, 8, 8)
+    for _ in range(10):
+        out = method((x, torch.zeros(8, dtype=torch.long)))
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        assert float(out[key]) <= math.log(1 + n_loc) + 1e-5

@@ -125,7 +125,10 @@ class Config(MethodConfig):
         hidden: Hidden width of the global discriminator and the concat-and-convolve head (paper: 512;
             the B x B pairs of the global MLP make 512 cost ~2.5x the encoder's step on a CPU).
         y_dim: Width of the representation Y.
-        n_negatives: Use only this many negatives per positive (None: all combinations in the batch).
+        n_negatives: Use only this many negatives per positive, sampled among (image, location) pairs
+            (None: all combinations in the batch).
+        negative_images: Use only this many other images per image as negatives, every location of each
+            (DIM App. A.3 varies this number of images); None: every other image in the batch.
         prior: ``uniform`` ([0, 1]^y_dim after a sigmoid) or ``gaussian``.
         occlude: Compute Y for the MI terms from a randomly occluded input (local maps see the full one).
         occlude_max_fraction: Largest side of the extra random occluded rectangle (fraction of the image).
@@ -149,6 +152,7 @@ class Config(MethodConfig):
     hidden: int = 256
     y_dim: int = 64
     n_negatives: int | None = None
+    negative_images: int | None = None
     prior: str = choice("uniform", PRIORS)
     occlude: bool = False
     occlude_max_fraction: float = 0.5
@@ -172,12 +176,48 @@ class Config(MethodConfig):
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_negatives is not None and self.n_negatives < 1:
             raise UserError(f"n_negatives must be >= 1 (or none for all), got {self.n_negatives}")
+        if self.negative_images is not None and self.negative_images < 1:
+            raise UserError(f"negative_images must be >= 1 (or none for all), got {self.negative_images}")
         if self.n_globals < 0 or self.block_size < 0:
             raise UserError("n_globals and block_size must be >= 0")
         if self.n_globals > 0 and self.beta == 0:
             raise UserError("n_globals > 0 needs the local objective (beta > 0)")
         if not 0.0 <= self.occlude_max_fraction <= 1.0:
             raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
+
+
+def restrict_negative_images(
+    scores: Tensor, k: int, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Keep, for each row ``i`` of ``(B, B * L)`` scores (``[i, j * L + l] = T(y_i, image j at location
+    l)``; L = 1 for global scores), the columns of image ``i`` (its positives) and of ``k`` other images
+    drawn uniformly without replacement (all ``B - 1`` when the batch is smaller than ``k + 1``): every
+    location of a kept image is a negative, as DIM's App. A.3 varies the number of negative images.
+
+    Returns:
+        ``(scores (B, (k + 1) * L), pos_mask (B, (k + 1) * L))``: the first L columns of a row are image
+        ``i``'s (positives), then ``k * L`` negatives (k capped at B - 1).
+
+    Example:
+        >>> s, pos = restrict_negative_images(torch.arange(18.0).view(3, 6), 1)  # B = 3, L = 2
+        >>> s.shape, pos[0].tolist(), s[1, :2].tolist()
+        (torch.Size([3, 4]), [True, True, False, False], [8.0, 9.0])
+    """
+    b = scores.shape[0]
+    if scores.shape[1] % b:
+        raise UserError(f"scores of shape {tuple(scores.shape)} are not (B, B * L)")
+    n_loc = scores.shape[1] // b
+    if k < 1 or b < 2:
+        raise UserError(f"negative_images={k} needs k >= 1 and a batch of at least 2 images, got {b}")
+    k = min(k, b - 1)  # a batch smaller than k + 1 (e.g. the last one) keeps every other image
+    keys = torch.rand(b, b, generator=generator, device=generator.device if generator else scores.device)
+    keys = keys.to(scores.device).fill_diagonal_(2.0)  # never its own image as a negative
+    others = keys.topk(k, dim=1, largest=False).indices  # (B, k)
+    idx = torch.cat([torch.arange(b, device=scores.device)[:, None], others], 1)  # (B, k + 1)
+    kept = scores.view(b, b, n_loc).gather(1, idx[:, :, None].expand(-1, -1, n_loc))  # (B, k + 1, L)
+    pos = torch.zeros(b, (k + 1) * n_loc, dtype=torch.bool, device=scores.device)
+    pos[:, :n_loc] = True
+    return kept.reshape(b, (k + 1) * n_loc), pos
 
 
 @contextlib.contextmanager
@@ -247,6 +287,7 @@ class DIM(MethodBase):
         hidden: int = 256,
         y_dim: int = 64,
         n_negatives: int | None = None,
+        negative_images: int | None = None,
         prior: str = "uniform",
         occlude: bool = False,
         occlude_max_fraction: float = 0.5,
@@ -266,6 +307,7 @@ class DIM(MethodBase):
         self.bound = bound
         self.bound_name = bound_name or next(k for k, fn in DIM_BOUNDS.items() if fn is bound)
         self.n_negatives = n_negatives
+        self.negative_images = negative_images
         self.gather_negatives = gather_negatives
         self.coord_weight = float(coord_weight)
         self.n_globals = n_globals
@@ -359,6 +401,14 @@ class DIM(MethodBase):
                     report[name] = fn(scores.detach(), pos_mask=pos_mask)
         return trained, report
 
+    def _negative_images(self, scores: Tensor, pos_mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """``(scores, pos_mask)`` restricted to ``negative_images`` other images per row when set."""
+        if self.negative_images is None:
+            return scores, pos_mask
+        if gather_world(self.gather_negatives) > 1:
+            raise UserError("negative_images needs single-process training (or gather_negatives=false)")
+        return restrict_negative_images(scores, self.negative_images)
+
     def occlude(self, x: Tensor) -> Tensor:
         """x with random occlusions filled by the per-channel mean (0 after standardization)."""
         assert self.occluder is not None
@@ -396,7 +446,8 @@ class DIM(MethodBase):
         if self.global_head is not None:
             if gather:  # against every process's conv maps: (B, W*B) scores
                 conv = gather_candidates(conv)[0]
-            mi_g, reports["global"] = self._mi(self.global_head.scores(y_mi, conv), None)  # (B, B)
+            g_scores = self.global_head.scores(y_mi, conv)  # (B, B)
+            mi_g, reports["global"] = self._mi(*self._negative_images(g_scores, None))
             loss = loss - self.alpha * mi_g
         if self.local_head is not None:
             n_loc = local.shape[2] * local.shape[3]
@@ -408,14 +459,15 @@ class DIM(MethodBase):
             )
             if gather and emb is not None:  # every process's location embeddings (W*B*L, E)
                 emb = gather_candidates(emb)[0]
-            mi_l, reports["local"] = self._mi(self.local_scores(y_mi, local, emb), pos)
+            l_scores = self.local_scores(y_mi, local, emb)  # (B, B*L)
+            mi_l, reports["local"] = self._mi(*self._negative_images(l_scores, pos))
             if self.n_globals > 0:
                 terms, rep_sum = [mi_l], dict(reports["local"])
                 for _ in range(self.n_globals):
                     m = random_block_masks(b, local.shape[2], self.block_size, device=y.device)  # (B,1,s,s)
                     with frozen_bn_stats(self.encoder):
                         y_k = self.encoder.forward_from_local(local * m)["y"]  # (B, Dy)
-                    mi_k, rep_k = self._mi(self.local_scores(y_k, local, emb), pos)
+                    mi_k, rep_k = self._mi(*self._negative_images(self.local_scores(y_k, local, emb), pos))
                     terms.append(mi_k)
                     rep_sum = {k: rep_sum[k] + rep_k[k] for k in rep_sum}
                 mi_l = torch.stack(terms).mean()
@@ -485,6 +537,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         hidden=cfg.hidden,
         y_dim=cfg.y_dim,
         n_negatives=cfg.n_negatives,
+        negative_images=cfg.negative_images,
         prior=cfg.prior,
         occlude=cfg.occlude,
         occlude_max_fraction=cfg.occlude_max_fraction,
@@ -553,7 +606,13 @@ PRESETS: dict[str, Preset] = {
         "DIM(L) + 3 less-global features from random local blocks, one shared estimator", n_globals=3
     ),
     "dim-l-jsd-neg8": _p(
-        "DIM(L) JSD with 8 negatives per positive (app. A.3 ablation)", bound="jsd", n_negatives=8
+        "DIM(L) JSD with 8 sampled (image, location) negatives per positive (not App. A.3's images)",
+        bound="jsd", n_negatives=8,
     ),
-    "dim-l-neg8": _p("DIM(L) infoNCE with 8 negatives per positive (app. A.3 ablation)", n_negatives=8),
+    "dim-l-neg8": _p("DIM(L) infoNCE with 8 sampled (image, location) negatives per positive (not App. A.3's "
+                     "images)", n_negatives=8),
+    "dim-l-jsd-negimg8": _p("DIM(L) JSD with 8 negative images per image, every location (App. A.3 ablation)",
+                            bound="jsd", negative_images=8),
+    "dim-l-negimg8": _p("DIM(L) infoNCE with 8 negative images per image, every location (App. A.3 ablation)",
+                        negative_images=8),
 }
