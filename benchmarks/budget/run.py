@@ -1,0 +1,339 @@
+"""Representation quality per CPU budget: every contender and the peers, the same probes, 3 seeds per cell.
+
+For each dataset, wall-clock budget (minutes of training) and contender, train ``--seeds`` times (one
+training seed each) and probe every encoder the same way: ``PROTOCOLS["linear"]`` (logistic regression on
+standardized features, C chosen on 10% carved from train, refit, test accuracy) and ``PROTOCOLS["knn"]``
+(weighted cosine kNN, k 20), on the full official train / test splits unless ``--probe-max-*`` says
+otherwise (smoke runs only). The layer is ``fc`` where the encoder has it (the DIM encoder, which the
+peers share), else the encoder's output layer (AMDIM, CPC).
+
+Contenders (``--contenders``): infomax presets trained by the library's engine with ``max_minutes``
+(``dim-l``, ``dim-l-cross``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and betas (0.8, 0.999),
+``moco``, ``cpc``, ``hybrid``, ``supervised``), ``random`` (the untrained DIM encoder at that seed), and
+the peers ``simclr-lightly``, ``byol-lightly``, ``mocov2-lightly`` (``lightly_peers.py`` in a separate
+environment given by ``--lightly-python``; same DIM encoder; skipped, and said so in the table, without
+it).
+
+Resumable: each (dataset, budget, contender, seed) cell is one JSON file under ``OUT/cells/``, written
+atomically when its probes finish; a cell already there is skipped. Every invocation first times the bare
+DIM encoder's training step on this machine (``calibration.csv``, appended: the machine's speed in the
+same session as the cells it ran), then runs what is missing, then rewrites ``OUT/budget.{md,csv,png}``
+from all cells (``--report-only``: only that). Verdicts use the project's claims rule
+(``infomax.evaluation.claims``: >= 3 seeds a side, a gap beyond two standard errors of the seed-to-seed
+spread); every comparison is equal in wall-clock time, not in steps (the step counts are in the table).
+
+Example (the full table; about 3 x 11 x 2 x (10 + 30) minutes of training plus probes)::
+
+    INFOMAX_DATA=... python benchmarks/budget/run.py --datasets cifar10 fashion-mnist --minutes 10 30 \\
+        --seeds 0 1 2 --threads 2 --lightly-python /path/to/venv-lightly/bin/python
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "dim"))
+import common  # noqa: E402
+
+from infomax.errors import UserError  # noqa: E402
+from infomax.evaluation import claims  # noqa: E402
+
+RESULTS = HERE / "results"
+INFOMAX = ["dim-l", "dim-l-cross", "amdim", "moco", "cpc", "hybrid", "supervised"]
+PEERS = {"simclr-lightly": "simclr", "byol-lightly": "byol", "mocov2-lightly": "mocov2"}
+DEFAULT = ["random", *INFOMAX, *PEERS]
+#: The contender the others are judged against in the verdict lines (plus the best of each cell).
+REFERENCE = "dim-l-cross"
+
+
+def cell_path(out: Path, data: str, minutes: float, contender: str, seed: int) -> Path:
+    """``OUT/cells/<data>/<minutes>min/<contender>/seed<seed>.json``.
+
+    Example:
+        >>> cell_path(Path("o"), "cifar10", 10.0, "dim-l", 2).as_posix()
+        'o/cells/cifar10/10min/dim-l/seed2.json'
+    """
+    return out / "cells" / data / f"{minutes:g}min" / contender / f"seed{seed}.json"
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Atomic: a temporary file in the same folder, then rename (a killed run leaves no half cell)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=1))
+    os.replace(tmp, path)
+
+
+def calibrate(splits, threads: int, steps: int = 20, batch: int = 64) -> dict:
+    """ms per training step (forward, backward, Adam) of the bare DIM encoder on ``batch`` images."""
+    import torch
+
+    from infomax.encoders.dim_conv import DIMConvEncoder
+
+    info = splits.info
+    torch.manual_seed(0)
+    enc = DIMConvEncoder(info.channels, info.image_size, mean=info.mean, std=info.std)
+    opt = torch.optim.Adam(enc.parameters(), lr=1e-3)
+    x = torch.rand(batch, info.channels, info.image_size, info.image_size)
+    times = []
+    for i in range(steps + 3):
+        t0 = time.perf_counter()
+        loss = enc(x)["fc"].pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i >= 3:  # warm-up steps not counted
+            times.append(time.perf_counter() - t0)
+    c = common.cpu_conditions()
+    return {"time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"), "data": info.name,
+            "threads": threads, "batch": batch, "steps": steps,
+            "ms_per_step_median": round(1e3 * statistics.median(times), 2), "load_1m": c["load_1m"]}
+
+
+def _layer(encoder, splits) -> str | None:
+    from infomax.errors import UserError
+    from infomax.evaluation.features import check_layer
+
+    try:
+        return check_layer(encoder, "fc")
+    except UserError:
+        return None  # the encoder's output layer
+
+
+def probe(encoder, psplits) -> dict:
+    """Linear and kNN test accuracy on the encoder's ``fc`` (or output) layer."""
+    from infomax.evaluation import PROTOCOLS
+
+    encoder.eval()
+    layer = _layer(encoder, psplits)
+    t0 = time.monotonic()
+    lin = PROTOCOLS["linear"](encoder, psplits, layer)
+    knn = PROTOCOLS["knn"](encoder, psplits, layer)
+    return {"layer": lin.get("layer", layer), "linear": round(float(lin["accuracy"]), 4),
+            "knn": round(float(knn["accuracy"]), 4), "probe_s": round(time.monotonic() - t0, 1)}
+
+
+def train_infomax(preset: str, data: str, minutes: float, seed: int, splits, tmp: Path) -> tuple:
+    method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes:g}-{seed}", minutes,
+                                   {"data": data, "seed": seed, "val_fraction": 0.0})
+    tr = metrics["train"]
+    encoder = getattr(method, "encoder", None) or getattr(method, "backbone", None)
+    if encoder is None:
+        raise SystemExit(f"error: preset {preset!r} has no .encoder to probe")
+    return encoder, {"steps": tr["steps"], "train_s": round(tr["elapsed_s"], 1)}
+
+
+def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tmp: Path) -> tuple:
+    from safetensors.torch import load_file
+
+    from infomax.encoders.dim_conv import DIMConvEncoder
+
+    weights = tmp / f"{peer}-{data}-{minutes:g}-{seed}.safetensors"
+    cmd = [args.lightly_python, str(HERE / "lightly_peers.py"), "--method", PEERS[peer], "--data", data,
+           "--budget-minutes", str(minutes), "--out-weights", str(weights), "--seed", str(seed),
+           "--threads", str(args.threads)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        err = (res.stderr.strip().splitlines() or ["?"])[-1][:300]
+        raise RuntimeError(f"{peer} failed: {err}")
+    rec = json.loads(res.stdout.strip().splitlines()[-1])
+    info = splits.info
+    enc = DIMConvEncoder(info.channels, info.image_size, mean=info.mean, std=info.std)
+    enc.load_state_dict(load_file(str(weights)))
+    return enc, {"steps": rec["steps"], "train_s": rec["elapsed_s"],
+                 "peer": f"lightly {rec['lightly']}, torch {rec['torch']}, {rec['recipe']}"}
+
+
+def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits, psplits, tmp: Path,
+             calib: dict) -> dict:
+    c0 = common.cpu_conditions()
+    if contender == "random":
+        enc, tr = common.untrained("dim-l-noprior", splits, seed).encoder, {"steps": 0, "train_s": 0.0}
+    elif contender in PEERS:
+        enc, tr = train_peer(args, contender, data, minutes, seed, splits, tmp)
+    else:
+        enc, tr = train_infomax(contender, data, minutes, seed, splits, tmp)
+    res = probe(enc, psplits)
+    c1 = common.cpu_conditions()
+    return {"data": data, "minutes": minutes, "contender": contender, "seed": seed, **tr, **res,
+            "threads": args.threads, "probe_max_train": args.probe_max_train,
+            "probe_max_test": args.probe_max_test, "calibration_ms_per_step": calib["ms_per_step_median"],
+            "calibration_time_utc": calib["time_utc"], "load_1m_start": c0["load_1m"],
+            "load_1m_end": c1["load_1m"],
+            "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def load_cells(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "cells").glob("*/*/*/seed*.json"))]
+
+
+def _mean_sd(v: list[float]) -> str:
+    if not v:
+        return ""
+    m = 100 * statistics.fmean(v)
+    return f"{m:.1f}" if len(v) < 2 else f"{m:.1f} ± {100 * statistics.stdev(v):.1f}"
+
+
+def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
+    """One row per (data, minutes, contender): seeds, linear and kNN mean ± sd over seeds (points), mean
+    steps; and the verdict lines (claims rule on the per-seed linear accuracies).
+
+    Example:
+        >>> cs = [{"data": "d", "minutes": 1, "contender": c, "seed": s, "linear": a + s / 100, "knn": 0.5,
+        ...        "steps": 10} for c, a in (("dim-l-cross", 0.70), ("random", 0.40)) for s in range(3)]
+        >>> summarize(cs)[1][0]
+        'd, 1 min, linear: dim-l-cross vs random: beats (+30.00 +- 0.82, 36.7 SE; 3 vs 3 seeds)'
+    """
+    rows, lines = [], []
+    keys = list(dict.fromkeys((c["data"], c["minutes"]) for c in cells))
+    for data, minutes in keys:
+        by: dict[str, list[dict]] = {}
+        for c in cells:
+            if (c["data"], c["minutes"]) == (data, minutes):
+                by.setdefault(c["contender"], []).append(c)
+        order = [c for c in DEFAULT if c in by] + [c for c in by if c not in DEFAULT]
+        for name in order:
+            cs = sorted(by[name], key=lambda c: c["seed"])
+            rows.append({"data": data, "minutes": minutes, "contender": name,
+                         "seeds": ",".join(str(c["seed"]) for c in cs),
+                         "linear": _mean_sd([c["linear"] for c in cs]),
+                         "knn": _mean_sd([c["knn"] for c in cs]),
+                         "steps": round(statistics.fmean(c["steps"] for c in cs)),
+                         "layer": cs[0].get("layer", "")})
+        lin = {n: [100 * c["linear"] for c in by[n]] for n in order}
+        best = max(order, key=lambda n: statistics.fmean(lin[n]))
+        refs = [r for r in dict.fromkeys([REFERENCE, best]) if r in lin]
+        for ref in refs:
+            for other in order:
+                if other != ref:
+                    verdict = str(claims.compare(lin[ref], lin[other]))
+                    lines.append(f"{data}, {minutes:g} min, linear: {ref} vs {other}: {verdict}")
+    return rows, lines
+
+
+def plot(cells: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datas = list(dict.fromkeys(c["data"] for c in cells))
+    fig, axes = plt.subplots(1, max(1, len(datas)), figsize=(6 * max(1, len(datas)), 4), squeeze=False)
+    for ax, data in zip(axes[0], datas):
+        names = list(dict.fromkeys(c["contender"] for c in cells if c["data"] == data))
+        for name in names:
+            pts = {}
+            for c in cells:
+                if c["data"] == data and c["contender"] == name:
+                    pts.setdefault(c["minutes"], []).append(100 * c["linear"])
+            xs = sorted(pts)
+            ms = [statistics.fmean(pts[x]) for x in xs]
+            es = [statistics.stdev(pts[x]) / math.sqrt(len(pts[x])) if len(pts[x]) > 1 else 0 for x in xs]
+            ax.errorbar(xs, ms, yerr=es, marker="o", capsize=3, label=name)
+        ax.set_title(f"{data}: linear probe (mean ± s.e. over seeds)")
+        ax.set_xlabel("training budget (minutes, 2-core CPU)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def report(out: Path) -> None:
+    cells = load_cells(out)
+    if not cells:
+        print(f"no cells under {out / 'cells'} yet", file=sys.stderr)
+        return
+    rows, lines = summarize(cells)
+    cal_path = out / "calibration.csv"
+    cal = cal_path.read_text().strip().splitlines()[1:] if cal_path.exists() else []
+    notes = [
+        "linear: PROTOCOLS['linear'] (standardized features, C on 10% carved from train, test once); knn: "
+        "PROTOCOLS['knn'] (cosine, k 20, T 0.07); mean ± sample sd over training seeds, in %",
+        "every comparison is equal in wall-clock time, not in steps (steps = mean optimiser steps)",
+        "verdicts: infomax.evaluation.claims (>= 3 seeds a side; beyond two standard errors of the "
+        "difference across seeds); fewer seeds -> 'not enough seeds'",
+        "probe sizes per cell are in cells/*.json (probe_max_train / probe_max_test; null = full split)",
+        f"calibration (bare DIM encoder step, this machine, each session): {len(cal)} records in "
+        "calibration.csv",
+        *lines,
+    ]
+    common.write_table(rows, out / "budget", "Representation quality per CPU budget", notes)
+    plot(cells, out / "budget.png")
+    print((out / "budget.md").read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--datasets", nargs="+", default=["cifar10", "fashion-mnist"])
+    p.add_argument("--minutes", type=float, nargs="+", default=[10.0, 30.0])
+    p.add_argument("--contenders", nargs="+", default=DEFAULT)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--lightly-python", default=None, help="python of the lightly environment (peers)")
+    p.add_argument("--probe-max-train", type=int, default=None,
+                   help="smoke runs only: probe on N train items")
+    p.add_argument("--probe-max-test", type=int, default=None, help="smoke runs only: score N test items")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the cells")
+    args = p.parse_args(argv)
+    unknown = [c for c in args.contenders if c not in DEFAULT]
+    if unknown:
+        print(f"error: unknown contender(s) {', '.join(unknown)}; known: {', '.join(DEFAULT)}",
+              file=sys.stderr)
+        return 2
+    if args.report_only:
+        report(args.out)
+        return 0
+    import torch
+
+    common.set_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp_s:
+        tmp = Path(tmp_s)
+        for data in args.datasets:
+            splits = common.load_splits(data, None, val_fraction=0.0)
+            psplits = common.eval_splits(splits, args.probe_max_train, None, args.probe_max_test, 0)
+            calib = calibrate(splits, args.threads)
+            cal_path = args.out / "calibration.csv"
+            head = not cal_path.exists()
+            with open(cal_path, "a") as f:
+                if head:
+                    f.write(",".join(calib) + "\n")
+                f.write(",".join(str(v) for v in calib.values()) + "\n")
+            print(f"calibration {data}: {calib['ms_per_step_median']} ms/step", flush=True)
+            for minutes in args.minutes:
+                for contender in args.contenders:
+                    if contender in PEERS and not args.lightly_python:
+                        print(f"skip {contender}: no --lightly-python", file=sys.stderr)
+                        continue
+                    for seed in args.seeds:
+                        path = cell_path(args.out, data, minutes, contender, seed)
+                        if path.exists():
+                            continue  # resumable: done in an earlier invocation
+                        try:
+                            cell = run_cell(args, data, minutes, contender, seed, splits, psplits, tmp, calib)
+                        except (RuntimeError, UserError) as e:  # e.g. AMDIM needs 32x32 inputs
+                            print(f"error: {data} {minutes:g} min {contender} seed {seed}: {e}",
+                                  file=sys.stderr)
+                            continue
+                        write_json(path, cell)
+                        print(json.dumps(cell), flush=True)
+    report(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

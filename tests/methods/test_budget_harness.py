@@ -1,0 +1,55 @@
+"""benchmarks/budget/run.py: cells on disk -> table, verdicts by the claims rule, plot; resumable layout."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "budget" / "run.py"
+
+
+@pytest.fixture
+def br(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH.parents[1] / "dim"))
+    sys.modules.pop("common", None)
+    spec = importlib.util.spec_from_file_location("budget_run", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    yield mod
+    sys.modules.pop("common", None)
+
+
+def _cells(out: Path, br: ModuleType, data: str, minutes: float, name: str, accs: list[float]) -> None:
+    for seed, a in enumerate(accs):
+        br.write_json(br.cell_path(out, data, minutes, name, seed),
+                      {"data": data, "minutes": minutes, "contender": name, "seed": seed, "linear": a,
+                       "knn": a - 0.05, "steps": 100 + seed, "layer": "fc"})
+
+
+def test_report_from_cells_hand_computed(br: ModuleType, tmp_path: Path) -> None:
+    # dim-l-cross 0.70/0.71/0.72 vs moco 0.66/0.67/0.68: +4 points, se sqrt(1/3 + 1/3) = 0.816 -> beats;
+    # vs dim-l 0.69/0.71/0.73 (sd 2): +0 points -> level; random has 2 seeds -> not enough seeds
+    _cells(tmp_path, br, "toy", 10.0, "dim-l-cross", [0.70, 0.71, 0.72])
+    _cells(tmp_path, br, "toy", 10.0, "moco", [0.66, 0.67, 0.68])
+    _cells(tmp_path, br, "toy", 10.0, "dim-l", [0.69, 0.71, 0.73])
+    _cells(tmp_path, br, "toy", 10.0, "random", [0.40, 0.41])
+    br.report(tmp_path)
+    md = (tmp_path / "budget.md").read_text()
+    assert "| toy | 10 | dim-l-cross | 0,1,2 | 71.0 ± 1.0 | 66.0 ± 1.0 | 101 | fc |" in md
+    assert "| toy | 10 | random | 0,1 | 40.5 ± 0.7 |" in md
+    assert "toy, 10 min, linear: dim-l-cross vs moco: beats: +4 +- 0.816 (2 SE = 1.63; 3 vs 3 seeds)" in md
+    assert "toy, 10 min, linear: dim-l-cross vs dim-l: level: +0 +- 1.29 (2 SE = 2.58; 3 vs 3 seeds)" in md
+    assert ("toy, 10 min, linear: dim-l-cross vs random: not enough seeds: +30.5 +- 0.764 (2 SE = 1.53; "
+            "3 vs 2 seeds)") in md
+    assert (tmp_path / "budget.png").stat().st_size > 0
+    assert json.loads(br.cell_path(tmp_path, "toy", 10.0, "moco", 2).read_text())["linear"] == 0.68
+
+
+def test_unknown_contender_is_exit_code_2(br: ModuleType, capsys: pytest.CaptureFixture) -> None:
+    assert br.main(["--contenders", "nope", "--report-only"]) == 2
+    assert "unknown contender(s) nope" in capsys.readouterr().err
