@@ -137,7 +137,9 @@ def test_fast_issue_target_5d_gaussian(bound: str) -> None:
     true = -0.5 * d * math.log(1 - rho**2)
     assert true == pytest.approx(1.0, abs=1e-9)
     x, y = sample_correlated_gaussian_np(8000, d, rho, seed=0)
-    e = estimate_mi(x, y, bound=bound, critic="separable", max_steps=600, hidden=(64, 64), progress=False)
+    e = estimate_mi(
+        x, y, bound=bound, critic="separable", method="critic", max_steps=600, hidden=(64, 64), progress=False
+    )
     assert e.mi_nats == pytest.approx(true, abs=0.15)
     assert 0.02 < e.stderr_nats < 0.06  # 1600 held-out rows: measured 0.03-0.04
     assert not any("far above" in w for w in e.warnings)
@@ -149,7 +151,9 @@ def test_all_bounds_learn_and_stay_below_the_truth() -> None:
     # its sampling noise (NWJ, DV, InfoNCE, TUBA, JSD-as-NWJ are lower bounds; SMILE at tau 5 is close).
     x, y = _gauss(1000, 2, 1.0)
     for bound in ESTIMATOR_BOUNDS:
-        e = estimate_mi(x, y, bound=bound, max_steps=100, eval_every=50, hidden=(32,), progress=False)
+        e = estimate_mi(
+            x, y, bound=bound, method="critic", max_steps=100, eval_every=50, hidden=(32,), progress=False
+        )
         assert e.bound == bound and e.eval_batch_size == 100
         assert 0.5 < e.mi_nats < 1.0 + 3 * e.stderr_nats, (bound, e.mi_nats, e.stderr_nats)
         assert 0.02 < e.stderr_nats < 0.1, (bound, e.stderr_nats)  # 200 test rows: measured 0.04-0.07
@@ -167,7 +171,7 @@ def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
         20000, 5, mi_to_rho(1.0, 5), transform=transform, generator=torch.Generator().manual_seed(0)
     )
     cpu0 = time.process_time()
-    e = estimate_mi(x, y, bound=bound, critic="separable", progress=False)
+    e = estimate_mi(x, y, bound=bound, critic="separable", method="critic", progress=False)
     assert e.mi_nats == pytest.approx(1.0, abs=0.1)
     # CPU time, not wall time: the 2-core test box is shared, so wall time measures the neighbours
     assert time.process_time() - cpu0 < 60
