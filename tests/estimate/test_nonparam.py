@@ -51,3 +51,5 @@ def test_combine_reports_the_largest_and_widens_by_the_spread() -> None:
     one = combine({"a": (1.0, 0.1)}, bias_allowance=2.0)[3]  # one estimator: no spread, noise only
     assert one == pytest.approx((1.0 - Z90 * 0.1, 1.0 + Z90 * 0.1))
     assert combine({"a": (math.nan, 0.1)})[0] == ""
+    # a reading left out of the maximum still widens the interval by how far below it sits
+    assert combine({"a": (1.0, 0.0)}, also_spread=(0.6, math.nan))[3] == pytest.approx((1.0, 1.4))

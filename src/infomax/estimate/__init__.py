@@ -217,6 +217,7 @@ def estimate_mi(
     ho = ev.heldout
     warnings = data.warnings + trained.warnings + ev.warnings + diag.warnings
     reliable, dependence = diag.reliable, diag.dependence
+    left_out: tuple[float, ...] = ()
     others = {k: v for k, v in values.items() if math.isfinite(v[0])}
     if rel.relation is not None or diag.saturated or (not diag.reliable and not others):
         values = {}  # the critic's reading, with its flags, is the result
@@ -225,10 +226,10 @@ def estimate_mi(
             "the critic's value is left out (it does not generalize from this sample); the result is the "
             f"{'/'.join(others)} estimate"
         )
-        values, reliable = others, True
+        values, reliable, left_out = others, True, (ho.value,)
     else:
         values["critic"] = (ho.value, ho.stderr)
-    chosen, mi, se, interval = combine(values)
+    chosen, mi, se, interval = combine(values, also_spread=left_out)
     if not chosen:
         values = {"critic": (ho.value, ho.stderr)}
         chosen, mi, se, interval = combine(values)

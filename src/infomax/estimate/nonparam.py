@@ -106,14 +106,18 @@ BIAS_ALLOWANCE = 1.0
 
 
 def combine(
-    values: dict[str, tuple[float, float]], bias_allowance: float = BIAS_ALLOWANCE
+    values: dict[str, tuple[float, float]],
+    bias_allowance: float = BIAS_ALLOWANCE,
+    also_spread: tuple[float, ...] = (),
 ) -> tuple[str, float, float, tuple[float, float]]:
     """The reported estimate from several estimators' ``{name: (value, stderr)}`` (NaN values ignored).
 
     Every estimator used here reads low where it fails (the Gaussian copula misses non-Gaussian dependence,
     KSG loses MI in many dimensions, a critic limited by samples or steps falls short of the bound), so the
     largest value is reported. The 90% interval covers the noise of that value (+/- 1.645 stderr) and, above
-    it, the bias: ``bias_allowance`` times the spread (largest - smallest value) between the estimators.
+    it, the bias: ``bias_allowance`` times the spread (largest - smallest value) between the estimators,
+    counting also the finite values of ``also_spread`` (readings left out of the maximum, e.g. a critic that
+    does not generalize: they still show how far apart the estimators are).
 
     Returns:
         ``(winner's name, value, stderr, (low, high))``; ``("", nan, nan, (nan, nan))`` without a finite
@@ -130,5 +134,5 @@ def combine(
     name = max(ok, key=lambda k: ok[k][0])
     v, se = ok[name]
     se = se if math.isfinite(se) else 0.0
-    spread = v - min(val for val, _ in ok.values())
+    spread = v - min([val for val, _ in ok.values()] + [a for a in also_spread if math.isfinite(a)])
     return name, v, se, (v - Z90 * se, v + Z90 * se + bias_allowance * spread)
