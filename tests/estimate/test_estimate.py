@@ -189,3 +189,35 @@ def test_heavy_tailed_student_t() -> None:
     x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
     e = estimate_mi(x, y, progress=False)
     assert e.mi_nats == pytest.approx(student_t_mi(rho, d, dof), abs=0.1)
+
+
+# ---------------------------------------------------------- issue 20: method auto and the critic-free ones
+
+
+def test_auto_reports_the_largest_of_three_estimators_with_an_interval() -> None:
+    x, y = _gauss(2000, 2, 1.0)
+    e = estimate_mi(x, y, **FAST)
+    assert e.method == "auto" and set(e.estimates) == {"gaussian", "ksg", "critic"}
+    assert e.mi_nats == max(e.estimates.values()) and e.chosen == max(e.estimates, key=e.estimates.get)
+    lo, hi = e.interval_nats
+    spread = max(e.estimates.values()) - min(e.estimates.values())
+    assert lo == pytest.approx(e.mi_nats - 1.6448536 * e.stderr_nats)
+    assert hi == pytest.approx(e.mi_nats + 1.6448536 * e.stderr_nats + spread)
+    # the critic alone gives the same critic value, and a noise-only interval
+    c = estimate_mi(x, y, method="critic", **FAST)
+    assert c.mi_nats == e.estimates["critic"] and set(c.estimates) == {"critic"}
+
+
+@pytest.mark.parametrize(("method", "keys"), [("quick", {"gaussian", "ksg"}), ("ksg", {"ksg"}),
+                                              ("gaussian", {"gaussian"})])
+def test_critic_free_methods_read_the_gaussian_truth(method: str, keys: set[str]) -> None:
+    x, y = _gauss(3000, 2, 1.0)
+    e = estimate_mi(x, y, method=method, progress=False)
+    assert set(e.estimates) == keys and e.steps == 0 and e.dependence == "detected"
+    assert abs(e.mi_nats - 1.0) < 0.08
+
+
+def test_critic_free_needs_more_samples_than_dimensions() -> None:
+    rng = np.random.default_rng(0)
+    with pytest.raises(UserError, match="no critic-free estimate"):
+        estimate_mi(rng.standard_normal((30, 20)), rng.standard_normal((30, 20)), method="gaussian")
