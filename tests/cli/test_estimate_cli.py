@@ -11,6 +11,7 @@ import pytest
 
 from infomax.cli import main
 from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian_np
+from infomax.errors import UserError
 
 FAST = ["--steps", "40", "--batch-size", "64", "--quiet"]
 
@@ -224,6 +225,8 @@ def test_npz_named_arrays_tsv_and_csv_read_the_same_numbers(tmp_path: Path) -> N
     assert np.array_equal(load_samples(f"{tmp_path / 'd.npz'}:x"), a)
     assert np.array_equal(load_samples(f"{tmp_path / 'd.npz'}:y"), a[:, 0])
     assert np.array_equal(load_samples(str(tmp_path / "one.npz")), a)  # a single array needs no name
+    with pytest.raises(UserError, match=r"^\S+d\.npz holds 2 arrays \(x, y\); name one as"):
+        load_samples(str(tmp_path / "d.npz"))  # the message itself, not wrapped as an unreadable file
     body = "1\t2.5\n3\t-4\n5\t6\n"
     for head in ("", "a\tb\n", "# c\n\nname one\tname two\n"):  # header detected as for .csv
         assert np.array_equal(load_samples(_write(tmp_path, "t.tsv", head + body)), a)
@@ -234,7 +237,7 @@ def test_npz_named_arrays_tsv_and_csv_read_the_same_numbers(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("make", "msg"),
     [
-        (lambda t: np.savez(t / "m.npz", a=np.ones(3), b=np.ones(3)) or str(t / "m.npz"), "2 arrays (a, b)"),
+        (lambda t: np.savez(t / "m.npz", a=np.ones(3), b=np.ones(3)) or str(t / "m.npz"), "(a, b); name one"),
         (lambda t: np.savez(t / "m.npz", a=np.ones(3)) or f"{t / 'm.npz'}:zz", "has no array 'zz'"),
         (lambda t: _write(t, "m.npz", "not a zip"), "cannot read"),
         (lambda t: f"{t / 'missing.npz'}:x", "file not found"),

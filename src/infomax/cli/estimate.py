@@ -181,6 +181,8 @@ def _load_npz(p: Path, name: str | None) -> np.ndarray:
             if name not in names:
                 raise UserError(f"{p} has no array {name!r}; it holds: {', '.join(names) or 'none'}")
             return np.asarray(z[name])
+    except UserError:
+        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise UserError(f"cannot read {p} as a .npz archive: {_first_line(e)}") from None
 

@@ -11,7 +11,14 @@ bounds, and a critic limited by few samples or too few steps makes them lower st
 sit many standard errors above ``mi_nats``. The result's ``note`` says so, and its ``warnings`` name the
 known causes (few samples, overfitting, the step limit, an MI beyond what the data can show).
 
-The defaults are chosen to hold up beyond Gaussians:
+The default ``method="auto"`` (issue 20) reports the largest of three readings of the MI: the
+bias-corrected Gaussian-copula MI and KSG (:mod:`~infomax.estimate.nonparam`, on the rank-Gaussianized
+data; KSG only for dx + dy <= 20) and the trained critic's held-out value described below (left out when it
+does not generalize). Each reads low where it fails, so the largest is the best single reading; the 90%
+interval ``interval_nats`` adds, above the noise of that value, the spread between the readings
+(``nonparam.combine``). ``method="critic"`` reports the critic alone, as before; ``"quick"`` skips it.
+
+The critic's defaults are chosen to hold up beyond Gaussians:
 
 - every input column is mapped to a standard normal through its ranks (``preprocess="rank"``, a
   Gaussian copula transform). MI is invariant under invertible elementwise maps, so this loses nothing
@@ -44,7 +51,8 @@ Results that would mislead are flagged rather than reported plainly:
 The package reads as the pipeline ``estimate_mi`` runs, one concept per module:
 ``params`` (:class:`EstimateParams`: every option, its default and its check) -> ``data`` (input checks,
 preprocessing, the train/validation/test split) -> ``relations`` (an exact relation, the strongest column
-pair) -> ``training`` (the critic, trained with early stopping) -> ``heldout`` (the held-out estimate and
+pair) -> ``nonparam`` (the critic-free estimators and how readings combine) -> ``training`` (the critic,
+trained with early stopping) -> ``heldout`` (the held-out estimate and
 its standard error) -> ``diagnostics`` (reliability, dependence, warnings) -> ``result``
 (:class:`MIEstimate`).
 
@@ -148,6 +156,8 @@ def estimate_mi(
     Args:
         x: (n, dx) or (n,) samples of X (numpy array, torch tensor or nested lists).
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
+        method: "auto" (default: the largest of the Gaussian-copula MI, KSG for dx + dy <= 20, and the
+            critic), "quick" (the first two only), "critic", "ksg" or "gaussian" (that one alone).
         bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
             test_fraction, val_fraction, eval_every, patience, eval_batch_size, n_eval_batches, seed,
             device, progress: the options, each documented with its default and valid range in
@@ -264,8 +274,19 @@ def estimate_mi(
         pair_check=rel.pair,
         seconds=time.perf_counter() - t0,
         warnings=warnings + _sample_size_warning(mi, data.n),
-        note=note(p, split.n_test, ev),
+        note=note(p, split.n_test, ev) + _auto_note(chosen, values),
         history=trained.history,
+    )
+
+
+def _auto_note(chosen: str, values: dict[str, tuple[float, float]]) -> str:
+    """What the reported value is when several estimators took part (empty for the critic alone)."""
+    if len(values) < 2:
+        return ""
+    return (
+        f" The reported value is the {chosen} estimate, the largest of {', '.join(values)} (each reads low "
+        "where it fails); stderr_nats is its sampling noise, and the 90% interval interval_nats adds, above "
+        "it, the spread between the estimators."
     )
 
 
