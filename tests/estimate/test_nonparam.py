@@ -53,3 +53,4 @@ def test_combine_reports_the_largest_and_widens_by_the_spread() -> None:
     assert combine({"a": (math.nan, 0.1)})[0] == ""
     # a reading left out of the maximum still widens the interval by how far below it sits
     assert combine({"a": (1.0, 0.0)}, also_spread=(0.6, math.nan))[3] == pytest.approx((1.0, 1.4))
+    assert combine({"a": (1.0, 0.0)}, also_spread=(-3.0,))[3] == pytest.approx((1.0, 2.0))  # below 0: as 0

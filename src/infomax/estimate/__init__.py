@@ -232,6 +232,8 @@ def estimate_mi(
     if rel.relation is not None or diag.saturated or (not diag.reliable and not others):
         values = {}  # the critic's reading, with its flags, is the result
     elif not diag.reliable:  # the critic memorizes its training pairs: the other estimators answer
+        # the column-pair warning compares the pair with the critic's value, which is not reported here
+        warnings = [w for w in warnings if not w.startswith("a single pair of columns")]
         warnings.append(
             "the critic's value is left out (it does not generalize from this sample); the result is the "
             f"{'/'.join(others)} estimate"
@@ -296,8 +298,9 @@ def _sample_size_warning(mi: float, n: int) -> list[str]:
         return [
             f"the estimate {mi:.2f} nats is more than half of log(n) = {math.log(n):.2f} for n = {n} samples:"
             " "
-            "no estimator can show much more than log(n) nats from n samples, so the true MI may be "
-            "higher; use more samples"
+            "a critic or KSG cannot show much more than log(n) nats from n samples (the true MI may be "
+            "higher), and a larger Gaussian-copula value rests on the dependence being Gaussian after the "
+            "rank transform; use more samples"
         ]
     return []
 

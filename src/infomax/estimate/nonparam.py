@@ -117,7 +117,8 @@ def combine(
     largest value is reported. The 90% interval covers the noise of that value (+/- 1.645 stderr) and, above
     it, the bias: ``bias_allowance`` times the spread (largest - smallest value) between the estimators,
     counting also the finite values of ``also_spread`` (readings left out of the maximum, e.g. a critic that
-    does not generalize: they still show how far apart the estimators are).
+    does not generalize: they still show how far apart the estimators are; a negative one counts as 0, so
+    the interval then reaches at most twice the value).
 
     Returns:
         ``(winner's name, value, stderr, (low, high))``; ``("", nan, nan, (nan, nan))`` without a finite
@@ -134,5 +135,5 @@ def combine(
     name = max(ok, key=lambda k: ok[k][0])
     v, se = ok[name]
     se = se if math.isfinite(se) else 0.0
-    spread = v - min([val for val, _ in ok.values()] + [a for a in also_spread if math.isfinite(a)])
+    spread = v - min([val for val, _ in ok.values()] + [max(a, 0.0) for a in also_spread if math.isfinite(a)])
     return name, v, se, (v - Z90 * se, v + Z90 * se + bias_allowance * spread)
