@@ -11,6 +11,7 @@ import pytest
 
 from infomax.cli import main
 from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian_np
+from infomax.errors import UserError
 
 FAST = ["--steps", "40", "--batch-size", "64", "--quiet"]
 
@@ -210,3 +211,86 @@ def test_issue_case_500_samples_2000_dimensions(tmp_path: Path, capsys) -> None:
     _check_noisy_copy(json.loads(capsys.readouterr().out), 350, 4000)
     assert main(["estimate", x, x, *opts]) == 0
     _check_self(json.loads(capsys.readouterr().out))
+
+
+# ------------------------------------------------------- issue 20: file formats, --quick, the interval
+
+
+def test_npz_named_arrays_tsv_and_csv_read_the_same_numbers(tmp_path: Path) -> None:
+    from infomax.cli.estimate import load_samples
+
+    a = np.array([[1.0, 2.5], [3.0, -4.0], [5.0, 6.0]])
+    np.savez(tmp_path / "d.npz", x=a, y=a[:, 0])
+    np.savez(tmp_path / "one.npz", only=a)
+    assert np.array_equal(load_samples(f"{tmp_path / 'd.npz'}:x"), a)
+    assert np.array_equal(load_samples(f"{tmp_path / 'd.npz'}:y"), a[:, 0])
+    assert np.array_equal(load_samples(str(tmp_path / "one.npz")), a)  # a single array needs no name
+    with pytest.raises(UserError, match=r"^\S+d\.npz holds 2 arrays \(x, y\); name one as"):
+        load_samples(str(tmp_path / "d.npz"))  # the message itself, not wrapped as an unreadable file
+    body = "1\t2.5\n3\t-4\n5\t6\n"
+    for head in ("", "a\tb\n", "# c\n\nname one\tname two\n"):  # header detected as for .csv
+        assert np.array_equal(load_samples(_write(tmp_path, "t.tsv", head + body)), a)
+    assert np.array_equal(load_samples(_write(tmp_path, "t.tab", body)), a)
+    assert np.array_equal(load_samples(_write(tmp_path, "c.csv", "u,v\n" + body.replace("\t", ","))), a)
+
+
+@pytest.mark.parametrize(
+    ("make", "msg"),
+    [
+        (lambda t: np.savez(t / "m.npz", a=np.ones(3), b=np.ones(3)) or str(t / "m.npz"), "(a, b); name one"),
+        (lambda t: np.savez(t / "m.npz", a=np.ones(3)) or f"{t / 'm.npz'}:zz", "has no array 'zz'"),
+        (lambda t: _write(t, "m.npz", "not a zip"), "cannot read"),
+        (lambda t: f"{t / 'missing.npz'}:x", "file not found"),
+        (lambda t: np.savez(t / "s.npz", a=np.array(["u", "v"])) or f"{t / 's.npz'}:a", "must hold numbers"),
+        (lambda t: _write(t, "a.tsv", "1\t2\n3\tx\n"), "line 2, column 2 has a non-numeric"),
+        (lambda t: _write(t, "a.tsv", "1\t2\n3\n"), "different numbers of columns"),
+        (lambda t: _write(t, "a.tsv", "1,2\n3,4\n"), "non-numeric"),  # commas in a .tsv: one text cell
+    ],
+)
+def test_format_errors_exit_2_with_one_line(tmp_path: Path, pair, capsys, make, msg) -> None:
+    np.save(tmp_path / "ok.npy", pair[0])
+    assert main(["estimate", make(tmp_path), str(tmp_path / "ok.npy"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("infomax: error: ") and err.count("\n") == 1 and msg in err
+
+
+def test_parquet_without_pyarrow_is_a_one_line_error(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("numpy")
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        pytest.skip("pyarrow is installed here: .parquet files are read")
+    p = _write(tmp_path, "d.parquet", "PAR1")
+    assert main(["estimate", p, p, "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs the optional package pyarrow" in err
+
+
+def test_quick_json_carries_the_interval(tmp_path: Path, capsys) -> None:
+    # 2-d Gaussian pair, true MI 1.0 nat: the critic-free estimators read it within noise
+    x, y = sample_correlated_gaussian_np(3000, 2, mi_to_rho(1.0, 2), seed=1)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    f = tmp_path / "d.npz"
+    assert main(["estimate", f"{f}:x", f"{f}:y", "--quick", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["method"] == "quick" and d["chosen"] in ("gaussian", "ksg")
+    assert set(d["estimates"]) == {"gaussian", "ksg"} and d["mi_nats"] == max(d["estimates"].values())
+    lo, hi = d["interval_nats"]
+    # a 90% interval misses 1 time in 10: this seed reads 1.03 (+1.8 stderr), just above, so a margin
+    assert lo < d["mi_nats"] < hi and lo - 0.02 < 1.0 < hi and abs(d["mi_nats"] - 1.0) < 0.06
+    assert d["interval_bits"] == pytest.approx([lo / math.log(2), hi / math.log(2)])
+    assert main(["estimate", f"{f}:x", f"{f}:y", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "90% interval: [" in out and "method=quick chosen=" in out
+
+
+def test_high_mi_for_the_sample_size_warns(tmp_path: Path, capsys) -> None:
+    # true MI 3 nats per dim pair x 2 = 6 nats from 400 samples: beyond half of log(400) = 3.0
+    x, y = sample_correlated_gaussian_np(400, 2, mi_to_rho(6.0, 2), seed=0)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--quick", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["mi_nats"] > 3.0 and "more than half of log(n) = 5.99" in err

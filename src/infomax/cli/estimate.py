@@ -1,12 +1,22 @@
 """``infomax estimate X Y``: estimate I(X; Y) from two files of paired samples.
 
-X and Y are ``.npy`` arrays or ``.csv`` text files (comma-separated, one sample per row); row i of X is
-paired with row i of Y. A 1-D array or a single-column file is one feature. A first row is a header of
-column names (skipped) only when none of its cells is a number; a first row mixing numbers and non-numbers
-is an error naming the cell, as is any later non-numeric cell.
+X and Y are files with one sample per row; row i of X is paired with row i of Y. A 1-D array or a
+single-column file is one feature. Formats, by file extension:
 
-The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the held-out estimate only, not the bias of the
-bound or of an under-trained critic; the text output and the JSON ``note`` say so.
+- ``.npy``: one array (never unpickled);
+- ``.npz``: ``file.npz:NAME`` reads the array NAME (``infomax estimate d.npz:x d.npz:y``); a bare
+  ``file.npz`` must hold exactly one array;
+- ``.csv`` / ``.txt`` (comma-separated) and ``.tsv`` / ``.tab`` (tab-separated) text: blank lines and
+  ``#`` lines are skipped; the first row is a header of column names (skipped) only when none of its cells
+  is a number; a first row mixing numbers and non-numbers is an error naming the cell, as is any later
+  non-numeric cell;
+- ``.parquet``: read through pyarrow when it is installed (it is not a dependency of infomax); otherwise
+  a one-line error says to convert the file.
+
+The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the reported value only; the 90% interval
+(JSON ``interval_nats``, ``interval_bits``) adds, above it, the spread between the estimators that took part
+(JSON ``estimates``) as an allowance for their bias, which is low where they fail. ``--quick`` skips the
+critic (about a second for a few dimensions).
 
 The JSON ``dependence`` (text: the ``dependence:`` line) says what the result supports: ``detected``,
 ``none detected``, ``inconclusive`` (``reliable`` is false: the critic memorizes its training pairs, as it
@@ -14,7 +24,8 @@ does with few samples for the dimension) or ``deterministic`` (Y is an exact fun
 continuous data is infinite and the estimate only a lower bound). Warnings go to stderr.
 
 Example:
-    infomax estimate x.npy y.csv --bound smile --json
+    infomax estimate x.npy y.csv --json
+    infomax estimate data.npz:x data.npz:y --quick
 """
 
 from __future__ import annotations
@@ -31,19 +42,31 @@ from infomax.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from infomax.estimate import ESTIMATOR_BOUNDS, ESTIMATOR_CRITICS, PREPROCESS
+    from infomax.estimate import ESTIMATOR_BOUNDS, ESTIMATOR_CRITICS, METHODS, PREPROCESS
 
     p = subparsers.add_parser(
         "estimate",
-        help="estimate the mutual information between paired samples X and Y (.npy or .csv)",
+        help="estimate the mutual information between paired samples X and Y (.npy, .npz, .csv, .tsv)",
         description=(
             "Estimate I(X;Y) by training a critic on a training split and reporting a variational bound on "
-            "a held-out split, with a standard error, in nats and bits. X and Y: .npy or .csv files with one "
-            "sample per row (row i of X paired with row i of Y)."
+            "a held-out split, with a standard error, in nats and bits. X and Y: .npy, .npz (FILE.npz:NAME), "
+            ".csv or .tsv files with one sample per row (row i of X paired with row i of Y)."
         ),
     )
-    p.add_argument("x", metavar="X", help="samples of X: .npy, or .csv with one sample per row")
+    p.add_argument(
+        "x", metavar="X", help="samples of X: .npy, FILE.npz:NAME, .csv or .tsv (header optional)"
+    )
     p.add_argument("y", metavar="Y", help="samples of Y, paired row by row with X")
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=list(METHODS),
+        help="auto (default): the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the critic's "
+        "bound; quick: the first two only (about a second); critic, ksg or gaussian: that one alone",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="same as --method quick: no critic, for exploration"
+    )
     p.add_argument(
         "--bound", default="smile", choices=list(ESTIMATOR_BOUNDS), help="estimator (default: smile)"
     )
@@ -100,11 +123,19 @@ def _tau(s: str) -> float | None:
 
 
 def load_samples(path: str) -> np.ndarray:
-    """Read a .npy array or a .csv file of numbers (one sample per row) as a float64 array.
+    """Read one sample file as an array (one sample per row); see the module for the formats.
+
+    ``path`` is a file, or ``file.npz:name`` for one array of an ``.npz`` archive (a bare ``file.npz``
+    must hold exactly one array).
 
     Raises:
-        UserError: the file is missing, unreadable, of another format, or holds non-numeric values.
+        UserError: the file is missing, unreadable, of another format, names an array it does not hold, or
+            holds non-numeric values.
     """
+    name = None
+    base, sep, tail = path.rpartition(":")
+    if sep and base.lower().endswith(".npz") and tail:
+        path, name = base, tail
     p = Path(path)
     if not p.exists():
         raise UserError(f"file not found: {path}")
@@ -116,13 +147,66 @@ def load_samples(path: str) -> np.ndarray:
             arr = np.load(p, allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             raise UserError(f"cannot read {path} as a .npy array: {_first_line(e)}") from None
+    elif suffix == ".npz":
+        arr = _load_npz(p, name)
     elif suffix in (".csv", ".txt"):
-        arr = _load_csv(p)
+        arr = _load_csv(p, ",")
+    elif suffix in (".tsv", ".tab"):
+        arr = _load_csv(p, "\t")
+    elif suffix in (".parquet", ".pq"):
+        arr = _load_parquet(p)
     else:
-        raise UserError(f"unsupported file type {p.suffix or '(none)'!r} for {path}: use .npy or .csv")
+        raise UserError(
+            f"unsupported file type {p.suffix or '(none)'!r} for {path}: use .npy, .npz, .csv or .tsv"
+        )
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise UserError(f"{path} must hold numbers, got dtype {arr.dtype}")
     return arr
+
+
+def _load_npz(p: Path, name: str | None) -> np.ndarray:
+    """One array of an .npz archive: ``name``, or the only one it holds."""
+    import zipfile
+
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            names = list(z.files)
+            if name is None:
+                if len(names) != 1:
+                    listed = ", ".join(names) if names else "none"
+                    raise UserError(
+                        f"{p} holds {len(names)} arrays ({listed}); name one as {p}:NAME"
+                    )
+                name = names[0]
+            if name not in names:
+                raise UserError(f"{p} has no array {name!r}; it holds: {', '.join(names) or 'none'}")
+            return np.asarray(z[name])
+    except UserError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise UserError(f"cannot read {p} as a .npz archive: {_first_line(e)}") from None
+
+
+def _load_parquet(p: Path) -> np.ndarray:
+    """Every column of a Parquet file as one float64 array, through pyarrow when it is installed."""
+    try:
+        import pyarrow.parquet as pq  # optional: not a dependency of infomax
+    except ImportError:
+        raise UserError(
+            f"reading {p} needs the optional package pyarrow, which is not installed; save the data as "
+            ".npy, .npz, .csv or .tsv instead"
+        ) from None
+    try:
+        table = pq.read_table(p)
+    except Exception as e:  # pyarrow raises its own error types
+        raise UserError(f"cannot read {p} as Parquet: {_first_line(e)}") from None
+    cols = []
+    for field, col in zip(table.schema, table.columns):
+        try:
+            cols.append(np.asarray(col.to_numpy(zero_copy_only=False), dtype=np.float64))
+        except (TypeError, ValueError):
+            raise UserError(f"{p}: column {field.name!r} is not numeric ({field.type})") from None
+    return np.stack(cols, axis=1) if cols else np.empty((0, 0))
 
 
 def _parse_cell(c: str) -> float | None:
@@ -132,8 +216,9 @@ def _parse_cell(c: str) -> float | None:
         return None
 
 
-def _load_csv(p: Path) -> np.ndarray:
-    """Blank lines and ``#`` comment lines are skipped; the first remaining row is a header only if none of
+def _load_csv(p: Path, sep: str) -> np.ndarray:
+    """Cells separated by ``sep``. Blank lines and ``#`` comment lines are skipped; the first remaining row
+    is a header only if none of
     its cells parses as a number; any other non-numeric cell is a UserError naming its line and column."""
     try:
         text = p.read_text()
@@ -145,7 +230,7 @@ def _load_csv(p: Path) -> np.ndarray:
         raise UserError(f"{p} holds no data rows")
     rows: list[list[float]] = []
     for k, (no, ln) in enumerate(lines):
-        cells = [c.strip() for c in ln.split(",")]
+        cells = [c.strip() for c in ln.split(sep)]
         vals = [_parse_cell(c) for c in cells]
         bad = [j for j, v in enumerate(vals) if v is None]
         if not bad:
@@ -184,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
     est = estimate_mi(
         x,
         y,
+        method="quick" if args.quick else args.method,
         bound=args.bound,
         critic=args.critic,
         tau=args.tau,
@@ -200,11 +286,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(est.to_dict()))
     else:
         print(est.headline())
+        lo, hi = est.interval_nats or (math.nan, math.nan)
+        print(f"90% interval: [{lo:.4f}, {hi:.4f}] nats (noise, and the spread between the estimators)")
         print(f"dependence: {est.dependence}")
-        print(
-            f"bound={est.bound} critic={est.critic} n_train={est.n_train} n_val={est.n_val} "
-            f"n_test={est.n_test} steps={est.steps} best_step={est.best_step} time={est.seconds:.1f}s"
-        )
+        parts = ", ".join(f"{k} {v:.4f}" for k, v in est.estimates.items())
+        print(f"method={est.method} chosen={est.chosen} estimates (nats): {parts}")
+        if est.method in ("auto", "critic"):
+            print(
+                f"bound={est.bound} critic={est.critic} n_train={est.n_train} n_val={est.n_val} "
+                f"n_test={est.n_test} steps={est.steps} best_step={est.best_step} time={est.seconds:.1f}s"
+            )
         print(f"note: {est.note}")
     for w in est.warnings:
         print(f"infomax: warning: {w}", file=sys.stderr)

@@ -11,7 +11,14 @@ bounds, and a critic limited by few samples or too few steps makes them lower st
 sit many standard errors above ``mi_nats``. The result's ``note`` says so, and its ``warnings`` name the
 known causes (few samples, overfitting, the step limit, an MI beyond what the data can show).
 
-The defaults are chosen to hold up beyond Gaussians:
+The default ``method="auto"`` (issue 20) reports the largest of three readings of the MI: the
+bias-corrected Gaussian-copula MI and KSG (:mod:`~infomax.estimate.nonparam`, on the rank-Gaussianized
+data; KSG only for dx + dy <= 20) and the trained critic's held-out value described below (left out when it
+does not generalize). Each reads low where it fails, so the largest is the best single reading; the 90%
+interval ``interval_nats`` adds, above the noise of that value, the spread between the readings
+(``nonparam.combine``). ``method="critic"`` reports the critic alone, as before; ``"quick"`` skips it.
+
+The critic's defaults are chosen to hold up beyond Gaussians:
 
 - every input column is mapped to a standard normal through its ranks (``preprocess="rank"``, a
   Gaussian copula transform). MI is invariant under invertible elementwise maps, so this loses nothing
@@ -44,7 +51,8 @@ Results that would mislead are flagged rather than reported plainly:
 The package reads as the pipeline ``estimate_mi`` runs, one concept per module:
 ``params`` (:class:`EstimateParams`: every option, its default and its check) -> ``data`` (input checks,
 preprocessing, the train/validation/test split) -> ``relations`` (an exact relation, the strongest column
-pair) -> ``training`` (the critic, trained with early stopping) -> ``heldout`` (the held-out estimate and
+pair) -> ``nonparam`` (the critic-free estimators and how readings combine) -> ``training`` (the critic,
+trained with early stopping) -> ``heldout`` (the held-out estimate and
 its standard error) -> ``diagnostics`` (reliability, dependence, warnings) -> ``result``
 (:class:`MIEstimate`).
 
@@ -59,30 +67,35 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from infomax.estimate.data import prepare, split_rows
+from infomax.errors import UserError
+from infomax.estimate.data import Prepared, prepare, split_rows
 from infomax.estimate.diagnostics import diagnose
 from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
+from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi
 from infomax.estimate.params import (
     ESTIMATOR_BOUNDS,
     ESTIMATOR_CRITICS,
+    METHODS,
     MIN_SAMPLES,
     N_EVAL_BATCHES,
     PREPROCESS,
     EstimateParams,
 )
-from infomax.estimate.relations import find_relations
+from infomax.estimate.relations import Relations, find_relations
 from infomax.estimate.result import MIEstimate
 from infomax.estimate.training import train_critic
 
 __all__ = [
     "ESTIMATOR_BOUNDS",
     "ESTIMATOR_CRITICS",
+    "METHODS",
     "MIN_SAMPLES",
     "N_EVAL_BATCHES",
     "PREPROCESS",
@@ -102,6 +115,7 @@ def estimate_mi(
     bound: str = _P.bound,
     critic: str = _P.critic,
     *,
+    method: str = _P.method,
     tau: float | None = _P.tau,
     preprocess: str = _P.preprocess,
     batch_size: int = _P.batch_size,
@@ -142,6 +156,8 @@ def estimate_mi(
     Args:
         x: (n, dx) or (n,) samples of X (numpy array, torch tensor or nested lists).
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
+        method: "auto" (default: the largest of the Gaussian-copula MI, KSG for dx + dy <= 20, and the
+            critic), "quick" (the first two only), "critic", "ksg" or "gaussian" (that one alone).
         bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
             test_fraction, val_fraction, eval_every, patience, eval_batch_size, n_eval_batches, seed,
             device, progress: the options, each documented with its default and valid range in
@@ -167,6 +183,7 @@ def estimate_mi(
     t0 = time.perf_counter()
     # params: every option checked (a UserError before any data is read)
     p = EstimateParams(
+        method=method,
         bound=bound,
         critic=critic,
         tau=tau,
@@ -187,9 +204,17 @@ def estimate_mi(
         device=device,
         progress=progress,
     )
-    # data: checked (n, d) inputs, preprocessed; what they show without a critic; the shuffled splits
+    # data: checked (n, d) inputs, preprocessed; what they show without a critic
     data = prepare(x, y, p.preprocess)
     rel = find_relations(data)
+    # the critic-free estimators on the rank-Gaussianized data
+    values: dict[str, tuple[float, float]] = {}
+    if p.method in ("auto", "quick", "gaussian") and data.n > data.dims + 2:
+        values["gaussian"] = gaussian_copula_mi(data.rank_x, data.rank_y)
+    if p.method == "ksg" or (p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS):
+        values["ksg"] = ksg_mi(data.rank_x, data.rank_y, k=5, seed=p.seed)
+    if p.method in ("quick", "ksg", "gaussian"):
+        return _critic_free(p, data, rel, values, t0)
     gen = torch.Generator().manual_seed(p.seed)  # draws the split, then the training batches
     split = split_rows(data.x, data.y, p.test_fraction, p.val_fraction, gen, p.torch_device())
     # training: the critic kept by early stopping
@@ -198,16 +223,42 @@ def estimate_mi(
     ev = evaluate(trained, split, p)
     # diagnostics: what the value supports, and the warnings
     diag = diagnose(p, trained, ev, data.n, split.n_train, data.dims, rel)
-    # result
+    # result: the largest estimate (the critic's alone when it does not generalize: then nothing is sure)
     ho = ev.heldout
+    warnings = data.warnings + trained.warnings + ev.warnings + diag.warnings
+    reliable, dependence = diag.reliable, diag.dependence
+    left_out: tuple[float, ...] = ()
+    others = {k: v for k, v in values.items() if math.isfinite(v[0])}
+    if rel.relation is not None or diag.saturated or (not diag.reliable and not others):
+        values = {}  # the critic's reading, with its flags, is the result
+    elif not diag.reliable:  # the critic memorizes its training pairs: the other estimators answer
+        # the column-pair warning compares the pair with the critic's value, which is not reported here
+        warnings = [w for w in warnings if not w.startswith("a single pair of columns")]
+        warnings.append(
+            "the critic's value is left out (it does not generalize from this sample); the result is the "
+            f"{'/'.join(others)} estimate"
+        )
+        values, reliable, left_out = others, True, (ho.value,)
+    else:
+        values["critic"] = (ho.value, ho.stderr)
+    chosen, mi, se, interval = combine(values, also_spread=left_out)
+    if not chosen:
+        values = {"critic": (ho.value, ho.stderr)}
+        chosen, mi, se, interval = combine(values)
+    if chosen != "critic" or "critic" not in values:
+        dependence = "detected" if interval[0] > 0 or diag.dependence == "detected" else "none detected"
     return MIEstimate(
-        mi_nats=ho.value,
-        stderr_nats=ho.stderr,
+        mi_nats=mi,
+        stderr_nats=se,
         bound=p.bound,
         critic=p.critic,
         n_train=split.n_train,
         n_val=split.n_val,
         n_test=split.n_test,
+        method=p.method,
+        chosen=chosen,
+        estimates={k: v[0] for k, v in values.items()},
+        interval_nats=interval,
         preprocess=p.preprocess,
         batch_size=trained.batch_size,
         eval_batch_size=ev.eval_batch_size,
@@ -219,12 +270,77 @@ def estimate_mi(
         val_mi_nats=trained.best_val,
         saturated=diag.saturated,
         ceiling_nats=diag.ceiling,
-        reliable=diag.reliable,
+        reliable=reliable,
         deterministic=rel.relation is not None,
-        dependence=diag.dependence,
+        dependence=dependence,
         pair_check=rel.pair,
         seconds=time.perf_counter() - t0,
-        warnings=data.warnings + trained.warnings + ev.warnings + diag.warnings,
-        note=note(p, split.n_test, ev),
+        warnings=warnings + _sample_size_warning(mi, data.n),
+        note=note(p, split.n_test, ev) + _auto_note(chosen, values),
         history=trained.history,
+    )
+
+
+def _auto_note(chosen: str, values: dict[str, tuple[float, float]]) -> str:
+    """What the reported value is when several estimators took part (empty for the critic alone)."""
+    if len(values) < 2:
+        return ""
+    return (
+        f" The reported value is the {chosen} estimate, the largest of {', '.join(values)} (each reads low "
+        "where it fails); stderr_nats is its sampling noise, and the 90% interval interval_nats adds, above "
+        "it, the spread between the estimators."
+    )
+
+
+def _sample_size_warning(mi: float, n: int) -> list[str]:
+    """A warning when the estimate nears what n samples can show at all (about log n nats)."""
+    if math.isfinite(mi) and mi > 0.5 * math.log(n):
+        return [
+            f"the estimate {mi:.2f} nats is more than half of log(n) = {math.log(n):.2f} for n = {n} samples:"
+            " "
+            "a critic or KSG cannot show much more than log(n) nats from n samples (the true MI may be "
+            "higher), and a larger Gaussian-copula value rests on the dependence being Gaussian after the "
+            "rank transform; use more samples"
+        ]
+    return []
+
+
+def _critic_free(
+    p: EstimateParams, data: Prepared, rel: Relations, values: dict[str, tuple[float, float]], t0: float
+) -> MIEstimate:
+    """The result of ``method`` "quick", "ksg" or "gaussian": no split, no critic."""
+    chosen, mi, se, interval = combine(values)
+    warnings = list(data.warnings)
+    if not chosen:
+        raise UserError(
+            f"no critic-free estimate for {data.n} samples of {data.dims} dimensions (the Gaussian-copula "
+            "MI needs more samples than dimensions); use method 'auto' or 'critic'"
+        )
+    if rel.relation is not None:
+        dependence = "deterministic"
+    else:
+        dependence = "detected" if interval[0] > 0 else "none detected"
+    return MIEstimate(
+        mi_nats=mi,
+        stderr_nats=se,
+        bound="",
+        critic="",
+        n_train=0,
+        n_val=0,
+        n_test=data.n,
+        method=p.method,
+        chosen=chosen,
+        estimates={k: v[0] for k, v in values.items()},
+        interval_nats=interval,
+        preprocess="rank",
+        converged=True,
+        deterministic=rel.relation is not None,
+        dependence=dependence,
+        pair_check=rel.pair,
+        seconds=time.perf_counter() - t0,
+        warnings=warnings + _sample_size_warning(mi, data.n),
+        note=(
+            f"{METHODS[p.method]}. The 90% interval covers the sampling noise of the reported value and, "
+            "above it, the spread between the estimators (their usual bias is low)."
+        ),
     )

@@ -6,8 +6,8 @@ value raises a one-line :class:`~infomax.errors.UserError` before any data is re
 
 Example:
     >>> p = EstimateParams(bound="nwj", max_steps=300)
-    >>> p.bound, p.max_steps, p.batch_size
-    ('nwj', 300, 256)
+    >>> p.method, p.bound, p.max_steps, p.batch_size
+    ('auto', 'nwj', 300, 256)
     >>> EstimateParams(batch_size=1)
     Traceback (most recent call last):
     ...
@@ -35,6 +35,14 @@ ESTIMATOR_BOUNDS: dict[str, str] = {
     "tuba": "TUBA with a learned baseline a(y) (Poole et al. 2019)",
     "jsd": "trained with Jensen-Shannon (Deep InfoMax), reported as NWJ on the shifted critic",
 }
+#: Estimator families ``estimate_mi`` offers: name -> what is reported.
+METHODS: dict[str, str] = {
+    "auto": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the trained critic's value",
+    "quick": "the largest of the Gaussian-copula MI and KSG (dx + dy <= 20): no critic, about a second",
+    "critic": "the trained critic's held-out bound only (the bound option)",
+    "ksg": "KSG (Kraskov et al. 2004, k = 5) on the rank-Gaussianized data only",
+    "gaussian": "the bias-corrected Gaussian-copula MI only (exact for Gaussians under monotone maps)",
+}
 #: Critics ``estimate_mi`` can build (infomax.critics names).
 ESTIMATOR_CRITICS: tuple[str, ...] = ("separable", "concat", "bilinear")
 #: Input preprocessing options.
@@ -52,6 +60,8 @@ class EstimateParams:
     """Every option of :func:`~infomax.estimate.estimate_mi`, checked when the instance is made.
 
     Attributes:
+        method: "auto" (default), "quick", "critic", "ksg" or "gaussian" (see ``METHODS``); the critic
+            options below matter for "auto" and "critic" only.
         bound: "smile" (default), "nwj", "dv", "infonce", "tuba" or "jsd" (see ``ESTIMATOR_BOUNDS``).
         critic: "separable" (default, g(x)^T h(y)), "concat" (MLP on [x, y] for every pair; slower),
             or "bilinear" (x^T W y).
@@ -84,6 +94,7 @@ class EstimateParams:
 
     bound: str = "smile"
     critic: str = "separable"
+    method: str = "auto"
     tau: float | None = 5.0
     preprocess: str = "rank"
     batch_size: int = 256
@@ -104,6 +115,7 @@ class EstimateParams:
 
     def __post_init__(self) -> None:
         named: tuple[tuple[str, str, Collection[str]], ...] = (
+            ("method", self.method, METHODS),
             ("bound", self.bound, ESTIMATOR_BOUNDS),
             ("critic", self.critic, ESTIMATOR_CRITICS),
             ("preprocess", self.preprocess, PREPROCESS),

@@ -25,6 +25,13 @@ class MIEstimate:
             random held-out batches of ``eval_batch_size`` rows. Read it with the flags: ``saturated``
             (InfoNCE at its ceiling: the MI is probably higher), ``reliable`` False (says little about the
             MI), ``deterministic`` (the MI is infinite; this is a lower bound).
+        method: the estimator family option ("auto", "quick", "critic", "ksg", "gaussian").
+        chosen: which estimate ``mi_nats`` is: "gaussian", "ksg" or "critic" (the largest one in "auto").
+        estimates: every estimator's value (nats) that took part, e.g. ``{"gaussian": .., "ksg": ..,
+            "critic": ..}``.
+        interval_nats, interval_bits: the 90% interval (low, high): the noise of ``mi_nats`` (+/- 1.645
+            stderr) and, above it, the spread between the estimators as an allowance for their low bias
+            (``infomax.estimate.nonparam.combine``). With one estimator it covers the noise only.
         stderr_nats: standard error of ``mi_nats`` from the held-out sampling noise ONLY (which test rows,
             which batches; see :func:`~infomax.estimate.heldout.heldout_estimate`), not the bias of the
             bound or of the critic.
@@ -67,6 +74,11 @@ class MIEstimate:
     n_test: int
     mi_bits: float = field(init=False)
     stderr_bits: float = field(init=False)
+    method: str = "critic"
+    chosen: str = "critic"
+    estimates: dict[str, float] = field(default_factory=dict)
+    interval_nats: tuple[float, float] | None = None
+    interval_bits: tuple[float, float] | None = field(init=False)
     preprocess: str = "rank"
     batch_size: int = 0
     eval_batch_size: int = 0
@@ -90,6 +102,11 @@ class MIEstimate:
     def __post_init__(self) -> None:
         self.mi_bits = self.mi_nats / math.log(2.0)
         self.stderr_bits = self.stderr_nats / math.log(2.0)
+        if self.interval_nats is None:  # the noise-only 90% interval of the value
+            z = 1.6448536269514722
+            self.interval_nats = (self.mi_nats - z * self.stderr_nats, self.mi_nats + z * self.stderr_nats)
+        self.interval_nats = (float(self.interval_nats[0]), float(self.interval_nats[1]))
+        self.interval_bits = (self.interval_nats[0] / math.log(2.0), self.interval_nats[1] / math.log(2.0))
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
         """Plain JSON-able dict (non-finite floats become None); ``history=True`` keeps the curve."""
