@@ -131,6 +131,12 @@ def build(cfg: Config, info: object) -> ProtoNet:
 
 
 PRESETS: dict[str, Preset] = {
+    "protonet-digits": Preset(
+        description="ProtoNet on the bundled digits, batches of 5 classes x 8 items (a quick check)",
+        method="protonet",
+        overrides={"data": "digits", "batch_size": 40, "max_epochs": 10, "sampler": "balanced",
+                   "batch_classes": 5, "n_support": 1},
+    ),
     "protonet-omniglot": Preset(
         description="ProtoNet (prototypical loss, 1 support + 7 queries per class) on Omniglot background "
                     "with the dimco-omniglot encoder and batches (32 classes x 8 items); few-shot on "
