@@ -34,6 +34,9 @@ from typing import Any
 
 from infomax.errors import UserError
 
+#: The values of ``TrainConfig.sampler``: how the engine forms training batches.
+SAMPLERS = ("random", "balanced")
+
 
 @dataclass
 class TrainConfig:
@@ -80,6 +83,12 @@ class TrainConfig:
     a training step 1.5-2.4x faster on a CPU with AVX-512 BF16 (``benchmarks/dim/cpu_kernels.py``); the
     numbers change in their last bits (bf16: rounding), so a run keeps the setting it started with.
 
+    ``sampler``: the training batches: ``random`` (default; shuffled, see
+    ``infomax.engine.sampler.EpochBatchSampler``) or ``balanced``: ``batch_classes`` (P) classes x
+    ``batch_size // batch_classes`` (K) items of each per batch (``ClassBalancedBatchSampler``), for
+    supervised metric or code learning (DIMCO, ProtoNet), where a random batch of many classes holds few
+    pairs of the same class. The data must have P classes with at least K training items.
+
     ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
     and again when it is resumed (the thread count can change the last bits of CPU results).
 
@@ -118,6 +127,8 @@ class TrainConfig:
     final_eval_minutes: float | None = None
     baselines: bool = True
     threads: int | None = None
+    sampler: str = "random"
+    batch_classes: int = 16
 
     def validate(self) -> None:
         _check(self.batch_size >= 2, "batch_size must be >= 2 (contrastive bounds and BatchNorm need pairs)")
@@ -150,6 +161,13 @@ class TrainConfig:
                "max_items must be >= 2 (or none for every item of each split)")
         _check(self.num_workers >= 0, "num_workers must be >= 0")
         _check(self.devices >= 1, "devices must be >= 1")
+        _check(self.sampler in SAMPLERS,
+               f"sampler must be one of {', '.join(SAMPLERS)}; got {self.sampler!r}")
+        if self.sampler == "balanced":
+            _check(self.batch_classes >= 2 and self.batch_size % self.batch_classes == 0
+                   and self.batch_size // self.batch_classes >= 2,
+                   f"sampler=balanced: batch_size ({self.batch_size}) must be batch_classes "
+                   f"({self.batch_classes}, >= 2) x an items-per-class count >= 2")
         _check(self.threads is None or self.threads >= 1,
                "threads must be >= 1 (or none for torch's default)")
         for name in ("adam_beta1", "adam_beta2"):

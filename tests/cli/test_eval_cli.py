@@ -213,3 +213,24 @@ def test_eval_text_has_every_value_json_has(name):
         for col, r in enumerate(results.values()):
             assert rows["accuracy/10%"][col] == f"{r['accuracy']['10%']:.4f}"
             assert rows["accuracy/50%"][col] == f"{r['accuracy']['50%']:.4f}"
+
+
+def test_eval_on_holdout_reads_the_training_items_of_the_held_out_classes(run_dir, toy, monkeypatch, capsys):
+    seen = []
+
+    def recording(run, splits, layer, **kw):
+        seen.append(sorted(splits.test.labels.tolist()))
+        return {"accuracy": 1.0}
+
+    monkeypatch.setattr("infomax.cli.eval.protocols", lambda: {"fewshot": recording, "linear": recording})
+    argv = ["eval", str(run_dir), "--protocol", "fewshot", "--layer", "y", "--on", "holdout", "--json"]
+    assert main(argv) == 2  # the toy run held nothing out
+    assert "held no classes out of training" in capsys.readouterr().err
+    monkeypatch.setattr("infomax.evaluation.fewshot_protocols._holdout", lambda run: {1, 3})
+    assert main(argv) == 0
+    splits = toy.toy_splits()
+    expected = sorted(int(c) for p in (splits.train, splits.val) for c in p.labels if c in (1, 3))
+    assert seen == [expected] and len(expected) > 0
+    assert "eval/fewshot-5w1s-holdout/y" in json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["eval", str(run_dir), "--protocol", "linear", "--on", "holdout"]) == 2
+    assert "--on holdout applies to the fewshot and retrieval protocols only" in capsys.readouterr().err

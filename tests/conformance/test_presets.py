@@ -134,7 +134,10 @@ def test_preset_trains_and_every_command_works_or_says_why_not(name, tmp_path, c
     for protocol, fn in list(PROTOCOLS.items()):
         monkeypatch.setitem(PROTOCOLS, protocol, _tiny(fn))
     run_dir = tmp_path / "run"
-    _succeeds(["train", name, *TINY_TRAIN, "--set", f"max_items={_max_items(train_cfg)}",
+    # a class-balanced preset on a few items per class: batches of 4 classes x 2 items fit
+    balanced = (["--set", "batch_size=8", "--set", "batch_classes=4"] if train_cfg.sampler == "balanced"
+                else [])
+    _succeeds(["train", name, *TINY_TRAIN, "--set", f"max_items={_max_items(train_cfg)}", *balanced,
                "--out", str(run_dir)], capsys)
     report = (run_dir / "report.md").read_text()
     plots = re.findall(r"\]\((plots/[^)]+\.png)\)", report)

@@ -468,3 +468,25 @@ def test_channels_last_trains_the_same_model_and_exports_the_usual_layout(toy, t
     _train(toy, tmp_path / "split", _cfg(channels_last=True, max_epochs=1))
     _train(toy, tmp_path / "split", _cfg(channels_last=True), resume=True)
     _assert_same_run(tmp_path / "nhwc", tmp_path / "split")
+def test_balanced_sampler_run_stopped_mid_epoch_resumes_to_the_same_weights(toy, tmp_path):
+    """sampler=balanced (4 classes x 4 items): a run stopped after its first step and resumed ends with the
+    weights of an uninterrupted one, and its batches really are class-balanced."""
+    cfg = {"sampler": "balanced", "batch_classes": 4}
+    seen = []
+    forward = toy.Toy.forward
+
+    def recording_forward(self, batch):
+        seen.append(sorted(torch.bincount(batch[1], minlength=4).tolist()))
+        return forward(self, batch)
+
+    toy.Toy.forward = recording_forward
+    try:
+        whole = tmp_path / "whole"
+        _train(toy, whole, _cfg(**cfg))
+    finally:
+        toy.Toy.forward = forward
+    assert seen and all(c == [4, 4, 4, 4] for c in seen)
+    run = tmp_path / "run"
+    assert _train(toy, run, _cfg(max_minutes=1e-9, **cfg))["train"]["steps"] == 1
+    _train(toy, run, _cfg(**cfg), resume=True)
+    _assert_same_run(whole, run)

@@ -50,3 +50,77 @@ def test_shards_are_disjoint_equal_and_cover_the_shared_permutation(world):
     assert len(np.unique(flat)) == len(flat)
     perm = np.random.default_rng([0, 0]).permutation(50)
     np.testing.assert_array_equal(items[1][:3], perm[1::world][:3])
+
+
+# --- ClassBalancedBatchSampler ------------------------------------------------------------------------
+from infomax.config import TrainConfig  # noqa: E402
+from infomax.engine.fit import make_sampler  # noqa: E402
+from infomax.engine.sampler import ClassBalancedBatchSampler  # noqa: E402
+from infomax.errors import UserError  # noqa: E402
+
+
+def _labels():
+    # class 0: 6 items, class 1: 2, class 2: 5, class 3: 1 (too few for K=2), unlabelled: 2
+    return np.array([0, 1, 2, 0, 2, 0, -1, 1, 2, 0, 3, 2, 0, 2, 0, -1])
+
+
+def test_balanced_batches_are_p_classes_times_k_items_of_the_eligible_classes():
+    labels = _labels()
+    s = ClassBalancedBatchSampler(labels, classes_per_batch=2, items_per_class=2, seed=0)
+    assert len(s) == 16 // 4
+    for b in s.batches(0):
+        assert len(b) == 4 and len(set(b.tolist())) == 4  # no item twice in a batch
+        lab = labels[b]
+        # class after class: the first K items share a class, the next K another
+        assert lab[0] == lab[1] and lab[2] == lab[3] and lab[0] != lab[2]
+        assert set(lab.tolist()) <= {0, 1, 2}  # class 3 (1 item) and unlabelled items never drawn
+    # hand-checked against the documented draw: P classes of the eligible [0, 1, 2], then K items each
+    rng = np.random.default_rng([0, 0, 1])
+    members = [np.flatnonzero(labels == c) for c in (0, 1, 2)]
+    chosen = rng.choice(3, 2, replace=False)
+    first = np.concatenate([rng.choice(members[c], 2, replace=False) for c in chosen])
+    np.testing.assert_array_equal(s.batches(0)[0], first)
+
+
+def test_balanced_order_is_a_function_of_seed_and_epoch_and_resumes_mid_epoch():
+    labels = np.repeat(np.arange(10), 7)
+    a = ClassBalancedBatchSampler(labels, 3, 2, seed=4)
+    b = ClassBalancedBatchSampler(labels, 3, 2, seed=4, limit_batches=5)
+    ea = [x.tolist() for x in a.batches(2)]
+    assert ea == [x.tolist() for x in ClassBalancedBatchSampler(labels, 3, 2, seed=4).batches(2)]
+    assert ea[:5] == [x.tolist() for x in b.batches(2)]  # a prefix does not depend on limit_batches
+    assert ea != [x.tolist() for x in a.batches(3)]
+    assert ea != [x.tolist() for x in ClassBalancedBatchSampler(labels, 3, 2, seed=5).batches(2)]
+    a.epoch, a.resume_at = 2, (2, 4)
+    assert list(a) == ea[4:] and a.served_epoch == 2
+    a.epoch = 3  # the skip applies to its epoch only
+    assert len(list(a)) == len(a) == 70 // 6
+
+
+def test_balanced_shards_take_alternate_batches():
+    labels = np.repeat(np.arange(10), 7)
+    whole = ClassBalancedBatchSampler(labels, 2, 2, seed=0).batches(0)
+    shards = [ClassBalancedBatchSampler(labels, 2, 2, seed=0, rank=r, world_size=2).batches(0)
+              for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 70 // 2 // 4
+    np.testing.assert_array_equal(shards[1][0], whole[1])
+    np.testing.assert_array_equal(shards[0][1], whole[2])
+
+
+@pytest.mark.parametrize("p,k,msg", [(4, 2, "has 3 such classes"), (2, 6, "has 1 such classes")])
+def test_balanced_refuses_impossible_p_and_k(p, k, msg):
+    with pytest.raises(UserError, match=msg):
+        ClassBalancedBatchSampler(_labels(), p, k, seed=0)
+
+
+def test_sampler_option_is_validated_and_selects_the_sampler():
+    for bad in (TrainConfig(sampler="classes"),
+                TrainConfig(sampler="balanced", batch_size=64, batch_classes=5),
+                TrainConfig(sampler="balanced", batch_size=16, batch_classes=16)):
+        with pytest.raises(UserError, match="sampler"):
+            bad.validate()
+    cfg = TrainConfig(sampler="balanced", batch_size=6, batch_classes=3)
+    cfg.validate()
+    s = make_sampler(np.repeat(np.arange(5), 4), cfg)
+    assert isinstance(s, ClassBalancedBatchSampler) and (s.classes_per_batch, s.items_per_class) == (3, 2)
+    assert type(make_sampler(np.arange(8), TrainConfig())) is EpochBatchSampler

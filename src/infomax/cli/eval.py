@@ -44,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-way", type=int, metavar="N", help="fewshot protocol: classes per episode (default 5)")
     p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
                                                           "(default 1)")
+    p.add_argument("--on", choices=("test", "holdout"), default="test",
+                   help="fewshot / retrieval protocols: the unseen classes of the test split (default), or "
+                        "holdout: the training-split items (train + val) of the run's holdout_classes, e.g. "
+                        "background alphabets of Omniglot held out as a validation split")
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch (default: torch's choice; 1 is often fastest when shared)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -60,6 +64,29 @@ def protocols() -> dict[str, Any]:
     return PROTOCOLS
 
 
+def holdout_splits(run: Any, splits: Any) -> Any:
+    """``splits`` whose test split is the train + val items of the run's ``holdout_classes`` (labels and
+    class names of the training split), so the few-shot / retrieval protocols evaluate on classes held out
+    of training (a validation split of the training classes). UserError when the run held none out."""
+    import dataclasses
+
+    import numpy as np
+
+    from infomax.data.arrays import ImageArrays
+    from infomax.evaluation.fewshot_protocols import _holdout
+
+    held = sorted(_holdout(run))
+    if not held:
+        raise UserError("this run held no classes out of training: train with --set holdout_classes=... "
+                        "to evaluate --on holdout")
+    parts = [splits.train, splits.val]
+    keep = [np.isin(np.asarray(p.labels), held) for p in parts]
+    images = np.concatenate([np.asarray(p.images)[k] for p, k in zip(parts, keep)])
+    labels = np.concatenate([np.asarray(p.labels)[k] for p, k in zip(parts, keep)])
+    test = ImageArrays(images, labels, list(splits.train.classes))
+    return dataclasses.replace(splits, test=test)
+
+
 def evaluate_run(
     run_dir: str,
     protocol: str,
@@ -69,11 +96,14 @@ def evaluate_run(
     cs: tuple[float, ...] | None = None,
     n_way: int | None = None,
     k_shot: int | None = None,
+    on: str = "test",
 ) -> dict[str, Any]:
     """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``.
 
     ``max_train`` cuts the train split to a stratified sample (val and test whole); ``cs`` is passed to
-    the protocol as ``Cs`` (the linear or SVM probe's C values)."""
+    the protocol as ``Cs`` (the linear or SVM probe's C values). ``on="holdout"`` (fewshot / retrieval):
+    evaluate on the training-split items of the run's ``holdout_classes`` instead of the test split (results
+    under ``eval/<p>-holdout/<layer>``)."""
     from infomax.engine.evaluate import subsample_splits
     from infomax.evaluation.features import feature_cache
     from infomax.experiment import load_splits
@@ -103,12 +133,20 @@ def evaluate_run(
     train_cfg = train_config_from(run.config)
     if data_root is not None:
         train_cfg.data_root = data_root
+    if on not in ("test", "holdout"):
+        raise UserError(f"--on must be test or holdout, got {on!r}")
+    if on == "holdout" and protocol not in ("fewshot", "retrieval"):
+        raise UserError(f"--on holdout applies to the fewshot and retrieval protocols only, not {protocol!r}")
     splits = subsample_splits(load_splits(train_cfg), max_train)
+    if on == "holdout":
+        splits = holdout_splits(run, splits)
     kw: dict[str, Any] = {} if cs is None else {"Cs": tuple(cs)}
     key = protocol
     if protocol == "fewshot":  # episodes of another shape are another measurement: keep both
         kw.update(n_way=n_way or 5, k_shot=k_shot or 1)
         key = f"fewshot-{kw['n_way']}w{kw['k_shot']}s"
+    if on == "holdout":
+        key += "-holdout"
     device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
     chosen = layers if layer == "all" else (layer,)
     sizes = f"{len(splits.train.labels)} train, {len(splits.val.labels)} val, {len(splits.test.labels)} test"
@@ -208,7 +246,7 @@ def run(args: argparse.Namespace) -> int:
         cs = coerce(args.cs, tuple[float, ...], "--cs")
     with progress_scope(False if args.no_progress else None):
         results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs,
-                               args.n_way, args.k_shot)
+                               args.n_way, args.k_shot, args.on)
     if args.json:
         json.dump(results, sys.stdout)
         print()

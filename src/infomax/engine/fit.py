@@ -58,7 +58,7 @@ from infomax.engine.export import export_weights
 from infomax.engine.module import DIVERGED, InfomaxModule
 from infomax.engine.online_probe import OnlineLinearProbe
 from infomax.engine.progress import ProgressBar
-from infomax.engine.sampler import EpochBatchSampler
+from infomax.engine.sampler import ClassBalancedBatchSampler, EpochBatchSampler
 from infomax.errors import Interrupted, UserError
 from infomax.interrupt import raise_if_stopped, stops_deferred
 from infomax.methods import METHODS, method_module
@@ -121,6 +121,8 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
         infomax.errors.UserError: dataset 'folder:tiny': the training split has 2 items (...)
     """
     n, n_val, n_test = len(splits.train.labels), len(splits.val.labels), len(splits.test.labels)
+    if train_cfg.sampler == "balanced":
+        make_sampler(splits.train.labels, train_cfg)  # UserError if P classes of K items do not exist
     need = train_cfg.batch_size * train_cfg.devices
     if n >= need:
         return
@@ -133,6 +135,22 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
         f"dataset {name!r} has {n} training {item} (besides {n_val} validation items, val_fraction="
         f"{train_cfg.val_fraction}, and {n_test} test items); training needs at least {per} (incomplete "
         f"batches are dropped): lower --set batch_size=N (>= 2) or val_fraction, or add images")
+
+
+def make_sampler(labels: Any, train_cfg: TrainConfig) -> EpochBatchSampler:
+    """The training batch sampler ``train_cfg.sampler`` names, over training labels (N,).
+
+    Example:
+        >>> len(make_sampler(np.repeat(np.arange(4), 5), TrainConfig(batch_size=4, sampler="balanced",
+        ...                                                          batch_classes=2)))
+        5
+    """
+    if train_cfg.sampler == "balanced":
+        return ClassBalancedBatchSampler(labels, train_cfg.batch_classes,
+                                         train_cfg.batch_size // train_cfg.batch_classes, train_cfg.seed,
+                                         limit_batches=train_cfg.limit_train_batches)
+    return EpochBatchSampler(len(labels), train_cfg.batch_size, train_cfg.seed,
+                             limit_batches=train_cfg.limit_train_batches)
 
 
 def trained_run(run_dir: str | Path, train_cfg: TrainConfig) -> bool:
@@ -253,8 +271,7 @@ def fit(
         # 3. Training (skipped when the checkpoint already reached the epochs or the budget).
         if not _training_done(start, train_cfg):
             data = _tensor_dataset(splits.train)
-            sampler = EpochBatchSampler(len(data), train_cfg.batch_size, train_cfg.seed,
-                                        limit_batches=train_cfg.limit_train_batches)
+            sampler = make_sampler(splits.train.labels, train_cfg)
             module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
                                    log_every=max(1, min(50, len(sampler) // 20)),
                                    online_probe=_online_probe(method, splits, train_cfg))

@@ -22,6 +22,7 @@ METHODS: dict[str, str] = {
     "supervised": "infomax.methods.supervised",
     "multiview": "infomax.methods.multiview",
     "dimco": "infomax.methods.dimco",
+    "protonet": "infomax.methods.protonet",
     "amdim": "infomax.methods.amdim",
     "cpc": "infomax.methods.cpc",
     "moco": "infomax.methods.moco",

@@ -1,0 +1,178 @@
+"""DIMCO codes vs a continuous ProtoNet embedding vs post-hoc compression of it, same episodes.
+
+For DIMCO runs (one per code length) and one ProtoNet run of the same backbone, on the test items of
+classes never seen in training (Omniglot: the evaluation alphabets): N-way K-shot accuracy over the same
+episodes (``sample_episodes`` with one seed) for
+
+- each DIMCO run's codes (``log p(code | query)`` as ``infomax eval --protocol fewshot`` scores them);
+- the ProtoNet embedding (float32, nearest prototype by squared Euclidean distance);
+- that embedding compressed after training, at each bit budget B of the DIMCO runs: faiss product
+  quantization (B/8 sub-quantizers of 8 bits, trained on the ProtoNet run's *training* images, the
+  decoded vectors used as embeddings) and binary hashing (sign of B Gaussian random projections; the
+  +-1 vectors used as embeddings);
+
+plus retrieval (precision@k, mAP, leave-one-out over the same items) for each. Writes
+``results/compare-NAME.md`` / ``.csv`` / ``.png``.
+
+    OMP_NUM_THREADS=1 INFOMAX_DATA=<data> python benchmarks/dimco/compare.py --dimco RUN256 [RUN64 ...] \
+        --protonet PROTO --settings 5x1 20x1 5x5 20x5 --name omniglot
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def _fewshot(lp, labels, emb, settings, episodes, n_query):
+    from infomax.dimco.fewshot import evaluate_fewshot
+
+    out = {}
+    for n_way, k_shot in settings:
+        if emb is None:
+            r = evaluate_fewshot(lp, labels, None, n_way, k_shot, n_query, episodes, seed=0)
+            out[f"{n_way}-way {k_shot}-shot"] = (r["dimco_acc"], r["dimco_ci95"])
+        else:  # the same seed gives the same episodes
+            dummy = np.zeros((len(labels), 1, 2), np.float32)
+            r = evaluate_fewshot(dummy, labels, emb, n_way, k_shot, n_query, episodes, seed=0)
+            out[f"{n_way}-way {k_shot}-shot"] = (r["proto_acc"], r["proto_ci95"])
+    return out
+
+
+def _retrieval(lp, labels, emb, ks, queries):
+    from infomax.dimco.retrieval import evaluate_retrieval
+
+    if emb is None:
+        r = evaluate_retrieval(lp, labels, None, ks=ks, max_queries=queries, seed=0)
+        return {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("codes/")}
+    dummy = np.zeros((len(labels), 1, 2), np.float32)
+    r = evaluate_retrieval(dummy, labels, emb, ks=ks, max_queries=queries, seed=0)
+    return {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("continuous/")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dimco", nargs="+", type=Path, required=True, help="DIMCO runs (any code lengths)")
+    ap.add_argument("--protonet", type=Path, required=True, help="a ProtoNet run of the same backbone")
+    ap.add_argument("--bits", nargs="*", type=int, default=None,
+                    help="post-hoc bit budgets (default: those of the DIMCO runs)")
+    ap.add_argument("--settings", nargs="+", default=["5x1", "20x1", "5x5", "20x5"])
+    ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--n-query", type=int, default=15)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--ks", nargs="+", type=int, default=[1, 10])
+    ap.add_argument("--pq-train", type=int, default=20000, help="training images used to train PQ")
+    ap.add_argument("--name", default="omniglot")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    import faiss
+
+    from infomax.dimco.codes import code_bits, code_bytes
+    from infomax.evaluation.features import extract_features
+    from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
+    from infomax.experiment import load_splits
+    from infomax.run import load_run, train_config_from
+
+    faiss.omp_set_num_threads(1)
+    settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
+    t0 = time.perf_counter()
+    rows: list[dict] = []
+    first = load_run(args.dimco[0])
+    splits = load_splits(train_config_from(first.config))
+    images, labels, unseen = unseen_test_items(first, splits)
+    bit_budgets = []
+    for run_dir in args.dimco:
+        run = load_run(run_dir)
+        d, k = code_shape(run.method.encoder)
+        lp = extract_features(run.method.encoder, images, "logprobs").reshape(-1, d, k)
+        bits = code_bits(d, k)
+        bit_budgets.append(int(bits))
+        rows.append({"representation": f"DIMCO codes d={d} k={k}", "bits": bits, "bytes": code_bytes(d, k),
+                     **_fewshot(lp, labels, None, settings, args.episodes, args.n_query),
+                     **_retrieval(lp, labels, None, tuple(args.ks), args.queries)})
+        print(json.dumps(rows[-1]), flush=True)
+    proto = load_run(args.protonet)
+    layer = proto.method.embed_layer
+    emb = extract_features(proto.method.encoder, images, layer).astype(np.float32)
+    dim = emb.shape[1]
+    rows.append({"representation": f"ProtoNet `{layer}` float32 ({dim}-d)", "bits": 32 * dim,
+                 "bytes": 4 * dim,
+                 **_fewshot(None, labels, emb, settings, args.episodes, args.n_query),
+                 **_retrieval(None, labels, emb, tuple(args.ks), args.queries)})
+    print(json.dumps(rows[-1]), flush=True)
+    rng = np.random.default_rng(0)
+    train_imgs = np.asarray(splits.train.images)
+    pick = rng.choice(len(train_imgs), min(args.pq_train, len(train_imgs)), replace=False)
+    train_emb = extract_features(proto.method.encoder, train_imgs[np.sort(pick)], layer).astype(np.float32)
+    for bits in sorted(set(args.bits if args.bits is not None else bit_budgets)):
+        m = bits // 8
+        variants = []
+        if m >= 1 and dim % m == 0:
+            pq = faiss.IndexPQ(dim, m, 8)
+            pq.train(train_emb)
+            rec = pq.sa_decode(pq.sa_encode(emb))
+            variants.append((f"ProtoNet + faiss PQ (M={m} x 8 bits)", rec))
+        proj = np.random.default_rng(1).standard_normal((dim, bits)).astype(np.float32)
+        variants.append((f"ProtoNet + sign random projection ({bits} bits)", np.sign(emb @ proj)))
+        for label, e in variants:
+            rows.append({"representation": label, "bits": bits, "bytes": bits / 8,
+                         **_fewshot(None, labels, e, settings, args.episodes, args.n_query),
+                         **_retrieval(None, labels, e, tuple(args.ks), args.queries)})
+            print(json.dumps(rows[-1]), flush=True)
+    fs_cols = [f"{n}-way {k}-shot" for n, k in settings]
+    ret_cols = [f"precision@{k}" for k in args.ks] + ["mAP"]
+    header = ["representation", "bits", "bytes/item"] + [f"{c} (%)" for c in fs_cols + ret_cols]
+    lines = [f"`{args.name}`: {len(labels)} test images of {len(unseen)} classes never seen in training; "
+             f"{args.episodes} episodes ({args.n_query} queries per class, 95% CI, the same episodes for "
+             f"every row); retrieval: {args.queries} queries, each ranking all other items. "
+             f"{time.perf_counter() - t0:.0f} s.", "",
+             "| " + " | ".join(header) + " |", "| --- | " + " | ".join("---:" for _ in header[1:]) + " |"]
+    for r in rows:
+        cells = [r["representation"], f"{r['bits']:g}", f"{r['bytes']:g}"]
+        cells += [f"{100 * r[c][0]:.1f} ± {100 * r[c][1]:.1f}" for c in fs_cols]
+        cells += [f"{100 * r[c]:.1f}" for c in ret_cols]
+        lines.append("| " + " | ".join(cells) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"compare-{args.name}.md").write_text("\n".join(lines) + "\n")
+    with open(args.out / f"compare-{args.name}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["representation", "bits", "bytes"] + fs_cols + [c + " ci95" for c in fs_cols] + ret_cols)
+        for r in rows:
+            w.writerow([r["representation"], r["bits"], r["bytes"]] + [r[c][0] for c in fs_cols]
+                       + [r[c][1] for c in fs_cols] + [r[c] for c in ret_cols])
+    _plot(rows, fs_cols[0], args.out / f"compare-{args.name}.png")
+    print("\n".join(lines))
+
+
+def _plot(rows, col, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    groups: dict[str, list] = {}
+    for r in rows:
+        kind = r["representation"].split(" (")[0].split(" d=")[0].split(" `")[0]
+        groups.setdefault(kind, []).append((r["bits"], 100 * r[col][0], 100 * r[col][1]))
+    for kind, pts in groups.items():
+        pts.sort()
+        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                    label=kind)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("bits per item")
+    ax.set_ylabel(f"{col} accuracy (%)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+if __name__ == "__main__":
+    main()
