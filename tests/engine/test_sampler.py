@@ -124,3 +124,17 @@ def test_sampler_option_is_validated_and_selects_the_sampler():
     s = make_sampler(np.repeat(np.arange(5), 4), cfg)
     assert isinstance(s, ClassBalancedBatchSampler) and (s.classes_per_batch, s.items_per_class) == (3, 2)
     assert type(make_sampler(np.arange(8), TrainConfig())) is EpochBatchSampler
+
+
+def test_balanced_sampler_never_draws_a_methods_held_out_classes():
+    """A method's holdout_classes are left out of the pool, so every batch keeps its P x K items."""
+    labels = np.repeat(np.arange(6), 4)  # 6 classes x 4 items
+    cfg = TrainConfig(sampler="balanced", batch_size=4, batch_classes=2)
+    sampler = make_sampler(labels, cfg, exclude=(1, 4))
+    batches = []
+    for epoch in range(3):
+        sampler.epoch = epoch
+        batches += list(sampler)
+    assert batches and all(len(b) == 4 for b in batches)
+    drawn = set(labels[np.concatenate(batches)].tolist())
+    assert drawn == {0, 2, 3, 5}

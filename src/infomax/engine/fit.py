@@ -109,7 +109,12 @@ def check_settings(method_name: str, method_cfg: Any, train_cfg: TrainConfig) ->
             hook(method_cfg, train_cfg)
 
 
-def check_data(splits: Any, train_cfg: TrainConfig) -> None:
+def _holdout(method_cfg: Any) -> tuple[int, ...]:
+    """The classes a method never trains on (``holdout_classes``; none for most methods)."""
+    return tuple(getattr(method_cfg, "holdout_classes", None) or ())
+
+
+def check_data(splits: Any, train_cfg: TrainConfig, exclude: Any = ()) -> None:
     """UserError unless the training split fills one batch of ``batch_size`` items on every process.
 
     The engine drops incomplete batches (batch norm cannot train on one item, and gathered contrastive
@@ -122,7 +127,7 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
     """
     n, n_val, n_test = len(splits.train.labels), len(splits.val.labels), len(splits.test.labels)
     if train_cfg.sampler == "balanced":
-        make_sampler(splits.train.labels, train_cfg)  # UserError if P classes of K items do not exist
+        make_sampler(splits.train.labels, train_cfg, exclude)  # UserError without P classes of K items
     need = train_cfg.batch_size * train_cfg.devices
     if n >= need:
         return
@@ -137,8 +142,11 @@ def check_data(splits: Any, train_cfg: TrainConfig) -> None:
         f"batches are dropped): lower --set batch_size=N (>= 2) or val_fraction, or add images")
 
 
-def make_sampler(labels: Any, train_cfg: TrainConfig) -> EpochBatchSampler:
+def make_sampler(labels: Any, train_cfg: TrainConfig, exclude: Any = ()) -> EpochBatchSampler:
     """The training batch sampler ``train_cfg.sampler`` names, over training labels (N,).
+
+    ``exclude``: classes the balanced sampler never draws (a method's ``holdout_classes``: their items
+    would be dropped from the batch, leaving it short of P x K).
 
     Example:
         >>> len(make_sampler(np.repeat(np.arange(4), 5), TrainConfig(batch_size=4, sampler="balanced",
@@ -146,6 +154,8 @@ def make_sampler(labels: Any, train_cfg: TrainConfig) -> EpochBatchSampler:
         5
     """
     if train_cfg.sampler == "balanced":
+        labels = np.asarray(labels, dtype=np.int64)
+        labels = np.where(np.isin(labels, np.asarray(list(exclude), dtype=np.int64)), -1, labels)
         return ClassBalancedBatchSampler(labels, train_cfg.batch_classes,
                                          train_cfg.batch_size // train_cfg.batch_classes, train_cfg.seed,
                                          limit_batches=train_cfg.limit_train_batches)
@@ -233,7 +243,7 @@ def fit(
     """
     # 0. Checks before anything is written.
     check_settings(method_name, method_cfg, train_cfg)
-    check_data(splits, train_cfg)
+    check_data(splits, train_cfg, _holdout(method_cfg))
     if train_cfg.threads is not None:
         torch.set_num_threads(train_cfg.threads)
     run_dir = Path(run_dir)
@@ -271,7 +281,7 @@ def fit(
         # 3. Training (skipped when the checkpoint already reached the epochs or the budget).
         if not _training_done(start, train_cfg):
             data = _tensor_dataset(splits.train)
-            sampler = make_sampler(splits.train.labels, train_cfg)
+            sampler = make_sampler(splits.train.labels, train_cfg, _holdout(method_cfg))
             module = InfomaxModule(method, train_cfg, data, sampler, ckpt_path, start=start,
                                    log_every=max(1, min(50, len(sampler) // 20)),
                                    online_probe=_online_probe(method, splits, train_cfg))
