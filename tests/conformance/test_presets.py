@@ -6,7 +6,8 @@ cut to a few hundred items per split (``--set max_items=N``), with the baselines
 - ``infomax train PRESET`` exits 0 and writes ``report.md`` with every plot it links;
 - ``infomax eval RUN --protocol P`` for every protocol of ``PROTOCOLS``: exit 0 where the protocol fits the
   run, else exit 2 with one ``infomax: error:`` line and no traceback; "fits" is read off the run's encoder
-  (the few-shot and retrieval protocols need DIMCO's code layer), never from a table of method names;
+  (the few-shot and retrieval protocols need DIMCO's code layer, or test classes unseen in training:
+  Omniglot, or a ``holdout`` buffer), never from a table of method names;
 - ``infomax index build`` (needs DIMCO codes) and ``infomax generate`` (needs an autoencoder with a latent
   ``z``): exit 0 where they fit, else exit 2 with one line.
 
@@ -119,8 +120,14 @@ def _is_autoencoder(method: Any) -> bool:
 
 
 def _protocol_fits(protocol: str, run: Any) -> bool:
-    needs_codes = {"fewshot", "retrieval"}
-    return _has_codes(run.method.encoder) or protocol not in needs_codes
+    """The few-shot and retrieval protocols need test classes unseen in training: a DIMCO run (its codes,
+    on Omniglot or its held-out classes), any run on Omniglot or any run holding classes out (its
+    ``holdout`` buffer): the continuous embedding alone."""
+    needs_unseen = {"fewshot", "retrieval"}
+    omniglot = (getattr(run, "config", None) or {}).get("train", {}).get("data") == "omniglot"
+    held = getattr(run.method, "holdout", None)
+    unseen = omniglot or (held is not None and held.numel() > 0)
+    return _has_codes(run.method.encoder) or unseen or protocol not in needs_unseen
 
 
 @pytest.mark.parametrize("name", CASES)

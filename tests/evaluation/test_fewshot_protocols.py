@@ -173,9 +173,19 @@ def test_bad_input(protocol: str, kw: dict, match: str) -> None:
         PROTOCOLS[protocol](dimco_run(True), splits_of(), layer, **kw)
 
 
-def test_non_dimco_encoder_is_a_user_error(tiny) -> None:
-    with pytest.raises(UserError, match="need a DIMCO run"):
-        fewshot_protocol(tiny.PixelEncoder(), splits_of(), None)
+@pytest.mark.parametrize("protocol", ["fewshot", "retrieval"])
+def test_a_run_without_codes_gets_the_continuous_half_on_the_same_episodes(protocol) -> None:
+    dimco = dimco_run(False)
+    backbone = dimco.method.encoder.backbone  # the same "rows" features, no code head
+    plain = SimpleNamespace(method=SimpleNamespace(encoder=backbone, holdout=dimco.method.holdout,
+                                                   embedding_layer="rows"))
+    kw = {"n_episodes": 50, "n_way": 3} if protocol == "fewshot" else {"ks": (1, 5)}
+    both = PROTOCOLS[protocol](dimco, splits_of(), "rows", **kw)
+    alone = PROTOCOLS[protocol](plain, splits_of(), None, **kw)
+    assert alone["layer"] == "rows" and "code_bytes" not in alone and alone["continuous_bytes"] == 4 * SIDE
+    assert not any(k.startswith("codes") for k in alone) and any(k.startswith("codes") for k in both)
+    shared = {k: v for k, v in both.items() if k.startswith("continuous") or k in ("n_items", "n_classes")}
+    assert shared and {k: alone[k] for k in shared} == shared
 
 
 def chance_map(labels: np.ndarray) -> float:

@@ -173,7 +173,8 @@ def _cuda() -> bool:
 
 
 #: The figure summarised after each layer (the first of these a protocol returns).
-HEADLINES = ("accuracy", "mi", "ndm", "ms_ssim", "precision@1", "codes_accuracy", "codes/mAP")
+HEADLINES = ("accuracy", "mi", "ndm", "ms_ssim", "precision@1", "codes_accuracy", "codes/mAP",
+             "continuous_accuracy", "continuous/mAP")
 #: Long strings shown under the table rather than in a cell.
 NOTES = ("warning",)
 

@@ -141,7 +141,7 @@ def mean_ci95(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate_fewshot(
-    logprobs: np.ndarray,
+    logprobs: np.ndarray | None,
     labels: np.ndarray,
     embeddings: np.ndarray | None = None,
     n_way: int = 5,
@@ -154,17 +154,20 @@ def evaluate_fewshot(
     """Few-shot accuracy of DIMCO codes (and of the prototype baseline on ``embeddings``) on shared episodes.
 
     Args:
-        logprobs: (N, d, k) log-probabilities of the evaluation items.
+        logprobs: (N, d, k) log-probabilities of the evaluation items (None: prototypes only).
         labels: (N,) their classes (must be classes unseen in training; pass the training classes as
             ``exclude_classes`` when both come from one label space).
         embeddings: optional (N, D) continuous embeddings of the same backbone for the baseline.
 
     Returns:
         ``{"dimco_acc", "dimco_ci95", "proto_acc", "proto_ci95", "episodes", "n_way", "k_shot", "n_query"}``
-        (accuracies in [0, 1]; the proto entries only with ``embeddings``).
+        (accuracies in [0, 1]; the proto entries only with ``embeddings``, the dimco ones only with
+        ``logprobs``).
     """
-    logprobs = np.asarray(logprobs)
-    if logprobs.ndim != 3 or logprobs.shape[0] != len(labels):
+    if logprobs is None and embeddings is None:
+        raise UserError("few-shot evaluation needs codes (logprobs) or embeddings")
+    logprobs = None if logprobs is None else np.asarray(logprobs)
+    if logprobs is not None and (logprobs.ndim != 3 or logprobs.shape[0] != len(labels)):
         raise UserError(
             f"logprobs must be (N, d, k) with N = len(labels) = {len(labels)}, got {logprobs.shape}"
         )
@@ -173,13 +176,15 @@ def evaluate_fewshot(
     episodes = sample_episodes(labels, n_way, k_shot, n_query, n_episodes, seed, exclude_classes)
     acc_codes, acc_proto = [], []
     for ep in episodes:
-        pred = dimco_predict(logprobs[ep.support], ep.support_y, logprobs[ep.query], n_way)
-        acc_codes.append(np.mean(pred == ep.query_y))
+        if logprobs is not None:
+            pred = dimco_predict(logprobs[ep.support], ep.support_y, logprobs[ep.query], n_way)
+            acc_codes.append(np.mean(pred == ep.query_y))
         if embeddings is not None:
             pred = prototype_predict(embeddings[ep.support], ep.support_y, embeddings[ep.query], n_way)
             acc_proto.append(np.mean(pred == ep.query_y))
     out = {"episodes": len(episodes), "n_way": n_way, "k_shot": k_shot, "n_query": n_query}
-    out["dimco_acc"], out["dimco_ci95"] = mean_ci95(np.array(acc_codes))
+    if acc_codes:
+        out["dimco_acc"], out["dimco_ci95"] = mean_ci95(np.array(acc_codes))
     if acc_proto:
         out["proto_acc"], out["proto_ci95"] = mean_ci95(np.array(acc_proto))
     return out

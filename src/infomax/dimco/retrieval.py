@@ -93,7 +93,7 @@ def rank_codes(query_logprobs: np.ndarray, db_symbols: np.ndarray, topk: int | N
 
 
 def evaluate_retrieval(
-    logprobs: np.ndarray,
+    logprobs: np.ndarray | None,
     labels: np.ndarray,
     embeddings: np.ndarray | None = None,
     ks: tuple[int, ...] = (1, 5, 10),
@@ -103,7 +103,7 @@ def evaluate_retrieval(
     """Leave-one-out retrieval on one labelled set: each query ranks all the other items.
 
     Args:
-        logprobs: (N, d, k) log-probabilities; the database codes are their argmax.
+        logprobs: (N, d, k) log-probabilities; the database codes are their argmax (None: embeddings only).
         labels: (N,) labels (classes unseen in training).
         embeddings: optional (N, D) continuous embeddings of the same backbone, ranked by cosine.
         max_queries: random subset of queries (all items stay in the database); None for all.
@@ -113,9 +113,12 @@ def evaluate_retrieval(
     """
     from infomax.dimco.codes import argmax_codes
 
-    logprobs, labels = np.asarray(logprobs), np.asarray(labels)
+    labels = np.asarray(labels)
     n = len(labels)
-    if logprobs.ndim != 3 or logprobs.shape[0] != n:
+    if logprobs is None and embeddings is None:
+        raise UserError("retrieval needs codes (logprobs) or embeddings")
+    logprobs = None if logprobs is None else np.asarray(logprobs)
+    if logprobs is not None and (logprobs.ndim != 3 or logprobs.shape[0] != n):
         raise UserError(f"logprobs must be (N, d, k) with N = {n}, got {logprobs.shape}")
     qids = np.arange(n)
     if max_queries is not None and max_queries < n:
@@ -130,7 +133,8 @@ def evaluate_retrieval(
         ranked = np.stack([row[m] for row, m in zip(ranked, own)])
         return retrieval_metrics(ranked, labels[qids], labels, ks, n_relevant=n_rel)
 
-    out = {f"codes/{k}": v for k, v in metrics(rank_codes(logprobs[qids], argmax_codes(logprobs))).items()}
+    out = {} if logprobs is None else {
+        f"codes/{k}": v for k, v in metrics(rank_codes(logprobs[qids], argmax_codes(logprobs))).items()}
     if embeddings is not None:
         ranked = rank_continuous(np.asarray(embeddings)[qids], embeddings)
         out.update({f"continuous/{k}": v for k, v in metrics(ranked).items()})

@@ -17,6 +17,11 @@ the evaluation alphabets are disjoint from the background ones) or held out from
 ``layer`` names the continuous embedding of the baseline; ``None`` or ``"logprobs"`` (the code layer
 itself) mean the backbone feature the code head reads (``encoder.feature_layer``).
 
+A run without codes (a continuous embedding, e.g. ``protonet``) gets the continuous half only (no
+``codes_*`` entries): prototypes / cosine ranking of ``layer`` (default: the method's
+``embedding_layer``, else the encoder's output layer), on the same episodes and queries as a DIMCO run of
+the same data and seed.
+
 Example:
     >>> from infomax.evaluation import PROTOCOLS  # doctest: +SKIP
     >>> r = PROTOCOLS["fewshot"](run, splits, "fc", n_way=20, k_shot=1)  # doctest: +SKIP
@@ -102,9 +107,16 @@ def unseen_test_items(
     return np.asarray(test.images)[keep], labels[keep], unseen
 
 
-def _embedding_layer(encoder: Any, layer: str | None) -> str:
+def has_codes(encoder: Any) -> bool:
+    """Whether ``encoder`` produces DIMCO codes (a ``code_shape`` buffer and the ``logprobs`` layer)."""
+    return getattr(encoder, "code_shape", None) is not None and CODE_LAYER in getattr(encoder, "layers", ())
+
+
+def _embedding_layer(obj: Any, encoder: Any, layer: str | None) -> str:
     if layer in (None, CODE_LAYER):
-        layer = getattr(encoder, "feature_layer", None)
+        method = obj.method if hasattr(obj, "method") else obj
+        layer = (getattr(encoder, "feature_layer", None) or getattr(method, "embedding_layer", None)
+                 or (None if has_codes(encoder) else getattr(encoder, "output_layer", None)))
         if layer is None:
             raise UserError("name the continuous embedding layer for the baseline (e.g. fc)")
     return check_layer(encoder, layer)
@@ -118,17 +130,21 @@ def codes_and_embeddings(
     batch_size: int = 256,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """The unseen-class test items under a DIMCO run: log-probabilities (N, d, k), embeddings (N, D), labels.
+    """The unseen-class test items under a run: log-probabilities (N, d, k) of a DIMCO run (None for a run
+    without codes), embeddings (N, D), labels.
 
     Returns:
-        ``{"logprobs", "embeddings", "labels", "unseen", "layer", "d", "k"}``.
+        ``{"logprobs", "embeddings", "labels", "unseen", "layer", "d", "k"}`` (``d``, ``k`` None without
+        codes).
     """
     encoder = as_encoder(obj)
-    d, k = code_shape(encoder)
-    emb_layer = _embedding_layer(encoder, layer)
+    d, k = code_shape(encoder) if has_codes(encoder) else (None, None)
+    emb_layer = _embedding_layer(obj, encoder, layer)
     images, labels, unseen = unseen_test_items(obj, splits, unseen_classes)
-    logprobs = extract_features(encoder, images, CODE_LAYER, batch_size, device, split="test (unseen)")
-    logprobs = logprobs.reshape(-1, d, k)
+    logprobs = None
+    if d is not None:
+        logprobs = extract_features(encoder, images, CODE_LAYER, batch_size, device, split="test (unseen)")
+        logprobs = logprobs.reshape(-1, d, k)
     embeddings = extract_features(encoder, images, emb_layer, batch_size, device, split="test (unseen)")
     return {
         "logprobs": logprobs,
@@ -144,8 +160,10 @@ def codes_and_embeddings(
 def _memory(data: dict[str, Any]) -> dict[str, Any]:
     from infomax.dimco.codes import code_bits, code_bytes
 
-    code_b = code_bytes(data["d"], data["k"])
     cont_b = int(data["embeddings"].shape[1]) * 4  # float32
+    if data["d"] is None:
+        return {"continuous_dim": int(data["embeddings"].shape[1]), "continuous_bytes": cont_b}
+    code_b = code_bytes(data["d"], data["k"])
     return {
         "d": data["d"],
         "k": data["k"],
@@ -207,8 +225,7 @@ def fewshot_protocol(
         "k_shot": int(k_shot),
         "n_query": int(n_query),
         "episodes": int(r["episodes"]),
-        "codes_accuracy": r["dimco_acc"],
-        "codes_ci95": r["dimco_ci95"],
+        **({} if data["d"] is None else {"codes_accuracy": r["dimco_acc"], "codes_ci95": r["dimco_ci95"]}),
         "continuous_accuracy": r["proto_acc"],
         "continuous_ci95": r["proto_ci95"],
         "n_classes": len(data["unseen"]),
