@@ -174,13 +174,12 @@ def plan_stage(run_dir: str | Path, train_cfg: TrainConfig, splits: Any,
     """The :class:`StagePlan` of training ``run_dir``'s stage with these settings (timed on ``method``
     when given)."""
     from infomax.engine.checkpoint import load_checkpoint
-    from infomax.engine.sampler import EpochBatchSampler
+    from infomax.engine.fit import make_sampler
 
     ckpt = Path(run_dir) / STAGE_DIR / CHECKPOINT_DIR / LAST_CHECKPOINT
     state = load_checkpoint(ckpt) if ckpt.is_file() else {}
     n = len(splits.train.images)
-    per_epoch = len(EpochBatchSampler(n, train_cfg.batch_size, train_cfg.seed,
-                                      limit_batches=train_cfg.limit_train_batches))
+    per_epoch = len(make_sampler(splits.train.labels, train_cfg))  # the batches fit() will serve
     spb = None
     if method is not None and n:
         device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and torch.cuda.is_available() else "cpu"
