@@ -43,6 +43,7 @@ from infomax.errors import UserError
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from infomax.estimate import ESTIMATOR_BOUNDS, ESTIMATOR_CRITICS, METHODS, PREPROCESS
+    from infomax.estimate.params import EstimateParams as D  # every default is declared there, once
 
     p = subparsers.add_parser(
         "estimate",
@@ -59,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("y", metavar="Y", help="samples of Y, paired row by row with X")
     p.add_argument(
         "--method",
-        default="auto",
+        default=D.method,
         choices=list(METHODS),
         help="auto (default): the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the critic's "
         "bound; quick: the first two only (about a second); critic, ksg or gaussian: that one alone",
@@ -68,21 +69,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--quick", action="store_true", help="same as --method quick: no critic, for exploration"
     )
     p.add_argument(
-        "--bound", default="smile", choices=list(ESTIMATOR_BOUNDS), help="estimator (default: smile)"
+        "--bound", default=D.bound, choices=list(ESTIMATOR_BOUNDS), help=f"estimator (default: {D.bound})"
     )
     p.add_argument(
-        "--critic", default="separable", choices=list(ESTIMATOR_CRITICS), help="critic (default: separable)"
+        "--critic", default=D.critic, choices=list(ESTIMATOR_CRITICS), help=f"critic (default: {D.critic})"
     )
-    p.add_argument("--tau", type=_tau, default=5.0, help="SMILE clip level, or 'none' (default: 5)")
+    p.add_argument("--tau", type=_tau, default=D.tau,
+                   help=f"SMILE clip level, or 'none' (default: {D.tau:g})")
     p.add_argument(
         "--preprocess",
-        default="rank",
+        default=D.preprocess,
         choices=list(PREPROCESS),
         help="rank: Gaussianize each column by its ranks (default); standardize; none",
     )
-    p.add_argument("--steps", type=int, default=4000, help="maximum training steps (default: 4000)")
-    p.add_argument("--batch-size", type=int, default=256, help="training batch size (default: 256)")
-    p.add_argument("--lr", type=float, default=5e-4, help="Adam learning rate (default: 5e-4)")
+    p.add_argument("--steps", type=int, default=D.max_steps,
+                   help=f"maximum training steps (default: {D.max_steps})")
+    p.add_argument("--batch-size", type=int, default=D.batch_size,
+                   help=f"training batch size (default: {D.batch_size})")
+    p.add_argument("--lr", type=float, default=D.lr, help=f"Adam learning rate (default: {D.lr:g})")
     p.add_argument(
         "--hidden",
         type=_hidden,
@@ -90,8 +94,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 256,256); a smaller critic overfits "
         "less when samples are few for the dimension",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for the split, batches and critic (default: 0)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    p.add_argument("--seed", type=int, default=D.seed,
+                   help=f"seed for the split, batches and critic (default: {D.seed})")
+    p.add_argument("--device", default=D.device, help=f"torch device (default: {D.device})")
     p.add_argument("--threads", type=int, metavar="N",
                    help="CPU threads for torch's operators (default: torch's choice, one per core)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout and nothing else")
