@@ -187,10 +187,10 @@ class InfomaxModule(L.LightningModule):
         if self._over_budget():
             self.stopped_by = "max_minutes"
             self.trainer.should_stop = True
-            if self.batch < len(self.sampler):  # mid-epoch: checkpoint here (epoch end does it otherwise)
+        if self.batch < len(self.sampler):  # mid-epoch (the epoch's end checkpoints, then stops, otherwise)
+            self._stop_if_requested()  # a stop signal: checkpoint here, then raise
+            if self.stopped_by == "max_minutes":
                 self._save()
-        if self.batch < len(self.sampler):  # the epoch's last step: its end checkpoints, then stops
-            self._stop_if_requested()
 
     def on_train_epoch_end(self) -> None:
         if self.diverged or self.batch < len(self.sampler):  # diverged, or stopped mid-epoch (saved)
