@@ -229,10 +229,11 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     ``complete`` marker. Bounded by ``final_eval_minutes`` (default half of ``max_minutes``): the
     supervised twin trains for at most half of it, then the probes run layer by layer, the output layer
     first, until it is spent (the first layer always). Its time, cap and notes go to ``final_evaluation``.
+    Data whose test classes are all unseen in training (Omniglot) gets few-shot episodes instead of probes
+    (``engine.evaluate.final_fewshot``).
     """
-    from infomax.engine.evaluate import final_linear_probe
+    from infomax.engine.evaluate import disjoint_classes, final_fewshot, final_linear_probe
     from infomax.progress import note
-    from infomax.report import write_report
     from infomax.run import update_metrics
 
     t0 = time.monotonic()
@@ -251,6 +252,11 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
         encoders.update(found)
     t1 = time.monotonic()
     layers = tuple(method.encoder.layers)
+    if disjoint_classes(splits):  # test classes unseen in training (Omniglot): few-shot, not a probe
+        final = final_fewshot(encoders, splits, layers, device=device_for(train_cfg), deadline=deadline,
+                              progress=progress, first=method.encoder.output_layer)
+        update_metrics(run_dir, {"final": final})
+        return _finish(run_dir, t0, t1, budget, notes, train_cfg.baselines)
     max_train, max_eval = train_cfg.final_probe_samples, None
     if deadline is not None:  # probe as many images as the time left affords (the first layer)
         cut_train, max_eval = _affordable(method.encoder, splits, len(encoders), deadline - time.monotonic(),
@@ -264,9 +270,18 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
     if train_cfg.final_knn:
         knn = final_linear_probe(encoders, splits, layers, protocol_name="knn", **probe_kw)
         update_metrics(run_dir, {"final_knn": knn})
+    return _finish(run_dir, t0, t1, budget, notes, train_cfg.baselines)
+
+
+def _finish(run_dir: Path, t0: float, t1: float, budget: float | None, notes: list[str],
+            baselines: bool) -> dict[str, Any]:
+    """Record the final evaluation's timing, write ``report.md``, then the ``complete`` marker."""
+    from infomax.report import write_report
+    from infomax.run import update_metrics
+
     t2 = time.monotonic()
     timing: dict[str, Any] = {"seconds": round(t2 - t0, 2), "probes_seconds": round(t2 - t1, 2)}
-    if train_cfg.baselines:
+    if baselines:
         timing["baselines_seconds"] = round(t1 - t0, 2)
     if budget is not None:
         timing["budget_seconds"] = float(budget)

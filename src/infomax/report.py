@@ -110,6 +110,20 @@ def plot_online_probe(logs: dict[str, list[tuple[int, float]]], path: Path) -> P
     return path
 
 
+def final_title(key: str, final: dict[str, Any]) -> tuple[str, str]:
+    """(section title, what was measured) of a ``metrics.json`` final block (``"final"``/``"final_knn"``).
+
+    Example:
+        >>> final_title("final", {"protocol": "fewshot", "n_way": 5, "k_shot": 1})[0]
+        'Few-shot, 5-way 1-shot'
+    """
+    if final.get("protocol") == "fewshot":
+        return (f"Few-shot, {final.get('n_way')}-way {final.get('k_shot')}-shot",
+                "Nearest class mean of each layer's features (on a DIMCO code layer: the codeword rule), on "
+                "test classes never seen in training (a probe fit on the training classes cannot score them)")
+    return next((title, what) for k, title, what in FINAL_PROBES if k == key)
+
+
 def final_probe_note(final: dict[str, Any]) -> str | None:
     """One sentence on what the final probe was fit and scored on (None for metrics without counts).
 
@@ -117,6 +131,10 @@ def final_probe_note(final: dict[str, Any]) -> str | None:
         >>> final_probe_note({"n_train": 9, "n_train_available": 9, "n_val": 5, "n_test": 8, "cs": [0.1]})
         'fit on all 9 train images, C in {0.1} chosen on 5 val images, scored on 8 test images'
     """
+    if final.get("protocol") == "fewshot":
+        return (f"{final.get('episodes')} episodes with {final.get('n_query')} queries per class, drawn from "
+                f"{final.get('n_test')} test images of {final.get('n_classes')} classes; 95% intervals "
+                "in metrics.json")
     if "n_train" not in final:
         return None
     n, avail = final["n_train"], final.get("n_train_available", final["n_train"])
@@ -131,7 +149,8 @@ def final_probe_note(final: dict[str, Any]) -> str | None:
     return f"{train}{val}, scored on {test}"
 
 
-def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None:
+def plot_probe(accuracy: dict[str, dict[str, float]], path: Path,
+               ylabel: str = "linear probe test accuracy (%)") -> Path | None:
     """Grouped bars: accuracy per layer (x) for each encoder (trained, random, supervised)."""
     import matplotlib
 
@@ -150,7 +169,7 @@ def plot_probe(accuracy: dict[str, dict[str, float]], path: Path) -> Path | None
         bars = ax.bar(xs, ys, width, label=name)
         ax.bar_label(bars, fmt="%.1f", fontsize=7)
     ax.set_xticks(range(len(layers)), layers)
-    ax.set_ylabel("linear probe test accuracy (%)")
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 108)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=len(names), frameon=False)
     fig.tight_layout()
@@ -261,10 +280,11 @@ def write_report(run_dir: str | Path) -> Path:
                   "val images):",
                   "",
                   "![online probe accuracy](plots/online_probe.png)", ""]
-    for key, title, what in FINAL_PROBES:
+    for key, _, _ in FINAL_PROBES:
         final = metrics.get(key)
         if not (final and final.get("accuracy")):
             continue
+        title, what = final_title(key, final)
         lines += [f"## {title} (test accuracy, %)", ""]
         note = final_probe_note(final)
         if note:
@@ -273,8 +293,10 @@ def write_report(run_dir: str | Path) -> Path:
         if final.get("skipped_layers"):
             skipped = ", ".join(final["skipped_layers"])
             lines += [f"Not probed (the final evaluation's time ran out): {skipped}; "
-                      "`infomax eval RUN --protocol linear --layer all` probes every layer.", ""]
-        if key == "final" and plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png"):
+                      f"`infomax eval RUN --protocol {final.get('protocol', 'linear')} --layer all` "
+                      "evaluates every layer.", ""]
+        ylabel = f"{title.lower()} test accuracy (%)"
+        if key == "final" and plot_probe(final["accuracy"], run_dir / PLOT_DIR / "probe.png", ylabel):
             lines += ["![probe accuracy per layer](plots/probe.png)", ""]
     evals = {k: v for k, v in metrics.items() if k.startswith("eval/")}
     if evals:

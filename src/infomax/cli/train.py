@@ -162,13 +162,16 @@ def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "tr
         >>> verdict(m, noise=3.0, name="DIM")[1]
         '  y       linear +4.00 (DIM better)'
     """
+    final = metrics.get("final") or {}
+    fewshot = final.get("protocol") == "fewshot"  # 95% half-widths over episodes, per cell
     probes = [(probe, (metrics.get(key) or {}).get("accuracy") or {})
-              for probe, key in (("linear", "final"), ("kNN", "final_knn"))]
+              for probe, key in (("few-shot" if fewshot else "linear", "final"), ("kNN", "final_knn"))]
     layers = list(dict.fromkeys(layer for _, acc in probes for layer in acc))
     width = max([8, *(len(layer) + 1 for layer in layers)])  # "logprobs" needs a space after it
-    n_test = (metrics.get("final") or {}).get("n_test")
-    size = f"{n_test} test images; " if n_test else ""
+    n_test = final.get("n_test")
+    size = (f"{final.get('episodes')} episodes; " if fewshot else f"{n_test} test images; " if n_test else "")
     rule = (f"differences under {noise:g} points are within noise" if noise is not None
+            else "differences under two standard errors over episodes are within noise" if fewshot
             else "differences under two standard errors of the test set are within noise")
     lines = [f"{name} vs the untrained encoder ({size}{rule}):"]
     for layer in layers:
@@ -179,6 +182,9 @@ def verdict(metrics: dict[str, Any], noise: float | None = None, name: str = "tr
                 p1, p2 = row["trained"], row["random"]
                 diff = 100 * (p1 - p2)
                 limit = noise
+                ci = (final.get("ci95") or {}).get(layer, {}) if fewshot and probe == "few-shot" else {}
+                if limit is None and "trained" in ci and "random" in ci:
+                    limit = 200 * math.hypot(ci["trained"], ci["random"]) / 1.96
                 if limit is None:
                     n = max(int(n_test or 1), 1)
                     limit = 200 * math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
@@ -201,12 +207,14 @@ def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[st
     line = final_evaluation_line(metrics)
     if line:
         print(line)
-    from infomax.report import final_probe_note
+    from infomax.report import final_probe_note, final_title
 
     for key, title in (("final", "linear probe"), ("final_knn", "kNN probe (k=20, cosine)")):
         final = metrics.get(key)
         if not (final and final.get("accuracy")):
             continue
+        if final.get("protocol") == "fewshot":
+            title = final_title(key, final)[0].lower()
         acc = final["accuracy"]
         names = list(dict.fromkeys(n for layer in acc for n in acc[layer]))
         print(f"{title}, test accuracy (%):")
@@ -220,7 +228,8 @@ def print_summary(run_dir: Path, metrics: dict[str, Any], verdict_lines: list[st
         if final.get("skipped_layers"):
             skipped = ", ".join(final["skipped_layers"])
             print(f"  (not probed, the final evaluation's time ran out: {skipped}; "
-                  f"`infomax eval {run_dir} --protocol linear --layer all` probes every layer)")
+                  f"`infomax eval {run_dir} --protocol {final.get('protocol', 'linear')} --layer all` "
+                  "evaluates every layer)")
     if verdict_lines is None:
         from infomax.run import read_config
 

@@ -13,6 +13,11 @@ with a fixed seed, :func:`stratified_indices`; default 10,000) and tries only ``
 features) this took the final evaluation from minutes to well under a minute per encoder; ``infomax eval``
 still runs the full protocol by default. The sample counts are recorded in ``metrics.json``.
 
+Data whose test classes are all unseen in training (Omniglot: background alphabets to train, evaluation
+alphabets to test) cannot be scored by a probe fit on the train classes: there the final evaluation is
+few-shot instead (:func:`final_fewshot`: 5-way 1-shot episodes on the test split, nearest class mean of
+each layer's features, DIMCO's codeword rule on a code layer), as ``infomax eval RUN --protocol fewshot``.
+
 Example:
     >>> final = final_linear_probe({"trained": enc, "random": enc0}, splits, ("conv", "fc", "y"),
     ...                            max_train=10000, cs=(0.01, 0.1))  # doctest: +SKIP
@@ -223,6 +228,107 @@ def final_linear_probe(
         out["skipped_layers"] = [layer for layer in layers if layer in skipped]
     acc = {layer: acc[layer] for layer in layers if layer in acc}
     return {**out, "seconds": round(time.monotonic() - t0, 2), "accuracy": acc}
+
+
+def class_names(arrays: Any) -> set[str]:
+    """The names of the labelled classes present in a split (``ImageArrays.classes``, else the labels)."""
+    labels = np.asarray(arrays.labels)
+    present = np.unique(labels[labels >= 0])
+    names = list(getattr(arrays, "classes", None) or [])
+    return {str(names[c]) if c < len(names) else str(c) for c in present.tolist()}
+
+
+def disjoint_classes(splits: Any) -> bool:
+    """True when no labelled test class is a training class, by name (few-shot data such as Omniglot,
+    whose evaluation alphabets reuse the label numbers of other characters).
+
+    Example:
+        >>> from types import SimpleNamespace as NS
+        >>> disjoint_classes(NS(train=NS(labels=[0, 1], classes=["a", "b"]),
+        ...                     test=NS(labels=[0, 1], classes=["c", "d"])))
+        True
+    """
+    seen, unseen = class_names(splits.train), class_names(splits.test)
+    return bool(seen) and bool(unseen) and not seen & unseen
+
+
+def final_fewshot(
+    encoders: dict[str, nn.Module],
+    splits: Any,
+    layers: tuple[str, ...] | list[str],
+    n_way: int = 5,
+    k_shot: int = 1,
+    n_query: int = 15,
+    n_episodes: int = 600,
+    device: str = "cpu",
+    deadline: float | None = None,
+    progress: bool = False,
+    first: str | None = None,
+) -> dict[str, Any] | None:
+    """The ``"final"`` block for data whose test classes are unseen in training: few-shot accuracy per layer.
+
+    The same episodes (seed 0) for every layer and encoder, drawn from the test split
+    (:func:`infomax.dimco.fewshot.sample_episodes`); a query goes to the nearest class mean of the layer's
+    flattened features (prototypical networks), or, on a DIMCO encoder's code layer, to the class whose
+    codeword it gives the highest log-probability (DIMCO's rule). ``deadline`` and ``first`` as in
+    :func:`final_linear_probe`. On a test split cut short (``max_items``) ``n_query`` shrinks to what
+    ``n_way`` of its classes hold (recorded); None when not even one query per class fits.
+
+    Returns:
+        ``{"protocol": "fewshot", "split": "test", "n_way", "k_shot", "n_query", "episodes", "n_test",
+        "n_classes", "seconds", "accuracy": {layer: {name: acc}}, "ci95": {layer: {name: half-width}}}``
+        (+ ``"skipped_layers"``).
+    """
+    from infomax.dimco.fewshot import evaluate_fewshot
+    from infomax.evaluation.features import extract_features
+    from infomax.evaluation.fewshot_protocols import CODE_LAYER, code_shape, has_codes
+
+    test = splits.test
+    labels = np.asarray(test.labels)
+    keep = np.flatnonzero(labels >= 0)
+    labels = labels[keep]
+    classes, counts = np.unique(labels, return_counts=True)
+    fits = np.sort(counts)[::-1][n_way - 1] - k_shot if classes.size >= n_way else 0  # n_way-th largest
+    n_query = int(min(n_query, fits))
+    if n_query < 1:
+        return None
+    images = np.asarray(test.images)[keep]
+    t0 = time.monotonic()
+    acc: dict[str, dict[str, float]] = {}
+    ci: dict[str, dict[str, float]] = {}
+    skipped: list[str] = []
+    episodes = 0
+    with bar(total=len(layers) * len(encoders), desc="final few-shot", unit="layer",
+             enabled=None if progress else False) as progress_bar:
+        for i, layer in enumerate(probe_order(layers, first) if deadline is not None else layers):
+            if i > 0 and deadline is not None and time.monotonic() >= deadline:
+                skipped.append(layer)
+                progress_bar.update(len(encoders))
+                continue
+            for name, enc in encoders.items():
+                if layer not in getattr(enc, "layers", ()):
+                    progress_bar.update(1)
+                    continue
+                progress_bar.set_description(f"final few-shot: {layer} of {name}")
+                feats = extract_features(enc, images, layer, device=device)
+                kw = {"n_way": n_way, "k_shot": k_shot, "n_query": n_query, "n_episodes": n_episodes}
+                if layer == CODE_LAYER and has_codes(enc):
+                    res = evaluate_fewshot(feats.reshape(len(feats), *code_shape(enc)), labels, **kw)
+                    a, h = res["dimco_acc"], res["dimco_ci95"]
+                else:
+                    res = evaluate_fewshot(None, labels, embeddings=feats, **kw)
+                    a, h = res["proto_acc"], res["proto_ci95"]
+                acc.setdefault(layer, {})[name], ci.setdefault(layer, {})[name] = float(a), float(h)
+                episodes = int(res["episodes"])
+                progress_bar.update(1)
+    out: dict[str, Any] = {"protocol": "fewshot", "split": "test", "n_way": n_way, "k_shot": k_shot,
+                           "n_query": n_query, "episodes": episodes, "n_test": int(len(labels)),
+                           "n_classes": int(classes.size)}
+    if skipped:
+        out["skipped_layers"] = [layer for layer in layers if layer in skipped]
+    order = [layer for layer in layers if layer in acc]
+    return {**out, "seconds": round(time.monotonic() - t0, 2), "accuracy": {k: acc[k] for k in order},
+            "ci95": {k: ci[k] for k in order}}
 
 
 def probe_layers(
