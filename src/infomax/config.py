@@ -36,6 +36,8 @@ from infomax.errors import UserError
 
 #: The values of ``TrainConfig.sampler``: how the engine forms training batches.
 SAMPLERS = ("random", "balanced")
+#: Steps whose median absolute loss sets the scale of the finite blow-up check (``diverge_factor``).
+DIVERGE_EARLY_STEPS = 10
 
 
 @dataclass
@@ -90,6 +92,11 @@ class TrainConfig:
     supervised metric or code learning (DIMCO, ProtoNet), where a random batch of many classes holds few
     pairs of the same class. The data must have P classes with at least K training items.
 
+    ``diverge_factor``: a finite blow-up stops training like a NaN does: a step whose main loss is more than
+    ``diverge_factor`` times the loss scale of the run's first ``DIVERGE_EARLY_STEPS`` steps (the median
+    absolute loss, at least 1) away from zero. Default 1000: a loss that went from -0.5 to 1e6 (seen under
+    bf16) stops the run with the last good checkpoint; 0 turns the check off.
+
     ``threads``: torch CPU threads (``--threads``; None = torch's default), applied when the run starts
     and again when it is resumed (the thread count can change the last bits of CPU results).
 
@@ -130,8 +137,11 @@ class TrainConfig:
     threads: int | None = None
     sampler: str = "random"
     batch_classes: int = 16
+    diverge_factor: float = 1000.0
 
     def validate(self) -> None:
+        _check(self.diverge_factor == 0 or self.diverge_factor > 1,
+               f"diverge_factor must be 0 (off) or > 1; got {self.diverge_factor}")
         _check(self.batch_size >= 2, "batch_size must be >= 2 (contrastive bounds and BatchNorm need pairs)")
         _check(self.seed >= 0, "seed must be a non-negative integer")
         _check(self.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "64-true"),

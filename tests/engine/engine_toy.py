@@ -93,6 +93,7 @@ class Config:
     noise: float = 0.1
     adversary: bool = False
     nan_at_call: int = -1  # return a NaN loss at this forward call (divergence test)
+    blowup_from_call: int = -1  # from this forward call on, the loss is 1e6 (finite blow-up test)
 
 
 class Toy(MethodBase):
@@ -131,6 +132,8 @@ class Toy(MethodBase):
             out["loss/adv"] = F.softplus(-d_real).mean() + F.softplus(d_det).mean()
         if self.calls == self.cfg.nan_at_call:
             out["loss"] = out["loss"] * float("nan")
+        if 0 <= self.cfg.blowup_from_call <= self.calls:
+            out["loss"] = out["loss"] * 0 + 1e6
         return out
 
 

@@ -490,3 +490,53 @@ def test_balanced_sampler_run_stopped_mid_epoch_resumes_to_the_same_weights(toy,
     assert _train(toy, run, _cfg(max_minutes=1e-9, **cfg))["train"]["steps"] == 1
     _train(toy, run, _cfg(**cfg), resume=True)
     _assert_same_run(whole, run)
+
+
+def _recorded_losses(toy, monkeypatch) -> list[float]:
+    """Every main loss the toy method returns, in order (an independent record of the early scale)."""
+    seen: list[float] = []
+    forward = toy.Toy.forward
+
+    def recording(self, batch):
+        out = forward(self, batch)
+        seen.append(float(out["loss"].detach()))
+        return out
+
+    monkeypatch.setattr(toy.Toy, "forward", recording)
+    return seen
+
+
+def test_a_finite_blowup_stops_like_a_nan_and_keeps_the_good_checkpoint(toy, tmp_path, monkeypatch):
+    seen = _recorded_losses(toy, monkeypatch)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingDiverged) as e:  # 6 steps per epoch; the loss is 1e6 from step 14 on
+        _train(toy, run, _cfg(max_epochs=3), method_cfg=toy.Config(blowup_from_call=14))
+    msg = str(e.value)
+    assert "\n" not in msg and "loss = 1e+06, over diverge_factor = 1000" in msg and "epoch 3, step 14" in msg
+    ckpt = load_checkpoint(run / "checkpoints/last.pt")
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 12
+    early = sorted(abs(v) for v in seen[:10])
+    assert ckpt["loss_scale"] == pytest.approx(max(1.0, (early[4] + early[5]) / 2), rel=1e-12)
+
+
+def test_diverge_factor_zero_turns_the_blowup_check_off(toy, tmp_path):
+    m = _train(toy, tmp_path / "run", _cfg(max_epochs=3, diverge_factor=0.0),
+               method_cfg=toy.Config(blowup_from_call=14))
+    assert m["train"]["steps"] == 18 and m["train"]["stopped_by"] == "max_epochs"
+
+
+def test_a_resumed_run_keeps_the_early_loss_scale(toy, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=2))
+    assert load_checkpoint(run / "checkpoints/last.pt")["loss_scale"] >= 1.0
+    forward = toy.Toy.forward
+
+    def blowup(self, batch):  # the resumed method counts its calls from 0: its 2nd is step 14 of the run
+        out = forward(self, batch)
+        out["loss"] = out["loss"] + (1e6 if self.calls >= 2 else 0.0)
+        return out
+
+    monkeypatch.setattr(toy.Toy, "forward", blowup)
+    # were the scale not restored, steps 13-22 would only be measuring it and nothing would stop
+    with pytest.raises(TrainingDiverged, match="epoch 3, step 14"):
+        _train(toy, run, _cfg(max_epochs=3), resume=True)

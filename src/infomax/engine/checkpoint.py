@@ -8,7 +8,8 @@ A checkpoint is a dict that ``torch.load(path, weights_only=True)`` reads back (
      "rng": {"torch": uint8 tensor, "numpy": {...}, "python": {...}, "cuda": [uint8 tensors]},
      "epoch": epochs completed, "batch": batches done in the current epoch (0 at an epoch boundary),
      "step": training steps done, "elapsed_s": training wall time so far,
-     "stopped_by": None | "max_minutes"}
+     "stopped_by": None | "max_minutes",
+     "loss_scale": None | float (the finite blow-up check's scale, see ``TrainConfig.diverge_factor``)}
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX), so a kill at any
 time leaves the previous checkpoint intact; a failed write (a full disk, an unwritable folder) is a

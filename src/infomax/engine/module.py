@@ -4,9 +4,10 @@ Per training step: uint8 images -> float [0, 1] on the device; the method's forw
 group (``"main"`` first), zero the group's gradients, backward its loss (``"loss"`` for main,
 ``"loss/<group>"`` for the others), set its learning rate from the schedule (``schedule.py``; a
 non-constant one is logged as ``lr``) and step its optimiser; then ``method.on_after_optimizer_step()``.
-A non-finite loss stops training before any weight is touched. At every epoch end (and when the
-wall-clock budget runs out, or a stop signal came: ``engine.fit`` defers it to the end of the step) the full
-training state is checkpointed atomically (see ``checkpoint.py``).
+A non-finite loss stops training before any weight is touched, and so does a finite blow-up (a loss over
+``diverge_factor`` times the scale of the run's first steps; that scale is checkpointed). At every epoch
+end (and when the wall-clock budget runs out, or a stop signal came: ``engine.fit`` defers it to the end of
+the step) the full training state is checkpointed atomically (see ``checkpoint.py``).
 With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged before training and every
 ``probe_every`` epochs (rank 0; it draws nothing from the global RNGs, so the weights do not depend on it).
 """
@@ -14,6 +15,7 @@ With ``probe_every`` > 0, an online linear probe (``online_probe.py``) is logged
 from __future__ import annotations
 
 import logging
+import statistics
 import time
 import warnings
 from pathlib import Path
@@ -24,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from infomax.config import TrainConfig
+from infomax.config import DIVERGE_EARLY_STEPS, TrainConfig
 from infomax.engine.checkpoint import (
     FORMAT,
     non_finite_tensors,
@@ -99,6 +101,8 @@ class InfomaxModule(L.LightningModule):
         self.stopped_by: str | None = None
         self.diverged: str | None = None
         self.last_losses: dict[str, float] = {}
+        self.loss_scale: float | None = start.get("loss_scale")  # median |loss| of the first steps, >= 1
+        self.early_losses: list[float] = []
         if self.batch:
             sampler.resume_at = (self.epoch, self.batch)
         sampler.epoch = self.epoch
@@ -168,6 +172,13 @@ class InfomaxModule(L.LightningModule):
             bad = ["loss"] if self.trainer.strategy.reduce_boolean_decision(bool(bad), all=False) else []
         if bad:
             self._diverge(losses, bad)
+            return
+        blowup = self._blowup(float(losses["loss"].detach()))
+        ddp = self.trainer.world_size > 1
+        if ddp and self.trainer.strategy.reduce_boolean_decision(bool(blowup), all=False):
+            blowup = blowup or "the loss blew up on another rank"
+        if blowup:
+            self._mark_diverged(blowup)
             return
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
@@ -263,6 +274,7 @@ class InfomaxModule(L.LightningModule):
             "step": self.step_count,
             "elapsed_s": self.elapsed(),
             "stopped_by": self.stopped_by,
+            "loss_scale": self.loss_scale,
         }
 
     def _stop_if_requested(self) -> None:
@@ -284,6 +296,23 @@ class InfomaxModule(L.LightningModule):
             self._mark_diverged(f"non-finite weights ({', '.join(bad[:3])})")
             return
         save_checkpoint(self.checkpoint_path, state)
+
+    def _blowup(self, loss: float) -> str:
+        """What went wrong when ``loss`` is a finite blow-up (``diverge_factor`` x the early scale), else "".
+
+        The scale is the median ``|loss|`` of the run's first ``DIVERGE_EARLY_STEPS`` steps, at least 1 (so
+        a loss near zero early does not make every later value look huge); those steps are not checked.
+        """
+        if self.loss_scale is None:
+            self.early_losses.append(abs(loss))
+            if len(self.early_losses) >= DIVERGE_EARLY_STEPS:
+                self.loss_scale = max(1.0, statistics.median(self.early_losses))
+            return ""
+        factor = self.cfg.diverge_factor
+        if factor and abs(loss) > factor * self.loss_scale:
+            return (f"loss = {loss:.4g}, over diverge_factor = {factor:g} times its scale in the first "
+                    f"{DIVERGE_EARLY_STEPS} steps ({self.loss_scale:.3g})")
+        return ""
 
     def _diverge(self, losses: dict[str, Tensor], bad: list[str]) -> None:
         values = ", ".join(f"{k} = {float(losses[k].detach().float().mean()):g}" for k in bad if k in losses)
