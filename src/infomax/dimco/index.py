@@ -392,11 +392,12 @@ class CodeIndex:
             out_s[pending[done]], out_i[pending[done]] = s[done], i[done]
             needed.append(best[pending[done]] - s[done, kk - 1])
             retry = np.flatnonzero(~ok)
-            # a clipping level above the K-th score (tau too small) is lowered to it; otherwise the table
-            # was fine and the shortlist was too short: it grows
+            # the K-th score found so far is a lower bound on the true one: clipping just below it keeps
+            # every code that can matter exact while making the grid as fine as it can be. A query whose
+            # table was already that fine needs more codes: the shortlist grows.
             gap = best[pending[retry]] - s[retry, kk - 1]  # +inf where the shortlist held fewer than K items
-            grow = np.isfinite(gap) & (gap <= tau[retry])
-            tau = np.where(np.isfinite(gap), np.maximum(tau[retry], gap * 1.01), 4 * tau[retry])
+            grow = np.isfinite(gap) & (tau[retry] <= 1.5 * gap)
+            tau = np.where(np.isfinite(gap), gap * 1.01, 4 * tau[retry])
             pending = pending[retry]
             if grow.any():
                 length = min(4 * length, n_codes)
