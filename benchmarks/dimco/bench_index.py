@@ -41,6 +41,7 @@ def main() -> None:
     ap.add_argument("--noise", type=float, default=2.0, help="query logit noise around a database code")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=3, help="real mode: timed batches per index (best kept)")
     ap.add_argument("--run", type=Path, default=None,
                     help="real mode: a trained DIMCO run; encodes its dataset (every split) and searches it")
     ap.add_argument("--copies", type=int, default=1,
@@ -71,7 +72,7 @@ def main() -> None:
     ).astype(np.float32)
     lut = torch.log_softmax(torch.from_numpy(logits), -1).numpy()
     index.search(lut[: min(q, 8)], args.topk)  # warm-up
-    index.stats = {"queries": 0, "fallbacks": 0, "rounds": 0}
+    index.stats = dict.fromkeys(index.stats, 0)
     t0 = time.perf_counter()
     scores, ids = index.search(lut, args.topk)
     t_codes = time.perf_counter() - t0
@@ -208,9 +209,12 @@ def real_mode(args: argparse.Namespace) -> None:
 
     def timed_search(fn):
         fn(qids[: min(8, nq)])  # warm-up
-        t = time.perf_counter()
-        ids = fn(qids)
-        return ids, nq / (time.perf_counter() - t)
+        best = np.inf
+        for _ in range(args.repeats):  # best of a few: the machine is shared
+            t = time.perf_counter()
+            ids = fn(qids)
+            best = min(best, time.perf_counter() - t)
+        return ids, nq / best
 
     def drop_self(ids: np.ndarray) -> np.ndarray:  # (Q, topk + 1) -> (Q, topk) without the query itself
         return np.stack([[j for j in row if j != qi][:topk] for row, qi in zip(ids, qids)])
@@ -227,8 +231,20 @@ def real_mode(args: argparse.Namespace) -> None:
     index = CodeIndex(d, k, backend="fastscan")
     index.add(lp.argmax(-1).astype(np.uint8))
     build = time.perf_counter() - t
-    ids, qps = timed_search(lambda q: index.search(lp[q], topk, exclude=q)[1])
+    (code_s, ids), qps = timed_search(lambda q: index.search(lp[q], topk, exclude=q))
+    index.stats = dict.fromkeys(index.stats, 0)
+    index.search(lp[qids], topk, exclude=qids)  # once more, untimed, for the certificate's statistics
+    stats = dict(index.stats)
     rows.append((f"DIMCO codes d={d} k={k} (CodeIndex, exact)", index.memory_bytes() / n, build, qps, ids))
+    # exactness: the same queries through the independent brute-force backend
+    nv = min(nq, 50) if args.verify is None else min(args.verify, nq)
+    brute = CodeIndex(d, k, backend="brute")
+    brute.add(lp.argmax(-1).astype(np.uint8))
+    t = time.perf_counter()
+    ref_s, ref_i = brute.search(lp[qids[:nv]], topk, exclude=qids[:nv])
+    brute_qps = nv / (time.perf_counter() - t)
+    identical = bool(np.array_equal(ref_i, ids[:nv]) and np.array_equal(ref_s, code_s[:nv]))
+    del brute
     nbytes = int(round(rows[-1][1]))
 
     m = 2 * nbytes  # 4-bit sub-quantizers
@@ -277,7 +293,11 @@ def real_mode(args: argparse.Namespace) -> None:
              "same-label items in the top-k / the float index's.", "",
              "| index | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---:" for _ in cols) + " |"]
     lines += ["| " + " | ".join([r["index"]] + [str(r[c]) for c in cols]) + " |" for r in out]
-    lines += ["", f"Codes vs float queries/s: {out[1]['queries_per_s'] / out[0]['queries_per_s']:.1f}x."]
+    lines += ["", f"Codes vs float queries/s: {out[1]['queries_per_s'] / out[0]['queries_per_s']:.1f}x. "
+              f"CodeIndex: {index.n_distinct:,} distinct codes for {n:,} items; per batch of {nq} queries "
+              f"{stats['rounds']} shortlist round(s), {stats['retries']} query retries, {stats['fallbacks']} "
+              f"queries fell back to the exact scan; identical to the brute-force backend (ids and scores) "
+              f"on the first {nv} queries: {identical} (brute force: {brute_qps:.1f} queries/s)."]
     (args.out / "index-real.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

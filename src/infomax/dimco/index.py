@@ -7,13 +7,29 @@ centroids) and the query being the flattened log-probabilities, under the inner-
 
 Backends:
 
-- ``"fastscan"`` (default for ``k <= 16``): faiss ``IndexPQFastScan`` (4-bit codes, SIMD kernels). It
-  quantizes the lookup table to 8 bits, so it only *shortlists* candidates; the shortlist is re-scored
-  exactly with :func:`infomax.dimco.codes.similarity` and the answer is *certified*: if the K-th exact
-  score does not strictly beat the largest score any non-shortlisted item could have (the last
-  shortlisted approximate score plus a bound on the quantization error), the shortlist grows (x4) and
-  finally falls back to a full exact scan. Results are therefore identical to brute force. The faiss
-  arrays are the only copy of the codes (``code_bytes(d, 16)`` bytes per item, 32 for d=64).
+- ``"fastscan"`` (default for ``k <= 16``): faiss ``IndexPQFastScan`` (4-bit codes, SIMD kernels) over the
+  *distinct* codes, each stored once (real codes repeat a lot: saturated probabilities give identical
+  argmax codes), with the ids of the items of every repeated code (``int32``). faiss only *shortlists*
+  codes; the answer is re-scored exactly with the scorer of :func:`infomax.dimco.codes.similarity` and
+  *certified*:
+
+  1. each query's table is clipped ``tau`` below each row's maximum (a code using a clipped entry scores at
+     most ``best - tau``: clipping never lowers a score and leaves every score above ``best - tau``
+     exact) and rounded *up* to integers 0..255 on a grid ``step``. faiss's own 8-bit table quantization
+     reproduces these integers exactly (checked on every search), so its scores ``A(c)`` are exact
+     integer sums and ``score(c) <= base + step * A(c) + err`` for every code (``err``: floating-point
+     rounding, 1e-9 of the table's magnitude);
+  2. the shortlist (the ``L`` codes with the largest ``A``) is re-scored exactly and expanded into items;
+     ``S_K``, the K-th best item score (similarity desc, id asc), is certified when
+     ``S_K > base + step * A(last shortlisted code) + err``: every code outside then scores strictly
+     below ``S_K``, so none of its items can enter or reorder the top K, ties at ``S_K`` included;
+  3. otherwise ``tau`` is reset just below the ``S_K`` found (a lower bound on the true one: a finer grid
+     that still keeps every code that can matter exact) or, if the grid was already that fine, the
+     shortlist grows (x4); after a few rounds, or once the shortlist would exceed a quarter of the codes,
+     the query falls back to an exact scan of the distinct codes.
+
+  ``tau`` starts from the depth that fitted 90% of the previous search's queries (x1.25), so a stream of
+  similar queries mostly certifies in one round. Results are identical to brute force, scores included.
 - ``"brute"`` (any ``k``): packed codes in a numpy array, scored exhaustively with the same scorer.
 
 Ranking order everywhere: similarity descending, then item id ascending (deterministic ties).
@@ -137,7 +153,7 @@ class CodeIndex:
         self._order: np.ndarray | None = None
         self._starts: np.ndarray | None = None
         #: shortlist length (distinct codes) of the first round
-        self.shortlist = 32
+        self.shortlist = 16
         self._tau = _TAU0
         self.stats = {"queries": 0, "fallbacks": 0, "rounds": 0, "retries": 0}
 
@@ -169,6 +185,8 @@ class CodeIndex:
         symbols = _check_symbols(symbols, self.k)
         if symbols.shape[1] != self.d:
             raise UserError(f"codes have d={symbols.shape[1]} symbols but the index was built for d={self.d}")
+        if self.ntotal + len(symbols) >= 2**32:
+            raise UserError("an index holds fewer than 2**32 items (ids are sorted as 32-bit keys)")
         if self.backend == "brute":
             self._packed = np.concatenate([self._packed, pack_codes(symbols, self.k)])
         else:
@@ -269,21 +287,6 @@ class CodeIndex:
         block, v = flat // _BBS, flat % _BBS
         pos = block[:, None] * stride + byte_pos[v]  # (n, d)
         return ((raw[pos] >> shift[v]) & 15).astype(np.uint8).reshape(*ids.shape, self.d)
-
-    def _decode_dims_first(self, ids: np.ndarray) -> np.ndarray:
-        """Symbols of distinct codes ``ids`` (n,), transposed: (d, n) uint8 (the search's hot path)."""
-        byte_pos, shift = self._layout
-        col, off = byte_pos[:, 0], byte_pos[0] - byte_pos[0, 0]
-        if not np.array_equal(byte_pos, col[:, None] + off[None, :]):  # not the usual layout: generic
-            return np.ascontiguousarray(self._decode_fastscan(ids).T)
-        # faiss 1.x: item v of a block keeps dimension i at byte col[v] + off[i] (one gather per symbol)
-        raw = _faiss().rev_swig_ptr(self._fs.codes.get(), self._fs.codes.size())
-        block, v = np.divmod(ids, _BBS)
-        start = block * (_BBS * ((self.d + 1) // 2)) + col[v]  # (n,)
-        out = raw[off[:, None] + start[None, :]]  # (d, n)
-        out >>= shift[v, 0][None, :]  # one shift per item (checked: shift[v, i] == shift[v, 0])
-        out &= 15
-        return out
 
     # ------------------------------------------------------------------ search
     def _check_queries(self, query_logprobs) -> np.ndarray:
@@ -454,19 +457,56 @@ class CodeIndex:
         approx, cand = self._fs.search(table.reshape(p, -1), length)  # (P, L) best integer sums
         if (cand < 0).any():
             raise RuntimeError("faiss returned fewer candidates than codes (unexpected faiss version)")
-        # flat positions (query, dim, symbol) of the candidates' table entries, dims outermost: (d, P, L)
-        pos = self._decode_dims_first(cand.ravel()).astype(np.intp).reshape(d, p, length)
-        pos += (np.arange(d) * k)[:, None, None] + (np.arange(p) * (d * k))[None, :, None]
-        # summed over dims 0..d-1 in order (a reduction over the outer axis): bit-identical to similarity
-        exact = np.add.reduce(np.take(lut64, pos, mode="clip"), axis=0)
-        # the faiss scores must be the exact integer sums (checked on the last candidate: the bound uses it)
-        last = np.take(table, pos[:, :, -1], mode="clip").sum(0, dtype=np.float64)
+        exact, last = self._rescore(lut64, table, cand)
         if not np.array_equal(last, approx[:, -1].astype(np.float64)):
             raise RuntimeError("faiss fast-scan table quantization changed (unexpected faiss version)")
         s, ids = self._expand(exact, cand, kk)
         bound = base + step * last + err  # no code outside the shortlist scores above this
         ok = (s[:, -1] > bound) | (length >= self._fs.ntotal)
         return s, ids, ok
+
+    def _rescore(self, lut64: np.ndarray, table: np.ndarray, cand: np.ndarray):
+        """Exact scores of the (P, L) candidate codes, summed over dims 0..d-1 in order (bit-identical to
+        :func:`~infomax.dimco.codes.similarity`), and the integer table sums of the last candidates."""
+        p, d, k = lut64.shape
+        flat = cand.ravel()
+        rows = np.repeat(np.arange(p, dtype=np.intp) * k, cand.shape[1])  # (P*L,) row offsets
+        by_dim = np.ascontiguousarray(lut64.transpose(1, 0, 2)).reshape(d, p * k)
+        fast = self._symbol_reader(flat)
+        if fast is None:  # another faiss layout: decode every candidate first
+            decoded = self._decode_fastscan(flat)
+
+            def fast(i: int) -> np.ndarray:
+                return decoded[:, i]
+
+        exact = np.zeros(flat.size, dtype=np.float64)
+        symbols = np.empty((d, p), dtype=np.intp)
+        for i in range(d):  # one dimension at a time: small arrays that stay in cache
+            sym_i = fast(i)
+            exact += by_dim[i].take(rows + sym_i)
+            symbols[i] = sym_i.reshape(p, -1)[:, -1]
+        last = table[np.arange(p)[:, None], np.arange(d)[None, :], symbols.T].sum(1, dtype=np.float64)
+        return exact.reshape(cand.shape), last
+
+    def _symbol_reader(self, ids: np.ndarray):
+        """``f(i)``: symbol ``i`` of distinct codes ``ids`` (n,) read straight from faiss's block layout
+        (item v of a block keeps dimension i at byte col[v] + off[i]); None for another layout."""
+        byte_pos, shift = self._layout
+        col, off = byte_pos[:, 0], byte_pos[0] - byte_pos[0, 0]
+        if not np.array_equal(byte_pos, col[:, None] + off[None, :]):
+            return None
+        raw = _faiss().rev_swig_ptr(self._fs.codes.get(), self._fs.codes.size())
+        block, v = np.divmod(ids, _BBS)
+        start = block * (_BBS * ((self.d + 1) // 2)) + col[v]
+        shift_v = shift[v, 0]
+
+        def read(i: int) -> np.ndarray:
+            out = raw[start + off[i]]
+            out >>= shift_v
+            out &= 15
+            return out
+
+        return read
 
     def _expand(self, code_scores: np.ndarray, cand: np.ndarray, kk: int):
         """The ``kk`` best items (score desc, id asc) of the shortlisted codes, -inf where fewer."""
