@@ -173,6 +173,7 @@ def real_mode(args: argparse.Namespace) -> None:
     """
     import faiss
 
+    from infomax.dimco.codes import code_bytes
     from infomax.dimco.index import CodeIndex
     from infomax.evaluation.features import extract_features
     from infomax.experiment import load_splits
@@ -245,7 +246,7 @@ def real_mode(args: argparse.Namespace) -> None:
     brute_qps = nv / (time.perf_counter() - t)
     identical = bool(np.array_equal(ref_i, ids[:nv]) and np.array_equal(ref_s, code_s[:nv]))
     del brute
-    nbytes = int(round(rows[-1][1]))
+    nbytes = code_bytes(d, k)  # the comparators get the packed code size (32 bytes for d=64, k=16)
 
     m = 2 * nbytes  # 4-bit sub-quantizers
     if dim % m == 0:
@@ -280,7 +281,8 @@ def real_mode(args: argparse.Namespace) -> None:
             r[f"precision@{kk}"] = round(float(same[:, :kk].mean()), 4)
         out.append(r)
     args.out.mkdir(parents=True, exist_ok=True)
-    with open(args.out / "index-real.csv", "w", newline="") as f:
+    name = "index-real" if args.copies == 1 else f"index-real-x{args.copies}"
+    with open(args.out / f"{name}.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(out[0]))
         w.writeheader()
         w.writerows(out)
@@ -298,8 +300,39 @@ def real_mode(args: argparse.Namespace) -> None:
               f"{stats['rounds']} shortlist round(s), {stats['retries']} query retries, {stats['fallbacks']} "
               f"queries fell back to the exact scan; identical to the brute-force backend (ids and scores) "
               f"on the first {nv} queries: {identical} (brute force: {brute_qps:.1f} queries/s)."]
-    (args.out / "index-real.md").write_text("\n".join(lines) + "\n")
+    (args.out / f"{name}.md").write_text("\n".join(lines) + "\n")
+    _plot_real(out, args.out / f"{name}.png", f"{cfg.data}, N={n:,}, top-{topk}, 1 query batch of {nq}")
     print("\n".join(lines))
+
+
+def _plot_real(rows: list[dict], path: Path, title: str) -> None:
+    """Queries/s (log scale) and label recall@10 of every index, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["index"].split(" (")[0].replace("float -> ", "") for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.6 * len(rows) + 1.6))
+    ys = np.arange(len(rows))[::-1]
+    axes[0].barh(ys, [r["queries_per_s"] for r in rows], color="tab:blue")
+    axes[0].set_xscale("log")
+    qps = [r["queries_per_s"] for r in rows]
+    axes[0].set_xlim(10 ** np.floor(np.log10(min(qps))), 2 * max(qps))
+    axes[0].set_xlabel("queries/s (1 thread)")
+    recall = [key for key in rows[0] if key.startswith("label_recall@") and not key.endswith("@1")][0]
+    axes[1].barh(ys, [r[recall] for r in rows], color="tab:green")
+    axes[1].set_xlim(0, 1)
+    axes[1].set_xlabel(recall.replace("_", " ") + " (vs exact float neighbours)")
+    for ax in axes:
+        ax.set_yticks(ys)
+        ax.set_yticklabels(names if ax is axes[0] else [""] * len(rows))
+    fig.suptitle(title)
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
 
 
 if __name__ == "__main__":
