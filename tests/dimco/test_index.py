@@ -26,7 +26,13 @@ def test_brute_force_reference_by_hand() -> None:
 
 @pytest.mark.parametrize(
     "backend,d,k,temp",
-    [("fastscan", 64, 16, 2.0), ("fastscan", 7, 5, 3.0), ("fastscan", 8, 16, 30.0), ("brute", 6, 40, 2.0)],
+    [
+        ("fastscan", 64, 16, 2.0),
+        ("fastscan", 7, 5, 3.0),
+        ("fastscan", 8, 16, 30.0),
+        ("fastscan", 300, 16, 3.0),  # 255 * d overflows 16 bits: faiss must still sum exactly
+        ("brute", 6, 40, 2.0),
+    ],
 )
 def test_index_equals_brute_force_with_ties(backend: str, d: int, k: int, temp: float) -> None:
     rng = np.random.default_rng(d)
