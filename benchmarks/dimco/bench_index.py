@@ -11,6 +11,14 @@ Run (threads limited; the machine is shared):
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/bench_index.py --n 1000000 --queries 200
 
 Writes ``benchmarks/dimco/results/index.{csv,md}`` (override with ``--out``).
+
+Real mode (``--run RUN``, see :func:`real_mode`): a trained DIMCO run's dataset, encoded, searched by the
+code index and by faiss indexes over the same model's float features:
+
+    OMP_NUM_THREADS=1 INFOMAX_DATA=<data> .venv/bin/python benchmarks/dimco/bench_index.py --run RUN \
+        --threads 1 [--copies 8]
+
+Writes ``results/index-real.{csv,md,png}`` (``index-real-x8.*`` with ``--copies 8``).
 """
 
 from __future__ import annotations
