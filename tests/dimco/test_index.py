@@ -275,3 +275,20 @@ def test_certified_shortlist_rounds_are_exact(tau: float) -> None:
     assert 0 < ok.sum() < len(ok)
     assert np.array_equal(i[ok], ri[ok]) and np.array_equal(s[ok], rs[ok])
     assert not all(np.array_equal(a, b) for a, b in zip(i[~ok], ri[~ok]))
+
+
+def test_fastscan_long_answers_with_a_huge_tie_group() -> None:
+    # K = 300 answered by a shortlist (not the fallback scan) while one code is held by 1,600 items
+    d, n = 32, 8000
+    sym = _tie_heavy_codes(n, d, seed=21)
+    idx = CodeIndex(d, 16)
+    idx.add(sym)
+    assert idx.n_distinct > 4 * 308
+    codes, counts = np.unique(sym, axis=0, return_counts=True)
+    assert counts.max() >= 1600
+    lp = _saturated(sym[:12], 5.0, 1.0, seed=22)
+    lp[0] = _saturated(codes[counts.argmax()][None], 30.0, 0.0, seed=0)[0]  # its best items: the big group
+    s, i = idx.search(lp, 300)
+    rs, ri = brute_force_search(lp, sym, 300)
+    assert np.array_equal(i, ri) and np.array_equal(s, rs)
+    assert idx.stats["fallbacks"] == 0

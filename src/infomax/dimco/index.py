@@ -509,36 +509,38 @@ class CodeIndex:
         return read
 
     def _expand(self, code_scores: np.ndarray, cand: np.ndarray, kk: int):
-        """The ``kk`` best items (score desc, id asc) of the shortlisted codes, -inf where fewer."""
+        """The ``kk`` best items (score desc, id asc) of the shortlisted codes; -inf / -1 rows where the
+        codes hold fewer than ``kk`` items."""
         p, length = cand.shape
-        # rank of each candidate's score within its row: the first sorted position holding that score
         by_score = np.argsort(-code_scores, axis=1)
-        sorted_sc = np.take_along_axis(code_scores, by_score, 1)
-        at = np.broadcast_to(np.arange(length), (p, length))
-        first = np.where(np.c_[np.ones((p, 1), bool), sorted_sc[:, 1:] != sorted_sc[:, :-1]], at, 0)
-        rank = np.empty((p, length), dtype=np.int64)
-        np.put_along_axis(rank, by_score, np.maximum.accumulate(first, axis=1), 1)
+        sc = np.take_along_axis(code_scores, by_score, 1)  # (P, L) codes, best first
+        codes = np.take_along_axis(cand, by_score, 1)
         if self._order is None:  # one item per code, code id == item id
-            ids, rank_of = cand, rank
+            start, count = codes, np.ones_like(codes)
         else:
-            start = self._starts[cand].astype(np.int64)
-            count = self._starts[cand + 1] - start
-            j = np.arange(int(min(kk, count.max())))  # no code contributes more than kk items
-            valid = j < count[..., None]  # (P, L, per code)
-            pos = np.minimum(start[..., None] + j, self._order.size - 1)
-            ids = np.where(valid, self._order[pos], 0).reshape(p, -1)
-            rank_of = np.where(valid, rank[..., None], length).reshape(p, -1)  # padding: last
-        key = (rank_of << 32) | ids  # one sortable key: score rank, then id (ids < 2**32)
-        take = min(kk, key.shape[1])
-        top = np.sort(np.partition(key, take - 1, axis=1)[:, :take], axis=1)
-        r, i = top >> 32, top & 0xFFFFFFFF
-        pad = r >= length
-        s = np.take_along_axis(sorted_sc, np.where(pad, 0, r), 1)
-        s[pad], i[pad] = -np.inf, -1
-        if take < kk:  # fewer slots than K (never certified)
-            s = np.pad(s, ((0, 0), (0, kk - take)), constant_values=-np.inf)
-            i = np.pad(i, ((0, 0), (0, kk - take)), constant_values=-1)
-        return s, i
+            start = self._starts[codes].astype(np.int64)
+            count = self._starts[codes + 1] - start
+        cum = np.cumsum(count, axis=1)
+        enough = cum[:, -1] >= kk
+        s_k = np.where(enough, sc[np.arange(p), np.argmax(cum >= kk, axis=1)], np.inf)
+        # only codes scoring at least the K-th item score hold answers, at most kk items each (ids ascend)
+        take = np.where(sc >= s_k[:, None], np.minimum(count, kk), 0).ravel()
+        total = int(take.sum())
+        seg = np.repeat(np.arange(take.size), take)  # (total,) flat (row, code) of each item
+        within = np.arange(total) - np.repeat(np.cumsum(take) - take, take)
+        first = start.ravel()[seg] + within
+        ids = first if self._order is None else self._order[first].astype(np.int64)
+        item_sc, row = sc.ravel()[seg], seg // length
+        order = np.lexsort((ids, -item_sc, row))  # by row, then score desc, then id asc
+        per_row = take.reshape(p, -1).sum(1)
+        rank = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)  # within its row, sorted
+        keep = order[rank < kk]
+        out_s = np.full((p, kk), -np.inf)
+        out_i = np.full((p, kk), -1, dtype=np.int64)
+        rows = np.flatnonzero(enough)
+        out_s[rows] = item_sc[keep].reshape(-1, kk)
+        out_i[rows] = ids[keep].reshape(-1, kk)
+        return out_s, out_i
 
     # ------------------------------------------------------------------ persistence
     def save(
