@@ -24,12 +24,13 @@ Backends:
      ``S_K > base + step * A(last shortlisted code) + err``: every code outside then scores strictly
      below ``S_K``, so none of its items can enter or reorder the top K, ties at ``S_K`` included;
   3. otherwise ``tau`` is reset just below the ``S_K`` found (a lower bound on the true one: a finer grid
-     that still keeps every code that can matter exact) or, if the grid was already that fine, the
+     that still keeps every code that can matter exact) and, unless the old table was far too deep, the
      shortlist grows (x4); after a few rounds, or once the shortlist would exceed a quarter of the codes,
      the query falls back to an exact scan of the distinct codes.
 
   ``tau`` starts from the depth that fitted 90% of the previous search's queries (x1.25), so a stream of
-  similar queries mostly certifies in one round. Results are identical to brute force, scores included.
+  similar queries mostly certifies in one round (this state makes an index unsafe to search from several
+  threads at once). Results are identical to brute force, scores included, whatever ``tau`` is.
 - ``"brute"`` (any ``k``): packed codes in a numpy array, scored exhaustively with the same scorer.
 
 Ranking order everywhere: similarity descending, then item id ascending (deterministic ties).
@@ -396,8 +397,9 @@ class CodeIndex:
             needed.append(best[pending[done]] - s[done, kk - 1])
             retry = np.flatnonzero(~ok)
             # the K-th score found so far is a lower bound on the true one: clipping just below it keeps
-            # every code that can matter exact while making the grid as fine as it can be. A query whose
-            # table was already that fine needs more codes: the shortlist grows.
+            # every code that can matter exact while making the grid as fine as it can be. Unless the
+            # table was far too deep (then the finer grid alone should do), the shortlist also grows:
+            # one longer faiss search costs less than another round.
             gap = best[pending[retry]] - s[retry, kk - 1]  # +inf where the shortlist held fewer than K items
             grow = np.isfinite(gap) & (tau[retry] <= 1.5 * gap)
             tau = np.where(np.isfinite(gap), gap * 1.01, 4 * tau[retry])
