@@ -7,13 +7,30 @@ centroids) and the query being the flattened log-probabilities, under the inner-
 
 Backends:
 
-- ``"fastscan"`` (default for ``k <= 16``): faiss ``IndexPQFastScan`` (4-bit codes, SIMD kernels). It
-  quantizes the lookup table to 8 bits, so it only *shortlists* candidates; the shortlist is re-scored
-  exactly with :func:`infomax.dimco.codes.similarity` and the answer is *certified*: if the K-th exact
-  score does not strictly beat the largest score any non-shortlisted item could have (the last
-  shortlisted approximate score plus a bound on the quantization error), the shortlist grows (x4) and
-  finally falls back to a full exact scan. Results are therefore identical to brute force. The faiss
-  arrays are the only copy of the codes (``code_bytes(d, 16)`` bytes per item, 32 for d=64).
+- ``"fastscan"`` (default for ``k <= 16``): faiss ``IndexPQFastScan`` (4-bit codes, SIMD kernels) over the
+  *distinct* codes, each stored once (real codes repeat a lot: saturated probabilities give identical
+  argmax codes), with the ids of the items of every repeated code (``int32``). faiss only *shortlists*
+  codes; the answer is re-scored exactly with the scorer of :func:`infomax.dimco.codes.similarity` and
+  *certified*:
+
+  1. each query's table is clipped ``tau`` below each row's maximum (a code using a clipped entry scores at
+     most ``best - tau``: clipping never lowers a score and leaves every score above ``best - tau``
+     exact) and rounded *up* to integers 0..255 on a grid ``step``. faiss's own 8-bit table quantization
+     reproduces these integers exactly (checked on every search), so its scores ``A(c)`` are exact
+     integer sums and ``score(c) <= base + step * A(c) + err`` for every code (``err``: floating-point
+     rounding, 1e-9 of the table's magnitude);
+  2. the shortlist (the ``L`` codes with the largest ``A``) is re-scored exactly and expanded into items;
+     ``S_K``, the K-th best item score (similarity desc, id asc), is certified when
+     ``S_K > base + step * A(last shortlisted code) + err``: every code outside then scores strictly
+     below ``S_K``, so none of its items can enter or reorder the top K, ties at ``S_K`` included;
+  3. otherwise ``tau`` is reset just below the ``S_K`` found (a lower bound on the true one: a finer grid
+     that still keeps every code that can matter exact) and, unless the old table was far too deep, the
+     shortlist grows (x4); after a few rounds, or once the shortlist would exceed a quarter of the codes,
+     the query falls back to an exact scan of the distinct codes.
+
+  ``tau`` starts from the depth that fitted 90% of the previous search's queries (x1.25), so a stream of
+  similar queries mostly certifies in one round (this state makes an index unsafe to search from several
+  threads at once). Results are identical to brute force, scores included, whatever ``tau`` is.
 - ``"brute"`` (any ``k``): packed codes in a numpy array, scored exhaustively with the same scorer.
 
 Ranking order everywhere: similarity descending, then item id ascending (deterministic ties).
@@ -42,6 +59,10 @@ from infomax.errors import UserError
 FORMAT = "infomax-dimco-index"
 _BBS = 32  # faiss fast-scan block size (items per block)
 _BACKENDS = ("auto", "fastscan", "brute")
+_FALLBACK_RATIO = 4  # a shortlist longer than 1/4 of the codes: scan them all exactly instead
+_MAX_ROUNDS = 6  # shortlist rounds before a query falls back to the exact scan
+_TAU0 = 16.0  # initial clipping depth (nats below the best possible score); adapted after every search
+_MIN_TAU = 1e-6  # relative floor of the clipping depth
 
 
 def _faiss():
@@ -125,14 +146,27 @@ class CodeIndex:
         self.d, self.k = int(d), int(k)
         self.backend = ("fastscan" if k <= 16 else "brute") if backend == "auto" else backend
         self._packed: np.ndarray = np.zeros((0, code_bytes(d, k)), dtype=np.uint8)  # brute storage
-        self._fs = None  # faiss.IndexPQFastScan
+        self._fs = None  # faiss.IndexPQFastScan over the distinct codes, in order of first occurrence
         self._layout: tuple[np.ndarray, np.ndarray] | None = None
-        self.stats = {"queries": 0, "fallbacks": 0, "rounds": 0}
+        self._n = 0  # items (fastscan)
+        # items grouped by distinct code: code u holds items _order[_starts[u]:_starts[u + 1]] (ids
+        # ascending); None when every code is distinct (code u is item u)
+        self._order: np.ndarray | None = None
+        self._starts: np.ndarray | None = None
+        #: shortlist length (distinct codes) of the first round
+        self.shortlist = 16
+        self._tau = _TAU0
+        self.stats = {"queries": 0, "fallbacks": 0, "rounds": 0, "retries": 0}
 
     # ------------------------------------------------------------------ storage
     @property
     def ntotal(self) -> int:
-        return int(self._fs.ntotal) if self._fs is not None else int(self._packed.shape[0])
+        return self._n if self.backend == "fastscan" else int(self._packed.shape[0])
+
+    @property
+    def n_distinct(self) -> int:
+        """Distinct codes held (fastscan keeps one copy of each; brute keeps every item's)."""
+        return int(self._fs.ntotal) if self._fs is not None else self.ntotal
 
     @property
     def code_bits(self) -> float:
@@ -140,9 +174,11 @@ class CodeIndex:
         return code_bits(self.d, self.k)
 
     def memory_bytes(self) -> int:
-        """Bytes held for the codes (faiss arrays for fastscan, incl. block padding)."""
+        """Bytes held for the codes: fastscan, the faiss arrays of the distinct codes (incl. block
+        padding) plus the item lists of repeated codes (none when all codes are distinct)."""
         if self._fs is not None:
-            return int(self._fs.codes.size())
+            extra = 0 if self._order is None else self._order.nbytes + self._starts.nbytes
+            return int(self._fs.codes.size()) + int(extra)
         return int(self._packed.nbytes)
 
     def add(self, symbols: np.ndarray) -> None:
@@ -150,6 +186,8 @@ class CodeIndex:
         symbols = _check_symbols(symbols, self.k)
         if symbols.shape[1] != self.d:
             raise UserError(f"codes have d={symbols.shape[1]} symbols but the index was built for d={self.d}")
+        if self.ntotal + len(symbols) >= 2**32:
+            raise UserError("an index holds fewer than 2**32 items (ids are sorted as 32-bit keys)")
         if self.backend == "brute":
             self._packed = np.concatenate([self._packed, pack_codes(symbols, self.k)])
         else:
@@ -168,7 +206,13 @@ class CodeIndex:
             raise UserError(f"item ids must lie in [0, {n})")
         if self.backend == "brute":
             return unpack_codes(self._packed[ids.ravel()], self.d, self.k).reshape(*ids.shape, self.d)
-        return self._decode_fastscan(ids)
+        return self._decode_fastscan(ids if self._order is None else self._item_codes()[ids])
+
+    def _item_codes(self) -> np.ndarray:
+        """(N,) distinct-code number of every item (computed on demand: not stored)."""
+        out = np.empty(self._n, dtype=np.int64)
+        out[self._order] = np.repeat(np.arange(self._fs.ntotal), np.diff(self._starts))
+        return out
 
     def packed_codes(self) -> np.ndarray:
         """All codes packed with :func:`~infomax.dimco.codes.pack_codes`: (N, code_bytes(d, k)) uint8."""
@@ -204,21 +248,39 @@ class CodeIndex:
         for pos in np.flatnonzero((decoded >= 1) & (decoded <= n_cells)):
             v, i = divmod(int(decoded[pos]) - 1, m)
             byte_pos[v, i], shift[v, i] = pos // 2, 4 * (pos % 2)
-        if (byte_pos < 0).any():
+        if (byte_pos < 0).any() or (shift != shift[:, :1]).any():
             raise RuntimeError("could not map faiss's fast-scan code layout (unexpected faiss version)")
         return byte_pos, shift
 
     def _build_fastscan(self, symbols: np.ndarray) -> None:
-        self._fs = self._new_fastscan(symbols)
+        """Index the distinct codes once each (real codes repeat a lot) and list the items of each."""
+        n = len(symbols)
+        packed = np.ascontiguousarray(pack_codes(symbols, 16))
+        keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        rank = np.empty(len(first), dtype=np.int64)
+        rank[np.argsort(first)] = np.arange(len(first))
+        code_of = rank[inverse.ravel()]  # distinct codes numbered by first occurrence
+        distinct = symbols[np.sort(first)]
+        if len(first) == n:  # all distinct: code u is item u
+            self._order = self._starts = None
+        else:
+            idt = np.int32 if n < 2**31 else np.int64
+            self._order = np.argsort(code_of, kind="stable").astype(idt)  # by code, then id
+            self._starts = np.concatenate([[0], np.cumsum(np.bincount(code_of))]).astype(idt)
+        self._n = n
+        self._fs = self._new_fastscan(distinct)
         if self._layout is None:
             self._layout = self._probe_layout(self.d)
         # verify the layout decoding on a sample: results must never silently be wrong
         rng = np.random.default_rng(0)
-        sample = rng.choice(len(symbols), size=min(len(symbols), 2048), replace=False)
-        if not np.array_equal(self._decode_fastscan(sample), symbols[sample]):
+        sample = rng.choice(len(distinct), size=min(len(distinct), 2048), replace=False)
+        if not np.array_equal(self._decode_fastscan(sample), distinct[sample]):
             raise RuntimeError("faiss fast-scan code layout check failed (unexpected faiss version)")
 
     def _decode_fastscan(self, ids: np.ndarray) -> np.ndarray:
+        """Symbols of distinct codes ``ids`` (any shape) -> (*ids.shape, d) uint8."""
+        ids = np.asarray(ids, dtype=np.int64)
         byte_pos, shift = self._layout
         raw = _faiss().rev_swig_ptr(self._fs.codes.get(), self._fs.codes.size())
         stride = _BBS * ((self.d + 1) // 2)  # bytes per block of 32 items (M rounded up to even)
@@ -300,42 +362,186 @@ class CodeIndex:
         return self._search_fastscan(lut, kk)
 
     def _search_fastscan(self, lut: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
-        q, d, k = lut.shape
-        n = self.ntotal
+        q, d, _ = lut.shape
+        n_codes = int(self._fs.ntotal)
         lut64 = lut.astype(np.float64)
-        # bound on |approx - exact| per query: the 8-bit table step is at most span/255 (span = global
-        # range of the table) and each of the d entries is rounded by at most half a step: d*span/510.
-        # We use twice that, plus float slack.
-        span = lut64.reshape(q, -1).max(1) - lut64.reshape(q, -1).min(1)
-        slack = 1e-5 * np.abs(lut64).max(2).sum(1) + 1e-9
-        delta = d * span / 255.0 + slack
+        by_symbol = np.ascontiguousarray(lut64.transpose(2, 0, 1))  # (k, Q, d): fast reductions over k
+        row_max, row_min = by_symbol.max(0), by_symbol.min(0)  # (Q, d)
+        best = row_max.sum(1)  # the largest score any code could have
         out_s = np.empty((q, kk), dtype=np.float64)
         out_i = np.empty((q, kk), dtype=np.int64)
-        flat = span == 0  # a constant table: every item ties, the answer is ids 0..K-1
+        flat = (row_max == row_min).all(1)  # a constant table: every item ties, the answer is 0..K-1
         if flat.any():
             out_i[flat] = np.arange(kk)
             out_s[flat] = similarity(lut[flat], self.symbols(np.arange(kk)))
         pending = np.flatnonzero(~flat)
-        length = max(2 * kk, kk + 32)
-        while pending.size:
-            self.stats["rounds"] += 1
-            if length >= n // 4:  # a shortlist this long costs as much as the exact scan
-                self.stats["fallbacks"] += pending.size
-                s, i = brute_force_search(lut[pending], self.symbols(), kk)
-                out_s[pending], out_i[pending] = s, i
+        tau = np.full(pending.size, self._tau)
+        length = min(max(self.shortlist, kk + 8), n_codes)
+        needed = []
+        for round_no in range(_MAX_ROUNDS + 1):
+            if not pending.size:
                 break
-            approx, cand = self._fs.search(lut[pending].reshape(len(pending), -1), length)  # (P, L)
-            valid = (cand >= 0).all(1) & np.isfinite(approx).all(1)
-            sym = self._decode_fastscan(np.where(cand >= 0, cand, 0))  # (P, L, d)
-            exact = np.zeros(cand.shape, dtype=np.float64)
-            for i in range(d):  # same order and dtype as codes.similarity -> bit-identical scores
-                exact += lut64[pending[:, None], i, sym[:, :, i]]
-            s, ids = _top_k_rows(exact, cand, kk)
-            with np.errstate(invalid="ignore"):
-                ok = valid & (s[:, -1] > approx[:, -1].astype(np.float64) + delta[pending])
-            out_s[pending[ok]], out_i[pending[ok]] = s[ok], ids[ok]
-            pending = pending[~ok]
-            length *= 4
+            self.stats["rounds"] += 1
+            if length * _FALLBACK_RATIO > n_codes or round_no == _MAX_ROUNDS:
+                # a shortlist this long costs as much as the exact scan
+                self.stats["fallbacks"] += pending.size
+                s, i = self._exact_scan(lut64[pending], kk)
+                out_s[pending], out_i[pending] = s, i
+                needed.append(best[pending] - s[:, -1])
+                break
+            s, i, ok = self._shortlist_round(
+                lut64[pending], row_max[pending], row_min[pending], tau, length, kk
+            )
+            done = np.flatnonzero(ok)
+            out_s[pending[done]], out_i[pending[done]] = s[done], i[done]
+            needed.append(best[pending[done]] - s[done, kk - 1])
+            retry = np.flatnonzero(~ok)
+            # the K-th score found so far is a lower bound on the true one: clipping just below it keeps
+            # every code that can matter exact while making the grid as fine as it can be. Unless the
+            # table was far too deep (then the finer grid alone should do), the shortlist also grows:
+            # one longer faiss search costs less than another round.
+            gap = best[pending[retry]] - s[retry, kk - 1]  # +inf where the shortlist held fewer than K items
+            grow = np.isfinite(gap) & (tau[retry] <= 1.5 * gap)
+            tau = np.where(np.isfinite(gap), gap * 1.01, 4 * tau[retry])
+            pending = pending[retry]
+            if grow.any():
+                length = min(4 * length, n_codes)
+            self.stats["retries"] += pending.size
+        if needed:  # the next search starts from a clipping depth that fits most queries seen here
+            gaps = np.concatenate(needed)
+            gaps = gaps[np.isfinite(gaps)]
+            if gaps.size:
+                self._tau = float(np.quantile(gaps, 0.9)) * 1.25
+        return out_s, out_i
+
+    def _exact_scan(self, lut64: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``kk`` items by scoring every distinct code once (the certificate's fallback)."""
+        codes = self._decode_fastscan(np.arange(self._fs.ntotal))
+        if self._order is None:
+            return brute_force_search(lut64, codes, kk)
+        code_of = self._item_codes()
+        ids = np.arange(self._n, dtype=np.int64)
+        qb = max(1, (1 << 27) // (8 * self._n))
+        out_s, out_i = [], []
+        for s in range(0, lut64.shape[0], qb):
+            a, b = _top_k_rows(similarity(lut64[s : s + qb], codes)[:, code_of], ids, kk)
+            out_s.append(a)
+            out_i.append(b)
+        return np.concatenate(out_s), np.concatenate(out_i)
+
+    @staticmethod
+    def _integer_tables(lut64: np.ndarray, row_max: np.ndarray, row_min: np.ndarray, tau: np.ndarray):
+        """Per query, an integer table ``T`` (0..255) and ``base, step, err`` with, for every code ``c``,
+        ``score(c) <= base + step * sum_i T[i, c_i] + err``.
+
+        Each row is clipped ``tau`` below its maximum (a code using a clipped entry scores at most
+        ``best - tau``, exactly and after clipping), then rounded *up* onto a grid of ``step = widest
+        clipped row / 255``. Row minima are 0 and the widest row spans exactly 0..255, so faiss's own 8-bit
+        table quantization (per-row minimum, one scale ``255 / widest span``) reproduces these integers and
+        its scores are the exact integer sums (checked on every search). ``err`` (1e-9 of the table's
+        magnitude) covers the floating-point rounding of the grid (a few ulps per entry).
+        """
+        scale = np.maximum(row_max, -row_min).sum(1)  # sum_i max_j |lut_ij|
+        tau = np.maximum(tau, _MIN_TAU * (1.0 + scale))
+        lo = np.maximum(row_min, row_max - tau[:, None])  # (P, d)
+        step = (row_max - lo).max(1) / 255.0  # > 0: constant tables are handled before
+        table = lut64 - lo[:, :, None]
+        table /= step[:, None, None]
+        np.ceil(table, out=table)
+        np.clip(table, 0, 255, out=table)
+        return table.astype(np.float32), lo.sum(1), step, 1e-9 * (1.0 + scale)
+
+    def _shortlist_round(self, lut64, row_max, row_min, tau, length, kk):
+        """One shortlist round for P queries: the best ``kk`` items of the shortlisted codes (score desc,
+        id asc; -inf where fewer) and whether each row is certified exact."""
+        p, d, k = lut64.shape
+        table, base, step, err = self._integer_tables(lut64, row_max, row_min, tau)
+        approx, cand = self._fs.search(table.reshape(p, -1), length)  # (P, L) best integer sums
+        if (cand < 0).any():
+            raise RuntimeError("faiss returned fewer candidates than codes (unexpected faiss version)")
+        exact, last = self._rescore(lut64, table, cand)
+        if not np.array_equal(last, approx[:, -1].astype(np.float64)):
+            raise RuntimeError("faiss fast-scan table quantization changed (unexpected faiss version)")
+        s, ids = self._expand(exact, cand, kk)
+        bound = base + step * last + err  # no code outside the shortlist scores above this
+        ok = (s[:, -1] > bound) | (length >= self._fs.ntotal)
+        return s, ids, ok
+
+    def _rescore(self, lut64: np.ndarray, table: np.ndarray, cand: np.ndarray):
+        """Exact scores of the (P, L) candidate codes, summed over dims 0..d-1 in order (bit-identical to
+        :func:`~infomax.dimco.codes.similarity`), and the integer table sums of the last candidates."""
+        p, d, k = lut64.shape
+        flat = cand.ravel()
+        rows = np.repeat(np.arange(p, dtype=np.intp) * k, cand.shape[1])  # (P*L,) row offsets
+        by_dim = np.ascontiguousarray(lut64.transpose(1, 0, 2)).reshape(d, p * k)
+        fast = self._symbol_reader(flat)
+        if fast is None:  # another faiss layout: decode every candidate first
+            decoded = self._decode_fastscan(flat)
+
+            def fast(i: int) -> np.ndarray:
+                return decoded[:, i]
+
+        exact = np.zeros(flat.size, dtype=np.float64)
+        symbols = np.empty((d, p), dtype=np.intp)
+        for i in range(d):  # one dimension at a time: small arrays that stay in cache
+            sym_i = fast(i)
+            exact += by_dim[i].take(rows + sym_i)
+            symbols[i] = sym_i.reshape(p, -1)[:, -1]
+        last = table[np.arange(p)[:, None], np.arange(d)[None, :], symbols.T].sum(1, dtype=np.float64)
+        return exact.reshape(cand.shape), last
+
+    def _symbol_reader(self, ids: np.ndarray):
+        """``f(i)``: symbol ``i`` of distinct codes ``ids`` (n,) read straight from faiss's block layout
+        (item v of a block keeps dimension i at byte col[v] + off[i]); None for another layout."""
+        byte_pos, shift = self._layout
+        col, off = byte_pos[:, 0], byte_pos[0] - byte_pos[0, 0]
+        if not np.array_equal(byte_pos, col[:, None] + off[None, :]):
+            return None
+        raw = _faiss().rev_swig_ptr(self._fs.codes.get(), self._fs.codes.size())
+        block, v = np.divmod(ids, _BBS)
+        start = block * (_BBS * ((self.d + 1) // 2)) + col[v]
+        shift_v = shift[v, 0]
+
+        def read(i: int) -> np.ndarray:
+            out = raw[start + off[i]]
+            out >>= shift_v
+            out &= 15
+            return out
+
+        return read
+
+    def _expand(self, code_scores: np.ndarray, cand: np.ndarray, kk: int):
+        """The ``kk`` best items (score desc, id asc) of the shortlisted codes; -inf / -1 rows where the
+        codes hold fewer than ``kk`` items."""
+        p, length = cand.shape
+        by_score = np.argsort(-code_scores, axis=1)
+        sc = np.take_along_axis(code_scores, by_score, 1)  # (P, L) codes, best first
+        codes = np.take_along_axis(cand, by_score, 1)
+        if self._order is None:  # one item per code, code id == item id
+            start, count = codes, np.ones_like(codes)
+        else:
+            start = self._starts[codes].astype(np.int64)
+            count = self._starts[codes + 1] - start
+        cum = np.cumsum(count, axis=1)
+        enough = cum[:, -1] >= kk
+        s_k = np.where(enough, sc[np.arange(p), np.argmax(cum >= kk, axis=1)], np.inf)
+        # only codes scoring at least the K-th item score hold answers, at most kk items each (ids ascend)
+        take = np.where(sc >= s_k[:, None], np.minimum(count, kk), 0).ravel()
+        total = int(take.sum())
+        seg = np.repeat(np.arange(take.size), take)  # (total,) flat (row, code) of each item
+        within = np.arange(total) - np.repeat(np.cumsum(take) - take, take)
+        first = start.ravel()[seg] + within
+        ids = first if self._order is None else self._order[first].astype(np.int64)
+        item_sc, row = sc.ravel()[seg], seg // length
+        order = np.lexsort((ids, -item_sc, row))  # by row, then score desc, then id asc
+        per_row = take.reshape(p, -1).sum(1)
+        rank = np.arange(total) - np.repeat(np.cumsum(per_row) - per_row, per_row)  # within its row, sorted
+        keep = order[rank < kk]
+        out_s = np.full((p, kk), -np.inf)
+        out_i = np.full((p, kk), -1, dtype=np.int64)
+        rows = np.flatnonzero(enough)
+        out_s[rows] = item_sc[keep].reshape(-1, kk)
+        out_i[rows] = ids[keep].reshape(-1, kk)
         return out_s, out_i
 
     # ------------------------------------------------------------------ persistence
