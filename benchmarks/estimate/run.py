@@ -58,7 +58,7 @@ def main() -> None:
             rows.append({
                 "task": f.stem, "seed": seed, "n": args.n, "estimator": args.label, "truth": truth,
                 "estimate": r.get("mi_nats"), "low": lo, "high": hi, "chosen": r.get("chosen"),
-                **{f"est_{k}": r.get("estimates", {}).get(k) for k in ("gaussian", "ksg", "critic")},
+                **{f"est_{k}": r.get("estimates", {}).get(k) for k in ("gaussian", "ksg", "radial", "critic")},
                 "seconds": round(sec, 3),
             })
             print(f"{f.stem:50s} truth {truth:.3f} est {r.get('mi_nats', float('nan')):.3f} "

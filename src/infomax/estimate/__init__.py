@@ -78,7 +78,7 @@ from infomax.errors import UserError
 from infomax.estimate.data import Prepared, prepare, split_rows
 from infomax.estimate.diagnostics import diagnose
 from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
-from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi
+from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
 from infomax.estimate.params import (
     ESTIMATOR_BOUNDS,
     ESTIMATOR_CRITICS,
@@ -213,6 +213,8 @@ def estimate_mi(
         values["gaussian"] = gaussian_copula_mi(data.rank_x, data.rank_y)
     if p.method == "ksg" or (p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS):
         values["ksg"] = ksg_mi(data.rank_x, data.rank_y, k=5, seed=p.seed)
+    if p.method in ("auto", "quick") and data.dims > 2:
+        values["radial"] = radial_mi(data.raw_x, data.raw_y, k=5, seed=p.seed)
     if p.method in ("quick", "ksg", "gaussian"):
         return _critic_free(p, data, rel, values, t0)
     gen = torch.Generator().manual_seed(p.seed)  # draws the split, then the training batches
