@@ -91,8 +91,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--hidden",
         type=_hidden,
         metavar="N[,N...]",
-        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 256,256); a smaller critic overfits "
-        "less when samples are few for the dimension",
+        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 128,128,128,128; concat critic: "
+        "256,256); a smaller critic overfits less when samples are few for the dimension",
     )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")

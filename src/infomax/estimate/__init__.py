@@ -75,7 +75,7 @@ import torch
 from torch import Tensor
 
 from infomax.errors import UserError
-from infomax.estimate.data import Prepared, prepare, split_rows
+from infomax.estimate.data import Prepared, prepare, split_rows, with_radial
 from infomax.estimate.diagnostics import diagnose
 from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
 from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
@@ -124,6 +124,8 @@ def estimate_mi(
     weight_decay: float = _P.weight_decay,
     hidden: tuple[int, ...] | None = _P.hidden,
     embed_dim: int = _P.embed_dim,
+    ema: float = _P.ema,
+    radial: bool = _P.radial,
     test_fraction: float = _P.test_fraction,
     val_fraction: float = _P.val_fraction,
     eval_every: int = _P.eval_every,
@@ -158,8 +160,8 @@ def estimate_mi(
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
         method: "auto" (default: the largest of the Gaussian-copula MI, KSG for dx + dy <= 20, and the
             critic), "quick" (the first two only), "critic", "ksg" or "gaussian" (that one alone).
-        bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
-            test_fraction, val_fraction, eval_every, patience, eval_batch_size, n_eval_batches, seed,
+        bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim, ema,
+            radial, test_fraction, val_fraction, eval_every, patience, eval_batch_size, n_eval_batches, seed,
             device, progress: the options, each documented with its default and valid range in
             :class:`EstimateParams` (bound: "smile", "nwj", "dv", "infonce", "tuba" or "jsd"; critic:
             "separable", "concat" or "bilinear"; preprocess: "rank", "standardize" or "none").
@@ -194,6 +196,8 @@ def estimate_mi(
         weight_decay=weight_decay,
         hidden=hidden,
         embed_dim=embed_dim,
+        ema=ema,
+        radial=radial,
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         eval_every=eval_every,
@@ -218,7 +222,10 @@ def estimate_mi(
     if p.method in ("quick", "ksg", "gaussian"):
         return _critic_free(p, data, rel, values, t0)
     gen = torch.Generator().manual_seed(p.seed)  # draws the split, then the training batches
-    split = split_rows(data.x, data.y, p.test_fraction, p.val_fraction, gen, p.torch_device())
+    cx, cy = data.x, data.y  # what the critic reads: the preprocessed columns, and the radial features
+    if p.radial and p.preprocess == "rank":
+        cx, cy = with_radial(cx, data.raw_x), with_radial(cy, data.raw_y)
+    split = split_rows(cx, cy, p.test_fraction, p.val_fraction, gen, p.torch_device())
     # training: the critic kept by early stopping
     trained = train_critic(split, p, gen)
     # held-out: its bound on the test split, with the standard error

@@ -32,6 +32,8 @@ import math
 
 import numpy as np
 
+from infomax.estimate.data import radial_feature
+
 
 def _gauss_entropy_corrected(c: np.ndarray, n: int) -> float:
     """Bias-corrected entropy (nats, up to the constant d/2 log(2 pi e)) of a Gaussian from the (d, d)
@@ -93,28 +95,6 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tuple[flo
     ny = cKDTree(y).query_ball_point(y, r, p=np.inf, return_length=True) - 1  # (n,)
     terms = digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)  # (n,)
     return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(n))
-
-
-def radial_feature(a: np.ndarray) -> np.ndarray:
-    """The radial feature of a (n, d): the Euclidean norm of the robustly standardized rows, (n, 1),
-    mapped to a standard normal through its ranks.
-
-    Each column is centred on its median and scaled by its median absolute deviation (by its standard
-    deviation where the MAD is 0; a constant column stays 0), so no column's units dominate the norm.
-    The feature is a fixed function of the row, so by the data-processing inequality
-    I(radial(X); radial(Y)) <= I(X; Y): KSG on the two features is a consistent estimate of a lower bound
-    on the MI, and equals it when the dependence is a shared scale (for a Student-t pair with identity
-    dispersion, X = S Z and Y = S W with a shared scale S and independent Gaussians Z, W, the directions
-    X / |X| and Y / |Y| are independent of everything else, so I(X; Y) = I(|X|; |Y|)).
-    """
-    from infomax.estimate.data import rank_gauss
-
-    c = a - np.median(a, axis=0)  # (n, d)
-    scale = np.median(np.abs(c), axis=0)  # (d,)
-    sd = c.std(axis=0)
-    scale = np.where(scale > 0, scale, np.where(sd > 0, sd, 1.0))
-    r = np.sqrt(((c / scale) ** 2).sum(axis=1, keepdims=True))  # (n, 1)
-    return rank_gauss(r)
 
 
 def radial_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tuple[float, float]:
