@@ -181,12 +181,13 @@ def test_issue_target_5d_gaussian_mi_1(bound: str, transform: str) -> None:
 def test_heavy_tailed_student_t() -> None:
     # Student-t pair (dof 2, true 0.960 nats, 20k samples). The critic alone underfits the t-copula's tail
     # dependence (every bound 0.85-0.89 with rank preprocessing: SMILE 0.848, the former strict xfail);
-    # method auto reports KSG's 0.891 (Gaussian copula 0.581, critic 0.848); its interval reaches the truth.
+    # method auto reported KSG's 0.891 (Gaussian copula 0.581, critic 0.848); with the radial feature and
+    # the averaged weights the critic reads 0.893; the interval reaches the truth.
     d, rho, dof = 3, 0.6, 2.0
     x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
     e = estimate_mi(x, y, progress=False)
     true = student_t_mi(rho, d, dof)
-    assert e.mi_nats == pytest.approx(true, abs=0.1) and e.chosen == "ksg"
+    assert e.mi_nats == pytest.approx(true, abs=0.1) and e.chosen in ("ksg", "critic")
     assert e.interval_nats[0] < true < e.interval_nats[1]
 
 
@@ -270,7 +271,7 @@ def test_auto_leaves_out_a_critic_that_does_not_generalize() -> None:
     y = x + 3.0 * rng.standard_normal((600, 150))
     e = estimate_mi(x, y, max_steps=100, hidden=(32,), progress=False)
     true = 75 * math.log(10 / 9)
-    assert e.reliable and e.chosen == "gaussian" and set(e.estimates) == {"gaussian"}
+    assert e.reliable and e.chosen == "gaussian" and set(e.estimates) == {"gaussian", "radial"}
     assert abs(e.mi_nats - true) < 0.1 * true and e.interval_nats[0] < true < e.interval_nats[1]
     assert e.interval_nats[1] == pytest.approx(2 * e.mi_nats + 1.6448536 * e.stderr_nats)
     assert any("critic's value is left out" in w for w in e.warnings)

@@ -1,7 +1,8 @@
-"""Critic-free estimators of I(X; Y) on the rank-Gaussianized (copula) data: Gaussian-copula MI and KSG.
+"""Critic-free estimators of I(X; Y): Gaussian-copula MI and KSG on the rank-Gaussianized data, and the
+radial KSG.
 
-Both read the columnwise Gaussian copula transform of the inputs (``Prepared.rank_x``/``rank_y``): MI is
-invariant under invertible elementwise maps, so they see the same MI as the raw data.
+The first two read the columnwise Gaussian copula transform of the inputs (``Prepared.rank_x``/``rank_y``):
+MI is invariant under invertible elementwise maps, so they see the same MI as the raw data.
 
 - :func:`gaussian_copula_mi`: the MI of a Gaussian with the sample covariance of the transformed data,
   ``0.5 (log det C_x + log det C_y - log det C_xy)``, with the exact finite-sample bias correction of the
@@ -10,6 +11,10 @@ invariant under invertible elementwise maps, so they see the same MI as the raw 
   in the transformed coordinates (e.g. Student-t's shared scale).
 - :func:`ksg_mi`: Kraskov, Stoegbauer & Grassberger (2004), algorithm 1, with the max-norm; consistent for
   any continuous distribution, accurate in a few dimensions, biased low when dx + dy is large.
+- :func:`radial_mi`: KSG between one feature per side, the norm of the robustly standardized row (read
+  from the data as given: the columnwise rank transform would break a radial structure). A lower bound on
+  the MI (data-processing inequality), read in two dimensions where KSG is accurate, and all of it for a
+  shared-scale dependence (Student-t), which the two others read far low from 2-3 dimensions per side.
 
 Each returns ``(value, stderr)`` in nats; the standard error is the plug-in std / sqrt(n) of the per-sample
 terms (KSG) or the delta-method one (Gaussian), sampling noise only.
