@@ -15,7 +15,8 @@ single-column file is one feature. Formats, by file extension:
 
 The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the reported value only; the 90% interval
 (JSON ``interval_nats``, ``interval_bits``) adds, above it, the spread between the estimators that took part
-(JSON ``estimates``) as an allowance for their bias, which is low where they fail. ``--quick`` skips the
+(JSON ``estimates``; all but the ``radial`` one, which reads only the norms) as an allowance for their bias,
+which is low where they fail. ``--quick`` skips the
 critic (about a second for a few dimensions).
 
 The JSON ``dependence`` (text: the ``dependence:`` line) says what the result supports: ``detected``,
