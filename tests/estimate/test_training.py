@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from infomax.data.synthetic import mi_to_rho, sample_correlated_gaussian_np
 from infomax.estimate import estimate_mi
@@ -62,3 +64,58 @@ def test_divergence_is_reported_and_best_critic_kept(monkeypatch: pytest.MonkeyP
     assert any("diverged at step 45" in w and "smile" in w for w in e.warnings)
     # the reported estimate is that of the step-40 critic, exactly as a run that stopped there reports it
     assert (e.mi_nats, e.stderr_nats) == (clean.mi_nats, clean.stderr_nats)
+
+
+# ------------------------------------------------------------------------------ the averaged critic
+
+
+def test_ema_update_by_hand() -> None:
+    import infomax.estimate.training as E
+
+    avg, net = nn.Linear(2, 1), nn.Linear(2, 1)
+    with torch.no_grad():
+        avg.weight.copy_(torch.tensor([[1.0, 2.0]])), avg.bias.fill_(0.0)
+        net.weight.copy_(torch.tensor([[3.0, -2.0]])), net.bias.fill_(1.0)
+    E._ema_update(avg, net, 0.75)  # 0.75 * avg + 0.25 * net
+    assert avg.weight.tolist() == [[1.5, 1.0]] and avg.bias.tolist() == [0.25]
+    assert net.weight.tolist() == [[3.0, -2.0]]  # the trained weights are untouched
+
+
+def test_the_kept_critic_is_the_moving_average(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 40 steps with one check at step 40: the kept critic is the average after 40 updates, and the average
+    # follows avg_t = d_t avg_(t-1) + (1 - d_t) w_t with d_t = min(ema, (1 + t) / (10 + t)); replaying the
+    # same updates by hand gives the same weights. ema = 0 keeps the last iterate itself.
+    import infomax.estimate.training as E
+
+    seen: list[list[torch.Tensor]] = []
+    real = E._ema_update
+
+    def spy(avg: nn.Module, net: nn.Module, decay: float) -> None:
+        seen.append([q.detach().clone() for q in net.parameters()] + [torch.tensor(decay)])
+        real(avg, net, decay)
+
+    monkeypatch.setattr(E, "_ema_update", spy)
+    x, y = _gauss(400, 2, 1.0)
+    kw = {"max_steps": 40, "eval_every": 40, "hidden": (16,), "progress": False}
+    from infomax.estimate.data import prepare, split_rows
+    from infomax.estimate.params import EstimateParams
+
+    p = EstimateParams(**kw)
+    d = prepare(x, y, "rank")
+    gen = torch.Generator().manual_seed(0)
+    t = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p, gen)
+    assert len(seen) == 40 and [float(s[-1]) for s in seen[:2]] == pytest.approx([2 / 11, 3 / 12])
+    assert float(seen[-1][-1]) == pytest.approx(0.99 if 41 / 50 > 0.99 else 41 / 50)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        init = E._build_critic("separable", 2, 2, (16,), 32)
+    avg = [q.detach().clone() for q in init.parameters()]
+    for s in seen:
+        avg = [s[-1] * a + (1 - s[-1]) * w for a, w in zip(avg, s[:-1])]
+    for a, q in zip(avg, t.net.parameters()):
+        torch.testing.assert_close(q.detach(), a)
+    p0 = EstimateParams(**kw, ema=0.0)
+    gen = torch.Generator().manual_seed(0)
+    seen.clear()
+    t0 = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p0, gen)
+    assert not seen and not torch.equal(next(t0.net.parameters()), next(t.net.parameters()))

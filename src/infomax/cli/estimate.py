@@ -15,7 +15,8 @@ single-column file is one feature. Formats, by file extension:
 
 The ``+/-`` (JSON ``stderr_nats``) is the sampling noise of the reported value only; the 90% interval
 (JSON ``interval_nats``, ``interval_bits``) adds, above it, the spread between the estimators that took part
-(JSON ``estimates``) as an allowance for their bias, which is low where they fail. ``--quick`` skips the
+(JSON ``estimates``; all but the ``radial`` one, which reads only the norms) as an allowance for their bias,
+which is low where they fail. ``--quick`` skips the
 critic (about a second for a few dimensions).
 
 The JSON ``dependence`` (text: the ``dependence:`` line) says what the result supports: ``detected``,
@@ -62,8 +63,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--method",
         default=D.method,
         choices=list(METHODS),
-        help="auto (default): the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the critic's "
-        "bound; quick: the first two only (about a second); critic, ksg or gaussian: that one alone",
+        help="auto (default): the largest of the Gaussian-copula MI, KSG (dx + dy <= 20), KSG between the "
+        "two sides' norms and the critic's bound; quick: all but the critic (about a second); critic, ksg or "
+        "gaussian: that one alone",
     )
     p.add_argument(
         "--quick", action="store_true", help="same as --method quick: no critic, for exploration"
@@ -91,8 +93,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--hidden",
         type=_hidden,
         metavar="N[,N...]",
-        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 256,256); a smaller critic overfits "
-        "less when samples are few for the dimension",
+        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 128,128,128,128; concat critic: "
+        "256,256); a smaller critic overfits less when samples are few for the dimension",
     )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")

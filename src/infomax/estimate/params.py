@@ -37,8 +37,10 @@ ESTIMATOR_BOUNDS: dict[str, str] = {
 }
 #: Estimator families ``estimate_mi`` offers: name -> what is reported.
 METHODS: dict[str, str] = {
-    "auto": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the trained critic's value",
-    "quick": "the largest of the Gaussian-copula MI and KSG (dx + dy <= 20): no critic, about a second",
+    "auto": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20), the radial KSG (KSG between the two "
+    "sides' norms) and the trained critic's value",
+    "quick": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the radial KSG: no critic, "
+    "about a second",
     "critic": "the trained critic's held-out bound only (the bound option)",
     "ksg": "KSG (Kraskov et al. 2004, k = 5) on the rank-Gaussianized data only",
     "gaussian": "the bias-corrected Gaussian-copula MI only (exact for Gaussians under monotone maps)",
@@ -72,8 +74,15 @@ class EstimateParams:
             training value is capped at log(batch_size).
         max_steps: optimisation steps at most (>= 1).
         lr, weight_decay: Adam settings (lr > 0, weight_decay >= 0).
-        hidden: critic hidden layer sizes (default None: (256, 256)); each >= 1.
+        hidden: critic hidden layer sizes (default None: (128, 128, 128, 128) for the separable critic,
+            (256, 256) for the concat one); each >= 1.
         embed_dim: separable critic's embedding size (>= 1).
+        ema: decay of the moving average of the critic's weights that validation reads and the result
+            keeps (Polyak averaging; 0 = the trained weights themselves). In [0, 1).
+        radial: with ``preprocess="rank"``, append to each side of two or more columns its radial feature
+            (:func:`~infomax.estimate.data.radial_feature`, the rank-Gaussianized norm of the robustly
+            standardized row) to the critic's input: a function of the row, so the MI is unchanged, and a
+            shared scale (Student-t) or a norm-dependent rotation (spirals) becomes easy to read.
         test_fraction, val_fraction: shares of the rows held out for the test and validation splits, each
             in (0, 1), together < 1.
         eval_every: steps between validation checks (>= 1).
@@ -103,6 +112,8 @@ class EstimateParams:
     weight_decay: float = 0.0
     hidden: tuple[int, ...] | None = None
     embed_dim: int = 32
+    ema: float = 0.99
+    radial: bool = True
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     eval_every: int = 100
@@ -145,6 +156,7 @@ class EstimateParams:
             (eb is None or eb >= 2, f"eval_batch_size must be >= 2, got {eb}"),
             (self.n_eval_batches >= 2, f"n_eval_batches must be >= 2, got {self.n_eval_batches}"),
             (self.embed_dim >= 1, f"embed_dim must be >= 1, got {self.embed_dim}"),
+            (math.isfinite(self.ema) and 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
         ]
 

@@ -26,9 +26,10 @@ class MIEstimate:
             (InfoNCE at its ceiling: the MI is probably higher), ``reliable`` False (says little about the
             MI), ``deterministic`` (the MI is infinite; this is a lower bound).
         method: the estimator family option ("auto", "quick", "critic", "ksg", "gaussian").
-        chosen: which estimate ``mi_nats`` is: "gaussian", "ksg" or "critic" (the largest one in "auto").
+        chosen: which estimate ``mi_nats`` is: "gaussian", "ksg", "radial" or "critic" (the largest one in
+            "auto").
         estimates: every estimator's value (nats) that took part, e.g. ``{"gaussian": .., "ksg": ..,
-            "critic": ..}``.
+            "radial": .., "critic": ..}``.
         interval_nats, interval_bits: the 90% interval (low, high): the noise of ``mi_nats`` (+/- 1.645
             stderr) and, above it, the spread between the estimators as an allowance for their low bias
             (``infomax.estimate.nonparam.combine``). With one estimator it covers the noise only.
