@@ -117,6 +117,9 @@ class DIMCO(MethodBase):
         reg_weight: lambda (paper: 1); 0 disables the regularizer.
         holdout_classes: labels never trained on (their items are dropped from every batch before the
             encoder sees them), for few-shot evaluation on unseen classes of a labelled dataset.
+        confidence_penalty: beta >= 0; the loss gains ``- beta * mean_b sum_i H(p_bi)`` (Pereyra et al.
+            2017, "Regularizing Neural Networks by Penalizing Confident Output Distributions"), which keeps
+            the per-item code distributions from saturating to one-hot (0 disables it, the paper's loss).
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -131,8 +134,11 @@ class DIMCO(MethodBase):
         n_pairs: int = 16,
         reg_weight: float = 1.0,
         holdout_classes: tuple[int, ...] = (),
+        confidence_penalty: float = 0.0,
     ) -> None:
         super().__init__()
+        if not confidence_penalty >= 0:
+            raise UserError(f"confidence_penalty must be >= 0, got {confidence_penalty}")
         if n_pairs < 0:
             raise UserError(f"n_pairs must be >= 0, got {n_pairs}")
         if reg_weight < 0:
@@ -140,6 +146,7 @@ class DIMCO(MethodBase):
         self.encoder = encoder
         self.n_pairs = int(n_pairs)
         self.reg_weight = float(reg_weight)
+        self.confidence_penalty = float(confidence_penalty)
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -163,6 +170,10 @@ class DIMCO(MethodBase):
             reg = pairwise_independence(probs, n_pairs=self.n_pairs)
             loss = loss + self.reg_weight * reg
             out["reg/independence"] = reg.detach()
+        item_entropy = -(probs * torch.log_softmax(logits, dim=-1)).sum(-1).mean(0).sum()  # mean_b sum_i H
+        out["code/item_entropy"] = item_entropy.detach()
+        if self.confidence_penalty > 0:
+            loss = loss - self.confidence_penalty * item_entropy
         counts = torch.unique(labels, return_counts=True)[1].to(probs.dtype)
         h_y = -(counts / labels.numel() * torch.log(counts / labels.numel())).sum()
         # the estimate sums per-dimension terms I(x_i; Y) <= min(log k, H(Y)): its maximum is d times that
@@ -224,6 +235,8 @@ class Config(MethodConfig):
         holdout_classes: labels never trained on (for few-shot on unseen classes of CIFAR-10 etc.).
         frozen_run: a run directory whose encoder becomes the frozen backbone (compressing a continuous
             embedding); ``encoder``/``y_dim`` are then ignored and ``feature_layer`` names its feature.
+        confidence_penalty: weight of the per-item code entropy bonus against saturated (one-hot) code
+            probabilities (0: the paper's loss).
     """
 
     d: int = 16
@@ -235,6 +248,7 @@ class Config(MethodConfig):
     feature_layer: str = choice("fc", _feature_layers)
     holdout_classes: tuple[int, ...] = ()
     frozen_run: str | None = None
+    confidence_penalty: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -243,6 +257,8 @@ class Config(MethodConfig):
             raise UserError(f"n_pairs and y_dim must be >= 1, got {self.n_pairs} and {self.y_dim}")
         if not self.reg_weight >= 0:
             raise UserError(f"reg_weight must be >= 0, got {self.reg_weight}")
+        if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
+            raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
 
 
 def _make_backbone(cfg: Config, info: object) -> nn.Module:
@@ -319,7 +335,8 @@ def build(cfg: Config, info: object) -> DIMCO:
         backbone, feature_layer=cfg.feature_layer, feature_dim=width, d=cfg.d, k=cfg.k, freeze_backbone=frozen
     )
     return DIMCO(
-        encoder, n_pairs=cfg.n_pairs, reg_weight=cfg.reg_weight, holdout_classes=tuple(cfg.holdout_classes)
+        encoder, n_pairs=cfg.n_pairs, reg_weight=cfg.reg_weight, holdout_classes=tuple(cfg.holdout_classes),
+        confidence_penalty=cfg.confidence_penalty,
     )
 
 
