@@ -7,8 +7,9 @@ dimensions, symbols and classes: the per-dimension softmax, ``I = sum_i [H(mean_
 sum_c pi_c H(mean_{b in c} p_bi)]`` with the batch class frequencies ``pi_c``, the pairwise independence
 regulariser ``mean over sampled pairs of KL(joint || product of marginals)`` (the pairs drawn from the same
 seeded RNG, two distinct dimensions each), the loss ``-I + lambda * reg``, the label entropy H(Y), the
-ceiling ``d * min(H(Y), log k)`` and the code length ``d log2 k``. Labels are deliberately unbalanced.
-Float64 throughout.
+ceiling ``d * min(H(Y), log k)``, the code length ``d log2 k``, and the mean per-item code entropy
+``mean_b sum_i H(p_bi)`` that the optional confidence penalty subtracts (times beta) from the loss.
+Labels are deliberately unbalanced. Float64 throughout.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
         reg = kl_sum / cfg["n_pairs"]
         out["reg/independence"] = reg
         loss = loss + cfg["reg_weight"] * reg
+    # mean over items of the summed per-dimension entropies; the confidence penalty subtracts beta times it
+    item_entropy = sum(_h(probs[n][i]) for n in range(b) for i in range(d)) / b
+    out["code/item_entropy"] = item_entropy
+    loss = loss - cfg.get("confidence_penalty", 0.0) * item_entropy
     out["loss"] = loss
     return out
 
@@ -88,22 +93,24 @@ VARIANTS = {
     "no-regulariser": {"d": 4, "k": 3, "n_pairs": 5, "reg_weight": 0.0},
     "holdout-class-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 2.0, "holdout": (3,)},
     "one-dimension": {"d": 1, "k": 5, "n_pairs": 4, "reg_weight": 1.0},
+    "confidence-penalty-0.3": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0, "confidence_penalty": 0.3},
 }
 
 
 @pytest.mark.parametrize("name", list(VARIANTS))
 def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> None:
-    """Pins ``loss``, ``mi/discrete``, ``reg/independence``, ``mi/label_entropy``, ``mi/ceiling`` and
-    ``code_bits`` to the reference: the sign and class weighting of the closed-form I(code; label), the
-    sampled pairs' KL(joint || product) averaged over pairs and added with weight lambda, held-out classes
-    dropped before encoding, no regulariser with lambda 0 or d = 1, and the gradient of the loss for every
-    parameter."""
+    """Pins ``loss``, ``mi/discrete``, ``reg/independence``, ``code/item_entropy``, ``mi/label_entropy``,
+    ``mi/ceiling`` and ``code_bits`` to the reference: the sign and class weighting of the closed-form
+    I(code; label), the sampled pairs' KL(joint || product) averaged over pairs and added with weight
+    lambda, the confidence penalty's sign and weight, held-out classes dropped before encoding, no
+    regulariser with lambda 0 or d = 1, and the gradient of the loss for every parameter."""
     cfg = VARIANTS[name]
     torch.manual_seed(0)
     backbone = DIMConvEncoder(1, 8, y_dim=8, mean=(0.5,), std=(0.25,))
     enc = DIMCOEncoder(backbone, "y", 8, d=cfg["d"], k=cfg["k"])
     m = DIMCO(enc, n_pairs=cfg["n_pairs"], reg_weight=cfg["reg_weight"],
-              holdout_classes=cfg.get("holdout", ())).double()
+              holdout_classes=cfg.get("holdout", ()),
+              confidence_penalty=cfg.get("confidence_penalty", 0.0)).double()
     x = torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(123)
     out = m((x, LABELS))

@@ -167,6 +167,8 @@ CASES: list[dict] = [
           "loss = loss - self.reg_weight * reg", DIMCO_T),
     _case("dimco regulariser weight ignored", DIMCO, "loss = loss + self.reg_weight * reg",
           "loss = loss + reg", DIMCO_T),
+    _case("dimco confidence penalty sign", DIMCO, "loss = loss - self.confidence_penalty * item_entropy",
+          "loss = loss + self.confidence_penalty * item_entropy", DIMCO_T),
     _case("dimco regulariser KL reversed", DISC,
           "(joint * (torch.log(joint.clamp_min(_TINY)) - torch.log(product.clamp_min(_TINY))))",
           "(product * (torch.log(product.clamp_min(_TINY)) - torch.log(joint.clamp_min(_TINY))))",

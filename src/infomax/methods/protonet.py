@@ -139,7 +139,7 @@ PRESETS: dict[str, Preset] = {
     ),
     "protonet-omniglot": Preset(
         description="ProtoNet (prototypical loss, 1 support + 7 queries per class) on Omniglot background "
-                    "with the dimco-omniglot encoder and batches (32 classes x 8 items); few-shot on "
+                    "with the dimco-omniglot encoder, batches of 32 classes x 8 items; few-shot on "
                     "evaluation",
         method="protonet",
         overrides={"data": "omniglot", "batch_size": 256, "max_epochs": 30, "sampler": "balanced",
