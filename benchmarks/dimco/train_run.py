@@ -1,8 +1,9 @@
 """Train a run for the DIMCO benchmarks without the end-of-training linear probes.
 
-``infomax train`` ends with a linear probe per layer; on Omniglot the test classes (evaluation alphabets)
-are disjoint from the training classes, so that probe measures nothing and costs minutes of CPU. This
-script resolves a preset exactly like ``infomax train`` and calls ``engine.fit(..., evaluate=False)``;
+``infomax train`` ends with its final evaluation (the baselines, then a probe per layer, or on Omniglot,
+whose test classes are unseen in training, 5-way 1-shot episodes per layer), which costs minutes of CPU
+that the benchmarks spend on their own protocols. This script resolves a preset exactly like
+``infomax train`` and calls ``engine.fit(..., evaluate=False)``;
 the run directory is a normal run (``infomax eval``, ``infomax index`` and ``load_run`` work on it).
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dimco-omniglot --out RUN \\
