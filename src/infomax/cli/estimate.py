@@ -44,7 +44,11 @@ from infomax.errors import UserError
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     from infomax.estimate import ESTIMATOR_BOUNDS, ESTIMATOR_CRITICS, METHODS, PREPROCESS
+    from infomax.estimate.params import CONCAT_HIDDEN, SEPARABLE_HIDDEN
     from infomax.estimate.params import EstimateParams as D  # every default is declared there, once
+
+    def _sizes(h: tuple[int, ...]) -> str:
+        return ",".join(map(str, h))
 
     p = subparsers.add_parser(
         "estimate",
@@ -93,8 +97,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--hidden",
         type=_hidden,
         metavar="N[,N...]",
-        help="critic hidden layer sizes, e.g. 64 or 128,128 (default: 128,128,128,128; concat critic: "
-        "256,256); a smaller critic overfits less when samples are few for the dimension",
+        help=f"critic hidden layer sizes, e.g. 64 or 128,128 (default: {_sizes(SEPARABLE_HIDDEN)}; concat "
+        f"critic: {_sizes(CONCAT_HIDDEN)}); a smaller critic overfits less when samples are few for the "
+        "dimension",
     )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")

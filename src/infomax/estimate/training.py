@@ -36,12 +36,8 @@ from torch import Tensor, nn
 
 from infomax.errors import UserError
 from infomax.estimate.data import Split
-from infomax.estimate.params import EstimateParams, smile_hint
+from infomax.estimate.params import CONCAT_HIDDEN, SEPARABLE_HIDDEN, EstimateParams, smile_hint
 
-#: The separable critic's default hidden layers: four of 128. Deeper than (256, 256), about as fast, and
-#: better at the norm-dependent rotations of the Beyond-Normal spirals (development seed 0 of
-#: benchmarks/estimate/: 0.87-0.92 against 0.78-0.85 of a true 1.02 nats, with the radial feature).
-SEPARABLE_HIDDEN = (128, 128, 128, 128)
 #: ``fn(scores (N, N), log_baseline (N,) | None) -> (value to maximize, reported value)``
 Objective = Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor]]
 
@@ -196,7 +192,7 @@ def _build_critic(
     if name == "separable":
         return cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim)
     if name == "concat":
-        return cls(x_dim, y_dim, hidden=hidden or (256, 256))
+        return cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN)
     return cls(x_dim, y_dim)  # bilinear
 
 
