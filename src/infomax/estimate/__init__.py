@@ -300,6 +300,11 @@ def estimate_mi(
     )
 
 
+#: The radial KSG reads one feature a side, far below the MI unless the dependence is a shared scale, so it
+#: takes part in the maximum but not in the spread (``nonparam.combine``'s ``not_spread``).
+_SPREAD_ASIDE = " other than the radial one"
+
+
 def _auto_note(chosen: str, values: dict[str, tuple[float, float]]) -> str:
     """What the reported value is when several estimators took part (empty for the critic alone)."""
     if len(values) < 2:
@@ -307,7 +312,7 @@ def _auto_note(chosen: str, values: dict[str, tuple[float, float]]) -> str:
     return (
         f" The reported value is the {chosen} estimate, the largest of {', '.join(values)} (each reads low "
         "where it fails); stderr_nats is its sampling noise, and the 90% interval interval_nats adds, above "
-        "it, the spread between the estimators."
+        f"it, the spread between the estimators{_SPREAD_ASIDE if 'radial' in values else ''}."
     )
 
 
@@ -360,6 +365,7 @@ def _critic_free(
         warnings=warnings + _sample_size_warning(mi, data.n),
         note=(
             f"{METHODS[p.method]}. The 90% interval covers the sampling noise of the reported value and, "
-            "above it, the spread between the estimators (their usual bias is low)."
+            f"above it, the spread between the estimators{_SPREAD_ASIDE if 'radial' in values else ''} "
+            "(their usual bias is low)."
         ),
     )
