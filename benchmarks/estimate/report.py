@@ -8,8 +8,11 @@ summary and the per-task table) and ``<out>/estimate_vs_truth_<tag>.png``, tag =
 
 Summary per estimator: mean absolute error (nats), tasks within 10% of the truth, tasks within 0.1 nats of
 the truth (an absolute criterion; NOT checked to be the MMG paper's own), wall seconds per task (mean), CPU
-seconds per task (where the runner records them) and, where the estimator gives one, the coverage of its
-90% interval.
+seconds per task (where the runner records them), where the estimator gives one, the coverage of its
+90% interval, and the machine the rows ran on: the ``device`` column of the rows where the runner records
+one (peer_diffusion_mi.py: the GPU, with its number of concurrent worker processes), else the shared 2-core
+CPU machine every other runner used. Timings of rows from different machines are not comparable; the table
+says so under the summary.
 """
 
 from __future__ import annotations
@@ -26,6 +29,17 @@ def _f(v: str) -> float:
         return float(v)
     except (TypeError, ValueError):
         return math.nan
+
+
+CPU_ROWS = "CPU, 2 shared cores"  # where every runner without a device column ran
+
+
+def _device(rs: list[dict]) -> str:
+    """The machine a set of rows ran on, as the rows record it (several: joined)."""
+    names = sorted({(r.get("device") or "").strip() or CPU_ROWS for r in rs})
+    workers = sorted({r.get("workers") for r in rs if r.get("workers")})
+    label = " / ".join(names)
+    return label + (f" ({', '.join(workers)} processes sharing it)" if workers else "")
 
 
 def main() -> None:
@@ -62,6 +76,7 @@ def main() -> None:
             "sec": sum(_f(r["seconds"]) for r in rs) / len(rs),
             "cpu": sum(_f(r.get("cpu_seconds", "")) for r in rs) / len(rs),
             "coverage": (f"{sum(cov)}/{len(cov)}" if cov else "-"),
+            "device": _device(rs),
         })
     tasks = sorted({(r["task"], r["seed"]) for r in rows})
     ests = sorted(by)
@@ -75,12 +90,18 @@ def main() -> None:
                                                   if (*t, e) in lookup else "" for e in ests)])
     lines = [f"Beyond-Normal tasks, N = {args.n}, sampling seed(s) {', '.join(seeds)}.", "",
              "| estimator | tasks | MAE (nats) | within 10% | within 0.1 nats | s/task | CPU s/task "
-             "| 90% covers |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| 90% covers | ran on |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         lines.append(f"| {s['estimator']} | {s['tasks']} | {s['mae']:.4f} | {s['within10']} | {s['mmg']} | "
                      f"{s['sec']:.1f} | {'-' if math.isnan(s['cpu']) else format(s['cpu'], '.1f')} | "
-                     f"{s['coverage']} |")
+                     f"{s['coverage']} | {s['device']} |")
+    others = sorted({s["device"] for s in summary} - {CPU_ROWS})
+    if others:
+        lines += ["", f"Timings are comparable only between rows that ran on the same machine: the rows on "
+                      f"{'; '.join(others)} are not comparable in time with the rows on the {CPU_ROWS} "
+                      f"(the s/task of those rows is the wall time of one task while the other worker "
+                      f"processes shared the machine)."]
     lines += ["", "| task | seed | truth | " + " | ".join(ests) + " |", "|---|---|---|" + "---|" * len(ests)]
     for t in tasks:
         cells = []
@@ -92,7 +113,7 @@ def main() -> None:
         lines.append(f"| {t[0]} | {t[1]} | {truth[t]:.3f} | " + " | ".join(cells) + " |")
     lines += ["", "Bold: more than 10% from the truth."]
     (out / f"table_{tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:4 + len(summary)]))
+    print("\n".join(lines[:4 + len(summary) + (2 if others else 0)]))
 
     import matplotlib
 
