@@ -39,7 +39,9 @@ def _device(rs: list[dict]) -> str:
     names = sorted({(r.get("device") or "").strip() or CPU_ROWS for r in rs})
     workers = sorted({r.get("workers") for r in rs if r.get("workers")})
     label = " / ".join(names)
-    return label + (f" ({', '.join(workers)} processes sharing it)" if workers else "")
+    if not workers:
+        return label
+    return f"{label} ({', '.join(workers)} worker process{'' if workers == ['1'] else 'es'} at once)"
 
 
 def main() -> None:
@@ -102,6 +104,11 @@ def main() -> None:
                       f"{'; '.join(others)} are not comparable in time with the rows on the {CPU_ROWS} "
                       f"(the s/task of those rows is the wall time of one task while the other worker "
                       f"processes shared the machine)."]
+    counts = sorted({s["tasks"] for s in summary})
+    if len(counts) > 1:
+        lines += ["", f"Not every estimator has every task ({', '.join(map(str, counts))} rows): each "
+                      f"summary row averages over its own tasks only, so rows with fewer tasks are not "
+                      f"compared on the same set."]
     lines += ["", "| task | seed | truth | " + " | ".join(ests) + " |", "|---|---|---|" + "---|" * len(ests)]
     for t in tasks:
         cells = []
@@ -113,7 +120,7 @@ def main() -> None:
         lines.append(f"| {t[0]} | {t[1]} | {truth[t]:.3f} | " + " | ".join(cells) + " |")
     lines += ["", "Bold: more than 10% from the truth."]
     (out / f"table_{tag}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines[:4 + len(summary) + (2 if others else 0)]))
+    print("\n".join(lines[:4 + len(summary) + (2 if others else 0) + (2 if len(counts) > 1 else 0)]))
 
     import matplotlib
 
