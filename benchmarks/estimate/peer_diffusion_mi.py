@@ -28,6 +28,9 @@ held out for the estimate, the rest for training (the package's examples estimat
 ``torch.manual_seed(seed)`` before each fit. One torch thread per worker process; each fit uses CUDA when
 the process sees a GPU (the package decides), ``--accelerator cpu`` hides it.
 
+Time limits: no fit starts after ``--deadline-s``; with ``--stop-s`` (when the caller will stop the run)
+no fit starts that would end after it, judged by 1.2 x the mean wall time of that estimator's finished fits.
+
 Output: ``diffusion-mi-<est>_n<N>_s<seed>.csv`` in --out, the columns of run.py (no interval) plus
 ``steps`` (optimizer steps the fit ran), ``device`` and ``workers`` (fits running at once). Every finished
 task is appended and flushed at once, so a run stopped from outside keeps what it finished; tasks already in
@@ -53,6 +56,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -133,10 +137,23 @@ def split(n: int, seed: int, test_fraction: float) -> tuple[np.ndarray, np.ndarr
 _LOG = None
 
 
+def _die_with_parent() -> None:
+    """Linux: SIGKILL this worker when the main process dies (Lightning catches SIGTERM during a fit)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _init_worker(log_dir: str) -> None:
     import logging
     import warnings
 
+    _die_with_parent()
     global _LOG
     _LOG = open(Path(log_dir) / f"worker-{os.getpid()}.log", "a", buffering=1)  # noqa: SIM115
     sys.stdout = sys.stderr = _LOG
@@ -221,6 +238,9 @@ def main() -> None:
     ap.add_argument("--minde-early-stopping", action="store_true",
                     help="MINDE's demo setting (patience 2 epochs on the training loss); off by default")
     ap.add_argument("--deadline-s", type=float, default=0.0, help="start no task after this many seconds")
+    ap.add_argument("--stop-s", type=float, default=0.0,
+                    help="when the run will be stopped from outside: start no fit expected (1.2 x the mean "
+                         "of that estimator's finished fits) to end after it")
     ap.add_argument("--accelerator", choices=("auto", "cpu"), default="auto",
                     help="cpu hides any GPU from the workers")
     ap.add_argument("--check", action="store_true", help="only check the imports and print the environment")
@@ -284,25 +304,42 @@ def main() -> None:
                 "args": vars(args), "order": order, "already_done": len(done), "jobs": len(jobs)})
     (out / "diffusion-mi_env.json").write_text(json.dumps(env, indent=1) + "\n")
     print(f"{len(jobs)} fits ({len(done)} already in the csv files), {args.workers} workers, "
-          f"{args.max_steps} steps each, deadline {args.deadline_s or 'none'} s", flush=True)
+          f"{args.max_steps} steps each, deadline {args.deadline_s or 'none'} s, "
+          f"stop {args.stop_s or 'none'} s", flush=True)
 
     tmp = tempfile.mkdtemp(prefix="dmi-lightning-")
     os.environ.update({"PL_TRAINER_DEFAULT_ROOT_DIR": tmp, "PL_TRAINER_ENABLE_PROGRESS_BAR": "False",
                        "PL_TRAINER_ENABLE_MODEL_SUMMARY": "False", "OMP_NUM_THREADS": "1",
                        "MKL_NUM_THREADS": "1"})
     finished, failed, skipped, broken = 0, 0, 0, False
+    secs: dict[str, list[float]] = {}  # estimator -> wall seconds of its finished fits
     pending: set = set()
     todo = iter(jobs)
     with ProcessPoolExecutor(args.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(str(out / "logs"),)) as pool:
+
+        def _on_term(signum: int, _frame: object) -> None:  # stopped from outside (timeout): end now
+            procs = getattr(pool, "_processes", None) or {}  # pid -> Process
+            for p in list(procs.values()):
+                p.kill()
+            shutil.rmtree(tmp, ignore_errors=True)
+            print(f"stopped by signal {signum}: {finished} fits done and written", flush=True)
+            os._exit(128 + signum)
+
+        signal.signal(signal.SIGTERM, _on_term)
         while True:
             while len(pending) < args.workers and not broken:
                 if args.deadline_s and time.monotonic() - t_start > args.deadline_s:
-                    skipped = sum(1 for _ in todo)
+                    skipped += sum(1 for _ in todo)
                     break
                 job = next(todo, None)
                 if job is None:
                     break
+                took = secs.get(job["estimator"])
+                if args.stop_s and took and (time.monotonic() - t_start
+                                             + 1.2 * sum(took) / len(took) > args.stop_s):
+                    skipped += 1  # would not finish before the run is stopped from outside
+                    continue
                 pending.add(pool.submit(run_job, job))
             if not pending:
                 break
@@ -322,6 +359,7 @@ def main() -> None:
                           flush=True)
                     continue
                 finished += 1
+                secs.setdefault(row["estimator"].removeprefix("diffusion-mi-"), []).append(row["seconds"])
                 _append(out / f"{row['estimator']}_n{row['n']}_s{row['seed']}.csv", row, FIELDS)
                 print(f"[{time.monotonic() - t_start:6.0f}s] {row['estimator']:18s} s{row['seed']} "
                       f"{row['task']:48s} truth {row['truth']:.3f} est {row['estimate']:.3f} "

@@ -8,8 +8,9 @@
 # (lightning_utilities, torchmetrics), numpy, scipy, scikit-learn, matplotlib. The script checks the
 # imports first, then runs benchmarks/estimate/peer_diffusion_mi.py over every task of SEEDS with both
 # estimators interleaved (hard tasks first), WORKERS processes on the one GPU, no task started after
-# DEADLINE seconds, the whole run stopped by `timeout -k` after DEADLINE + GRACE seconds (every finished
-# task is already in its csv). The csv files, the env json and the worker logs go to OUT/raw.
+# DEADLINE seconds nor any fit expected to end after DEADLINE + GRACE - 5 s (1.2 x the mean of that
+# estimator's finished fits), the whole run stopped by `timeout -k` after DEADLINE + GRACE seconds (every
+# finished fit is already in its csv). The csv files, the env json and the worker logs go to OUT/raw.
 #
 # Environment (defaults): PAYLOAD (.devdata/dmi), OUT (required), WORKERS (12), DEADLINE (420), GRACE (60),
 # SEEDS (200,201,202), N (5000), ESTIMATORS (mmg,minde), MAX_STEPS (3000, the package demos'),
@@ -33,7 +34,7 @@ if [ $rc -ne 0 ]; then cat "$out/check.txt"; echo "import check failed (rc=$rc):
 # 2. the run; the workers and their children share timeout's process group, so -k reaches them too
 start=$(date +%s)
 timeout -k 10 $(( deadline + grace )) $python "${peer[@]}" "${extra[@]}" --workers "$workers" \
-  --deadline-s "$deadline" --max-steps "${MAX_STEPS:-3000}" 2>&1 | tee "$out/run.log" | grep -v '^\['
+  --deadline-s "$deadline" --stop-s $(( deadline + grace - 5 )) --max-steps "${MAX_STEPS:-3000}" 2>&1 | tee "$out/run.log" | grep -v '^\['
 echo "peer rc=${PIPESTATUS[0]} $(( $(date +%s) - start )) s"
 # 3. summary: fits per estimator and seed, mean seconds and steps, mean |estimate - truth|
 $python - "$out/raw" <<'PY'
