@@ -158,10 +158,9 @@ def main() -> None:
     print("\n".join(lines))
 
 
-def _shifted(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A copy of uint8 images (N, C, H, W), each rolled by a random (dy, dx) in [-2, 2]^2."""
+def _shifted(images: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """A copy of uint8 images (N, C, H, W), image i rolled by ``shifts[i]`` = (dy, dx)."""
     out = np.empty_like(images)
-    shifts = rng.integers(-2, 3, (len(images), 2))
     for i, (dy, dx) in enumerate(shifts):
         out[i] = np.roll(images[i], (int(dy), int(dx)), axis=(1, 2))
     return out
@@ -201,20 +200,36 @@ def real_mode(args: argparse.Namespace) -> None:
     offset = int(max(np.max(np.asarray(p.labels)) for p in parts[:2])) + 1
     base_labels = np.concatenate([np.asarray(parts[0].labels), np.asarray(parts[1].labels),
                                   np.asarray(parts[2].labels) + offset])
-    t0 = time.perf_counter()
-    logprobs, feats, labels = [], [], []
-    for c in range(args.copies):
-        imgs = base if c == 0 else _shifted(base, rng)
-        logprobs.append(extract_features(enc, imgs, "logprobs").reshape(-1, d, k).astype(np.float32))
-        feats.append(extract_features(enc, imgs, enc.feature_layer).astype(np.float32))
-        labels.append(base_labels)
-    encode_s = time.perf_counter() - t0
-    lp, x, y = np.concatenate(logprobs), np.concatenate(feats), np.concatenate(labels)
-    del logprobs, feats
-    x /= np.linalg.norm(x, axis=1, keepdims=True) + 1e-12
-    n, dim, topk = len(y), x.shape[1], args.topk
+    # every random draw first (each copy's shifts: a random (dy, dx) in [-2, 2]^2 per image, then the
+    # queries), so that the encoding below can keep only what the indexes need: the codes of all items,
+    # the float features (preallocated, normalised in place) and the log-probabilities of the queries
+    nb, topk = len(base), args.topk
+    shifts = [rng.integers(-2, 3, (nb, 2)) for _ in range(1, args.copies)]
+    n = nb * args.copies
     qids = np.sort(rng.choice(n, min(args.queries, n), replace=False))
     nq = len(qids)
+    y = np.tile(base_labels, args.copies)
+    t0 = time.perf_counter()
+    codes = np.empty((n, d), np.uint8)
+    lpq = np.empty((nq, d, k), np.float32)  # log p(code | query), row i for item qids[i]
+    x = None
+    for c in range(args.copies):
+        imgs = base if c == 0 else _shifted(base, shifts[c - 1])
+        lp_c = extract_features(enc, imgs, "logprobs").reshape(-1, d, k).astype(np.float32)
+        codes[c * nb : (c + 1) * nb] = lp_c.argmax(-1)
+        mine = (qids >= c * nb) & (qids < (c + 1) * nb)
+        lpq[mine] = lp_c[qids[mine] - c * nb]
+        del lp_c
+        f = extract_features(enc, imgs, enc.feature_layer).astype(np.float32)
+        if x is None:
+            x = np.empty((n, f.shape[1]), np.float32)
+        x[c * nb : (c + 1) * nb] = f / (np.linalg.norm(f, axis=1, keepdims=True) + 1e-12)
+        del f, imgs
+    encode_s = time.perf_counter() - t0
+    dim = x.shape[1]
+
+    def lp_of(q: np.ndarray) -> np.ndarray:  # the queries' log-probabilities, (len(q), d, k)
+        return lpq[np.searchsorted(qids, q)]
 
     def timed_search(fn):
         fn(qids[: min(8, nq)])  # warm-up
@@ -238,19 +253,19 @@ def real_mode(args: argparse.Namespace) -> None:
 
     t = time.perf_counter()
     index = CodeIndex(d, k, backend="fastscan")
-    index.add(lp.argmax(-1).astype(np.uint8))
+    index.add(codes)
     build = time.perf_counter() - t
-    (code_s, ids), qps = timed_search(lambda q: index.search(lp[q], topk, exclude=q))
+    (code_s, ids), qps = timed_search(lambda q: index.search(lp_of(q), topk, exclude=q))
     index.stats = dict.fromkeys(index.stats, 0)
-    index.search(lp[qids], topk, exclude=qids)  # once more, untimed, for the certificate's statistics
+    index.search(lpq, topk, exclude=qids)  # once more, untimed, for the certificate's statistics
     stats = dict(index.stats)
     rows.append((f"DIMCO codes d={d} k={k} (CodeIndex, exact)", index.memory_bytes() / n, build, qps, ids))
     # exactness: the same queries through the independent brute-force backend
     nv = min(nq, 50) if args.verify is None else min(args.verify, nq)
     brute = CodeIndex(d, k, backend="brute")
-    brute.add(lp.argmax(-1).astype(np.uint8))
+    brute.add(codes)
     t = time.perf_counter()
-    ref_s, ref_i = brute.search(lp[qids[:nv]], topk, exclude=qids[:nv])
+    ref_s, ref_i = brute.search(lpq[:nv], topk, exclude=qids[:nv])
     brute_qps = nv / (time.perf_counter() - t)
     identical = bool(np.array_equal(ref_i, ids[:nv]) and np.array_equal(ref_s, code_s[:nv]))
     del brute
@@ -268,7 +283,7 @@ def real_mode(args: argparse.Namespace) -> None:
 
     t = time.perf_counter()
     proj = rng.standard_normal((dim, 8 * nbytes)).astype(np.float32)
-    bits = np.packbits((x @ proj) > 0, axis=1)
+    bits = np.concatenate([np.packbits((x[i : i + 65536] @ proj) > 0, axis=1) for i in range(0, n, 65536)])
     binary = faiss.IndexBinaryFlat(8 * nbytes)
     binary.add(bits)
     build = time.perf_counter() - t
