@@ -11,12 +11,14 @@ bounds, and a critic limited by few samples or too few steps makes them lower st
 sit many standard errors above ``mi_nats``. The result's ``note`` says so, and its ``warnings`` name the
 known causes (few samples, overfitting, the step limit, an MI beyond what the data can show).
 
-The default ``method="auto"`` (issue 20) reports the largest of four readings of the MI: the
+The default ``method="auto"`` (issue 20) reports the largest of four or five readings of the MI: the
 bias-corrected Gaussian-copula MI and KSG (:mod:`~infomax.estimate.nonparam`, on the rank-Gaussianized
 data; KSG only for dx + dy <= 20), the radial KSG (KSG between each side's norm, a lower bound by the
 data-processing inequality that holds all of a shared-scale dependence such as Student-t's; when
-dx + dy > 2) and the trained critic's held-out value described below (left out when it does not
-generalize). Each reads low where it fails, so the largest is the best single reading; the 90% interval
+dx + dy > 2), the trained critic's held-out value described below (left out when it does not
+generalize) and, when dx + dy > 20 and the rows allow it, the same critic trained on each side's canonical
+directions (:mod:`~infomax.estimate.projection`; a critic on a few inputs generalizes where one on every
+column memorizes). Each reads low where it fails, so the largest is the best single reading; the 90% interval
 ``interval_nats`` adds, above the noise of that value, the spread between the readings other than the
 radial one (``nonparam.combine``). ``method="critic"`` reports the critic alone; ``"quick"`` skips it.
 
@@ -60,9 +62,9 @@ The package reads as the pipeline ``estimate_mi`` runs, one concept per module:
 ``params`` (:class:`EstimateParams`: every option, its default and its check) -> ``data`` (input checks,
 preprocessing, the train/validation/test split) -> ``relations`` (an exact relation, the strongest column
 pair) -> ``nonparam`` (the critic-free estimators and how readings combine) -> ``training`` (the critic,
-trained with early stopping) -> ``heldout`` (the held-out estimate and
-its standard error) -> ``diagnostics`` (reliability, dependence, warnings) -> ``result``
-(:class:`MIEstimate`).
+trained with early stopping; ``projection``: the canonical directions the projected critic reads) ->
+``heldout`` (the held-out estimate and its standard error) -> ``diagnostics`` (reliability, dependence,
+warnings) -> ``result`` (:class:`MIEstimate`).
 
 Example:
     >>> import numpy as np
@@ -83,7 +85,7 @@ import torch
 from torch import Tensor
 
 from infomax.errors import UserError
-from infomax.estimate.data import Prepared, prepare, split_rows, with_radial
+from infomax.estimate.data import Prepared, Split, prepare, resplit, split_rows, with_radial
 from infomax.estimate.diagnostics import diagnose
 from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
 from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
@@ -96,6 +98,7 @@ from infomax.estimate.params import (
     PREPROCESS,
     EstimateParams,
 )
+from infomax.estimate.projection import canonical_projection
 from infomax.estimate.relations import Relations, find_relations
 from infomax.estimate.result import MIEstimate
 from infomax.estimate.training import train_critic
@@ -241,6 +244,17 @@ def estimate_mi(
     # diagnostics: what the value supports, and the warnings
     diag = diagnose(p, trained, ev, data.n, split.n_train, data.dims, rel)
     # result: the largest estimate (the critic's alone when it does not generalize: then nothing is sure)
+    # many dimensions, and rows enough for a canonical correlation analysis: the critic on the projections
+    if (
+        p.method == "auto"
+        and p.preprocess == "rank"
+        and data.dims > KSG_MAX_DIMS
+        and split.n_train >= _PROJECTED_MIN_ROWS_PER_DIM * data.dims
+        and rel.relation is None
+    ):
+        projected = _projected_critic(data, split, p, rel)
+        if projected is not None:
+            values["projected"] = projected
     ho = ev.heldout
     warnings = data.warnings + trained.warnings + ev.warnings + diag.warnings
     reliable, dependence = diag.reliable, diag.dependence
@@ -298,6 +312,26 @@ def estimate_mi(
         note=note(p, split.n_test, ev) + _auto_note(chosen, values),
         history=trained.history,
     )
+
+
+def _projected_critic(
+    data: Prepared, split: Split, p: EstimateParams, rel: Relations
+) -> tuple[float, float] | None:
+    """The critic's held-out (value, stderr) on each side's canonical directions (fit on the training rows)
+    and radial feature (:mod:`~infomax.estimate.projection`), on ``split``'s rows; None when it does not
+    generalize."""
+    train = split.order[: split.n_train]
+    wx, wy, _ = canonical_projection(data.x[train], data.y[train])
+    px, py = with_radial(data.x @ wx, data.raw_x), with_radial(data.y @ wy, data.raw_y)
+    reduced = resplit(split, px, py, p.torch_device())
+    trained = train_critic(reduced, p, torch.Generator().manual_seed(p.seed + _PROJECTED_SEED_OFFSET))
+    ev = evaluate(trained, reduced, p)
+    diag = diagnose(p, trained, ev, data.n, reduced.n_train, px.shape[1] + py.shape[1], rel)
+    return (ev.heldout.value, ev.heldout.stderr) if diag.reliable else None
+
+
+_PROJECTED_SEED_OFFSET = 7919  # the projected critic's batches: a stream apart from the full critic's
+_PROJECTED_MIN_ROWS_PER_DIM = 10  # fewer training rows per input dimension: sample CCA finds noise
 
 
 #: The radial KSG reads one feature a side, far below the MI unless the dependence is a shared scale, so it

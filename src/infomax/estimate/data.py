@@ -92,6 +92,7 @@ class Split:
     Attributes:
         x: (n, dx) and y: (n, dy), row-paired, on the critic's device.
         n_train, n_val, n_test: the split sizes.
+        order: (n,) the input row at each position (training rows are ``order[:n_train]``).
     """
 
     x: Tensor
@@ -99,6 +100,7 @@ class Split:
     n_train: int
     n_val: int
     n_test: int
+    order: np.ndarray
 
     @property
     def val(self) -> slice:
@@ -138,9 +140,15 @@ def split_rows(
         raise UserError(
             f"no samples left for training with test_fraction={test_fraction}, val_fraction={val_fraction}"
         )
-    xt = torch.as_tensor(x, dtype=torch.float32)[perm].to(dev)  # (n, dx)
-    yt = torch.as_tensor(y, dtype=torch.float32)[perm].to(dev)  # (n, dy)
-    return Split(xt, yt, n_train, n_val, n_test)
+    return resplit(Split(torch.empty(0), torch.empty(0), n_train, n_val, n_test, perm.numpy()), x, y, dev)
+
+
+def resplit(split: Split, x: np.ndarray, y: np.ndarray, dev: torch.device) -> Split:
+    """Other columns x (n, dx'), y (n, dy') of the same n rows, cut into ``split``'s rows."""
+    order = torch.as_tensor(split.order)
+    xt = torch.as_tensor(x, dtype=torch.float32)[order].to(dev)  # (n, dx')
+    yt = torch.as_tensor(y, dtype=torch.float32)[order].to(dev)  # (n, dy')
+    return Split(xt, yt, split.n_train, split.n_val, split.n_test, split.order)
 
 
 # ------------------------------------------------------------------------------------------- helpers

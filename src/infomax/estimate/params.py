@@ -38,7 +38,8 @@ ESTIMATOR_BOUNDS: dict[str, str] = {
 #: Estimator families ``estimate_mi`` offers: name -> what is reported.
 METHODS: dict[str, str] = {
     "auto": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20), the radial KSG (KSG between the two "
-    "sides' norms) and the trained critic's value",
+    "sides' norms), the trained critic's value and, when dx + dy > 20, the critic's value on each side's "
+    "canonical directions",
     "quick": "the largest of the Gaussian-copula MI, KSG (dx + dy <= 20) and the radial KSG: no critic, "
     "about a second",
     "critic": "the trained critic's held-out bound only (the bound option)",
