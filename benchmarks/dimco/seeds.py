@@ -1,0 +1,92 @@
+"""Codes vs ProtoNet vs post-hoc compression across training seeds: means, standard errors and verdicts.
+
+Reads one ``compare.py`` csv per training seed (the same episodes and queries in each: compare.py seeds
+them) and, at one bit budget, takes the DIMCO codes row, the ProtoNet float row and the post-hoc rows (faiss
+PQ, sign random projection) of that budget. Per metric: the mean over seeds with its standard error, and
+the verdict of the codes against each other row by the project's rule (``infomax.evaluation.claims``:
+>= 3 seeds, a difference beyond two standard errors of the seed-to-seed spread).
+
+    python benchmarks/dimco/seeds.py results/compare-omniglot.csv results/compare-omniglot-s1.csv \\
+        results/compare-omniglot-s2.csv --bits 256 --name omniglot-256
+
+Writes ``results/seeds-<name>.md`` and ``.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+from pathlib import Path
+
+METRICS = ("5-way 1-shot", "20-way 1-shot", "5-way 5-shot", "20-way 5-shot", "precision@1", "mAP")
+
+
+def main() -> None:
+    from infomax.evaluation.claims import compare
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("csvs", nargs="+", type=Path, help="one compare.py csv per training seed")
+    ap.add_argument("--bits", type=int, default=256)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = ap.parse_args()
+
+    per_seed = [_rows_at(p, args.bits) for p in args.csvs]  # [{kind: row}]
+    kinds = [k for k in ("codes", "protonet", "pq", "sign") if all(k in s for s in per_seed)]
+    metrics = [m for m in METRICS if all(s[k].get(m) for s in per_seed for k in kinds)]
+    table, verdicts = [], []
+    for k in kinds:
+        row = {"representation": per_seed[0][k]["representation"], "bits": int(float(per_seed[0][k]["bits"]))}
+        for m in metrics:
+            vals = [100 * float(s[k][m]) for s in per_seed]
+            mean = sum(vals) / len(vals)
+            se = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) / len(vals))
+                  if len(vals) > 1 else math.nan)
+            row[m] = f"{mean:.1f} ± {se:.1f}"
+            row[m + " per seed"] = " / ".join(f"{v:.1f}" for v in vals)
+        table.append(row)
+        if k != "codes":
+            for m in metrics:
+                a = [100 * float(s["codes"][m]) for s in per_seed]
+                c = compare(a, [100 * float(s[k][m]) for s in per_seed])
+                verdicts.append({"codes vs": row["representation"], "metric": m, "verdict": c.verdict,
+                                 "difference (points)": f"{c.diff:+.1f} ± {c.se:.1f}"})
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / f"seeds-{args.name}.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(table[0]))
+        w.writeheader()
+        w.writerows(table)
+    lines = [f"{len(per_seed)} training seeds ({', '.join(p.name for p in args.csvs)}), {args.bits} bits; "
+             "mean ± standard error over the seeds, in %; per-seed values in the csv. Verdicts by "
+             "`infomax.evaluation.claims.compare` (>= 3 seeds, beyond 2 standard errors).", "",
+             "| representation | bits | " + " | ".join(metrics) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in metrics) + " |"]
+    lines += ["| " + " | ".join([r["representation"], str(r["bits"])] + [r[m] for m in metrics]) + " |"
+              for r in table]
+    lines += ["", "| codes vs | metric | difference (points) | verdict |", "| --- | --- | ---: | --- |"]
+    lines += [f"| {v['codes vs']} | {v['metric']} | {v['difference (points)']} | {v['verdict']} |"
+              for v in verdicts]
+    (args.out / f"seeds-{args.name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def _rows_at(path: Path, bits: int) -> dict[str, dict[str, str]]:
+    """The codes / ProtoNet float / PQ / sign rows of one compare.py csv at ``bits`` (ProtoNet: any bits)."""
+    out: dict[str, dict[str, str]] = {}
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            name, b = r["representation"], float(r["bits"])
+            if name.startswith("DIMCO codes") and b == bits:
+                out["codes"] = r
+            elif name.startswith("ProtoNet `"):
+                out["protonet"] = r
+            elif "PQ" in name and b == bits:
+                out["pq"] = r
+            elif "sign random projection" in name and b == bits:
+                out["sign"] = r
+    return out
+
+
+if __name__ == "__main__":
+    main()
