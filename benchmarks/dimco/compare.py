@@ -1,21 +1,25 @@
 """DIMCO codes vs a continuous ProtoNet embedding vs post-hoc compression of it, same episodes.
 
 For DIMCO runs (one per code length) and one ProtoNet run of the same backbone, on the test items of
-classes never seen in training (Omniglot: the evaluation alphabets): N-way K-shot accuracy over the same
-episodes (``sample_episodes`` with one seed) for
+classes never seen in training (Omniglot: the evaluation alphabets; Fashion-MNIST / CIFAR-10: the runs'
+``holdout_classes``, which must be the same for every run): N-way K-shot accuracy over the same
+episodes (``sample_episodes`` with one seed; settings with more ways than unseen classes are skipped) for
 
 - each DIMCO run's codes (``log p(code | query)`` as ``infomax eval --protocol fewshot`` scores them);
 - the ProtoNet embedding (float32, nearest prototype by squared Euclidean distance);
 - that embedding compressed after training, at each bit budget B of the DIMCO runs: faiss product
-  quantization (B/8 sub-quantizers of 8 bits, trained on the ProtoNet run's *training* images, the
-  decoded vectors used as embeddings) and binary hashing (sign of B Gaussian random projections; the
-  +-1 vectors used as embeddings);
+  quantization (B/8 sub-quantizers of 8 bits, trained on the ProtoNet run's *training* images of its
+  training classes only, never a held-out class; the decoded vectors used as embeddings) and binary
+  hashing (sign of B Gaussian random projections; the +-1 vectors used as embeddings);
 
-plus retrieval (precision@k, mAP, leave-one-out over the same items) for each. Writes
-``results/compare-NAME.md`` / ``.csv`` / ``.png``.
+plus retrieval (precision@k, mAP, leave-one-out over the same items) for each. The dataset is the runs'
+(all runs must share it, and their unseen classes); ``--name`` defaults to it. Writes
+``results/compare-NAME.md`` / ``.csv`` / ``.png`` (the plot: the first few-shot setting and mAP vs bits).
 
     OMP_NUM_THREADS=1 INFOMAX_DATA=<data> python benchmarks/dimco/compare.py --dimco RUN256 [RUN64 ...] \
         --protonet PROTO --settings 5x1 20x1 5x5 20x5 --name omniglot
+    OMP_NUM_THREADS=1 INFOMAX_DATA=<data> python benchmarks/dimco/compare.py --dimco FM256 FM64 \
+        --protonet FMPROTO --settings 5x1 5x5      # -> results/compare-fashion-mnist.*
 """
 
 from __future__ import annotations
@@ -68,7 +72,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--pq-train", type=int, default=20000, help="training images used to train PQ")
-    ap.add_argument("--name", default="omniglot")
+    ap.add_argument("--name", default=None, help="table name (default: the runs' dataset)")
+    ap.add_argument("--data-root", default=None, help="data folder (default: INFOMAX_DATA)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -81,12 +86,23 @@ def main() -> None:
     from infomax.run import load_run, train_config_from
 
     faiss.omp_set_num_threads(1)
-    settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
     t0 = time.perf_counter()
     rows: list[dict] = []
     first = load_run(args.dimco[0])
-    splits = load_splits(train_config_from(first.config))
+    cfg = train_config_from(first.config)
+    if args.data_root:
+        cfg.data_root = args.data_root
+    splits = load_splits(cfg)
     images, labels, unseen = unseen_test_items(first, splits)
+    for other in [*args.dimco[1:], args.protonet]:
+        run = load_run(other)
+        data = train_config_from(run.config).data
+        if data != cfg.data or unseen_test_items(run, splits)[2] != unseen:
+            raise SystemExit(f"{other}: dataset {data!r} / unseen classes differ from {args.dimco[0]}'s "
+                             f"({cfg.data!r}, {unseen}): compare runs of the same data and held-out classes")
+    args.name = args.name or cfg.data
+    settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
+    settings = [(n, k) for n, k in settings if n <= len(unseen)]
     bit_budgets = []
     for run_dir in args.dimco:
         run = load_run(run_dir)
@@ -108,7 +124,8 @@ def main() -> None:
                  **_retrieval(None, labels, emb, tuple(args.ks), args.queries)})
     print(json.dumps(rows[-1]), flush=True)
     rng = np.random.default_rng(0)
-    train_imgs = np.asarray(splits.train.images)
+    train_labels = np.asarray(splits.train.labels)
+    train_imgs = np.asarray(splits.train.images)[~np.isin(train_labels, unseen)]  # training classes only
     pick = rng.choice(len(train_imgs), min(args.pq_train, len(train_imgs)), replace=False)
     train_emb = extract_features(proto.method.encoder, train_imgs[np.sort(pick)], layer).astype(np.float32)
     for bits in sorted(set(args.bits if args.bits is not None else bit_budgets)):
@@ -130,6 +147,7 @@ def main() -> None:
     ret_cols = [f"precision@{k}" for k in args.ks] + ["mAP"]
     header = ["representation", "bits", "bytes/item"] + [f"{c} (%)" for c in fs_cols + ret_cols]
     lines = [f"`{args.name}`: {len(labels)} test images of {len(unseen)} classes never seen in training; "
+             f"labels {unseen if len(unseen) <= 20 else '(the evaluation alphabets)'}; "
              f"{args.episodes} episodes ({args.n_query} queries per class, 95% CI, the same episodes for "
              f"every row); retrieval: {args.queries} queries, each ranking all other items. "
              f"{time.perf_counter() - t0:.0f} s.", "",
@@ -147,29 +165,32 @@ def main() -> None:
         for r in rows:
             w.writerow([r["representation"], r["bits"], r["bytes"]] + [r[c][0] for c in fs_cols]
                        + [r[c][1] for c in fs_cols] + [r[c] for c in ret_cols])
-    _plot(rows, fs_cols[0], args.out / f"compare-{args.name}.png")
+    _plot(rows, [fs_cols[0], "mAP"], args.out / f"compare-{args.name}.png")
     print("\n".join(lines))
 
 
-def _plot(rows, col, path):
+def _plot(rows, cols, path):
+    """One panel per column (a few-shot setting: accuracy with its 95% CI; a retrieval metric) vs bits."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    groups: dict[str, list] = {}
-    for r in rows:
-        kind = r["representation"].split(" (")[0].split(" d=")[0].split(" `")[0]
-        groups.setdefault(kind, []).append((r["bits"], 100 * r[col][0], 100 * r[col][1]))
-    for kind, pts in groups.items():
-        pts.sort()
-        ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
-                    label=kind)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("bits per item")
-    ax.set_ylabel(f"{col} accuracy (%)")
-    ax.legend(fontsize=7)
+    fig, axes = plt.subplots(1, len(cols), figsize=(6 * len(cols), 4), squeeze=False)
+    for ax, col in zip(axes[0], cols):
+        groups: dict[str, list] = {}
+        for r in rows:
+            kind = r["representation"].split(" (")[0].split(" d=")[0].split(" `")[0]
+            v = r[col] if isinstance(r[col], tuple) else (r[col], 0.0)
+            groups.setdefault(kind, []).append((r["bits"], 100 * v[0], 100 * v[1]))
+        for kind, pts in groups.items():
+            pts.sort()
+            ax.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o",
+                        label=kind)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("bits per item")
+        ax.set_ylabel(f"{col} {'accuracy ' if isinstance(rows[0][col], tuple) else ''}(%)")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 

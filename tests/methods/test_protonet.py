@@ -58,3 +58,41 @@ def test_balanced_batches_must_leave_queries():
                                                                         batch_classes=8))
     protonet.check_train(protonet.Config(n_support=3), TrainConfig(sampler="balanced", batch_size=32,
                                                                     batch_classes=8))
+
+
+class _Identity(torch.nn.Module):
+    """An encoder whose ``y`` feature is its input (B, D): the loss is computed on known embeddings."""
+
+    layers = ("y",)
+    output_layer = "y"
+
+    def forward(self, x):
+        return {"y": x}
+
+
+def test_holdout_classes_never_enter_the_loss():
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 3, 0, 1, 3, 0, 1, 2, 2, 3, 2])
+    model = protonet.ProtoNet(_Identity(), "y", n_support=1, holdout_classes=(3, 2))
+    out = model((z, labels))
+    keep = labels < 2
+    ref, ref_c = reference_loss(z[keep], labels[keep], 1)
+    assert int(out["classes"]) == ref_c == 2
+    assert float(out["loss"]) == pytest.approx(ref, rel=1e-12)
+    # with the held-out classes in the loss it differs (the test would not notice a no-op filter otherwise)
+    assert float(protonet.ProtoNet(_Identity(), "y")((z, labels))["loss"]) != pytest.approx(ref, rel=1e-3)
+    assert model.holdout.tolist() == [2, 3]  # the buffer unseen_test_items reads
+    only_held = model((z[labels == 3], labels[labels == 3]))
+    assert float(only_held["loss"]) == 0.0 and int(only_held["classes"]) == 0
+
+
+def test_holdout_classes_are_checked_against_the_data():
+    from types import SimpleNamespace
+
+    info = SimpleNamespace(name="x", num_classes=3, channels=1, image_size=28, mean=(0.5,), std=(0.5,))
+    with pytest.raises(UserError, match="ProtoNet needs at least 2"):
+        protonet.build(protonet.Config(holdout_classes=(0, 1)), info)
+    with pytest.raises(UserError, match="label 3"):
+        protonet.build(protonet.Config(holdout_classes=(3,)), info)
+    assert protonet.build(protonet.Config(holdout_classes=(2,)), info).holdout.tolist() == [2]

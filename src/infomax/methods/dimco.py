@@ -296,9 +296,10 @@ def feature_width(backbone: nn.Module, layer: str, channels: int, image_size: in
     return int(width)
 
 
-def check_holdout(holdout_classes: tuple[int, ...], num_classes: int | None) -> None:
+def check_holdout(holdout_classes: tuple[int, ...], num_classes: int | None, method: str = "DIMCO") -> None:
     """UserError unless ``holdout_classes`` names existing labels (0 .. num_classes - 1) and leaves at
     least two classes to train on (with one, I(code; label) is 0). ``num_classes`` None: not checked.
+    ``method`` names the method in the message (ProtoNet uses this check too).
 
     Example:
         >>> check_holdout((5, 6, 7, 8, 9), 10)
@@ -318,8 +319,8 @@ def check_holdout(holdout_classes: tuple[int, ...], num_classes: int | None) -> 
     held = len(set(holdout_classes))
     if num_classes - held < 2:
         raise UserError(f"holdout_classes holds out {held} of the {num_classes} classes, leaving "
-                        f"{num_classes - held} to train on; DIMCO needs at least 2 (I(code; label) is 0 "
-                        "with one)")
+                        f"{num_classes - held} to train on; {method} needs at least 2"
+                        + (" (I(code; label) is 0 with one)" if method == "DIMCO" else ""))
 
 
 def build(cfg: Config, info: object) -> DIMCO:

@@ -7,6 +7,9 @@ queries, classified by softmax over the negative squared Euclidean distances to 
 batch's classes; the loss is their cross-entropy. Classes with too few items are skipped (a batch with
 fewer than two usable classes gives a zero loss), so the method wants class-balanced batches
 (``--set sampler=balanced batch_classes=P``, as the ``protonet-omniglot`` preset sets).
+``holdout_classes`` keeps labels out of training exactly as DIMCO's option does (their items never enter
+the loss; the balanced sampler never draws them), for retrieval / few-shot on unseen classes of
+Fashion-MNIST or CIFAR-10 (``--set holdout_classes=5,6,7,8,9``; ``benchmarks/dimco/compare.py``).
 
 The encoder is the backbone alone (``dim_conv`` by default); its ``embed_layer`` feature is the
 embedding, so ``infomax eval RUN --protocol fewshot`` and ``benchmarks/dimco/quality.py`` read the same
@@ -67,16 +70,26 @@ class ProtoNet(MethodBase):
         encoder: an encoder returning named features (``layers``, ``output_layer``).
         embed_layer: the feature that is the embedding.
         n_support: support items per class and batch (the rest of the class's items are queries).
+        holdout_classes: labels never trained on (their items are left out of the loss; stored as the
+            ``holdout`` buffer that ``unseen_test_items`` reads).
     """
 
-    def __init__(self, encoder: nn.Module, embed_layer: str, n_support: int = 1) -> None:
+    def __init__(self, encoder: nn.Module, embed_layer: str, n_support: int = 1,
+                 holdout_classes: tuple[int, ...] = ()) -> None:
         super().__init__()
         if n_support < 1:
             raise UserError(f"n_support must be >= 1, got {n_support}")
         self.encoder, self.embed_layer, self.n_support = encoder, embed_layer, int(n_support)
+        self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
 
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
+        if self.holdout.numel():
+            keep = ~torch.isin(labels, self.holdout)  # (B,)
+            x, labels = x[keep], labels[keep]
+            if labels.numel() == 0:  # every item was held out
+                zero = sum((p.sum() for p in self.encoder.parameters()), x.new_zeros(())) * 0.0
+                return {"loss": zero, "accuracy": zero.detach(), "classes": torch.tensor(0.0)}
         z = self.encoder(x)[self.embed_layer].flatten(1)  # (B, D)
         loss, acc, classes = prototypical_loss(z, labels, self.n_support)
         return {"loss": loss, "accuracy": acc, "classes": torch.tensor(float(classes))}
@@ -97,12 +110,15 @@ class Config(MethodConfig):
         embed_layer: the backbone feature used as the embedding ("y": the y_dim-wide output; "fc").
         n_support: support items per class in a batch; the other items of the class are queries (a
             class-balanced batch of K items per class needs K > n_support).
+        holdout_classes: labels never trained on (for retrieval / few-shot on unseen classes of CIFAR-10
+            etc., as DIMCO's option of the same name).
     """
 
     encoder: str = choice("dim_conv", ENCODERS)
     y_dim: int = 64
     embed_layer: str = choice("y", _layers)
     n_support: int = 1
+    holdout_classes: tuple[int, ...] = ()
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -127,7 +143,11 @@ def build(cfg: Config, info: object) -> ProtoNet:
                         "labelled classes")
     encoder = ENCODERS[cfg.encoder](in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim,
                                     mean=info.mean, std=info.std)
-    return ProtoNet(encoder, embed_layer=cfg.embed_layer, n_support=cfg.n_support)
+    from infomax.methods.dimco import check_holdout
+
+    check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None), method="ProtoNet")
+    return ProtoNet(encoder, embed_layer=cfg.embed_layer, n_support=cfg.n_support,
+                    holdout_classes=tuple(cfg.holdout_classes))
 
 
 PRESETS: dict[str, Preset] = {
