@@ -96,3 +96,15 @@ def test_holdout_classes_are_checked_against_the_data():
     with pytest.raises(UserError, match="label 3"):
         protonet.build(protonet.Config(holdout_classes=(3,)), info)
     assert protonet.build(protonet.Config(holdout_classes=(2,)), info).holdout.tolist() == [2]
+
+
+def test_state_dict_has_the_holdout_buffer_only_when_classes_are_held_out():
+    # runs trained before the option existed saved no `holdout` tensor: rebuilding them must match
+    from types import SimpleNamespace
+
+    info = SimpleNamespace(name="x", num_classes=3, channels=1, image_size=28, mean=(0.5,), std=(0.5,))
+    plain = protonet.build(protonet.Config(), info)
+    assert "holdout" not in plain.state_dict() and plain.holdout is None
+    held = protonet.build(protonet.Config(holdout_classes=(2,)), info)
+    assert held.state_dict()["holdout"].tolist() == [2]
+    plain.load_state_dict({k: v for k, v in held.state_dict().items() if k != "holdout"})  # strict: no error

@@ -243,7 +243,6 @@ def estimate_mi(
     ev = evaluate(trained, split, p)
     # diagnostics: what the value supports, and the warnings
     diag = diagnose(p, trained, ev, data.n, split.n_train, data.dims, rel)
-    # result: the largest estimate (the critic's alone when it does not generalize: then nothing is sure)
     # many dimensions, and rows enough for a canonical correlation analysis: the critic on the projections
     if (
         p.method == "auto"
@@ -255,6 +254,7 @@ def estimate_mi(
         projected = _projected_critic(data, split, p, rel)
         if projected is not None:
             values["projected"] = projected
+    # result: the largest estimate (the critic's alone when it does not generalize: then nothing is sure)
     ho = ev.heldout
     warnings = data.warnings + trained.warnings + ev.warnings + diag.warnings
     reliable, dependence = diag.reliable, diag.dependence

@@ -80,11 +80,15 @@ class ProtoNet(MethodBase):
         if n_support < 1:
             raise UserError(f"n_support must be >= 1, got {n_support}")
         self.encoder, self.embed_layer, self.n_support = encoder, embed_layer, int(n_support)
-        self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
+        # a buffer only when labels are held out, so runs trained without the option keep loading
+        if holdout_classes:
+            self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
+        else:
+            self.holdout = None
 
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
-        if self.holdout.numel():
+        if self.holdout is not None:
             keep = ~torch.isin(labels, self.holdout)  # (B,)
             x, labels = x[keep], labels[keep]
             if labels.numel() == 0:  # every item was held out
