@@ -98,8 +98,8 @@ def main() -> None:
         run = load_run(other)
         data = train_config_from(run.config).data
         if data != cfg.data or unseen_test_items(run, splits)[2] != unseen:
-            raise SystemExit(f"{other}: dataset {data!r} / unseen classes differ from {args.dimco[0]}'s "
-                             f"({cfg.data!r}, {unseen}): compare runs of the same data and held-out classes")
+            ap.error(f"{other}: dataset {data!r} / unseen classes differ from {args.dimco[0]}'s "
+                     f"({cfg.data!r}, {unseen}): compare runs of the same data and held-out classes")
     args.name = args.name or cfg.data
     settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
     settings = [(n, k) for n, k in settings if n <= len(unseen)]
