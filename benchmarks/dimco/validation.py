@@ -121,7 +121,9 @@ def main() -> None:
                      **code_statistics(lp), "top ties": top_ties(lp), "items": len(y),
                      "classes": len(np.unique(y))})
         print(rows[-1], flush=True)
-    acc_cols = [c for c in rows[0] if isinstance(rows[0][c], tuple)]
+    # every row's accuracy columns, in order (runs whose heads read different layers name their prototype
+    # column after their layer: a row without a column shows "-")
+    acc_cols = list(dict.fromkeys(c for r in rows for c in r if isinstance(r[c], tuple)))
     header = ["setting", "steps"] + [f"{c} (%)" for c in acc_cols] + [
         "P@1 (%)", "mAP (%)", "distinct codes", "items tied at top", "H(dim) (nats)", "I(dim; dim) (nats)",
         "median max p"]
@@ -132,7 +134,7 @@ def main() -> None:
              "| " + " | ".join(header) + " |", "| --- | " + " | ".join("---:" for _ in header[1:]) + " |"]
     for r in rows:
         cells = [r["setting"], str(r["steps"])]
-        cells += [f"{100 * r[c][0]:.1f} ± {100 * r[c][1]:.1f}" for c in acc_cols]
+        cells += [f"{100 * r[c][0]:.1f} ± {100 * r[c][1]:.1f}" if c in r else "-" for c in acc_cols]
         cells += [f"{100 * r['P@1']:.1f}", f"{100 * r['mAP']:.1f}", f"{r['distinct_codes']} / {r['items']}",
                   f"{r['top ties']:.2f}", f"{r['dim_entropy']:.2f}", f"{r['pairwise_mi']:.2f}",
                   f"{r['median_max_prob']:.3f}"]
@@ -145,8 +147,8 @@ def main() -> None:
         w = csv.writer(f)
         w.writerow(keys + [c + " ci95" for c in acc_cols])
         for r in rows:
-            w.writerow([r[k][0] if isinstance(r[k], tuple) else r[k] for k in keys]
-                       + [r[c][1] for c in acc_cols])
+            w.writerow([r[k][0] if isinstance(r.get(k), tuple) else r.get(k, "") for k in keys]
+                       + [r[c][1] if c in r else "" for c in acc_cols])
     _plot(rows, args.out / f"validation-{args.name}.png")
     print("\n".join(lines))
 
