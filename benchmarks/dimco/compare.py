@@ -81,7 +81,7 @@ def main() -> None:
 
     from infomax.dimco.codes import code_bits, code_bytes
     from infomax.evaluation.features import extract_features
-    from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
+    from infomax.evaluation.fewshot_protocols import _holdout, code_shape, unseen_test_items
     from infomax.experiment import load_splits
     from infomax.run import load_run, train_config_from
 
@@ -125,7 +125,9 @@ def main() -> None:
     print(json.dumps(rows[-1]), flush=True)
     rng = np.random.default_rng(0)
     train_labels = np.asarray(splits.train.labels)
-    train_imgs = np.asarray(splits.train.images)[~np.isin(train_labels, unseen)]  # training classes only
+    # training classes only: the labels the ProtoNet run held out of training never train PQ (not the test
+    # split's unseen labels: Omniglot's evaluation alphabets are numbered apart from the background ones)
+    train_imgs = np.asarray(splits.train.images)[~np.isin(train_labels, sorted(_holdout(proto)))]
     pick = rng.choice(len(train_imgs), min(args.pq_train, len(train_imgs)), replace=False)
     train_emb = extract_features(proto.method.encoder, train_imgs[np.sort(pick)], layer).astype(np.float32)
     for bits in sorted(set(args.bits if args.bits is not None else bit_budgets)):
