@@ -38,6 +38,7 @@ import math
 import numpy as np
 
 from infomax.estimate.data import radial_feature
+from infomax.estimate.projection import canonical_correlations
 
 
 def _gauss_entropy_corrected(c: np.ndarray, n: int) -> float:
@@ -69,12 +70,9 @@ def gaussian_copula_mi(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     if not all(math.isfinite(h) for h in (hx, hy, hxy)):
         return math.nan, math.nan
     value = hx + hy - hxy
-    # canonical correlations for the standard error
+    # canonical correlations for the standard error (the covariance is positive definite here)
     try:
-        lx = np.linalg.cholesky(c[:dx, :dx])
-        ly = np.linalg.cholesky(c[dx:, dx:])
-        m = np.linalg.solve(lx, c[:dx, dx:]) @ np.linalg.inv(ly).T
-        r = np.clip(np.linalg.svd(m, compute_uv=False), 0.0, 1.0 - 1e-12)
+        r = np.clip(canonical_correlations(x, y)[2], 0.0, 1.0 - 1e-12)
         se = math.sqrt(float((r**2).sum()) / n)
     except np.linalg.LinAlgError:
         se = math.nan

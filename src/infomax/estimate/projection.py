@@ -47,15 +47,22 @@ def canonical_projection(
         ``(wx (dx, m), wy (dy, m), r (m,))``: ``x @ wx`` and ``y @ wy`` are the m canonical variates
         (centred data assumed: the rank-Gaussianized columns are), ``r`` their correlations, largest first.
     """
-    n, dx = x.shape
-    dy = y.shape[1]
+    (n, dx), dy = x.shape, y.shape[1]
+    wx, wy, r = canonical_correlations(x, y)
+    edge = edge_factor * (math.sqrt(dx / n) + math.sqrt(dy / n))
+    m = int(np.clip((r > edge).sum(), 1, min(max_dims, len(r))))
+    return wx[:, :m], wy[:, :m], r[:m]
+
+
+def canonical_correlations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every canonical direction of x (n, dx) and y (n, dy): ``(wx (dx, q), wy (dy, q), r (q,))``, q =
+    min(dx, dy), correlations largest first (the singular values of the whitened cross-covariance)."""
+    n = x.shape[0]
     xc, yc = x - x.mean(0), y - y.mean(0)
     wx_white, wy_white = _inv_sqrt(xc.T @ xc / (n - 1)), _inv_sqrt(yc.T @ yc / (n - 1))
     cross = wx_white @ (xc.T @ yc / (n - 1)) @ wy_white  # (dx, dy) whitened cross-covariance
     u, r, vt = np.linalg.svd(cross, full_matrices=False)
-    edge = edge_factor * (math.sqrt(dx / n) + math.sqrt(dy / n))
-    m = int(np.clip((r > edge).sum(), 1, min(max_dims, len(r))))
-    return wx_white @ u[:, :m], wy_white @ vt[:m].T, r[:m]
+    return wx_white @ u, wy_white @ vt.T, r
 
 
 def _inv_sqrt(c: np.ndarray) -> np.ndarray:
