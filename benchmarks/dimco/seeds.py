@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import statistics
 from pathlib import Path
 
 METRICS = ("5-way 1-shot", "20-way 1-shot", "5-way 5-shot", "20-way 5-shot", "precision@1", "mAP")
@@ -40,9 +41,8 @@ def main() -> None:
         row = {"representation": per_seed[0][k]["representation"], "bits": int(float(per_seed[0][k]["bits"]))}
         for m in metrics:
             vals = [100 * float(s[k][m]) for s in per_seed]
-            mean = sum(vals) / len(vals)
-            se = (math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1) / len(vals))
-                  if len(vals) > 1 else math.nan)
+            mean = statistics.fmean(vals)
+            se = statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else math.nan
             row[m] = f"{mean:.1f} ± {se:.1f}"
             row[m + " per seed"] = " / ".join(f"{v:.1f}" for v in vals)
         table.append(row)

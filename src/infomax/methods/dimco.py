@@ -37,6 +37,7 @@ from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
 from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
+from infomax.methods.holdout import check_holdout, drop_held_out
 from infomax.progress import note
 from infomax.types import Batch, LossDict
 
@@ -162,9 +163,7 @@ class DIMCO(MethodBase):
         x, labels = batch
         if bool((labels < 0).any()):
             raise UserError("DIMCO is supervised: every training item needs a label (got label -1)")
-        if self.holdout.numel():
-            keep = ~torch.isin(labels, self.holdout)  # (B,)
-            x, labels = x[keep], labels[keep]
+        x, labels = drop_held_out(x, labels, self.holdout)
         bits = torch.tensor(self.encoder.code_bits)
         if labels.numel() == 0:  # every item was held out
             zero = sum(p.sum() for p in self.encoder.head.parameters()) * 0.0
@@ -296,33 +295,6 @@ def feature_width(backbone: nn.Module, layer: str, channels: int, image_size: in
     return int(width)
 
 
-def check_holdout(holdout_classes: tuple[int, ...], num_classes: int | None, method: str = "DIMCO") -> None:
-    """UserError unless ``holdout_classes`` names existing labels (0 .. num_classes - 1) and leaves at
-    least two classes to train on (with one, I(code; label) is 0). ``num_classes`` None: not checked.
-    ``method`` names the method in the message (ProtoNet uses this check too).
-
-    Example:
-        >>> check_holdout((5, 6, 7, 8, 9), 10)
-        >>> check_holdout((3, 10), 10)
-        Traceback (most recent call last):
-        ...
-        infomax.errors.UserError: holdout_classes names label 10, which the data does not have (labels 0-9)
-    """
-    if num_classes is None or not holdout_classes:
-        return
-    labels = f"labels 0-{num_classes - 1}" if num_classes > 0 else "no labelled classes"
-    unknown = sorted({int(c) for c in holdout_classes if not 0 <= int(c) < num_classes})
-    if unknown:
-        names = ", ".join(str(c) for c in unknown)
-        raise UserError(f"holdout_classes names label{'s' if len(unknown) > 1 else ''} {names}, which the "
-                        f"data does not have ({labels})")
-    held = len(set(holdout_classes))
-    if num_classes - held < 2:
-        raise UserError(f"holdout_classes holds out {held} of the {num_classes} classes, leaving "
-                        f"{num_classes - held} to train on; {method} needs at least 2"
-                        + (" (I(code; label) is 0 with one)" if method == "DIMCO" else ""))
-
-
 def build(cfg: Config, info: object) -> DIMCO:
     """DIMCO for data described by ``info`` (a ``DataInfo``); silent (the code length is announced by
     the first training step, see :meth:`DIMCO.on_after_optimizer_step`).
@@ -335,7 +307,7 @@ def build(cfg: Config, info: object) -> DIMCO:
     if getattr(info, "num_classes", None) == 0:
         raise UserError(f"DIMCO is supervised, but dataset {getattr(info, 'name', '')!r} has no labelled "
                         "classes (a flat folder of images is unlabelled: use class sub-folders)")
-    check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None))
+    check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None), "DIMCO")
     if cfg.frozen_run:
         backbone, frozen = _load_frozen(cfg.frozen_run), True
     else:

@@ -28,6 +28,7 @@ from infomax.config import MethodConfig, Preset, choice
 from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
+from infomax.methods.holdout import check_holdout, drop_held_out
 from infomax.types import Batch, LossDict
 
 
@@ -88,12 +89,10 @@ class ProtoNet(MethodBase):
 
     def forward(self, batch: Batch) -> LossDict:
         x, labels = batch
-        if self.holdout is not None:
-            keep = ~torch.isin(labels, self.holdout)  # (B,)
-            x, labels = x[keep], labels[keep]
-            if labels.numel() == 0:  # every item was held out
-                zero = sum((p.sum() for p in self.encoder.parameters()), x.new_zeros(())) * 0.0
-                return {"loss": zero, "accuracy": zero.detach(), "classes": torch.tensor(0.0)}
+        x, labels = drop_held_out(x, labels, self.holdout)
+        if labels.numel() == 0:  # every item was held out
+            zero = sum((p.sum() for p in self.encoder.parameters()), x.new_zeros(())) * 0.0
+            return {"loss": zero, "accuracy": zero.detach(), "classes": torch.tensor(0.0)}
         z = self.encoder(x)[self.embed_layer].flatten(1)  # (B, D)
         loss, acc, classes = prototypical_loss(z, labels, self.n_support)
         return {"loss": loss, "accuracy": acc, "classes": torch.tensor(float(classes))}
@@ -147,9 +146,7 @@ def build(cfg: Config, info: object) -> ProtoNet:
                         "labelled classes")
     encoder = ENCODERS[cfg.encoder](in_channels=info.channels, image_size=info.image_size, y_dim=cfg.y_dim,
                                     mean=info.mean, std=info.std)
-    from infomax.methods.dimco import check_holdout
-
-    check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None), method="ProtoNet")
+    check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None), "ProtoNet")
     return ProtoNet(encoder, embed_layer=cfg.embed_layer, n_support=cfg.n_support,
                     holdout_classes=tuple(cfg.holdout_classes))
 
