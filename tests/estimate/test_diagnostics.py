@@ -58,10 +58,10 @@ def _noisy_copy(n: int, d: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("bound", ["smile", "nwj"])
 def test_strong_dependence_with_few_samples_in_high_dimension_is_never_no_dependence(bound: str) -> None:
     # 300 samples of a 300-d noisy copy (true MI ~ 690 nats): the critic memorizes the 210 training pairs
-    # and reads a fraction of a nat held out. That must be reported as sample-limited, not as "no dependence".
+    # and reads a nat or two held out. That must be reported as sample-limited, not as "no dependence".
     x, y = _noisy_copy(300, 300)
     e = estimate_mi(x, y, bound=bound, **SMALL)
-    assert e.mi_nats < 1.0  # the fault's premise: the estimate is far below the truth
+    assert e.mi_nats < 3.0  # the fault's premise: the estimate is far below the truth
     assert not e.reliable and e.dependence == "detected" and not e.deterministic
     assert not any("no dependence" in w for w in e.warnings)
     small = [w for w in e.warnings if "too small for the dimension" in w]

@@ -35,7 +35,7 @@ def test_defaults_and_frozen() -> None:
         4000,
     )
     assert (p.eval_batch_size, p.n_eval_batches, p.hidden, p.device) == (None, 32, None, "cpu")
-    assert (p.ema, p.radial) == (0.99, True)
+    assert (p.ema, p.radial, p.activation) == (0.99, True, "gelu")
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.max_steps = 10  # type: ignore[misc]
 
@@ -45,6 +45,7 @@ def test_defaults_and_frozen() -> None:
     [
         ({"bound": "mine"}, "unknown bound 'mine'; choose one of: smile, nwj, dv, infonce, tuba, jsd"),
         ({"critic": "mlp"}, "unknown critic 'mlp'; choose one of: separable, concat, bilinear"),
+        ({"activation": "swish"}, "unknown activation 'swish'; choose one of: gelu, relu, elu, leaky_relu"),
         ({"tau": 0.0}, "tau must be > 0 or None, got 0.0"),
         ({"tau": float("inf")}, "tau must be > 0 or None"),
         ({"max_steps": 0}, "max_steps must be >= 1, got 0"),
@@ -77,3 +78,11 @@ def test_device_is_checked_when_the_estimate_runs() -> None:
     # data errors come first, as before the options became a dataclass
     with pytest.raises(UserError, match="same number of samples"):
         estimate_mi(x, x[:50], device="nope", progress=False)
+
+
+def test_activation_names_are_the_critics_activations() -> None:
+    # params names the choices without importing torch; they must be the MLP builder's, no more, no less
+    from infomax.critics._mlp import ACTIVATIONS
+    from infomax.estimate import ACTIVATION_NAMES
+
+    assert sorted(ACTIVATION_NAMES) == sorted(ACTIVATIONS)

@@ -108,7 +108,7 @@ def test_the_kept_critic_is_the_moving_average(monkeypatch: pytest.MonkeyPatch) 
     assert float(seen[-1][-1]) == pytest.approx(0.99 if 41 / 50 > 0.99 else 41 / 50)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        init = E._build_critic("separable", 2, 2, (16,), 32)
+        init = E._build_critic("separable", 2, 2, (16,), 32, "gelu")
     avg = [q.detach().clone() for q in init.parameters()]
     for s in seen:
         avg = [s[-1] * a + (1 - s[-1]) * w for a, w in zip(avg, s[:-1])]
@@ -119,3 +119,20 @@ def test_the_kept_critic_is_the_moving_average(monkeypatch: pytest.MonkeyPatch) 
     seen.clear()
     t0 = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p0, gen)
     assert not seen and not torch.equal(next(t0.net.parameters()), next(t.net.parameters()))
+
+
+@pytest.mark.parametrize(("activation", "cls"), [(None, nn.GELU), ("relu", nn.ReLU), ("tanh", nn.Tanh)])
+def test_the_critic_has_the_asked_activation(activation: str | None, cls: type[nn.Module]) -> None:
+    # the option reaches the trained critic's hidden layers (None: the default, GELU), on both towers
+    import infomax.estimate.training as E
+    from infomax.estimate.data import prepare, split_rows
+    from infomax.estimate.params import EstimateParams
+
+    kw = {} if activation is None else {"activation": activation}
+    x, y = _gauss(300, 2, 0.5)
+    d = prepare(x, y, "rank")
+    gen = torch.Generator().manual_seed(0)
+    p = EstimateParams(max_steps=2, eval_every=1, hidden=(8, 8), progress=False, **kw)
+    net = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p, gen).net
+    acts = [type(m) for m in net.modules() if type(m) in (nn.GELU, nn.ReLU, nn.Tanh)]
+    assert acts == [cls] * 4  # two hidden layers on each of g and h

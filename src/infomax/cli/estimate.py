@@ -43,7 +43,13 @@ from infomax.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    from infomax.estimate import ESTIMATOR_BOUNDS, ESTIMATOR_CRITICS, METHODS, PREPROCESS
+    from infomax.estimate import (
+        ACTIVATION_NAMES,
+        ESTIMATOR_BOUNDS,
+        ESTIMATOR_CRITICS,
+        METHODS,
+        PREPROCESS,
+    )
     from infomax.estimate.params import CONCAT_HIDDEN, SEPARABLE_HIDDEN
     from infomax.estimate.params import EstimateParams as D  # every default is declared there, once
 
@@ -100,6 +106,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help=f"critic hidden layer sizes, e.g. 64 or 128,128 (default: {_sizes(SEPARABLE_HIDDEN)}; concat "
         f"critic: {_sizes(CONCAT_HIDDEN)}); a smaller critic overfits less when samples are few for the "
         "dimension",
+    )
+    p.add_argument(
+        "--activation",
+        default=D.activation,
+        choices=list(ACTIVATION_NAMES),
+        help=f"the critic's hidden activation (default: {D.activation})",
     )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")
@@ -290,6 +302,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         hidden=args.hidden,
+        activation=args.activation,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,

@@ -90,6 +90,7 @@ from infomax.estimate.diagnostics import diagnose
 from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
 from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
 from infomax.estimate.params import (
+    ACTIVATION_NAMES,
     ESTIMATOR_BOUNDS,
     ESTIMATOR_CRITICS,
     METHODS,
@@ -104,6 +105,7 @@ from infomax.estimate.result import MIEstimate
 from infomax.estimate.training import train_critic
 
 __all__ = [
+    "ACTIVATION_NAMES",
     "ESTIMATOR_BOUNDS",
     "ESTIMATOR_CRITICS",
     "METHODS",
@@ -135,6 +137,7 @@ def estimate_mi(
     weight_decay: float = _P.weight_decay,
     hidden: tuple[int, ...] | None = _P.hidden,
     embed_dim: int = _P.embed_dim,
+    activation: str = _P.activation,
     ema: float = _P.ema,
     radial: bool = _P.radial,
     test_fraction: float = _P.test_fraction,
@@ -171,11 +174,12 @@ def estimate_mi(
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
         method: "auto" (default: the largest of the Gaussian-copula MI, KSG for dx + dy <= 20, the radial
             KSG and the critic), "quick" (no critic), "critic", "ksg" or "gaussian" (that one alone).
-        bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim, ema,
-            radial, test_fraction, val_fraction, eval_every, patience, eval_batch_size, n_eval_batches, seed,
-            device, progress: the options, each documented with its default and valid range in
-            :class:`EstimateParams` (bound: "smile", "nwj", "dv", "infonce", "tuba" or "jsd"; critic:
-            "separable", "concat" or "bilinear"; preprocess: "rank", "standardize" or "none").
+        bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
+            activation, ema, radial, test_fraction, val_fraction, eval_every, patience, eval_batch_size,
+            n_eval_batches, seed, device, progress: the options, each documented with its default and
+            valid range in :class:`EstimateParams` (bound: "smile", "nwj", "dv", "infonce", "tuba" or
+            "jsd"; critic: "separable", "concat" or "bilinear"; preprocess: "rank", "standardize" or
+            "none"; activation: "gelu", "relu", ...).
 
     Returns:
         :class:`MIEstimate` (``mi_nats``, ``mi_bits``, ``stderr_nats``, ``warnings``, ``history``, ...).
@@ -207,6 +211,7 @@ def estimate_mi(
         weight_decay=weight_decay,
         hidden=hidden,
         embed_dim=embed_dim,
+        activation=activation,
         ema=ema,
         radial=radial,
         test_fraction=test_fraction,

@@ -93,7 +93,8 @@ def train_critic(data: Split, p: EstimateParams, gen: torch.Generator) -> Traine
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(p.seed)
-        net = _build_critic(p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim).to(dev)
+        net = _build_critic(p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim, p.activation)
+        net = net.to(dev)
         base = _Baseline(yt.shape[1]).to(dev) if p.bound == "tuba" else None
     objective = _objective(p.bound, p.tau)
     params = list(net.parameters()) + (list(base.parameters()) if base is not None else [])
@@ -184,15 +185,15 @@ def train_critic(data: Split, p: EstimateParams, gen: torch.Generator) -> Traine
 
 
 def _build_critic(
-    name: str, x_dim: int, y_dim: int, hidden: tuple[int, ...] | None, embed_dim: int
+    name: str, x_dim: int, y_dim: int, hidden: tuple[int, ...] | None, embed_dim: int, act: str
 ) -> nn.Module:
     from infomax.critics import CRITICS
 
     cls = CRITICS[name]
     if name == "separable":
-        return cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim)
+        return cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim, activation=act)
     if name == "concat":
-        return cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN)
+        return cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN, activation=act)
     return cls(x_dim, y_dim)  # bilinear
 
 
