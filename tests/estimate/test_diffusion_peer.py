@@ -1,4 +1,5 @@
-"""benchmarks/estimate: the diffusion-mi peer's task order and split, and report.py's "ran on" column."""
+"""benchmarks/estimate: the diffusion-mi peer's task order and split, report.py's "ran on" column, and the
+own tasks' dump."""
 
 from __future__ import annotations
 
@@ -70,3 +71,25 @@ def test_report_says_where_rows_ran(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert "the rows on NVIDIA H200 (12 worker processes at once) are not comparable in time" in table
     assert "Not every estimator has every task (2, 3 rows)" in table
     assert (tmp_path / "estimate_vs_truth_n5000_s200.png").stat().st_size > 0
+
+
+def test_own_tasks_dump_in_the_suites_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # heldout_tasks.py --dump writes what run.py and the peers read: x, y, mi per task file; the true MI of
+    # the sparse task is that of its two dependent pairs, which a hand computation gives
+    from infomax.data.synthetic import mi_to_rho
+
+    mod = _load(monkeypatch, "heldout_tasks")
+    mod.dump(tmp_path, 40, "3", extended=True)
+    files = {f.stem: f for f in (tmp_path / "n40" / "s3").glob("*.npz")}
+    assert len(files) == 27 and not list((tmp_path / "n40" / "s3").glob(".*"))
+    with np.load(files["sparse-2of50-mi1.0"], allow_pickle=False) as z:
+        assert z["x"].shape == z["y"].shape == (40, 50) and float(z["mi"]) == 1.0
+    rho = mi_to_rho(1.0, 2)
+    assert 2 * -0.5 * np.log(1 - rho**2) == pytest.approx(1.0)
+    with np.load(files["halfcube-d3-mi1.0"], allow_pickle=False) as z:
+        # the half-cube keeps each column's ranks: the Gaussian drawn with the same seed, mapped
+        gx, gy = mod.sample(("gauss", 3, mi_to_rho(1.0, 3), None), 40, 1003)
+        np.testing.assert_allclose(z["y"], np.sign(gy) * np.abs(gy) ** 1.5)
+        np.testing.assert_allclose(z["x"], np.sign(gx) * np.abs(gx) ** 1.5)
+    with np.load(files["gauss-d1000-mi1.0"], allow_pickle=False) as z:
+        assert z["x"].shape == (40, 1000) and str(z["task"]) == "gauss-d1000-mi1.0"
