@@ -88,9 +88,9 @@ class EstimateParams:
             (256, 256) for the concat one); each >= 1.
         embed_dim: separable critic's embedding size (>= 1).
         activation: the separable and concat critics' hidden activation (default "gelu"; see
-            ``ACTIVATION_NAMES``). GELU's smooth products read the norm-dependent rotations of the
-            Beyond-Normal spirals better than ReLU (development seeds 0-1: 0.90 against 0.86 of the truth
-            on the 3x3 and 5x5 spirals; BENCHMARKS.md, estimate).
+            ``ACTIVATION_NAMES``). GELU's smooth units read the norm-dependent rotations of the
+            Beyond-Normal spirals better than ReLU (development seeds 0-1, the critic alone on the 3x3 and
+            5x5 spirals: 0.90 of the truth against 0.86; BENCHMARKS.md, estimate).
         ema: decay of the moving average of the critic's weights that validation reads and the result
             keeps (Polyak averaging; 0 = the trained weights themselves). In [0, 1).
         radial: with ``preprocess="rank"``, append to each side of two or more columns its radial feature
