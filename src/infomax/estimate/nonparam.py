@@ -38,7 +38,7 @@ import math
 import numpy as np
 
 from infomax.estimate.data import radial_feature
-from infomax.estimate.projection import canonical_correlations
+from infomax.estimate.projection import canonical_from_cov
 
 
 def _gauss_entropy_corrected(c: np.ndarray, n: int) -> float:
@@ -72,7 +72,7 @@ def gaussian_copula_mi(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     value = hx + hy - hxy
     # canonical correlations for the standard error (the covariance is positive definite here)
     try:
-        r = np.clip(canonical_correlations(x, y)[2], 0.0, 1.0 - 1e-12)
+        r = np.clip(canonical_from_cov(c[:dx, :dx], c[dx:, dx:], c[:dx, dx:])[2], 0.0, 1.0 - 1e-12)
         se = math.sqrt(float((r**2).sum()) / n)
     except np.linalg.LinAlgError:
         se = math.nan

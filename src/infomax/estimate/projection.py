@@ -59,8 +59,16 @@ def canonical_correlations(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np
     min(dx, dy), correlations largest first (the singular values of the whitened cross-covariance)."""
     n = x.shape[0]
     xc, yc = x - x.mean(0), y - y.mean(0)
-    wx_white, wy_white = _inv_sqrt(xc.T @ xc / (n - 1)), _inv_sqrt(yc.T @ yc / (n - 1))
-    cross = wx_white @ (xc.T @ yc / (n - 1)) @ wy_white  # (dx, dy) whitened cross-covariance
+    return canonical_from_cov(xc.T @ xc / (n - 1), yc.T @ yc / (n - 1), xc.T @ yc / (n - 1))
+
+
+def canonical_from_cov(
+    cxx: np.ndarray, cyy: np.ndarray, cxy: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`canonical_correlations` from the covariances cxx (dx, dx), cyy (dy, dy) and cxy (dx, dy), for
+    a caller that already has them (the Gaussian-copula MI)."""
+    wx_white, wy_white = _inv_sqrt(cxx), _inv_sqrt(cyy)
+    cross = wx_white @ cxy @ wy_white  # (dx, dy) whitened cross-covariance
     u, r, vt = np.linalg.svd(cross, full_matrices=False)
     return wx_white @ u, wy_white @ vt.T, r
 
