@@ -86,8 +86,8 @@ from torch import Tensor
 
 from infomax.errors import UserError
 from infomax.estimate.data import Prepared, Split, prepare, resplit, split_rows, with_radial
-from infomax.estimate.diagnostics import diagnose
-from infomax.estimate.heldout import HeldOut, evaluate, heldout_estimate, note
+from infomax.estimate.diagnostics import Diagnosis, diagnose
+from infomax.estimate.heldout import Evaluation, HeldOut, evaluate, heldout_estimate, note
 from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
 from infomax.estimate.params import (
     ACTIVATION_NAMES,
@@ -102,7 +102,7 @@ from infomax.estimate.params import (
 from infomax.estimate.projection import canonical_projection
 from infomax.estimate.relations import Relations, find_relations
 from infomax.estimate.result import MIEstimate
-from infomax.estimate.training import train_critic
+from infomax.estimate.training import Trained, train_critic
 
 __all__ = [
     "ACTIVATION_NAMES",
@@ -242,12 +242,9 @@ def estimate_mi(
     if p.radial and p.preprocess == "rank":
         cx, cy = with_radial(cx, data.raw_x), with_radial(cy, data.raw_y)
     split = split_rows(cx, cy, p.test_fraction, p.val_fraction, gen, p.torch_device())
-    # training: the critic kept by early stopping
-    trained = train_critic(split, p, gen)
-    # held-out: its bound on the test split, with the standard error
-    ev = evaluate(trained, split, p)
-    # diagnostics: what the value supports, and the warnings
-    diag = diagnose(p, trained, ev, data.n, split.n_train, data.dims, rel)
+    # training (the critic kept by early stopping), held-out (its bound on the test split, with the
+    # standard error) and diagnostics (what the value supports, and the warnings)
+    trained, ev, diag = _critic_stage(split, p, gen, data.n, data.dims, rel)
     # many dimensions, and rows enough for a canonical correlation analysis: the critic on the projections
     if (
         p.method == "auto"
@@ -329,10 +326,19 @@ def _projected_critic(
     wx, wy, _ = canonical_projection(data.x[train], data.y[train])
     px, py = with_radial(data.x @ wx, data.raw_x), with_radial(data.y @ wy, data.raw_y)
     reduced = resplit(split, px, py, p.torch_device())
-    trained = train_critic(reduced, p, torch.Generator().manual_seed(p.seed + _PROJECTED_SEED_OFFSET))
-    ev = evaluate(trained, reduced, p)
-    diag = diagnose(p, trained, ev, data.n, reduced.n_train, px.shape[1] + py.shape[1], rel)
+    gen = torch.Generator().manual_seed(p.seed + _PROJECTED_SEED_OFFSET)
+    _, ev, diag = _critic_stage(reduced, p, gen, data.n, px.shape[1] + py.shape[1], rel)
     return (ev.heldout.value, ev.heldout.stderr) if diag.reliable else None
+
+
+def _critic_stage(
+    split: Split, p: EstimateParams, gen: torch.Generator, n: int, dims: int, rel: Relations
+) -> tuple[Trained, Evaluation, Diagnosis]:
+    """Train a critic on ``split`` (batches drawn from ``gen``), evaluate it on the test rows and diagnose
+    the value: the stages every critic reading goes through (``n`` samples, ``dims`` = dx + dy inputs)."""
+    trained = train_critic(split, p, gen)
+    ev = evaluate(trained, split, p)
+    return trained, ev, diagnose(p, trained, ev, n, split.n_train, dims, rel)
 
 
 _PROJECTED_SEED_OFFSET = 7919  # the projected critic's batches: a stream apart from the full critic's

@@ -67,6 +67,7 @@ SEPARABLE_HIDDEN = (128, 128, 128, 128)
 #: The concat critic's default hidden layers.
 CONCAT_HIDDEN = (256, 256)
 
+
 @dataclass(frozen=True)
 class EstimateParams:
     """Every option of :func:`~infomax.estimate.estimate_mi`, checked when the instance is made.
@@ -192,4 +193,3 @@ class EstimateParams:
 def smile_hint(bound: str) -> str:
     """The advice appended to a warning about an unstable bound (empty for SMILE and InfoNCE)."""
     return "; bound='smile' is more stable" if bound in ("dv", "nwj", "tuba", "jsd") else ""
-

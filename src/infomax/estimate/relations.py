@@ -126,4 +126,3 @@ def _pair_check(
         "gaussian_mi_nats": float(-0.5 * math.log(max(1.0 - r * r, 1e-12))),
         "significant": bool(abs(r) * math.sqrt(rows) > math.sqrt(2 * math.log(max(dx * dy, 2))) + 3),
     }
-
