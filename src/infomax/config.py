@@ -61,7 +61,9 @@ class TrainConfig:
       sample with a fixed seed (``None`` = the whole train split); val and test are never subsampled;
     - ``final_probe_cs``: the inverse regularisation strengths C tried by the final probe (best on val);
     - ``final_knn``: also a weighted kNN probe (k=20, cosine) per layer on the same sample (``final_knn``
-      in ``metrics.json``); kNN is more sensitive to the geometry of a representation than a linear probe;
+      in ``metrics.json``); kNN is more sensitive to the geometry of a representation than a linear probe.
+      Where no test class is a training class (Omniglot) the final evaluation is few-shot episodes and
+      the kNN probe is not run (a note in ``final_evaluation`` and on stderr says so);
     - ``baselines``: also probe an untrained encoder and a supervised one trained with the same budget
       (``--no-baselines`` sets it to False).
 

@@ -223,6 +223,11 @@ def run_experiment(
     return evaluate_run(method, splits, train_cfg, Path(run_dir), method_name, method_cfg, progress)
 
 
+#: The final evaluation's note when ``final_knn`` is set on data whose test classes are all unseen.
+FEWSHOT_NO_KNN = ("final_knn was not run: no test class is a training class, so the final evaluation is "
+                  "few-shot episodes (use `infomax eval RUN --protocol fewshot` or `--protocol retrieval`)")
+
+
 def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path, method_name: str,
                  method_cfg: Any, progress: bool = True) -> dict[str, Any]:
     """The final evaluation of a trained, exported run: baselines, probes per layer, ``report.md``, then the
@@ -256,6 +261,9 @@ def evaluate_run(method: Any, splits: Any, train_cfg: TrainConfig, run_dir: Path
         final = final_fewshot(encoders, splits, layers, device=device_for(train_cfg), deadline=deadline,
                               progress=progress, first=method.encoder.output_layer)
         update_metrics(run_dir, {"final": final})
+        if train_cfg.final_knn:  # asked for, but a kNN fit on the training classes cannot score unseen ones
+            notes = [*notes, FEWSHOT_NO_KNN]
+            note(f"infomax: {FEWSHOT_NO_KNN}", enabled=True)
         return _finish(run_dir, t0, t1, budget, notes, train_cfg.baselines)
     max_train, max_eval = train_cfg.final_probe_samples, None
     if deadline is not None:  # probe as many images as the time left affords (the first layer)

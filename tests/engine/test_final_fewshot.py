@@ -79,3 +79,26 @@ def test_train_on_omniglot_ends_with_fewshot_episodes(tmp_path, capsys):
     assert final["protocol"] == "fewshot" and final["episodes"] == 600 and 1 <= final["n_query"] < 15
     assert set(final["accuracy"]["logprobs"]) == {"trained", "random", "supervised"}
     assert "Few-shot, 5-way 1-shot" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize("final_knn", [True, False], ids=["knn-asked", "knn-not-asked"])
+def test_final_knn_on_unseen_classes_is_reported(tmp_path, monkeypatch, capsys, final_knn):
+    import infomax.report
+    from infomax.config import TrainConfig
+    from infomax.experiment import FEWSHOT_NO_KNN, evaluate_run
+    from infomax.run import read_metrics, update_metrics
+
+    monkeypatch.setattr(infomax.report, "write_report", lambda run_dir: None)  # needs a whole run directory
+    labels = np.repeat(np.arange(8), 17)
+    images = np.zeros((len(labels), 1, 2, 2), dtype=np.uint8)
+    images[:, 0, 0, 0] = labels
+    splits = NS(train=NS(labels=np.array([0, 1]), classes=["a", "b"]),
+                test=NS(images=images, labels=labels, classes=[str(c) for c in range(8)]))
+    update_metrics(tmp_path, {"train": {"epochs_completed": 1, "steps": 1}})
+    cfg = TrainConfig(final_knn=final_knn, baselines=False)
+    evaluate_run(NS(encoder=ClassReader()), splits, cfg, tmp_path, "dimco", None, progress=False)
+    metrics = read_metrics(tmp_path)
+    assert metrics["final"]["protocol"] == "fewshot" and "final_knn" not in metrics
+    notes = metrics["final_evaluation"].get("notes", [])
+    assert (FEWSHOT_NO_KNN in notes) is final_knn
+    assert (FEWSHOT_NO_KNN in capsys.readouterr().err) is final_knn
