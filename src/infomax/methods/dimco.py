@@ -12,11 +12,10 @@ Omniglot the dimensions then became near-copies of one partition of the training
 between dims on held-out classes 1.8 of 2.6 nats), whole groups of unseen classes got the same code, and
 retrieval degenerated into ties. ``reg_weight=None`` sets lambda = d, one unit of weight per code
 dimension, so that the mean over pairs weighs like the MI's sum over dimensions; ``dimco-omniglot`` uses
-it: on held-out training alphabets at the test runs' budget the best lambda was d at every code length
-validated (issue 22, BENCHMARKS.md; the paper's eq. 10 normalisation cannot be recovered from the
-text). Batches are
-plain labelled batches, or class-balanced ones (``--set sampler=balanced batch_classes=P``: P classes x
-K items, so the closed form sees same-class pairs; the ``dimco-omniglot`` preset uses them).
+it: on held-out training alphabets the best lambda was d at every code length validated (d = 8, 16, 32
+and 64; issue 22, BENCHMARKS.md; the paper's eq. 10 normalisation cannot be recovered from the text).
+Batches are plain labelled batches, or class-balanced ones (``--set sampler=balanced batch_classes=P``:
+P classes x K items, so the closed form sees same-class pairs; the ``dimco-omniglot`` preset uses them).
 The code length ``d * log2(k)`` bits is printed once when training starts (after
 the first optimiser step), logged with every step (``code_bits``) and stored with the encoder (its
 ``code_shape`` buffer, saved in ``encoder.safetensors``).
@@ -340,7 +339,10 @@ PRESETS: dict[str, Preset] = {
     # reg_weight and batch_classes chosen on held-out background alphabets (issue 22, BENCHMARKS.md):
     # 3-minute runs: lambda 1 / 8 / 32 / 128 / 512 gave 5-way 1-shot codes 80.7 / 84.8 / 91.6 / 92.0 /
     # 85.8 % (64 x 4 batches); 32 x 8 batches at lambda 32 gave 90.0 %. At the test budget (30 epochs,
-    # 2010 steps) lambda 32 / 64 / 128 gave 94.6 / 96.4 / 95.5 % (P@1 75.6 / 83.2 / 80.0), hence 64
+    # 2010 steps) lambda 32 / 64 / 128 gave 94.6 / 96.4 / 95.5 % (P@1 75.6 / 83.2 / 80.0), hence 64. At
+    # every code length validated the best lambda was d (d = 16: 8 / 16 / 32 -> 94.2 / 95.4 / 94.5 %;
+    # d = 32: 16 / 32 / 64 -> 94.6 / 96.6 / 95.6 %, both at 2010 steps; d = 8, 3-minute runs: 8 / 32 / 128
+    # -> 92.2 / 87.8 / 78.5 %), hence reg_weight None (= d): --set d=N keeps the rule
     "dimco-omniglot": Preset(
         description="DIMCO k=16, d=64 (256-bit codes) on Omniglot background, class-balanced batches of "
                     "64 classes x 4 items, independence regularizer weight lambda = d; few-shot on "
