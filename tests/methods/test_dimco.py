@@ -166,7 +166,8 @@ def test_omniglot_preset_uses_the_validated_regularizer_weight_and_batches() -> 
     # 3-minute runs); at the test budget (2010 steps) 64 beat 32 and 128 (96.4 vs 94.6 / 95.5 %)
     train, cfg = TrainConfig(), Config()
     apply_overrides(train, cfg, dimco_mod.PRESETS["dimco-omniglot"].overrides)
-    assert cfg.reg_weight == 64.0 and cfg.n_pairs == 32 and (cfg.d, cfg.k) == (64, 16)
+    assert cfg.reg_weight is None and cfg.n_pairs == 32 and (cfg.d, cfg.k) == (64, 16)
+    assert dimco_mod.regularizer_weight(cfg) == 64.0  # lambda = d
     assert (train.sampler, train.batch_classes, train.batch_size) == ("balanced", 64, 256)
     train, cfg = TrainConfig(), Config()
     apply_overrides(train, cfg, {"holdout_classes": "5,6"})
@@ -180,7 +181,8 @@ def test_code_length_printed_once_at_training_time_only(capsys) -> None:
     m.on_after_optimizer_step()  # the engine calls this after every step
     m.on_after_optimizer_step()
     err = capsys.readouterr().err
-    assert err == "dimco: code length d*log2(k) = 12*log2(8) = 36 bits (5 bytes packed)\n"
+    assert err == ("dimco: code length d*log2(k) = 12*log2(8) = 36 bits (5 bytes packed); "
+                   "independence weight lambda = 1\n")
 
 
 @pytest.mark.parametrize(
@@ -209,3 +211,26 @@ def test_build_rejects_unlabelled_data() -> None:
     info = SimpleNamespace(channels=1, image_size=8, mean=(0.5,), std=(0.5,), num_classes=0, name="folder:x")
     with pytest.raises(UserError, match="DIMCO is supervised, but dataset 'folder:x' has no labelled"):
         build(Config(d=4, k=4), info)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    pytest.param({}, 64.0, id="preset-d64"),
+    pytest.param({"d": "8"}, 8.0, id="d8-follows"),
+    pytest.param({"d": "16", "reg_weight": "2.5"}, 2.5, id="explicit-weight-kept"),
+    pytest.param({"reg_weight": "none"}, 64.0, id="none-is-d"),
+])
+def test_regularizer_weight_follows_the_code_length(overrides, expected, capsys) -> None:
+    # `infomax train dimco-omniglot --set d=8` must not keep the 256-bit codes' lambda 64: at d = 8 that
+    # weight collapsed the codes (issue 22: lambda 128 gave 75.1 % 5-way 1-shot against 91.0 % at 8)
+    train, cfg = TrainConfig(), Config()
+    apply_overrides(train, cfg, {**dimco_mod.PRESETS["dimco-omniglot"].overrides, **overrides})
+    info = SimpleNamespace(channels=1, image_size=28, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
+    m = build(cfg, info)
+    assert m.reg_weight == expected
+    m.on_after_optimizer_step()
+    assert capsys.readouterr().err.endswith(f"; independence weight lambda = {expected:g}\n")
+
+
+def test_negative_regularizer_weight_is_refused() -> None:
+    with pytest.raises(UserError, match="reg_weight must be >= 0 or none"):
+        Config(reg_weight=-1.0).validate()

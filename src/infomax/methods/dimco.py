@@ -10,11 +10,12 @@ over the d dimensions, so at lambda = 1 a dimension's share of the regularizer (
 2 n_pairs / d of the pairs, each weighted lambda / n_pairs) weighs about 2/d of its own MI term. On
 Omniglot the dimensions then became near-copies of one partition of the training classes (pairwise I
 between dims on held-out classes 1.8 of 2.6 nats), whole groups of unseen classes got the same code, and
-retrieval degenerated into ties. ``dimco-omniglot`` uses lambda = 64, chosen on held-out training
-alphabets at the test runs' budget (issue 22; 3-minute runs had picked 128; the paper's eq. 10
-normalisation cannot be recovered from the text). Batches are
-plain labelled batches, or class-balanced ones (``--set sampler=balanced batch_classes=P``: P classes x
-K items, so the closed form sees same-class pairs; the ``dimco-omniglot`` preset uses them).
+retrieval degenerated into ties. ``reg_weight=None`` sets lambda = d, one unit of weight per code
+dimension, so that the mean over pairs weighs like the MI's sum over dimensions; ``dimco-omniglot`` uses
+it: on held-out training alphabets the best lambda was d at every code length validated (d = 8, 16, 32
+and 64; issue 22, BENCHMARKS.md; the paper's eq. 10 normalisation cannot be recovered from the text).
+Batches are plain labelled batches, or class-balanced ones (``--set sampler=balanced batch_classes=P``:
+P classes x K items, so the closed form sees same-class pairs; the ``dimco-omniglot`` preset uses them).
 The code length ``d * log2(k)`` bits is printed once when training starts (after
 the first optimiser step), logged with every step (``code_bits``) and stored with the encoder (its
 ``code_shape`` buffer, saved in ``encoder.safetensors``).
@@ -200,7 +201,7 @@ class DIMCO(MethodBase):
         )
 
     def on_after_optimizer_step(self) -> None:
-        """Say the code length on stderr once, after the first optimiser step (rank 0 only).
+        """Say the code length (and lambda) on stderr once, after the first optimiser step (rank 0 only).
 
         Only the engine's training loop calls this hook, so building or loading a run stays silent; the
         length is also logged with every step (``code_bits``) and stored with the weights (the encoder's
@@ -213,7 +214,7 @@ class DIMCO(MethodBase):
             if torch.distributed.get_rank() != 0:
                 return
         # always shown (not only with progress on); note() writes above an open progress bar, not through it
-        note(self.code_length_line(), enabled=True)
+        note(f"{self.code_length_line()}; independence weight lambda = {self.reg_weight:g}", enabled=True)
 
     @torch.no_grad()
     def logprobs(self, x: Tensor) -> Tensor:
@@ -237,7 +238,8 @@ class Config(MethodConfig):
         k: alphabet size per dimension; the code length is d*log2(k) bits.
         n_pairs: dimension pairs sampled per batch for the independence regularizer.
         reg_weight: lambda, the regularizer's weight (paper: 1; 0 disables it); it multiplies the *mean*
-            over pairs, against an MI summed over d dimensions (``dimco-omniglot``: 64).
+            over pairs, against an MI summed over d dimensions. None: lambda = d (``dimco-omniglot``; see
+            :func:`regularizer_weight`).
         encoder: backbone architecture, a key of ``infomax.encoders.ENCODERS``.
         y_dim: width of the backbone's output representation.
         feature_layer: the backbone feature the code head reads ("fc" or "y" for dim_conv).
@@ -251,7 +253,7 @@ class Config(MethodConfig):
     d: int = 16
     k: int = 16
     n_pairs: int = 16
-    reg_weight: float = 1.0
+    reg_weight: float | None = 1.0
     encoder: str = choice("dim_conv", ENCODERS)
     y_dim: int = 64
     feature_layer: str = choice("fc", _feature_layers)
@@ -264,10 +266,20 @@ class Config(MethodConfig):
         check_code_shape(self.d, self.k)
         if self.n_pairs < 1 or self.y_dim < 1:
             raise UserError(f"n_pairs and y_dim must be >= 1, got {self.n_pairs} and {self.y_dim}")
-        if not self.reg_weight >= 0:
-            raise UserError(f"reg_weight must be >= 0, got {self.reg_weight}")
+        if self.reg_weight is not None and not self.reg_weight >= 0:
+            raise UserError(f"reg_weight must be >= 0 or none (= d), got {self.reg_weight}")
         if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
             raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
+
+
+def regularizer_weight(cfg: Config) -> float:
+    """lambda: ``cfg.reg_weight``, or ``d`` when it is None (one unit of weight per code dimension).
+
+    Example:
+        >>> regularizer_weight(Config(d=8, reg_weight=None)), regularizer_weight(Config(d=8, reg_weight=2.5))
+        (8.0, 2.5)
+    """
+    return float(cfg.d) if cfg.reg_weight is None else float(cfg.reg_weight)
 
 
 def _make_backbone(cfg: Config, info: object) -> nn.Module:
@@ -318,8 +330,8 @@ def build(cfg: Config, info: object) -> DIMCO:
         backbone, feature_layer=cfg.feature_layer, feature_dim=width, d=cfg.d, k=cfg.k, freeze_backbone=frozen
     )
     return DIMCO(
-        encoder, n_pairs=cfg.n_pairs, reg_weight=cfg.reg_weight, holdout_classes=tuple(cfg.holdout_classes),
-        confidence_penalty=cfg.confidence_penalty,
+        encoder, n_pairs=cfg.n_pairs, reg_weight=regularizer_weight(cfg),
+        holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
     )
 
 
@@ -327,12 +339,16 @@ PRESETS: dict[str, Preset] = {
     # reg_weight and batch_classes chosen on held-out background alphabets (issue 22, BENCHMARKS.md):
     # 3-minute runs: lambda 1 / 8 / 32 / 128 / 512 gave 5-way 1-shot codes 80.7 / 84.8 / 91.6 / 92.0 /
     # 85.8 % (64 x 4 batches); 32 x 8 batches at lambda 32 gave 90.0 %. At the test budget (30 epochs,
-    # 2010 steps) lambda 32 / 64 / 128 gave 94.6 / 96.4 / 95.5 % (P@1 75.6 / 83.2 / 80.0), hence 64
+    # 2010 steps) lambda 32 / 64 / 128 gave 94.6 / 96.4 / 95.5 % (P@1 75.6 / 83.2 / 80.0), hence 64. At
+    # every code length validated the best lambda was d (d = 16: 8 / 16 / 32 -> 94.2 / 95.4 / 94.5 %;
+    # d = 32: 16 / 32 / 64 -> 94.6 / 96.6 / 95.6 %, both at 2010 steps; d = 8, 3-minute runs: 8 / 32 / 128
+    # -> 92.2 / 87.8 / 78.5 %), hence reg_weight None (= d): --set d=N keeps the rule
     "dimco-omniglot": Preset(
         description="DIMCO k=16, d=64 (256-bit codes) on Omniglot background, class-balanced batches of "
-                    "64 classes x 4 items, independence regularizer weight 64; few-shot on evaluation",
+                    "64 classes x 4 items, independence regularizer weight lambda = d; few-shot on "
+                    "evaluation",
         method="dimco",
-        overrides={"data": "omniglot", "d": 64, "k": 16, "n_pairs": 32, "reg_weight": 64.0,
+        overrides={"data": "omniglot", "d": 64, "k": 16, "n_pairs": 32, "reg_weight": None,
                    "batch_size": 256, "max_epochs": 30, "sampler": "balanced", "batch_classes": 64},
     ),
     "dimco-fashion": Preset(
