@@ -220,8 +220,8 @@ def test_build_rejects_unlabelled_data() -> None:
     pytest.param({"reg_weight": "none"}, 64.0, id="none-is-d"),
 ])
 def test_regularizer_weight_follows_the_code_length(overrides, expected, capsys) -> None:
-    # `infomax train dimco-omniglot --set d=8` must not keep the 256-bit codes' lambda 64: at d = 8 that
-    # weight collapsed the codes (issue 22: lambda 128 gave 75.1 % 5-way 1-shot against 91.0 % at 8)
+    # `infomax train dimco-omniglot --set d=8` must not keep the 256-bit codes' lambda 64: at d = 8 a weight
+    # of that size collapses the codes (issue 22: lambda 128 gave 75.1 % 5-way 1-shot, lambda 8 91.0 %)
     train, cfg = TrainConfig(), Config()
     apply_overrides(train, cfg, {**dimco_mod.PRESETS["dimco-omniglot"].overrides, **overrides})
     info = SimpleNamespace(channels=1, image_size=28, mean=(0.5,), std=(0.5,), num_classes=10, name="x")
