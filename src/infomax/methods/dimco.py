@@ -12,8 +12,8 @@ Omniglot the dimensions then became near-copies of one partition of the training
 between dims on held-out classes 1.8 of 2.6 nats), whole groups of unseen classes got the same code, and
 retrieval degenerated into ties. ``reg_weight=None`` sets lambda = d, one unit of weight per code
 dimension, so that the mean over pairs weighs like the MI's sum over dimensions; ``dimco-omniglot`` uses
-it: on held-out training alphabets the best lambda was d at every code length validated (d = 8, 16, 32
-and 64; issue 22, BENCHMARKS.md; the paper's eq. 10 normalisation cannot be recovered from the text).
+it: on held-out training alphabets the best lambda was d at d = 8, 16, 32 and 64 (at d = 4 it was 2, below
+the rule; issue 22, BENCHMARKS.md; the paper's eq. 10 normalisation cannot be recovered from the text).
 Batches are plain labelled batches, or class-balanced ones (``--set sampler=balanced batch_classes=P``:
 P classes x K items, so the closed form sees same-class pairs; the ``dimco-omniglot`` preset uses them).
 The code length ``d * log2(k)`` bits is printed once when training starts (after
@@ -342,7 +342,8 @@ PRESETS: dict[str, Preset] = {
     # 2010 steps) lambda 32 / 64 / 128 gave 94.6 / 96.4 / 95.5 % (P@1 75.6 / 83.2 / 80.0), hence 64. At
     # every code length validated the best lambda was d (d = 16: 8 / 16 / 32 -> 94.2 / 95.4 / 94.5 %;
     # d = 32: 16 / 32 / 64 -> 94.6 / 96.6 / 95.6 %, both at 2010 steps; d = 8, 3-minute runs: 8 / 32 / 128
-    # -> 92.2 / 87.8 / 78.5 %), hence reg_weight None (= d): --set d=N keeps the rule
+    # -> 92.2 / 87.8 / 78.5 %), hence reg_weight None (= d): --set d=N keeps the rule. Not at d = 4 (16
+    # bits): 2 / 4 / 8 -> 90.3 / 88.5 / 84.3 % (2010 steps), so 16-bit codes want --set reg_weight=2
     "dimco-omniglot": Preset(
         description="DIMCO k=16, d=64 (256-bit codes) on Omniglot background, class-balanced batches of "
                     "64 classes x 4 items, independence regularizer weight lambda = d; few-shot on "
