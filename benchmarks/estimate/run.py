@@ -22,7 +22,7 @@ import json
 import time
 from pathlib import Path
 
-READINGS = ("gaussian", "ksg", "radial", "projected", "critic")  # the estimators `--method auto` may report
+READINGS = ("gaussian", "ksg", "ksg_scaled", "radial", "projected", "critic")  # the estimators `--method auto` may report
 
 
 def main() -> None:

@@ -187,17 +187,17 @@ def test_heavy_tailed_student_t() -> None:
     x, y = sample_student_t(20000, d, rho, dof, generator=torch.Generator().manual_seed(0))
     e = estimate_mi(x, y, progress=False)
     true = student_t_mi(rho, d, dof)
-    assert e.mi_nats == pytest.approx(true, abs=0.1) and e.chosen in ("ksg", "critic")
+    assert e.mi_nats == pytest.approx(true, abs=0.1) and e.chosen in ("ksg", "ksg_scaled", "critic")
     assert e.interval_nats[0] < true < e.interval_nats[1]
 
 
 # ---------------------------------------------------------- issue 20: method auto and the critic-free ones
 
 
-def test_auto_reports_the_largest_of_three_estimators_with_an_interval() -> None:
+def test_auto_reports_the_largest_of_the_estimators_with_an_interval() -> None:
     x, y = _gauss(2000, 2, 1.0)
     e = estimate_mi(x, y, **FAST)
-    assert e.method == "auto" and set(e.estimates) == {"gaussian", "ksg", "radial", "critic"}
+    assert e.method == "auto" and set(e.estimates) == {"gaussian", "ksg", "ksg_scaled", "radial", "critic"}
     assert e.mi_nats == max(e.estimates.values()) and e.chosen == max(e.estimates, key=e.estimates.get)
     lo, hi = e.interval_nats
     # the radial reading (the MI of the two norms, a lower bound far below here) is not in the spread
@@ -211,13 +211,24 @@ def test_auto_reports_the_largest_of_three_estimators_with_an_interval() -> None
     assert c.mi_nats == e.estimates["critic"] and set(c.estimates) == {"critic"}
 
 
-@pytest.mark.parametrize(("method", "keys"), [("quick", {"gaussian", "ksg", "radial"}), ("ksg", {"ksg"}),
+@pytest.mark.parametrize(("method", "keys"), [("quick", {"gaussian", "ksg", "ksg_scaled", "radial"}),
+                                              ("ksg", {"ksg"}),
                                               ("gaussian", {"gaussian"})])
 def test_critic_free_methods_read_the_gaussian_truth(method: str, keys: set[str]) -> None:
     x, y = _gauss(3000, 2, 1.0)
     e = estimate_mi(x, y, method=method, progress=False)
     assert set(e.estimates) == keys and e.steps == 0 and e.dependence == "detected"
     assert abs(e.mi_nats - 1.0) < 0.08
+
+
+@pytest.mark.parametrize(("rows", "read"), [(100, True), (101, False)])
+def test_scaled_ksg_runs_up_to_its_row_limit(monkeypatch: pytest.MonkeyPatch, rows: int, read: bool) -> None:
+    # its cost grows as n^2, so above SCALED_KSG_MAX_ROWS (20,000; 100 here) the reading is skipped
+    import infomax.estimate as E
+
+    monkeypatch.setattr(E, "SCALED_KSG_MAX_ROWS", 100)
+    x, y = _gauss(rows, 2, 1.0)
+    assert ("ksg_scaled" in estimate_mi(x, y, method="quick", progress=False).estimates) is read
 
 
 @pytest.mark.parametrize("transform", ["identity", "asinh"])

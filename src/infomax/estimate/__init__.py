@@ -11,9 +11,11 @@ bounds, and a critic limited by few samples or too few steps makes them lower st
 sit many standard errors above ``mi_nats``. The result's ``note`` says so, and its ``warnings`` name the
 known causes (few samples, overfitting, the step limit, an MI beyond what the data can show).
 
-The default ``method="auto"`` (issue 20) reports the largest of four or five readings of the MI: the
+The default ``method="auto"`` (issue 20) reports the largest of four to six readings of the MI: the
 bias-corrected Gaussian-copula MI and KSG (:mod:`~infomax.estimate.nonparam`, on the rank-Gaussianized
-data; KSG only for dx + dy <= 20), the radial KSG (KSG between each side's norm, a lower bound by the
+data), KSG on the data as given, each column standardized, Euclidean within each side (both KSG readings
+only for dx + dy <= 20, the second up to 20,000 rows),
+the radial KSG (KSG between each side's norm, a lower bound by the
 data-processing inequality that holds all of a shared-scale dependence such as Student-t's; when
 dx + dy > 2), the trained critic's held-out value described below (left out when it does not
 generalize) and, when dx + dy > 20 and the rows allow it, the same critic trained on each side's canonical
@@ -88,7 +90,15 @@ from infomax.errors import UserError
 from infomax.estimate.data import Prepared, Split, prepare, resplit, split_rows, with_radial
 from infomax.estimate.diagnostics import Diagnosis, diagnose
 from infomax.estimate.heldout import Evaluation, HeldOut, evaluate, heldout_estimate, note
-from infomax.estimate.nonparam import KSG_MAX_DIMS, combine, gaussian_copula_mi, ksg_mi, radial_mi
+from infomax.estimate.nonparam import (
+    KSG_MAX_DIMS,
+    SCALED_KSG_MAX_ROWS,
+    combine,
+    gaussian_copula_mi,
+    ksg_mi,
+    radial_mi,
+    scaled_ksg_mi,
+)
 from infomax.estimate.params import (
     ACTIVATION_NAMES,
     ESTIMATOR_BOUNDS,
@@ -172,8 +182,8 @@ def estimate_mi(
     Args:
         x: (n, dx) or (n,) samples of X (numpy array, torch tensor or nested lists).
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
-        method: "auto" (default: the largest of the Gaussian-copula MI, KSG for dx + dy <= 20, the radial
-            KSG and the critic), "quick" (no critic), "critic", "ksg" or "gaussian" (that one alone).
+        method: "auto" (default: the largest of the Gaussian-copula MI, KSG on the ranks and on the scaled
+            data for dx + dy <= 20, the radial KSG and the critic), "quick" (no critic), "critic", "ksg" or "gaussian" (that one alone).
         bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
             activation, ema, radial, test_fraction, val_fraction, eval_every, patience, eval_batch_size,
             n_eval_batches, seed, device, progress: the options, each documented with its default and
@@ -233,6 +243,8 @@ def estimate_mi(
         values["gaussian"] = gaussian_copula_mi(data.rank_x, data.rank_y)
     if p.method == "ksg" or (p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS):
         values["ksg"] = ksg_mi(data.rank_x, data.rank_y, k=5, seed=p.seed)
+    if p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS and data.n <= SCALED_KSG_MAX_ROWS:
+        values["ksg_scaled"] = scaled_ksg_mi(data.raw_x, data.raw_y, k=5, seed=p.seed)
     if p.method in ("auto", "quick") and data.dims > 2:
         values["radial"] = radial_mi(data.raw_x, data.raw_y, k=5, seed=p.seed)
     if p.method in ("quick", "ksg", "gaussian"):
