@@ -15,7 +15,8 @@ Galaxy and Waves (2 x 1), concentric Gaussians (3 x 1, 5 x 1) and sparse Gaussia
 independent inliers (5 x 5, 25 x 25). Their true MI is bmi's Monte Carlo value (the mean pointwise MI
 of 100,000 samples), listed in ``<out>/tasks-mixtures.csv``:
 
-    <venvs>/bmi/bin/python benchmarks/estimate/dump_bmi.py --out <cache>/mixtures --n 5000 --seeds 0 --mixtures
+    <venvs>/bmi/bin/python benchmarks/estimate/dump_bmi.py --out <cache>/mixtures --n 5000 --seeds 0 \
+        --mixtures
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ import json
 import time
 from pathlib import Path
 
-READINGS = ("gaussian", "ksg", "ksg_scaled", "radial", "projected", "critic")  # the estimators `--method auto` may report
+#: the estimators `--method auto` may report
+READINGS = ("gaussian", "ksg", "ksg_scaled", "radial", "projected", "critic")
 
 
 def main() -> None:

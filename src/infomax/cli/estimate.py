@@ -74,8 +74,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         default=D.method,
         choices=list(METHODS),
         help="auto (default): the largest of the Gaussian-copula MI, KSG on the ranks and on the scaled data "
-        "(dx + dy <= 20), KSG between the two sides' norms and the critic's bound; quick: all but the critic (about a second); critic, ksg or "
-        "gaussian: that one alone",
+        "(dx + dy <= 20), KSG between the two sides' norms and the critic's bound; quick: all but the critic "
+        "(about a second); critic, ksg or gaussian: that one alone",
     )
     p.add_argument(
         "--quick", action="store_true", help="same as --method quick: no critic, for exploration"

@@ -183,7 +183,8 @@ def estimate_mi(
         x: (n, dx) or (n,) samples of X (numpy array, torch tensor or nested lists).
         y: (n, dy) or (n,) samples of Y, row i paired with row i of x.
         method: "auto" (default: the largest of the Gaussian-copula MI, KSG on the ranks and on the scaled
-            data for dx + dy <= 20, the radial KSG and the critic), "quick" (no critic), "critic", "ksg" or "gaussian" (that one alone).
+            data for dx + dy <= 20, the radial KSG and the critic), "quick" (no critic), "critic", "ksg" or
+            "gaussian" (that one alone).
         bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
             activation, ema, radial, test_fraction, val_fraction, eval_every, patience, eval_batch_size,
             n_eval_batches, seed, device, progress: the options, each documented with its default and

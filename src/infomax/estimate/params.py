@@ -37,12 +37,11 @@ ESTIMATOR_BOUNDS: dict[str, str] = {
 }
 #: Estimator families ``estimate_mi`` offers: name -> what is reported.
 METHODS: dict[str, str] = {
-    "auto": "the largest of the Gaussian-copula MI, KSG on the rank-Gaussianized and on the standardized data "
-    "(dx + dy <= 20), the radial KSG (KSG between the two sides' norms), the trained critic's value and, when dx + dy > 20, the critic's value on each side's "
-    "canonical directions",
-    "quick": "the largest of the Gaussian-copula MI, the two KSG readings (dx + dy <= 20) and the radial KSG: "
-    "no critic, "
-    "about a second",
+    "auto": "the largest of the Gaussian-copula MI, KSG on the rank-Gaussianized and on the standardized "
+    "data (dx + dy <= 20), the radial KSG (KSG between the two sides' norms), the trained critic's value "
+    "and, when dx + dy > 20, the critic's value on each side's canonical directions",
+    "quick": "the largest of the Gaussian-copula MI, the two KSG readings (dx + dy <= 20) and the radial "
+    "KSG: no critic, about a second",
     "critic": "the trained critic's held-out bound only (the bound option)",
     "ksg": "KSG (Kraskov et al. 2004, k = 5) on the rank-Gaussianized data only",
     "gaussian": "the bias-corrected Gaussian-copula MI only (exact for Gaussians under monotone maps)",

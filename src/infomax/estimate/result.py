@@ -27,7 +27,8 @@ class MIEstimate:
             MI), ``deterministic`` (the MI is infinite; this is a lower bound).
         method: the estimator family option ("auto", "quick", "critic", "ksg", "gaussian").
         chosen: which estimate ``mi_nats`` is: "gaussian", "ksg" (on the ranks), "ksg_scaled" (on the
-            standardized data, Euclidean within each side), "radial", "critic" or "projected" (the largest one in "auto").
+            standardized data, Euclidean within each side), "radial", "critic" or "projected" (the largest
+            one in "auto").
         estimates: every estimator's value (nats) that took part, e.g. ``{"gaussian": .., "ksg": ..,
             "radial": .., "critic": ..}``.
         interval_nats, interval_bits: the 90% interval (low, high): the noise of ``mi_nats`` (+/- 1.645
