@@ -79,7 +79,7 @@ def test_scaled_ksg_matches_a_loop_written_by_hand(k: int) -> None:
 
 
 def _concentric(n: int, seed: int, dims: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """bmi's concentric-Gaussian mixture: component i in {1, 2, 3}, X | i ~ N(0, i^2 I), Y = i + noise 0.01."""
+    """bmi's concentric mixture: component i in {1, 2, 3}, X | i ~ N(0, i^2 I), Y = i + N(0, 0.01^2)."""
     rng = np.random.default_rng(seed)
     i = rng.integers(1, 4, size=(n, 1)).astype(float)
     return i * rng.standard_normal((n, dims)), i + 0.01 * rng.standard_normal((n, 1))
