@@ -13,11 +13,10 @@ known causes (few samples, overfitting, the step limit, an MI beyond what the da
 
 The default ``method="auto"`` (issue 20) reports the largest of four to six readings of the MI: the
 bias-corrected Gaussian-copula MI and KSG (:mod:`~infomax.estimate.nonparam`, on the rank-Gaussianized
-data), KSG on the data as given, each column standardized, Euclidean within each side (both KSG readings
-only for dx + dy <= 20, the second up to 20,000 rows),
-the radial KSG (KSG between each side's norm, a lower bound by the
-data-processing inequality that holds all of a shared-scale dependence such as Student-t's; when
-dx + dy > 2), the trained critic's held-out value described below (left out when it does not
+data), KSG on the data as given, each column standardized, Euclidean within each side (both KSG
+readings only for dx + dy <= 20, the second up to 20,000 rows), the radial KSG (KSG between each side's
+norm, a lower bound by the data-processing inequality that holds all of a shared-scale dependence such as
+Student-t's; when dx + dy > 2), the trained critic's held-out value described below (left out when it does not
 generalize) and, when dx + dy > 20 and the rows allow it, the same critic trained on each side's canonical
 directions (:mod:`~infomax.estimate.projection`; a critic on a few inputs generalizes where one on every
 column memorizes). Each reads low where it fails, so the largest is the best single reading; the 90% interval
