@@ -13,11 +13,11 @@ MI is invariant under invertible elementwise maps, so they see the same MI as th
   any continuous distribution, accurate in a few dimensions, biased low when dx + dy is large.
 - :func:`scaled_ksg_mi`: KSG on the data as given, each column only standardized (z-score), with the
   Euclidean distance within each side (the distance between two pairs is the larger of the two sides'
-  Euclidean distances), as the bmi package's KSG does. KSG is consistent under any invertible map of each column and with any norm on each
-  side, but its finite-sample bias is not invariant: where the dependence is on a side's norm and the
-  other side is a few tight clusters (bmi's concentric-Gaussian tasks) KSG on the ranks with the
-  max-norm reads the MI 7-15% low (0.97-1.04 of the truth here). Brute force in blocks: O(n^2 (dx + dy)), so only up to
-  ``SCALED_KSG_MAX_ROWS`` rows.
+  Euclidean distances), as the bmi package's KSG does. KSG is consistent under any invertible map of
+  each column and with any norm on each side, but its finite-sample bias is not invariant: where the
+  dependence is on a side's norm and the other side is a few tight clusters (bmi's concentric-Gaussian
+  tasks) KSG on the ranks with the max-norm reads the MI 7-15% low (0.97-1.04 of the truth here). Brute
+  force in blocks: O(n^2 (dx + dy)), so only up to ``SCALED_KSG_MAX_ROWS`` rows.
 - :func:`radial_mi`: KSG between one feature per side, the norm of the robustly standardized row (read
   from the data as given: the columnwise rank transform would break a radial structure). A lower bound on
   the MI (data-processing inequality), read in two dimensions where KSG is accurate, and all of it for a
