@@ -241,9 +241,10 @@ def estimate_mi(
     values: dict[str, tuple[float, float]] = {}
     if p.method in ("auto", "quick", "gaussian") and data.n > data.dims + 2:
         values["gaussian"] = gaussian_copula_mi(data.rank_x, data.rank_y)
-    if p.method == "ksg" or (p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS):
+    ksg_readings = p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS
+    if p.method == "ksg" or ksg_readings:
         values["ksg"] = ksg_mi(data.rank_x, data.rank_y, k=5, seed=p.seed)
-    if p.method in ("auto", "quick") and data.dims <= KSG_MAX_DIMS and data.n <= SCALED_KSG_MAX_ROWS:
+    if ksg_readings and data.n <= SCALED_KSG_MAX_ROWS:
         values["ksg_scaled"] = scaled_ksg_mi(data.raw_x, data.raw_y, k=5, seed=p.seed)
     if p.method in ("auto", "quick") and data.dims > 2:
         values["radial"] = radial_mi(data.raw_x, data.raw_y, k=5, seed=p.seed)

@@ -92,19 +92,14 @@ def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tuple[flo
     A jitter of 1e-10 (seeded) breaks ties so that repeated values do not make zero distances.
     """
     from scipy.spatial import cKDTree
-    from scipy.special import digamma
 
-    n = x.shape[0]
-    rng = np.random.default_rng(seed)
-    x = x + 1e-10 * rng.standard_normal(x.shape)
-    y = y + 1e-10 * rng.standard_normal(y.shape)
+    x, y = _jittered(x, y, seed)
     z = np.concatenate([x, y], axis=1)
     eps = cKDTree(z).query(z, k=k + 1, p=np.inf)[0][:, -1]  # (n,) k-th neighbour, self excluded
     r = np.nextafter(eps, 0)  # strictly inside the ball
     nx = cKDTree(x).query_ball_point(x, r, p=np.inf, return_length=True) - 1  # (n,)
     ny = cKDTree(y).query_ball_point(y, r, p=np.inf, return_length=True) - 1  # (n,)
-    terms = digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)  # (n,)
-    return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(n))
+    return _ksg_estimate(nx, ny, k)
 
 
 def scaled_ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tuple[float, float]:
@@ -119,12 +114,9 @@ def scaled_ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tu
         True
     """
     from scipy.spatial.distance import cdist
-    from scipy.special import digamma
 
     n = x.shape[0]
-    rng = np.random.default_rng(seed)
-    x = zscore(x) + 1e-10 * rng.standard_normal(x.shape)
-    y = zscore(y) + 1e-10 * rng.standard_normal(y.shape)
+    x, y = _jittered(zscore(x), zscore(y), seed)
     nx, ny = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
     for lo in range(0, n, _BLOCK_ROWS):
         hi = min(lo + _BLOCK_ROWS, n)
@@ -134,6 +126,22 @@ def scaled_ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 5, seed: int = 0) -> tu
         eps = np.partition(dz, k - 1, axis=1)[:, k - 1 : k]  # (b, 1) distance to the k-th neighbour
         nx[lo:hi] = (dx < eps).sum(1) - 1  # strictly inside, self excluded
         ny[lo:hi] = (dy < eps).sum(1) - 1
+    return _ksg_estimate(nx, ny, k)
+
+
+def _jittered(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y plus a seeded 1e-10 jitter (x's drawn first), so that repeated values make no zero
+    distances."""
+    rng = np.random.default_rng(seed)
+    return x + 1e-10 * rng.standard_normal(x.shape), y + 1e-10 * rng.standard_normal(y.shape)
+
+
+def _ksg_estimate(nx: np.ndarray, ny: np.ndarray, k: int) -> tuple[float, float]:
+    """KSG's (value, stderr) from each point's marginal neighbour counts nx, ny (n,) within its distance
+    to the k-th joint neighbour: the mean of psi(k) + psi(n) - psi(nx + 1) - psi(ny + 1), std / sqrt(n)."""
+    from scipy.special import digamma
+
+    n = len(nx)
     terms = digamma(k) + digamma(n) - digamma(nx + 1) - digamma(ny + 1)  # (n,)
     return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(n))
 
