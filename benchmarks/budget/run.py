@@ -152,7 +152,8 @@ def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tm
     enc = DIMConvEncoder(info.channels, info.image_size, mean=info.mean, std=info.std)
     enc.load_state_dict(load_file(str(weights)))
     return enc, {"steps": rec["steps"], "train_s": rec["elapsed_s"],
-                 "peer": f"lightly {rec['lightly']}, torch {rec['torch']}, {rec['recipe']}"}
+                 "peer": f"lightly {rec['lightly']}, torch {rec['torch']}, {rec['recipe']}",
+                 "first_loss": rec.get("first_loss"), "final_loss": rec.get("final_loss")}
 
 
 def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits, psplits, tmp: Path,
