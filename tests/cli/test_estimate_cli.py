@@ -105,6 +105,7 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (lambda t, x: [_write(t, "a.csv", "1,2\n" * 399 + "nan,1\n"), x], "NaN or inf"),
         (lambda t, x: [_write(t, "a.csv", "1,2\n" * 300), x], "rows"),
         (lambda t, x: [x, x, "--steps", "0"], "max_steps"),
+        (lambda t, x: [x, x, "--score-map", "-1"], "score_map must be >= 0"),
     ],
 )
 def test_errors_exit_2_with_one_line(
@@ -150,6 +151,28 @@ def test_threads_option(tmp_path: Path, pair, monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SystemExit) as exc:
         main([*base, "--threads", "two"])
     assert exc.value.code == 2
+
+
+def test_score_map_option_reaches_the_trained_critic(
+    tmp_path: Path, pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import infomax.estimate as E
+    from infomax.critics import ScoreMap
+
+    widths: list[int | None] = []
+    real = E.train_critic
+
+    def spy(data, p, gen):  # the critic the command trains: wrapped, with the width asked for
+        t = real(data, p, gen)
+        widths.append(t.net.phi[0].out_features if isinstance(t.net, ScoreMap) else None)
+        return t
+
+    monkeypatch.setattr(E, "train_critic", spy)
+    np.save(tmp_path / "x.npy", pair[0])
+    np.save(tmp_path / "y.npy", pair[1])
+    base = ["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "critic", *FAST]
+    assert main([*base, "--score-map", "5"]) == 0 and main(base) == 0
+    assert widths == [5, None]
 
 
 # ------------------------------------------------------------- issue #24: results that must not mislead

@@ -35,7 +35,7 @@ def test_defaults_and_frozen() -> None:
         4000,
     )
     assert (p.eval_batch_size, p.n_eval_batches, p.hidden, p.device) == (None, 32, None, "cpu")
-    assert (p.ema, p.radial, p.activation) == (0.99, True, "gelu")
+    assert (p.ema, p.radial, p.activation, p.score_map) == (0.99, True, "gelu", 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.max_steps = 10  # type: ignore[misc]
 
@@ -59,6 +59,7 @@ def test_defaults_and_frozen() -> None:
         ({"hidden": (64, 0)}, r"hidden sizes must be >= 1, got \(64, 0\)"),
         ({"ema": 1.0}, r"ema must be in \[0, 1\), got 1.0"),
         ({"ema": -0.1}, r"ema must be in \[0, 1\), got -0.1"),
+        ({"score_map": -1}, "score_map must be >= 0, got -1"),
         # the first failing check is reported, in the order the options are declared
         ({"batch_size": 1, "max_steps": 0}, "batch_size must be >= 2"),
     ],

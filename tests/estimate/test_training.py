@@ -108,7 +108,7 @@ def test_the_kept_critic_is_the_moving_average(monkeypatch: pytest.MonkeyPatch) 
     assert float(seen[-1][-1]) == pytest.approx(0.99 if 41 / 50 > 0.99 else 41 / 50)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        init = E._build_critic("separable", 2, 2, (16,), 32, "gelu")
+        init = E._build_critic("separable", 2, 2, (16,), 32, "gelu", p.score_map)
     avg = [q.detach().clone() for q in init.parameters()]
     for s in seen:
         avg = [s[-1] * a + (1 - s[-1]) * w for a, w in zip(avg, s[:-1])]
@@ -136,3 +136,23 @@ def test_the_critic_has_the_asked_activation(activation: str | None, cls: type[n
     net = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p, gen).net
     acts = [type(m) for m in net.modules() if type(m) in (nn.GELU, nn.ReLU, nn.Tanh)]
     assert acts == [cls] * 4  # two hidden layers on each of g and h
+
+
+@pytest.mark.parametrize(("score_map", "wrapped"), [(None, False), (0, False), (3, True)])
+def test_the_scores_pass_through_the_asked_score_map(score_map: int | None, wrapped: bool) -> None:
+    # default (None here) and 0: the separable critic alone; N: a map of width N around it
+    import infomax.estimate.training as E
+    from infomax.critics import ScoreMap, SeparableCritic
+    from infomax.estimate.data import prepare, split_rows
+    from infomax.estimate.params import EstimateParams
+
+    kw = {} if score_map is None else {"score_map": score_map}
+    d = prepare(*_gauss(300, 2, 0.5), "rank")
+    gen = torch.Generator().manual_seed(0)
+    p = EstimateParams(max_steps=2, eval_every=1, hidden=(8,), progress=False, **kw)
+    net = E.train_critic(split_rows(d.x, d.y, 0.2, 0.1, gen, torch.device("cpu")), p, gen).net
+    assert isinstance(net, ScoreMap) == wrapped
+    inner = net.critic if wrapped else net
+    assert isinstance(inner, SeparableCritic)
+    if wrapped:
+        assert net.phi[0].out_features == score_map

@@ -113,6 +113,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         choices=list(ACTIVATION_NAMES),
         help=f"the critic's hidden activation (default: {D.activation})",
     )
+    p.add_argument(
+        "--score-map",
+        type=int,
+        default=D.score_map,
+        metavar="N",
+        help="pass the critic's scores through a learned scalar map of N hidden units (default: 0, none); "
+        "reads higher when a share of the pairs is independent (mixtures), at about 1.7x the time",
+    )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")
     p.add_argument("--device", default=D.device, help=f"torch device (default: {D.device})")
@@ -303,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         hidden=args.hidden,
         activation=args.activation,
+        score_map=args.score_map,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,

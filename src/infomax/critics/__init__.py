@@ -18,6 +18,7 @@ from torch import nn
 from infomax.critics.bilinear import BilinearCritic
 from infomax.critics.concat import ConcatCritic
 from infomax.critics.inner_product import InnerProductCritic
+from infomax.critics.score_map import ScoreMap
 from infomax.critics.separable import SeparableCritic
 from infomax.critics.stabilized import StabilizedScore
 
@@ -35,6 +36,7 @@ __all__ = [
     "BilinearCritic",
     "ConcatCritic",
     "InnerProductCritic",
+    "ScoreMap",
     "SeparableCritic",
     "StabilizedScore",
 ]

@@ -93,7 +93,9 @@ def train_critic(data: Split, p: EstimateParams, gen: torch.Generator) -> Traine
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(p.seed)
-        net = _build_critic(p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim, p.activation)
+        net = _build_critic(
+            p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim, p.activation, p.score_map
+        )
         net = net.to(dev)
         base = _Baseline(yt.shape[1]).to(dev) if p.bound == "tuba" else None
     objective = _objective(p.bound, p.tau)
@@ -185,16 +187,26 @@ def train_critic(data: Split, p: EstimateParams, gen: torch.Generator) -> Traine
 
 
 def _build_critic(
-    name: str, x_dim: int, y_dim: int, hidden: tuple[int, ...] | None, embed_dim: int, act: str
+    name: str,
+    x_dim: int,
+    y_dim: int,
+    hidden: tuple[int, ...] | None,
+    embed_dim: int,
+    act: str,
+    score_map: int = 0,
 ) -> nn.Module:
-    from infomax.critics import CRITICS
+    """The ``name`` critic; with ``score_map`` > 0 its scores pass through a learned scalar map of that
+    width (:class:`~infomax.critics.ScoreMap`, built after the critic from the same RNG)."""
+    from infomax.critics import CRITICS, ScoreMap
 
     cls = CRITICS[name]
     if name == "separable":
-        return cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim, activation=act)
-    if name == "concat":
-        return cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN, activation=act)
-    return cls(x_dim, y_dim)  # bilinear
+        net = cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim, activation=act)
+    elif name == "concat":
+        net = cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN, activation=act)
+    else:
+        net = cls(x_dim, y_dim)  # bilinear
+    return ScoreMap(net, hidden=score_map) if score_map else net
 
 
 class _Baseline(nn.Module):
