@@ -8,8 +8,9 @@ each with lightly's CIFAR-10 settings as used in its examples / benchmark script
 side, no Gaussian blur, normalisation left to the encoder; SGD momentum 0.9, weight decay 5e-4, batch
 256, drop last; constant learning rate (the schedule length is unknown under a wall-clock budget), and
 the momentum encoders' coefficient follows lightly's cosine schedule over the *elapsed fraction* of the
-budget. **Not verified against lightly 1.6 in the session that wrote it** (no lightly environment
-there): the first full run must check that each peer trains (its loss falls) before its rows count.
+budget. Run with lightly 1.6.0 / torch 2.14.1 (2026-12-05): SimCLR for three 10-minute Fashion-MNIST
+cells; BYOL and MoCo-v2 for 30-second smoke runs only (README). A peer's cell records its first and last
+loss: check that the loss fell before its row counts.
 
 - ``simclr``: ``SimCLRTransform``, ``SimCLRProjectionHead(1024, 1024, 128)``, ``NTXentLoss()`` (T 0.5),
   lr 0.12 (as ``benchmarks/dim/lightly_simclr.py``, whose rows are in BENCHMARKS.md);
