@@ -101,9 +101,9 @@ class EstimateParams:
         score_map: width of a learned scalar map the critic's scores pass through
             (:class:`~infomax.critics.ScoreMap`: s + phi(s), the identity at the start); 0 (default) =
             none. A separable critic cannot write log((1 - pi) r(x, y) + pi), the log ratio when a share
-            pi of the pairs is independent; a scalar map of its score can. Opt-in: on bmi's mixtures with
-            20% / 50% independent pairs (development seeds 0-1) ``score_map=16`` read 0.83-0.93 of the
-            truth where the default read 0.70-0.90, but it made no difference on the 40 Beyond-Normal
+            pi of the pairs is independent; a scalar map of its score can. Opt-in: on bmi's 25 x 25 mixtures
+            with 20% / 50% independent pairs (development seeds 0-1) ``score_map=16`` read 0.81-0.93 of
+            the truth where the default read 0.70-0.90, but it made no difference on the 40 Beyond-Normal
             tasks (74 / 80 within 10% either way) at 1.7x the CPU time (BENCHMARKS.md, estimate).
         test_fraction, val_fraction: shares of the rows held out for the test and validation splits, each
             in (0, 1), together < 1.
