@@ -8,8 +8,8 @@ each with lightly's CIFAR-10 settings as used in its examples / benchmark script
 side, no Gaussian blur, normalisation left to the encoder; SGD momentum 0.9, weight decay 5e-4, batch
 256, drop last; constant learning rate (the schedule length is unknown under a wall-clock budget), and
 the momentum encoders' coefficient follows lightly's cosine schedule over the *elapsed fraction* of the
-budget. Run with lightly 1.6.0 / torch 2.14.1 (2026-12-05): SimCLR for three 10-minute Fashion-MNIST
-cells; BYOL and MoCo-v2 for 30-second smoke runs only (README). A peer's cell records its first and last
+budget. Run with lightly 1.6.0 / torch 2.14.1 (2026-12-05): each recipe for three 10-minute Fashion-MNIST
+cells (README); none yet on CIFAR-10. A peer's cell records its first and last
 loss: check that the loss fell before its row counts.
 
 - ``simclr``: ``SimCLRTransform``, ``SimCLRProjectionHead(1024, 1024, 128)``, ``NTXentLoss()`` (T 0.5),
