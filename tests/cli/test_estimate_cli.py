@@ -175,6 +175,26 @@ def test_score_map_option_reaches_the_trained_critic(
     assert widths == [5, None]
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (["--method", "critic", "--score-map", "5", "--activation", "relu"],
+         {"method": "critic", "score_map": 5, "activation": "relu", "radial": True}),
+        (["--method", "quick"], {"method": "quick", "score_map": 0, "activation": "gelu"}),
+    ],
+    ids=["critic", "quick"],
+)
+def test_json_records_the_options_the_estimate_was_made_with(
+    tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], extra: list[str], expected: dict
+) -> None:
+    np.save(tmp_path / "x.npy", pair[0])
+    np.save(tmp_path / "y.npy", pair[1])
+    assert main(["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), *FAST, *extra, "--json"]) == 0
+    options = json.loads(capsys.readouterr().out)["options"]
+    assert {k: options[k] for k in expected} == expected
+    assert options["seed"] == 0 and options["device"] == "cpu" and "progress" not in options
+
+
 # ------------------------------------------------------------- issue #24: results that must not mislead
 
 

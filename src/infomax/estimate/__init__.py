@@ -331,6 +331,7 @@ def estimate_mi(
         warnings=warnings + _sample_size_warning(mi, data.n),
         note=note(p, split.n_test, ev) + _auto_note(chosen, values),
         history=trained.history,
+        options=p.as_record(),
     )
 
 
@@ -431,4 +432,5 @@ def _critic_free(
             f"above it, the spread between the estimators{_SPREAD_ASIDE if 'radial' in values else ''} "
             "(their usual bias is low)."
         ),
+        options=p.as_record(),
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 from infomax.errors import UserError
@@ -185,6 +185,19 @@ class EstimateParams:
             (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
             (self.score_map >= 0, f"score_map must be >= 0, got {self.score_map}"),
         ]
+
+    def as_record(self) -> dict[str, object]:
+        """Every option as JSON-able values (``hidden`` a list, ``device`` its name), ``progress`` left out.
+
+        Example:
+            >>> r = EstimateParams(score_map=16, hidden=(64, 64)).as_record()
+            >>> r["score_map"], r["hidden"], r["device"], "progress" in r
+            (16, [64, 64], 'cpu', False)
+        """
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "progress"}
+        out["device"] = str(self.device)
+        out["hidden"] = None if self.hidden is None else list(self.hidden)
+        return out
 
     def torch_device(self) -> torch.device:
         """``device`` as a ``torch.device``; UserError if it is unknown or CUDA is asked for but absent."""

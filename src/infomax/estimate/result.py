@@ -65,6 +65,9 @@ class MIEstimate:
         note: what ``stderr_nats`` covers and which way the bound is biased, in one paragraph.
         history: one dict per validation check: ``{"step", "train", "val", "val_objective"}`` (nats);
             early stopping keeps the critic with the best ``val_objective`` (the held-out training objective).
+        options: every option the estimate was made with, defaults included (``EstimateParams``' fields
+            but ``progress``, e.g. ``{"method": "auto", "score_map": 0, "activation": "gelu", ...}``), so
+            a saved result says how to reproduce it.
     """
 
     mi_nats: float
@@ -100,6 +103,7 @@ class MIEstimate:
     warnings: list[str] = field(default_factory=list)
     note: str = ""
     history: list[dict[str, float]] = field(default_factory=list, repr=False)
+    options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.mi_bits = self.mi_nats / math.log(2.0)
