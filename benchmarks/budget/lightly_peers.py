@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            steps, loss_v = steps + 1, float(loss)
+            steps, loss_v = steps + 1, loss.item()
             first = loss_v if first is None else first
             if time.monotonic() - t0 >= budget:
                 done = True
