@@ -292,3 +292,21 @@ def test_fastscan_long_answers_with_a_huge_tie_group() -> None:
     rs, ri = brute_force_search(lp, sym, 300)
     assert np.array_equal(i, ri) and np.array_equal(s, rs)
     assert idx.stats["fallbacks"] == 0
+
+
+def test_concurrent_searches_are_exact_and_counted() -> None:
+    # eight threads search one index at once (each moving the shared clipping depth): every answer equals
+    # brute force, and the query counter sees every query
+    from concurrent.futures import ThreadPoolExecutor
+
+    d, n = 16, 3000
+    sym = _tie_heavy_codes(n, d, seed=11)
+    idx = CodeIndex(d, 16, backend="fastscan")
+    idx.add(sym)
+    batches = [_saturated(sym[20 * b : 20 * b + 20], 8.0, 2.0, seed=b) for b in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda lp: idx.search(lp, 10), batches))
+    for lp, (s, i) in zip(batches, results, strict=True):
+        rs, ri = brute_force_search(lp, sym, 10)
+        assert np.array_equal(i, ri) and np.array_equal(s, rs)
+    assert idx.stats["queries"] == 16 * 20 and idx.stats["rounds"] >= 16

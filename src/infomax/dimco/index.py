@@ -29,8 +29,9 @@ Backends:
      the query falls back to an exact scan of the distinct codes.
 
   ``tau`` starts from the depth that fitted 90% of the previous search's queries (x1.25), so a stream of
-  similar queries mostly certifies in one round (this state makes an index unsafe to search from several
-  threads at once). Results are identical to brute force, scores included, whatever ``tau`` is.
+  similar queries mostly certifies in one round. Results are identical to brute force, scores included,
+  whatever ``tau`` is, so searching one index from several threads at once is safe (``tau`` and ``stats``
+  are updated under a lock); adding codes while another thread searches is not.
 - ``"brute"`` (any ``k``): packed codes in a numpy array, scored exhaustively with the same scorer.
 
 Ranking order everywhere: similarity descending, then item id ascending (deterministic ties).
@@ -39,6 +40,7 @@ Ranking order everywhere: similarity descending, then item id ascending (determi
 from __future__ import annotations
 
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -157,6 +159,7 @@ class CodeIndex:
         self.shortlist = 16
         self._tau = _TAU0
         self.stats = {"queries": 0, "fallbacks": 0, "rounds": 0, "retries": 0}
+        self._lock = threading.Lock()  # guards _tau and stats: concurrent searches are safe
 
     # ------------------------------------------------------------------ storage
     @property
@@ -356,7 +359,8 @@ class CodeIndex:
 
     def _search(self, lut: np.ndarray, kk: int) -> tuple[np.ndarray, np.ndarray]:
         n = self.ntotal
-        self.stats["queries"] += lut.shape[0]
+        with self._lock:
+            self.stats["queries"] += lut.shape[0]
         if self.backend == "brute" or n <= 4 * _BBS:
             return brute_force_search(lut, self.symbols(), kk)
         return self._search_fastscan(lut, kk)
@@ -378,13 +382,14 @@ class CodeIndex:
         tau = np.full(pending.size, self._tau)
         length = min(max(self.shortlist, kk + 8), n_codes)
         needed = []
+        counts = {"rounds": 0, "fallbacks": 0, "retries": 0}
         for round_no in range(_MAX_ROUNDS + 1):
             if not pending.size:
                 break
-            self.stats["rounds"] += 1
+            counts["rounds"] += 1
             if length * _FALLBACK_RATIO > n_codes or round_no == _MAX_ROUNDS:
                 # a shortlist this long costs as much as the exact scan
-                self.stats["fallbacks"] += pending.size
+                counts["fallbacks"] += pending.size
                 s, i = self._exact_scan(lut64[pending], kk)
                 out_s[pending], out_i[pending] = s, i
                 needed.append(best[pending] - s[:, -1])
@@ -406,11 +411,13 @@ class CodeIndex:
             pending = pending[retry]
             if grow.any():
                 length = min(4 * length, n_codes)
-            self.stats["retries"] += pending.size
-        if needed:  # the next search starts from a clipping depth that fits most queries seen here
-            gaps = np.concatenate(needed)
-            gaps = gaps[np.isfinite(gaps)]
-            if gaps.size:
+            counts["retries"] += pending.size
+        gaps = np.concatenate(needed) if needed else np.zeros(0)
+        gaps = gaps[np.isfinite(gaps)]
+        with self._lock:
+            for key, v in counts.items():
+                self.stats[key] += int(v)
+            if gaps.size:  # the next search starts from a clipping depth that fits most queries seen here
                 self._tau = float(np.quantile(gaps, 0.9)) * 1.25
         return out_s, out_i
 
