@@ -194,7 +194,7 @@ def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
         >>> cs = [{"data": "d", "minutes": 1, "contender": c, "seed": s, "linear": a + s / 100, "knn": 0.5,
         ...        "steps": 10} for c, a in (("dim-l-cross", 0.70), ("random", 0.40)) for s in range(3)]
         >>> summarize(cs)[1][0]
-        'd, 1 min, linear: dim-l-cross vs random: beats (+30.00 +- 0.82, 36.7 SE; 3 vs 3 seeds)'
+        'd, 1 min, linear: dim-l-cross vs random: beats: +30 +- 0.816 (2 SE = 1.63; 3 vs 3 seeds)'
     """
     rows, lines = [], []
     keys = list(dict.fromkeys((c["data"], c["minutes"]) for c in cells))
