@@ -13,6 +13,8 @@ import pytest
 
 import infomax
 
+#: How every example is compared (``...`` matches anything; runs of whitespace compare equal).
+FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 MODULES = sorted(m.name for m in pkgutil.walk_packages(infomax.__path__, "infomax.")
                  if not m.name.endswith("__main__"))
 
@@ -20,8 +22,7 @@ MODULES = sorted(m.name for m in pkgutil.walk_packages(infomax.__path__, "infoma
 @pytest.mark.parametrize("name", MODULES)
 def test_module_examples_run(name: str) -> None:
     module = importlib.import_module(name)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             verbose=False, report=False)
+    result = doctest.testmod(module, optionflags=FLAGS, verbose=False, report=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {name} failed (run " \
                                f"pytest --doctest-modules on its file to see which)"
 
@@ -47,7 +48,6 @@ def test_benchmark_examples_run(script: str, monkeypatch: pytest.MonkeyPatch) ->
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, name, module)
     spec.loader.exec_module(module)
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
-                             verbose=False, report=False)
+    result = doctest.testmod(module, optionflags=FLAGS, verbose=False, report=False)
     assert result.attempted > 0, f"{script} has no examples left: drop it from BENCHMARK_SCRIPTS"
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples in {script} failed"
