@@ -53,7 +53,7 @@ RESULTS = HERE / "results"
 INFOMAX = ["dim-l", "dim-l-cross", "amdim", "moco", "cpc", "hybrid", "supervised"]
 PEERS = {"simclr-lightly": "simclr", "byol-lightly": "byol", "mocov2-lightly": "mocov2"}
 DEFAULT = ["random", *INFOMAX, *PEERS]
-#: The contender the others are judged against in the verdict lines (plus the best of each cell).
+#: The contender listed first in the verdict lines (then the best of each cell, then the rest).
 REFERENCE = "dim-l-cross"
 
 
@@ -188,7 +188,8 @@ def _mean_sd(v: list[float]) -> str:
 
 def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
     """One row per (data, minutes, contender): seeds, linear and kNN mean ± sd over seeds (points), mean
-    steps; and the verdict lines (claims rule on the per-seed linear accuracies).
+    steps; and the verdict lines (claims rule on the per-seed linear, then kNN, accuracies; every pair of
+    contenders once, ``REFERENCE`` and the cell's best first).
 
     Example:
         >>> cs = [{"data": "d", "minutes": 1, "contender": c, "seed": s, "linear": a + s / 100, "knn": 0.5,
@@ -214,12 +215,14 @@ def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
                          "layer": cs[0].get("layer", "")})
         lin = {n: [100 * c["linear"] for c in by[n]] for n in order}
         best = max(order, key=lambda n: statistics.fmean(lin[n]))
-        refs = [r for r in dict.fromkeys([REFERENCE, best]) if r in lin]
-        for ref in refs:
-            for other in order:
-                if other != ref:
-                    verdict = str(claims.compare(lin[ref], lin[other]))
-                    lines.append(f"{data}, {minutes:g} min, linear: {ref} vs {other}: {verdict}")
+        # every pair once, the reference and the cell's best first: each claim the docs make is written here
+        ranked = list(dict.fromkeys([r for r in (REFERENCE, best) if r in lin] + order))
+        for metric in ("linear", "knn"):
+            acc = {n: [100 * c[metric] for c in by[n]] for n in order}
+            for i, a in enumerate(ranked):
+                for b in ranked[i + 1:]:
+                    verdict = str(claims.compare(acc[a], acc[b]))
+                    lines.append(f"{data}, {minutes:g} min, {metric}: {a} vs {b}: {verdict}")
     return rows, lines
 
 

@@ -46,6 +46,10 @@ def test_report_from_cells_hand_computed(br: ModuleType, tmp_path: Path) -> None
     assert "toy, 10 min, linear: dim-l-cross vs dim-l: level: +0 +- 1.29 (2 SE = 2.58; 3 vs 3 seeds)" in md
     assert ("toy, 10 min, linear: dim-l-cross vs random: not enough seeds: +30.5 +- 0.764 (2 SE = 1.53; "
             "3 vs 2 seeds)") in md
+    # every pair once (not only against the reference), and the kNN accuracies judged the same way
+    assert "toy, 10 min, linear: dim-l vs moco: beats: +4 +- 1.29 (2 SE = 2.58; 3 vs 3 seeds)" in md
+    assert "toy, 10 min, knn: dim-l-cross vs moco: beats: +4 +- 0.816 (2 SE = 1.63; 3 vs 3 seeds)" in md
+    assert "moco vs dim-l-cross" not in md
     assert (tmp_path / "budget.png").stat().st_size > 0
     assert json.loads(br.cell_path(tmp_path, "toy", 10.0, "moco", 2).read_text())["linear"] == 0.68
 
