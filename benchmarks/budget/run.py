@@ -9,7 +9,8 @@ peers share), else the encoder's output layer (AMDIM, CPC).
 
 Contenders (``--contenders``): infomax presets trained by the library's engine with ``max_minutes``
 (``dim-l``, ``dim-l-cross``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and betas (0.8, 0.999),
-``moco``, ``cpc``, ``hybrid``, ``supervised``), ``random`` (the untrained DIM encoder at that seed), and
+``moco``, ``cpc``, ``hybrid``, ``supervised``), ``random`` (the untrained DIM encoder at that seed;
+``random-cpc`` and ``random-hybrid``, outside the default table, are those presets' untrained networks), and
 the peers ``simclr-lightly``, ``byol-lightly``, ``mocov2-lightly`` (``lightly_peers.py`` in a separate
 environment given by ``--lightly-python``; same DIM encoder; skipped, and said so in the table, without
 it).
@@ -53,6 +54,11 @@ RESULTS = HERE / "results"
 INFOMAX = ["dim-l", "dim-l-cross", "amdim", "moco", "cpc", "hybrid", "supervised"]
 PEERS = {"simclr-lightly": "simclr", "byol-lightly": "byol", "mocov2-lightly": "mocov2"}
 DEFAULT = ["random", *INFOMAX, *PEERS]
+#: Untrained baselines (the preset's network at its initial weights for that seed): ``random`` is the DIM
+#: encoder every table row shares; ``random-cpc`` / ``random-hybrid`` (outside the default table) ask
+#: whether CPC's and the hybrid's training helps their own network, whose layer the probes read.
+UNTRAINED = {"random": "dim-l-noprior", "random-cpc": "cpc", "random-hybrid": "hybrid"}
+KNOWN = [*DEFAULT, *(u for u in UNTRAINED if u not in DEFAULT)]
 #: The contender listed first in the verdict lines (then the best of each cell, then the rest).
 REFERENCE = "dim-l-cross"
 
@@ -128,10 +134,15 @@ def train_infomax(preset: str, data: str, minutes: float, seed: int, splits, tmp
     method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes:g}-{seed}", minutes,
                                    {"data": data, "seed": seed, "val_fraction": 0.0})
     tr = metrics["train"]
+    return encoder_of(method, preset), {"steps": tr["steps"], "train_s": round(tr["elapsed_s"], 1)}
+
+
+def encoder_of(method, preset: str):
+    """The network a method's probes read: its ``.encoder`` (or ``.backbone``)."""
     encoder = getattr(method, "encoder", None) or getattr(method, "backbone", None)
     if encoder is None:
         raise SystemExit(f"error: preset {preset!r} has no .encoder to probe")
-    return encoder, {"steps": tr["steps"], "train_s": round(tr["elapsed_s"], 1)}
+    return encoder
 
 
 def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tmp: Path) -> tuple:
@@ -159,8 +170,9 @@ def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tm
 def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits, psplits, tmp: Path,
              calib: dict) -> dict:
     c0 = common.cpu_conditions()
-    if contender == "random":
-        enc, tr = common.untrained("dim-l-noprior", splits, seed).encoder, {"steps": 0, "train_s": 0.0}
+    if contender in UNTRAINED:
+        preset = UNTRAINED[contender]
+        enc, tr = encoder_of(common.untrained(preset, splits, seed), preset), {"steps": 0, "train_s": 0.0}
     elif contender in PEERS:
         enc, tr = train_peer(args, contender, data, minutes, seed, splits, tmp)
     else:
@@ -292,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the cells")
     args = p.parse_args(argv)
-    unknown = [c for c in args.contenders if c not in DEFAULT]
+    unknown = [c for c in args.contenders if c not in KNOWN]
     if unknown:
-        print(f"error: unknown contender(s) {', '.join(unknown)}; known: {', '.join(DEFAULT)}",
+        print(f"error: unknown contender(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}",
               file=sys.stderr)
         return 2
     if args.report_only:

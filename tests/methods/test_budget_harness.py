@@ -57,3 +57,24 @@ def test_report_from_cells_hand_computed(br: ModuleType, tmp_path: Path) -> None
 def test_unknown_contender_is_exit_code_2(br: ModuleType, capsys: pytest.CaptureFixture) -> None:
     assert br.main(["--contenders", "nope", "--report-only"]) == 2
     assert "unknown contender(s) nope" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("contender", "preset"), [("random", "dim-l-noprior"), ("random-cpc", "cpc"),
+                                                   ("random-hybrid", "hybrid")])
+def test_untrained_baseline_is_its_presets_network(br: ModuleType, monkeypatch: pytest.MonkeyPatch,
+                                                   tmp_path: Path, contender: str, preset: str) -> None:
+    seen, probed = [], []
+
+    class Method:
+        encoder = f"{preset}-net"
+
+    monkeypatch.setattr(br.common, "untrained", lambda p, splits, seed: seen.append((p, seed)) or Method())
+    monkeypatch.setattr(br.common, "cpu_conditions", lambda: {"load_1m": 0.0})
+    monkeypatch.setattr(br, "probe", lambda enc, ps: probed.append(enc) or
+                        {"layer": "x", "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
+    args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None})()
+    cell = br.run_cell(args, "toy", 10.0, contender, 2, None, None, tmp_path,
+                       {"ms_per_step_median": 1.0, "time_utc": "t"})
+    assert seen == [(preset, 2)] and probed == [f"{preset}-net"]
+    assert (cell["contender"], cell["steps"], cell["linear"]) == (contender, 0, 0.5)
+    assert contender in br.KNOWN
