@@ -59,6 +59,44 @@ def test_codewords_and_prediction_by_hand() -> None:
     assert dimco_predict(np.log(p), sy, q, 2).tolist() == [0, 1]
 
 
+def _mean_score_by_loop(support_lp, support_y, query_lp, n_way):
+    """Reference for rule="mean-score": per query and class, the mean over support items of the sum over
+    dimensions of the query's log-probability of that item's argmax symbol."""
+    preds = []
+    for q in query_lp:
+        best, best_c = -np.inf, 0
+        for c in range(n_way):
+            total, count = 0.0, 0
+            for s, y in zip(support_lp, support_y):
+                if y == c:
+                    total += sum(q[j, int(np.argmax(s[j]))] for j in range(s.shape[0]))
+                    count += 1
+            if total / count > best:
+                best, best_c = total / count, c
+        preds.append(best_c)
+    return preds
+
+
+@pytest.mark.parametrize("k_shot", [1, 3, 5])
+def test_mean_score_rule_matches_a_loop(k_shot: int) -> None:
+    rng = np.random.default_rng(k_shot)
+    n_way, d, k = 4, 6, 5
+    logits = rng.standard_normal((n_way * k_shot + 12, d, k))
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    sy = np.repeat(np.arange(n_way), k_shot)
+    sup, qry = lp[: n_way * k_shot], lp[n_way * k_shot :]
+    got = dimco_predict(sup, sy, qry, n_way, rule="mean-score").tolist()
+    assert got == _mean_score_by_loop(sup, sy, qry, n_way)
+    if k_shot == 1:  # one shot: the class codeword is the item's own code
+        assert got == dimco_predict(sup, sy, qry, n_way, rule="codeword").tolist()
+
+
+def test_unknown_fewshot_rule() -> None:
+    lp = np.log(np.full((4, 2, 2), 0.5))
+    with pytest.raises(UserError, match="unknown few-shot rule 'vote'"):
+        evaluate_fewshot(lp, np.array([0, 0, 1, 1]), n_way=2, n_query=1, n_episodes=1, rule="vote")
+
+
 def test_prototype_predict_by_hand() -> None:
     s = np.array([[0.0, 0.0], [2.0, 0.0], [10.0, 10.0]])
     pred = prototype_predict(s, np.array([0, 0, 1]), np.array([[1.0, 1.0], [6.0, 6.0], [5.0, 5.0]]), 2)
