@@ -248,7 +248,7 @@ def plot(cells: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, max(1, len(datas)), figsize=(6 * max(1, len(datas)), 4), squeeze=False)
     for ax, data in zip(axes[0], datas):
         names = list(dict.fromkeys(c["contender"] for c in cells if c["data"] == data))
-        for name in names:
+        for i, name in enumerate(names):  # up to 20 distinct colours, markers cycling beside them
             pts = {}
             for c in cells:
                 if c["data"] == data and c["contender"] == name:
@@ -256,7 +256,8 @@ def plot(cells: list[dict], path: Path) -> None:
             xs = sorted(pts)
             ms = [statistics.fmean(pts[x]) for x in xs]
             es = [statistics.stdev(pts[x]) / math.sqrt(len(pts[x])) if len(pts[x]) > 1 else 0 for x in xs]
-            ax.errorbar(xs, ms, yerr=es, marker="o", capsize=3, label=name)
+            ax.errorbar(xs, ms, yerr=es, marker="osD^v"[i % 5], color=plt.get_cmap("tab20")(i % 20),
+                        capsize=3, label=name)
         ax.set_title(f"{data}: linear probe (mean ± s.e. over seeds)")
         ax.set_xlabel("training budget (minutes, 2-core CPU)")
         ax.set_ylabel("test accuracy (%)")
