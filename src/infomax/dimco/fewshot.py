@@ -111,6 +111,11 @@ def class_codewords(support_logprobs: np.ndarray, support_y: np.ndarray, n_way: 
 RULES = ("codeword", "mean-score")
 
 
+def _check_rule(rule: str) -> None:
+    if rule not in RULES:
+        raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
+
+
 def dimco_predict(
     support_logprobs: np.ndarray,
     support_y: np.ndarray,
@@ -135,10 +140,9 @@ def dimco_predict(
     """
     from infomax.dimco.codes import argmax_codes, similarity
 
+    _check_rule(rule)
     if rule == "codeword":
         return similarity(query_logprobs, class_codewords(support_logprobs, support_y, n_way)).argmax(1)
-    if rule != "mean-score":
-        raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
     scores = similarity(query_logprobs, argmax_codes(np.asarray(support_logprobs)))  # (Q, S)
     onehot = np.eye(n_way)[support_y]  # (S, n_way)
     return (scores @ onehot / onehot.sum(0)).argmax(1)
@@ -199,8 +203,7 @@ def evaluate_fewshot(
     """
     if logprobs is None and embeddings is None:
         raise UserError("few-shot evaluation needs codes (logprobs) or embeddings")
-    if rule not in RULES:
-        raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
+    _check_rule(rule)
     logprobs = None if logprobs is None else np.asarray(logprobs)
     if logprobs is not None and (logprobs.ndim != 3 or logprobs.shape[0] != len(labels)):
         raise UserError(
