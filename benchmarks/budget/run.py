@@ -201,7 +201,8 @@ def _mean_sd(v: list[float]) -> str:
 def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
     """One row per (data, minutes, contender): seeds, linear and kNN mean ± sd over seeds (points), mean
     steps; and the verdict lines (claims rule on the per-seed linear, then kNN, accuracies; every pair of
-    contenders once, ``REFERENCE`` and the cell's best first).
+    contenders once, ``REFERENCE`` and the cell's best first; then each contender against itself at the
+    next shorter budget).
 
     Example:
         >>> cs = [{"data": "d", "minutes": 1, "contender": c, "seed": s, "linear": a + s / 100, "knn": 0.5,
@@ -225,16 +226,28 @@ def summarize(cells: list[dict]) -> tuple[list[dict], list[str]]:
                          "knn": _mean_sd([c["knn"] for c in cs]),
                          "steps": round(statistics.fmean(c["steps"] for c in cs)),
                          "layer": cs[0].get("layer", "")})
-        lin = {n: [100 * c["linear"] for c in by[n]] for n in order}
-        best = max(order, key=lambda n: statistics.fmean(lin[n]))
+        acc = {m: {n: [100 * c[m] for c in by[n]] for n in order} for m in ("linear", "knn")}
+        best = max(order, key=lambda n: statistics.fmean(acc["linear"][n]))
         # every pair once, the reference and the cell's best first: each claim the docs make is written here
-        ranked = list(dict.fromkeys([r for r in (REFERENCE, best) if r in lin] + order))
+        ranked = list(dict.fromkeys([r for r in (REFERENCE, best) if r in by] + order))
         for metric in ("linear", "knn"):
-            acc = {n: [100 * c[metric] for c in by[n]] for n in order}
             for i, a in enumerate(ranked):
                 for b in ranked[i + 1:]:
-                    verdict = str(claims.compare(acc[a], acc[b]))
+                    verdict = str(claims.compare(acc[metric][a], acc[metric][b]))
                     lines.append(f"{data}, {minutes:g} min, {metric}: {a} vs {b}: {verdict}")
+    # each contender against itself at the next shorter budget: what the extra minutes bought
+    for data in dict.fromkeys(d for d, _ in keys):
+        per: dict[str, dict[float, list[dict]]] = {}
+        for c in cells:
+            if c["data"] == data:
+                per.setdefault(c["contender"], {}).setdefault(c["minutes"], []).append(c)
+        for name, at in per.items():
+            budgets = sorted(at)
+            for short, long in zip(budgets, budgets[1:]):
+                for metric in ("linear", "knn"):
+                    verdict = claims.compare([100 * c[metric] for c in at[long]],
+                                             [100 * c[metric] for c in at[short]])
+                    lines.append(f"{data}, {name}, {metric}: {long:g} vs {short:g} min: {verdict}")
     return rows, lines
 
 

@@ -54,6 +54,18 @@ def test_report_from_cells_hand_computed(br: ModuleType, tmp_path: Path) -> None
     assert json.loads(br.cell_path(tmp_path, "toy", 10.0, "moco", 2).read_text())["linear"] == 0.68
 
 
+def test_longer_budget_judged_against_the_shorter_one(br: ModuleType, tmp_path: Path) -> None:
+    # amdim 0.60/0.61/0.62 at 10 min, 0.65/0.66/0.67 at 30: +5 points, se sqrt(1/3 + 1/3) = 0.816 -> beats
+    _cells(tmp_path, br, "toy", 10.0, "amdim", [0.60, 0.61, 0.62])
+    _cells(tmp_path, br, "toy", 30.0, "amdim", [0.65, 0.66, 0.67])
+    _cells(tmp_path, br, "toy", 10.0, "moco", [0.50, 0.51, 0.52])
+    br.report(tmp_path)
+    md = (tmp_path / "budget.md").read_text()
+    assert "toy, amdim, linear: 30 vs 10 min: beats: +5 +- 0.816 (2 SE = 1.63; 3 vs 3 seeds)" in md
+    assert "toy, amdim, knn: 30 vs 10 min: beats: +5 +- 0.816 (2 SE = 1.63; 3 vs 3 seeds)" in md
+    assert "toy, moco, linear:" not in md  # one budget: nothing to compare
+
+
 def test_unknown_contender_is_exit_code_2(br: ModuleType, capsys: pytest.CaptureFixture) -> None:
     assert br.main(["--contenders", "nope", "--report-only"]) == 2
     assert "unknown contender(s) nope" in capsys.readouterr().err
