@@ -180,9 +180,11 @@ def test_score_map_option_reaches_the_trained_critic(
     [
         (["--method", "critic", "--score-map", "5", "--activation", "relu"],
          {"method": "critic", "score_map": 5, "activation": "relu", "radial": True}),
-        (["--method", "quick"], {"method": "quick", "score_map": 0, "activation": "gelu"}),
+        (["--method", "critic", "--embed-dim", "8", "--weight-decay", "0.001"],
+         {"method": "critic", "embed_dim": 8, "weight_decay": 0.001}),
+        (["--method", "quick"], {"method": "quick", "score_map": 0, "activation": "gelu", "embed_dim": 32}),
     ],
-    ids=["critic", "quick"],
+    ids=["critic", "critic-embedding", "quick"],
 )
 def test_json_records_the_options_the_estimate_was_made_with(
     tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], extra: list[str], expected: dict

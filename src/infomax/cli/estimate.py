@@ -99,6 +99,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--batch-size", type=int, default=D.batch_size,
                    help=f"training batch size (default: {D.batch_size})")
     p.add_argument("--lr", type=float, default=D.lr, help=f"Adam learning rate (default: {D.lr:g})")
+    p.add_argument("--weight-decay", type=float, default=D.weight_decay,
+                   help=f"Adam weight decay (default: {D.weight_decay:g})")
     p.add_argument(
         "--hidden",
         type=_hidden,
@@ -107,6 +109,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         f"critic: {_sizes(CONCAT_HIDDEN)}); a smaller critic overfits less when samples are few for the "
         "dimension",
     )
+    p.add_argument("--embed-dim", type=int, default=D.embed_dim, metavar="N",
+                   help=f"the separable critic's embedding size (default: {D.embed_dim})")
     p.add_argument(
         "--activation",
         default=D.activation,
@@ -309,7 +313,9 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
+        weight_decay=args.weight_decay,
         hidden=args.hidden,
+        embed_dim=args.embed_dim,
         activation=args.activation,
         score_map=args.score_map,
         seed=args.seed,
