@@ -48,7 +48,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows_slice = slice(*(int(v) for v in args.rows.split(":"))) if args.rows else slice(None)
-    scratch = tempfile.TemporaryDirectory()
+    scratch = tempfile.TemporaryDirectory() if args.rows else None  # the sliced samples
     for seed in (int(s) for s in args.seeds.split(",")):
         d = Path(args.cache) / f"n{args.n}" / f"s{seed}"
         files = sorted(d.glob("*.npz"))
@@ -60,7 +60,7 @@ def main() -> None:
             with np.load(f, allow_pickle=False) as z:
                 truth = float(z["mi"])
                 source = f
-                if args.rows:  # the asked rows, as a file the command reads
+                if scratch is not None:  # the asked rows, as a file the command reads
                     source = Path(scratch.name) / f.name
                     np.savez(source, x=z["x"][rows_slice], y=z["y"][rows_slice])
             buf = io.StringIO()
