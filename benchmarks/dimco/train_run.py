@@ -10,6 +10,7 @@ the run directory is a normal run (``infomax eval``, ``infomax index`` and ``loa
         --max-minutes 10
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dim-l-noprior --out DIM_RUN \\
         --set data=fashion-mnist --max-minutes 5
+    # an interrupted run (Ctrl-C, SIGTERM) continues with the same command plus --resume
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def main() -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--max-minutes", type=float, default=None)
     ap.add_argument("--max-epochs", type=int, default=None)
+    ap.add_argument("--resume", action="store_true",
+                    help="continue the interrupted run in --out from its last checkpoint (same settings)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -56,6 +59,7 @@ def main() -> None:
         method_cfg,
         progress=False,
         preset=args.name if args.name != preset.method else None,
+        resume=args.resume,
     )
     print(json.dumps({"run_dir": args.out, **metrics}))
 
