@@ -14,24 +14,21 @@ difference between the two halves, relative to the truth. Example (the spirals o
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 from pathlib import Path
+
+from report import read_rows, within10  # this directory's report.py: the same rows, the same hit rule
 
 
 def load(raw: Path, label: str, n: int, seeds: list[str]) -> dict[tuple[str, str], dict[str, float]]:
     """(task, seed) -> estimate, truth and CPU seconds of one label's rows."""
-    out = {}
-    for s in seeds:
-        with open(raw / f"{label}_n{n}_s{s}.csv") as fh:
-            for r in csv.DictReader(fh):
-                out[(r["task"], r["seed"])] = {k: float(r[k]) for k in ("estimate", "truth", "cpu_seconds")}
-    return out
+    return {(r["task"], r["seed"]): {k: float(r[k]) for k in ("estimate", "truth", "cpu_seconds")}
+            for r in read_rows(raw, n, seeds, label)}
 
 
 def summary(ratios: list[float]) -> str:
     """Mean ratio, hits within 10% and the ratio's range."""
-    hits = sum(abs(r - 1) < 0.1 for r in ratios)  # the rule of report.py
+    hits = sum(within10(r, 1.0) for r in ratios)
     off = statistics.mean(abs(r - 1) for r in ratios)
     return (f"mean estimate/truth {statistics.mean(ratios):.3f}, within 10%: {hits}/{len(ratios)}, "
             f"range {min(ratios):.3f}-{max(ratios):.3f}, mean |ratio - 1| {off:.3f}")

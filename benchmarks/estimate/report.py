@@ -34,6 +34,21 @@ def _f(v: str) -> float:
 CPU_ROWS = "CPU, 2 shared cores"  # where every runner without a device column ran
 
 
+def read_rows(raw: str | Path, n: int, seeds: list[str], label: str = "*") -> list[dict]:
+    """The raw csv rows of ``label`` (every estimator: ``*``) at ``n`` samples, seed after seed."""
+    rows: list[dict] = []
+    for s in seeds:
+        for f in sorted(Path(raw).glob(f"{label}_n{n}_s{s}.csv")):
+            with open(f) as fh:
+                rows += list(csv.DictReader(fh))
+    return rows
+
+
+def within10(estimate: float, truth: float) -> bool:
+    """The suite's hit rule: strictly less than 10% of the truth away from it."""
+    return abs(estimate - truth) / truth < 0.1
+
+
 def _device(rs: list[dict]) -> str:
     """The machine a set of rows ran on, as the rows record it (several: joined)."""
     names = sorted({(r.get("device") or "").strip() or CPU_ROWS for r in rs})
@@ -53,11 +68,7 @@ def main() -> None:
     ap.add_argument("--suite", default="Beyond-Normal", help="the tasks' name in the titles")
     args = ap.parse_args()
     seeds = args.seeds.split(",")
-    rows = []
-    for s in seeds:
-        for f in sorted(Path(args.raw).glob(f"*_n{args.n}_s{s}.csv")):
-            with open(f) as fh:
-                rows += list(csv.DictReader(fh))
+    rows = read_rows(args.raw, args.n, seeds)
     by = defaultdict(list)
     for r in rows:
         by[r["estimator"]].append(r)
@@ -67,14 +78,13 @@ def main() -> None:
     summary = []
     for est, rs in sorted(by.items()):
         errs = [abs(_f(r["estimate"]) - _f(r["truth"])) for r in rs]
-        rel = [e / _f(r["truth"]) for e, r in zip(errs, rs)]
         mmg = [e < 0.1 for e in errs]
         cov = [_f(r["low"]) <= _f(r["truth"]) <= _f(r["high"]) for r in rs if math.isfinite(_f(r["low"]))]
         finite = [e for e in errs if math.isfinite(e)]
         summary.append({
             "estimator": est, "tasks": len(rs),
             "mae": sum(finite) / len(finite) if finite else math.nan,
-            "within10": sum(x < 0.1 for x in rel if math.isfinite(x)),
+            "within10": sum(within10(_f(r["estimate"]), _f(r["truth"])) for r in rs),
             "mmg": sum(mmg),
             "sec": sum(_f(r["seconds"]) for r in rs) / len(rs),
             "cpu": sum(_f(r.get("cpu_seconds", "")) for r in rs) / len(rs),
@@ -116,7 +126,7 @@ def main() -> None:
         for e in ests:
             r = lookup.get((*t, e))
             v = _f(r["estimate"]) if r else math.nan
-            bad = math.isfinite(v) and abs(v - truth[t]) >= 0.1 * truth[t]
+            bad = math.isfinite(v) and not within10(v, truth[t])
             cells.append(f"{'**' if bad else ''}{v:.3f}{'**' if bad else ''}" if r else "")
         lines.append(f"| {t[0]} | {t[1]} | {truth[t]:.3f} | " + " | ".join(cells) + " |")
     lines += ["", "Bold: more than 10% from the truth."]
