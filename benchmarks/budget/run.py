@@ -258,10 +258,12 @@ def plot(cells: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     datas = list(dict.fromkeys(c["data"] for c in cells))
-    fig, axes = plt.subplots(1, max(1, len(datas)), figsize=(6 * max(1, len(datas)), 4), squeeze=False)
+    every = list(dict.fromkeys(c["contender"] for c in cells))  # one colour and marker per contender
+    fig, axes = plt.subplots(1, max(1, len(datas)), figsize=(7 * max(1, len(datas)), 4), squeeze=False)
     for ax, data in zip(axes[0], datas):
-        names = list(dict.fromkeys(c["contender"] for c in cells if c["data"] == data))
-        for i, name in enumerate(names):  # up to 20 distinct colours, markers cycling beside them
+        names = [n for n in every if any(c["data"] == data and c["contender"] == n for c in cells)]
+        for name in names:  # up to 20 distinct colours, markers cycling beside them
+            i = every.index(name)
             pts = {}
             for c in cells:
                 if c["data"] == data and c["contender"] == name:
@@ -274,7 +276,7 @@ def plot(cells: list[dict], path: Path) -> None:
         ax.set_title(f"{data}: linear probe (mean ± s.e. over seeds)")
         ax.set_xlabel("training budget (minutes, 2-core CPU)")
         ax.set_ylabel("test accuracy (%)")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))  # beside the axes, off the points
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -54,6 +54,28 @@ def test_report_from_cells_hand_computed(br: ModuleType, tmp_path: Path) -> None
     assert json.loads(br.cell_path(tmp_path, "toy", 10.0, "moco", 2).read_text())["linear"] == 0.68
 
 
+def test_plot_gives_a_contender_one_colour_in_every_panel(br: ModuleType, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # "b" has no cells on dataset "x": per-panel numbering would give "c" b's colour there
+    import matplotlib.axes
+
+    drawn: list[tuple[tuple, str, str]] = []  # (colour, marker, label) per drawn line
+    errorbar = matplotlib.axes.Axes.errorbar
+
+    def record(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        drawn.append((tuple(kwargs["color"]), kwargs["marker"], kwargs["label"]))
+        return errorbar(self, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar", record)
+    cells = [{"data": d, "minutes": 10.0, "contender": n, "seed": 0, "linear": 0.5}
+             for d, n in (("w", "a"), ("w", "b"), ("w", "c"), ("x", "a"), ("x", "c"))]
+    br.plot(cells, tmp_path / "p.png")
+    style = {label: {(color, marker) for color, marker, lab in drawn if lab == label} for *_, label in drawn}
+    assert len(drawn) == 5
+    assert all(len(v) == 1 for v in style.values()), style
+    assert len({next(iter(v)) for v in style.values()}) == 3  # and the three contenders differ
+
+
 def test_longer_budget_judged_against_the_shorter_one(br: ModuleType, tmp_path: Path) -> None:
     # amdim 0.60/0.61/0.62 at 10 min, 0.65/0.66/0.67 at 30: +5 points, se sqrt(1/3 + 1/3) = 0.816 -> beats
     _cells(tmp_path, br, "toy", 10.0, "amdim", [0.60, 0.61, 0.62])
