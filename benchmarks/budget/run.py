@@ -258,16 +258,16 @@ def plot(cells: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     datas = list(dict.fromkeys(c["data"] for c in cells))
-    every = list(dict.fromkeys(c["contender"] for c in cells))  # one colour and marker per contender
+    names = list(dict.fromkeys(c["contender"] for c in cells))  # numbered once: one style per contender
     fig, axes = plt.subplots(1, max(1, len(datas)), figsize=(7 * max(1, len(datas)), 4), squeeze=False)
     for ax, data in zip(axes[0], datas):
-        names = [n for n in every if any(c["data"] == data and c["contender"] == n for c in cells)]
-        for name in names:  # up to 20 distinct colours, markers cycling beside them
-            i = every.index(name)
+        for i, name in enumerate(names):  # up to 20 distinct colours, markers cycling beside them
             pts = {}
             for c in cells:
                 if c["data"] == data and c["contender"] == name:
                     pts.setdefault(c["minutes"], []).append(100 * c["linear"])
+            if not pts:  # no cell of this contender on this dataset
+                continue
             xs = sorted(pts)
             ms = [statistics.fmean(pts[x]) for x in xs]
             es = [statistics.stdev(pts[x]) / math.sqrt(len(pts[x])) if len(pts[x]) > 1 else 0 for x in xs]

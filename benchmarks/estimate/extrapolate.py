@@ -21,13 +21,9 @@ from report import read_rows, within10  # this directory's report.py: the same r
 
 
 def load(raw: Path, label: str, n: int, seeds: list[str]) -> dict[tuple[str, str], dict[str, float]]:
-    """(task, seed) -> estimate, truth and CPU seconds of one label's rows (exits naming the files when
-    there are none)."""
-    rows = read_rows(raw, n, seeds, label)
-    if not rows:
-        raise SystemExit(f"no rows for {label!r}: expected {raw}/{label}_n{n}_s<seed>.csv for seeds {seeds}")
+    """(task, seed) -> estimate, truth and CPU seconds of one label's rows."""
     return {(r["task"], r["seed"]): {k: float(r[k]) for k in ("estimate", "truth", "cpu_seconds")}
-            for r in rows}
+            for r in read_rows(raw, n, seeds, label)}
 
 
 def summary(ratios: list[float]) -> str:

@@ -35,12 +35,15 @@ CPU_ROWS = "CPU, 2 shared cores"  # where every runner without a device column r
 
 
 def read_rows(raw: str | Path, n: int, seeds: list[str], label: str = "*") -> list[dict]:
-    """The raw csv rows of ``label`` (every estimator: ``*``) at ``n`` samples, seed after seed."""
+    """The raw csv rows of ``label`` (every estimator: ``*``) at ``n`` samples, seed after seed (exits naming
+    the expected files when there are none: a table of nothing is a wrong path or label)."""
     rows: list[dict] = []
     for s in seeds:
         for f in sorted(Path(raw).glob(f"{label}_n{n}_s{s}.csv")):
             with open(f) as fh:
                 rows += list(csv.DictReader(fh))
+    if not rows:
+        raise SystemExit(f"no rows: expected {raw}/{label}_n{n}_s<seed>.csv for seeds {seeds}")
     return rows
 
 
