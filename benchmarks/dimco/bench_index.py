@@ -302,6 +302,12 @@ def real_mode(args: argparse.Namespace) -> None:
                                                      for a, b in zip(ids, ref)])), 4)
             r[f"label_recall@{kk}"] = round(float(same[:, :kk].sum() / max(ref_same[:, :kk].sum(), 1)), 4)
             r[f"precision@{kk}"] = round(float(same[:, :kk].mean()), 4)
+        # near-duplicates: the share of the top-k that are copies of the query's own image (item i of the
+        # database is copy i // nb of image i % nb), and the label precision on the other images alone
+        own = (ids % nb) == (qids[:, None] % nb)
+        r[f"own_copies@{topk}"] = round(float(own.mean()), 4)
+        other = same[~own].mean() if (~own).any() else float("nan")
+        r[f"precision@{topk}_other_images"] = round(float(other), 4)
         out.append(r)
     args.out.mkdir(parents=True, exist_ok=True)
     name = "index-real" if args.copies == 1 else f"index-real-x{args.copies}"
@@ -315,7 +321,9 @@ def real_mode(args: argparse.Namespace) -> None:
              f"{nq} queries "
              f"(database items, self excluded), top-{topk}, {args.threads} thread(s), shared machine, "
              f"faiss {faiss.__version__}. recall@k vs the exact float index's ids; label_recall@k = "
-             "same-label items in the top-k / the float index's.", "",
+             "same-label items in the top-k / the float index's; own_copies@k = the share of the top-k "
+             "that are shifted copies of the query's own image; precision@k_other_images = the label "
+             "precision of the other items of the top-k.", "",
              "| index | " + " | ".join(cols) + " |", "| --- | " + " | ".join("---:" for _ in cols) + " |"]
     lines += ["| " + " | ".join([r["index"]] + [str(r[c]) for c in cols]) + " |" for r in out]
     lines += ["", f"Codes vs float queries/s: {out[1]['queries_per_s'] / out[0]['queries_per_s']:.1f}x. "

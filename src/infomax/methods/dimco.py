@@ -20,6 +20,10 @@ The code length ``d * log2(k)`` bits is printed once when training starts (after
 the first optimiser step), logged with every step (``code_bits``) and stored with the encoder (its
 ``code_shape`` buffer, saved in ``encoder.safetensors``).
 
+Training batches can be translated first (``--set shift=S``: every image moved by up to S pixels on each
+axis, border pixels replicated; off by default, as in the paper), so that the codes become invariant to
+small shifts.
+
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
 """
@@ -35,6 +39,7 @@ from torch import Tensor, nn
 
 from infomax.bounds.discrete import discrete_mi, pairwise_independence
 from infomax.config import MethodConfig, Preset, choice
+from infomax.data.views import RandomCrop
 from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
 from infomax.encoders import ENCODERS
 from infomax.errors import UserError
@@ -131,6 +136,8 @@ class DIMCO(MethodBase):
         confidence_penalty: beta >= 0; the loss gains ``- beta * mean_b sum_i H(p_bi)`` (Pereyra et al.
             2017, "Regularizing Neural Networks by Penalizing Confident Output Distributions"), which keeps
             the per-item code distributions from saturating to one-hot (0 disables it, the paper's loss).
+        augment: applied to the images of every training batch (after held-out classes are dropped), e.g.
+            ``RandomCrop(28, 2, "replicate")`` for shifts of up to 2 pixels; None: the images as they are.
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -146,6 +153,7 @@ class DIMCO(MethodBase):
         reg_weight: float = 1.0,
         holdout_classes: tuple[int, ...] = (),
         confidence_penalty: float = 0.0,
+        augment: nn.Module | None = None,
     ) -> None:
         super().__init__()
         if not confidence_penalty >= 0:
@@ -158,6 +166,7 @@ class DIMCO(MethodBase):
         self.n_pairs = int(n_pairs)
         self.reg_weight = float(reg_weight)
         self.confidence_penalty = float(confidence_penalty)
+        self.augment = augment
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -170,6 +179,8 @@ class DIMCO(MethodBase):
         if labels.numel() == 0:  # every item was held out
             zero = sum(p.sum() for p in self.encoder.head.parameters()) * 0.0
             return {"loss": zero, "mi/discrete": zero.detach(), "code_bits": bits}
+        if self.augment is not None and self.training:
+            x = self.augment(x)
         logits = self.encoder.logits(x)  # (B, d, k)
         probs = torch.softmax(logits, dim=-1)  # (B, d, k)
         mi = discrete_mi(probs, labels)
@@ -248,6 +259,8 @@ class Config(MethodConfig):
             embedding); ``encoder``/``y_dim`` are then ignored and ``feature_layer`` names its feature.
         confidence_penalty: weight of the per-item code entropy bonus against saturated (one-hot) code
             probabilities (0: the paper's loss).
+        shift: translate every training image by up to ``shift`` pixels on each axis (random per image,
+            border pixels replicated); 0: no augmentation (the paper's training).
     """
 
     d: int = 16
@@ -260,6 +273,7 @@ class Config(MethodConfig):
     holdout_classes: tuple[int, ...] = ()
     frozen_run: str | None = None
     confidence_penalty: float = 0.0
+    shift: int = 0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -270,6 +284,8 @@ class Config(MethodConfig):
             raise UserError(f"reg_weight must be >= 0 or none (= d), got {self.reg_weight}")
         if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
             raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
+        if self.shift < 0:
+            raise UserError(f"shift must be an integer >= 0 (pixels), got {self.shift}")
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -332,6 +348,7 @@ def build(cfg: Config, info: object) -> DIMCO:
     return DIMCO(
         encoder, n_pairs=cfg.n_pairs, reg_weight=regularizer_weight(cfg),
         holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
+        augment=RandomCrop(info.image_size, cfg.shift, "replicate") if cfg.shift else None,
     )
 
 
