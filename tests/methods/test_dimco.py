@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from infomax.config import TrainConfig, apply_overrides
-from infomax.data.views import RandomCrop
 from infomax.errors import UserError
 from infomax.methods import dimco as dimco_mod
 from infomax.methods.dimco import DIMCO, Config, DIMCOEncoder, build
@@ -105,31 +104,6 @@ def test_holdout_classes_never_reach_the_encoder() -> None:
     out["loss"].backward()
 
 
-def test_shift_moves_training_images_only() -> None:
-    """``shift=1``: in training every image reaches the backbone as itself translated by at most one pixel
-    per axis (border replicated); in eval mode unchanged."""
-    torch.manual_seed(0)
-    x, y = _tiny_set(4, 4)
-    seen = []
-    backbone = TinyMLP(16)
-    backbone.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].clone()))
-    info = SimpleNamespace(channels=1, image_size=28, mean=(0.5,), std=(0.5,), num_classes=4, name="x")
-    view = build(Config(d=2, k=4, shift=1), info).augment  # what --set shift=1 builds, at this size
-    assert build(Config(d=2, k=4), info).augment is None
-    assert (view.size, view.padding, view.padding_mode) == ((28, 28), 1, "replicate")
-    m = DIMCO(DIMCOEncoder(backbone, "y", 16, d=2, k=4), augment=RandomCrop(4, 1, "replicate"))
-    m.train()
-    m((x, y))
-    padded = torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")
-    translations = [padded[:, :, dy : dy + 4, dx : dx + 4] for dy in range(3) for dx in range(3)]
-    match = torch.stack([(t == seen[0]).flatten(1).all(1) for t in translations])  # (9, 16)
-    assert match.any(0).all()  # each image is one of its nine translations
-    assert not match[4].all()  # and not all of them the untranslated one
-    m.eval()
-    m((x, y))
-    assert torch.equal(seen[1], x)
-
-
 def test_frozen_backbone_stays_frozen() -> None:
     x, y = _tiny_set(4, 4)
     backbone = TinyMLP(16)
@@ -170,7 +144,6 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(d=0), "d must be"),
         (Config(k=1 << 17), "uint16"),
         (Config(encoder="resnet"), "unknown encoder"),
-        (Config(shift=-1), "shift must be an integer >= 0"),
     ],
 )
 def test_build_bad_config(cfg: Config, match: str) -> None:

@@ -39,12 +39,12 @@ from torch import Tensor, nn
 
 from infomax.bounds.discrete import discrete_mi, pairwise_independence
 from infomax.config import MethodConfig, Preset, choice
-from infomax.data.views import RandomCrop
 from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
 from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.holdout import check_holdout, drop_held_out
+from infomax.methods.shift import check_shift, shift_view
 from infomax.progress import note
 from infomax.types import Batch, LossDict
 
@@ -260,7 +260,8 @@ class Config(MethodConfig):
         confidence_penalty: weight of the per-item code entropy bonus against saturated (one-hot) code
             probabilities (0: the paper's loss).
         shift: translate every training image by up to ``shift`` pixels on each axis (random per image,
-            border pixels replicated); 0: no augmentation (the paper's training).
+            border pixels replicated; :mod:`infomax.methods.shift`); 0: no augmentation (the paper's
+            training).
     """
 
     d: int = 16
@@ -284,8 +285,7 @@ class Config(MethodConfig):
             raise UserError(f"reg_weight must be >= 0 or none (= d), got {self.reg_weight}")
         if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
             raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
-        if self.shift < 0:
-            raise UserError(f"shift must be an integer >= 0 (pixels), got {self.shift}")
+        check_shift(self.shift)
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -348,7 +348,7 @@ def build(cfg: Config, info: object) -> DIMCO:
     return DIMCO(
         encoder, n_pairs=cfg.n_pairs, reg_weight=regularizer_weight(cfg),
         holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
-        augment=RandomCrop(info.image_size, cfg.shift, "replicate") if cfg.shift else None,
+        augment=shift_view(info.image_size, cfg.shift),
     )
 
 

@@ -10,6 +10,8 @@ fewer than two usable classes gives a zero loss), so the method wants class-bala
 ``holdout_classes`` keeps labels out of training exactly as DIMCO's option does (their items never enter
 the loss; the balanced sampler never draws them), for retrieval / few-shot on unseen classes of
 Fashion-MNIST or CIFAR-10 (``--set holdout_classes=5,6,7,8,9``; ``benchmarks/dimco/compare.py``).
+``shift`` translates training images by up to S pixels, as DIMCO's option of the same name
+(:mod:`infomax.methods.shift`).
 
 The encoder is the backbone alone (``dim_conv`` by default); its ``embed_layer`` feature is the
 embedding, so ``infomax eval RUN --protocol fewshot`` and ``benchmarks/dimco/quality.py`` read the same
@@ -29,6 +31,7 @@ from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.holdout import check_holdout, drop_held_out
+from infomax.methods.shift import check_shift, shift_view
 from infomax.types import Batch, LossDict
 
 
@@ -73,14 +76,17 @@ class ProtoNet(MethodBase):
         n_support: support items per class and batch (the rest of the class's items are queries).
         holdout_classes: labels never trained on (their items are left out of the loss; stored as the
             ``holdout`` buffer that ``unseen_test_items`` reads).
+        augment: applied to the images of every training batch (after held-out classes are dropped), e.g.
+            :func:`~infomax.methods.shift.shift_view`; None: the images as they are.
     """
 
     def __init__(self, encoder: nn.Module, embed_layer: str, n_support: int = 1,
-                 holdout_classes: tuple[int, ...] = ()) -> None:
+                 holdout_classes: tuple[int, ...] = (), augment: nn.Module | None = None) -> None:
         super().__init__()
         if n_support < 1:
             raise UserError(f"n_support must be >= 1, got {n_support}")
         self.encoder, self.embed_layer, self.n_support = encoder, embed_layer, int(n_support)
+        self.augment = augment
         # a buffer only when labels are held out, so runs trained without the option keep loading
         if holdout_classes:
             self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
@@ -93,6 +99,8 @@ class ProtoNet(MethodBase):
         if labels.numel() == 0:  # every item was held out
             zero = sum((p.sum() for p in self.encoder.parameters()), x.new_zeros(())) * 0.0
             return {"loss": zero, "accuracy": zero.detach(), "classes": torch.tensor(0.0)}
+        if self.augment is not None and self.training:
+            x = self.augment(x)
         z = self.encoder(x)[self.embed_layer].flatten(1)  # (B, D)
         loss, acc, classes = prototypical_loss(z, labels, self.n_support)
         return {"loss": loss, "accuracy": acc, "classes": torch.tensor(float(classes))}
@@ -115,6 +123,8 @@ class Config(MethodConfig):
             class-balanced batch of K items per class needs K > n_support).
         holdout_classes: labels never trained on (for retrieval / few-shot on unseen classes of CIFAR-10
             etc., as DIMCO's option of the same name).
+        shift: translate every training image by up to ``shift`` pixels on each axis (random per image,
+            border pixels replicated; :mod:`infomax.methods.shift`); 0: the images as they are.
     """
 
     encoder: str = choice("dim_conv", ENCODERS)
@@ -122,11 +132,13 @@ class Config(MethodConfig):
     embed_layer: str = choice("y", _layers)
     n_support: int = 1
     holdout_classes: tuple[int, ...] = ()
+    shift: int = 0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
         if self.y_dim < 1 or self.n_support < 1:
             raise UserError(f"y_dim and n_support must be >= 1, got {self.y_dim} and {self.n_support}")
+        check_shift(self.shift)
 
 
 def check_train(cfg: Config, train_cfg: object) -> None:
@@ -148,7 +160,8 @@ def build(cfg: Config, info: object) -> ProtoNet:
                                     mean=info.mean, std=info.std)
     check_holdout(tuple(cfg.holdout_classes), getattr(info, "num_classes", None), "ProtoNet")
     return ProtoNet(encoder, embed_layer=cfg.embed_layer, n_support=cfg.n_support,
-                    holdout_classes=tuple(cfg.holdout_classes))
+                    holdout_classes=tuple(cfg.holdout_classes),
+                    augment=shift_view(info.image_size, cfg.shift))
 
 
 PRESETS: dict[str, Preset] = {
