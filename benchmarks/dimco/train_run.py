@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 import torch
 
@@ -65,4 +66,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from infomax.errors import UserError
+
+    try:
+        main()
+    except UserError as e:  # a bad preset, option, data root or --resume directory: one line, exit 2
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
