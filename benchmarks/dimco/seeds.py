@@ -9,6 +9,10 @@ the verdict of the codes against each other row by the project's rule (``infomax
     python benchmarks/dimco/seeds.py results/compare-omniglot.csv results/compare-omniglot-s1.csv \\
         results/compare-omniglot-s2.csv --bits 256 --name omniglot-256
 
+``--baseline CSV ...`` (the same protocol's csvs for another setting, e.g. training without ``shift``)
+adds a table of every row against the same row of that setting, by the same rule (unpaired: the two
+settings' seeds are separate training runs), labelled ``--baseline-label``.
+
 Writes ``results/seeds-<name>.md`` and ``.csv``.
 """
 
@@ -31,6 +35,9 @@ def main() -> None:
     ap.add_argument("--bits", type=int, default=256)
     ap.add_argument("--name", required=True)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    ap.add_argument("--baseline", nargs="+", type=Path, default=[],
+                    help="compare.py csvs (one per seed) of another setting to compare every row with")
+    ap.add_argument("--baseline-label", default="the baseline setting")
     args = ap.parse_args()
 
     per_seed = [_rows_at(p, args.bits) for p in args.csvs]  # [{kind: row}]
@@ -67,8 +74,28 @@ def main() -> None:
     lines += ["", "| codes vs | metric | difference (points) | verdict |", "| --- | --- | ---: | --- |"]
     lines += [f"| {v['codes vs']} | {v['metric']} | {v['difference (points)']} | {v['verdict']} |"
               for v in verdicts]
+    if args.baseline:
+        lines += ["", *_against_baseline(per_seed, [_rows_at(p, args.bits) for p in args.baseline], kinds,
+                                         metrics, args.baseline_label)]
     (args.out / f"seeds-{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def _against_baseline(per_seed: list[dict], base: list[dict], kinds: list[str], metrics: list[str],
+                      label: str) -> list[str]:
+    """Markdown lines: each row kind of these seeds against the same kind in ``base``'s seeds, per metric."""
+    from infomax.evaluation.claims import compare
+
+    lines = [f"Against {label} ({len(base)} seeds):", "", "| representation | metric | this setting | "
+             f"{label} | difference (points) | verdict |", "| --- | --- | ---: | ---: | ---: | --- |"]
+    for k in (k for k in kinds if all(k in b for b in base)):
+        for m in metrics:
+            a = [100 * float(s[k][m]) for s in per_seed]
+            b = [100 * float(s[k][m]) for s in base]
+            c = compare(a, b)
+            lines.append(f"| {per_seed[0][k]['representation']} | {m} | {statistics.fmean(a):.1f} | "
+                         f"{statistics.fmean(b):.1f} | {c.diff:+.1f} ± {c.se:.1f} | {c.verdict} |")
+    return lines
 
 
 def _rows_at(path: Path, bits: int) -> dict[str, dict[str, str]]:
