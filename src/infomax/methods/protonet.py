@@ -173,10 +173,10 @@ PRESETS: dict[str, Preset] = {
     ),
     "protonet-omniglot": Preset(
         description="ProtoNet (prototypical loss, 1 support + 7 queries per class) on Omniglot background "
-                    "with the dimco-omniglot encoder, batches of 32 classes x 8 items; few-shot on "
-                    "evaluation",
+                    "with the dimco-omniglot encoder, batches of 32 classes x 8 items, training images "
+                    "shifted by up to 2 pixels as dimco-omniglot's; few-shot on evaluation",
         method="protonet",
         overrides={"data": "omniglot", "batch_size": 256, "max_epochs": 30, "sampler": "balanced",
-                   "batch_classes": 32, "n_support": 1},
+                   "batch_classes": 32, "n_support": 1, "shift": 2},
     ),
 }
