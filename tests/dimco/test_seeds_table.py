@@ -8,9 +8,20 @@ import math
 import statistics
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "dimco"
 FIELDS = ["representation", "bits", "bytes", "5-way 1-shot", "mAP"]
+
+
+@pytest.fixture
+def seeds(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(BENCH))
+    sys.modules.pop("seeds", None)
+    yield importlib.import_module("seeds")
+    sys.modules.pop("seeds", None)
 
 
 def _write(path: Path, codes: float, proto: float) -> Path:
@@ -24,18 +35,14 @@ def _write(path: Path, codes: float, proto: float) -> Path:
     return path
 
 
-def test_baseline_table_matches_a_hand_computed_verdict(tmp_path, monkeypatch) -> None:
+def test_baseline_table_matches_a_hand_computed_verdict(tmp_path, monkeypatch, seeds) -> None:
     new = [_write(tmp_path / f"new{i}.csv", c, p) for i, (c, p) in enumerate([(0.90, 0.95), (0.91, 0.96),
                                                                               (0.92, 0.94)])]
     old = [_write(tmp_path / f"old{i}.csv", c, p) for i, (c, p) in enumerate([(0.80, 0.95), (0.81, 0.93),
                                                                               (0.83, 0.97)])]
-    monkeypatch.syspath_prepend(str(BENCH))
-    sys.modules.pop("seeds", None)
-    seeds = importlib.import_module("seeds")
     monkeypatch.setattr(sys, "argv", ["seeds.py", *map(str, new), "--name", "t", "--out", str(tmp_path),
                                       "--baseline", *map(str, old), "--baseline-label", "old"])
     seeds.main()
-    sys.modules.pop("seeds", None)
     md = (tmp_path / "seeds-t.md").read_text()
     lines = md.splitlines()
     start = lines.index("Against old (3 seeds):")
@@ -58,12 +65,8 @@ def test_baseline_table_matches_a_hand_computed_verdict(tmp_path, monkeypatch) -
     assert len(rows) == 4  # 2 representations x 2 metrics
 
 
-def test_without_baseline_no_extra_table(tmp_path, monkeypatch) -> None:
+def test_without_baseline_no_extra_table(tmp_path, monkeypatch, seeds) -> None:
     new = [_write(tmp_path / f"new{i}.csv", 0.9 + i / 100, 0.95) for i in range(3)]
-    monkeypatch.syspath_prepend(str(BENCH))
-    sys.modules.pop("seeds", None)
-    seeds = importlib.import_module("seeds")
     monkeypatch.setattr(sys, "argv", ["seeds.py", *map(str, new), "--name", "t", "--out", str(tmp_path)])
     seeds.main()
-    sys.modules.pop("seeds", None)
     assert "Against" not in (tmp_path / "seeds-t.md").read_text()

@@ -137,7 +137,7 @@ class DIMCO(MethodBase):
             2017, "Regularizing Neural Networks by Penalizing Confident Output Distributions"), which keeps
             the per-item code distributions from saturating to one-hot (0 disables it, the paper's loss).
         augment: applied to the images of every training batch (after held-out classes are dropped), e.g.
-            ``RandomCrop(28, 2, "replicate")`` for shifts of up to 2 pixels; None: the images as they are.
+            :func:`~infomax.methods.shift.shift_view`; None: the images as they are.
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
