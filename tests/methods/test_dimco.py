@@ -127,6 +127,13 @@ def test_build_with_frozen_run(monkeypatch) -> None:
     assert all(not p.requires_grad for p in backbone.parameters())
 
 
+def test_proto_weight_refuses_a_frozen_backbone(monkeypatch) -> None:
+    monkeypatch.setattr(dimco_mod, "_load_frozen", lambda run_dir: TinyMLP(16))
+    info = SimpleNamespace(channels=1, image_size=4, mean=(0.5,), std=(0.5,), num_classes=4, name="tiny")
+    with pytest.raises(UserError, match="frozen_run"):
+        build(Config(d=8, k=4, frozen_run="runs/some-run", feature_layer="h", proto_weight=1.0), info)
+
+
 def test_single_class_batch_warns_and_missing_labels_error() -> None:
     x, y = _tiny_set(2, 4)
     m = DIMCO(DIMCOEncoder(TinyMLP(16), "y", 16, d=2, k=4), n_pairs=1)
@@ -144,6 +151,9 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(d=0), "d must be"),
         (Config(k=1 << 17), "uint16"),
         (Config(encoder="resnet"), "unknown encoder"),
+        (Config(proto_weight=-0.5), "proto_weight must be"),
+        (Config(proto_weight=float("nan")), "proto_weight must be"),
+        (Config(proto_layer="logits"), "proto_layer"),
     ],
 )
 def test_build_bad_config(cfg: Config, match: str) -> None:

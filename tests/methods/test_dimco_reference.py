@@ -8,8 +8,11 @@ sum_c pi_c H(mean_{b in c} p_bi)]`` with the batch class frequencies ``pi_c``, t
 regulariser ``mean over sampled pairs of KL(joint || product of marginals)`` (the pairs drawn from the same
 seeded RNG, two distinct dimensions each), the loss ``-I + lambda * reg``, the label entropy H(Y), the
 ceiling ``d * min(H(Y), log k)``, the code length ``d log2 k``, and the mean per-item code entropy
-``mean_b sum_i H(p_bi)`` that the optional confidence penalty subtracts (times beta) from the loss.
-Labels are deliberately unbalanced. Float64 throughout.
+``mean_b sum_i H(p_bi)`` that the optional confidence penalty subtracts (times beta) from the loss, and the
+optional auxiliary prototypical term (a loop over classes: the first item of each class in batch order is
+its prototype, every other item a query scored by softmax over negative squared distances to the
+prototypes; cross-entropy averaged over queries, times W). Labels are deliberately unbalanced. Float64
+throughout.
 """
 
 from __future__ import annotations
@@ -83,6 +86,22 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
     item_entropy = sum(_h(probs[n][i]) for n in range(b) for i in range(d)) / b
     out["code/item_entropy"] = item_entropy
     loss = loss - cfg.get("confidence_penalty", 0.0) * item_entropy
+    if cfg.get("proto_weight", 0.0) > 0:
+        z = m.encoder.backbone(x)[cfg["proto_layer"]].flatten(1)  # (B, F)
+        first = {c: members[c][0] for c in classes}  # one support item per class: its first in the batch
+        ce, hits, queries = x.new_zeros(()), 0, 0
+        for n in range(b):
+            if n == first[int(labels[n])]:
+                continue
+            dist = {c: sum((z[n, j] - z[first[c], j]) ** 2 for j in range(z.shape[1])) for c in classes}
+            top = max(float(-v) for v in dist.values())
+            log_z = top + torch.log(sum(torch.exp(-v - top) for v in dist.values()))
+            ce = ce - (-dist[int(labels[n])] - log_z)
+            hits += int(min(classes, key=lambda c: float(dist[c])) == int(labels[n]))
+            queries += 1
+        out["proto/loss"] = ce / queries
+        out["proto/accuracy"] = torch.tensor(hits / queries, dtype=torch.float64)
+        loss = loss + cfg["proto_weight"] * out["proto/loss"]
     out["loss"] = loss
     return out
 
@@ -94,6 +113,10 @@ VARIANTS = {
     "holdout-class-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 2.0, "holdout": (3,)},
     "one-dimension": {"d": 1, "k": 5, "n_pairs": 4, "reg_weight": 1.0},
     "confidence-penalty-0.3": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0, "confidence_penalty": 0.3},
+    "proto-0.7-on-fc": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0, "proto_weight": 0.7,
+                        "proto_layer": "fc"},
+    "proto-2-on-y-holdout-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0, "holdout": (3,),
+                               "proto_weight": 2.0, "proto_layer": "y"},
 }
 
 
@@ -102,7 +125,8 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
     """Pins ``loss``, ``mi/discrete``, ``reg/independence``, ``code/item_entropy``, ``mi/label_entropy``,
     ``mi/ceiling`` and ``code_bits`` to the reference: the sign and class weighting of the closed-form
     I(code; label), the sampled pairs' KL(joint || product) averaged over pairs and added with weight
-    lambda, the confidence penalty's sign and weight, held-out classes dropped before encoding, no
+    lambda, the confidence penalty's sign and weight, the prototypical term's prototypes, queries and
+    weight (on a layer other than the code head's, or the same), held-out classes dropped before encoding, no
     regulariser with lambda 0 or d = 1, and the gradient of the loss for every parameter."""
     cfg = VARIANTS[name]
     torch.manual_seed(0)
@@ -110,14 +134,16 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
     enc = DIMCOEncoder(backbone, "y", 8, d=cfg["d"], k=cfg["k"])
     m = DIMCO(enc, n_pairs=cfg["n_pairs"], reg_weight=cfg["reg_weight"],
               holdout_classes=cfg.get("holdout", ()),
-              confidence_penalty=cfg.get("confidence_penalty", 0.0)).double()
+              confidence_penalty=cfg.get("confidence_penalty", 0.0),
+              proto_weight=cfg.get("proto_weight", 0.0),
+              proto_layer=cfg.get("proto_layer", "y")).double()
     x = torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(123)
     out = m((x, LABELS))
     ref = reference(m, x, LABELS, cfg, seed=123)
     assert set(out) == set(ref)
     for key, value in ref.items():
-        rtol = 1e-6 if key == "code_bits" else 1e-9  # code_bits is a float32 tensor by design
+        rtol = 1e-6 if key in ("code_bits", "proto/accuracy") else 1e-9  # float32 tensors by design
         assert torch.allclose(out[key].detach().double(), value.detach(), rtol=rtol, atol=1e-9), key
     named = list(m.named_parameters())
     got = torch.autograd.grad(out["loss"], [p for _, p in named])

@@ -31,10 +31,12 @@ def reference_loss(z, labels, n_support):
     return total / n, len(classes)
 
 
+@pytest.mark.parametrize("dim", [3, protonet.BROADCAST_MAX_DIM + 44],
+                         ids=["explicit-differences", "matmul-form"])
 @pytest.mark.parametrize("n_support", [1, 2])
-def test_loss_matches_the_reference(n_support):
+def test_loss_matches_the_reference(n_support, dim):
     g = torch.Generator().manual_seed(0)
-    z = torch.randn(14, 3, generator=g, dtype=torch.float64)
+    z = torch.randn(14, dim, generator=g, dtype=torch.float64) / math.sqrt(dim)
     # class 5: 4 items, class 2: 3, class 7: 1 (never usable), class 9: 2 (usable only with 1 support), -1
     labels = torch.tensor([5, 2, 5, 7, 2, 9, 5, -1, 2, 9, 5, 4, 4, 4])
     loss, acc, c = prototypical_loss(z, labels, n_support)

@@ -24,6 +24,11 @@ Training batches can be translated first (``--set shift=S``: every image moved b
 axis, border pixels replicated; off by default, as in the paper), so that the codes become invariant to
 small shifts.
 
+An auxiliary prototypical term (``--set proto_weight=W``, off by default, not in the paper): the loss
+gains ``W`` times the prototypical loss of Snell et al. (:func:`infomax.methods.protonet.prototypical_loss`,
+one support item per class of the batch, the rest queries) on the backbone feature ``proto_layer``, so the
+backbone the code head reads is also shaped by a metric loss.
+
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
 """
@@ -44,6 +49,7 @@ from infomax.encoders import ENCODERS
 from infomax.errors import UserError
 from infomax.methods.base import MethodBase
 from infomax.methods.holdout import check_holdout, drop_held_out
+from infomax.methods.protonet import prototypical_loss
 from infomax.methods.shift import check_shift, shift_view
 from infomax.progress import note
 from infomax.types import Batch, LossDict
@@ -105,7 +111,8 @@ class DIMCOEncoder(nn.Module):
             self.backbone.eval()  # frozen BatchNorm statistics stay frozen
         return self
 
-    def _backbone(self, x: Tensor) -> dict[str, Tensor]:
+    def backbone_features(self, x: Tensor) -> dict[str, Tensor]:
+        """The backbone's named features of images (B, C, H, W) (without gradients when it is frozen)."""
         if self.freeze_backbone:
             with torch.no_grad():
                 return dict(self.backbone(x))
@@ -113,11 +120,11 @@ class DIMCOEncoder(nn.Module):
 
     def logits(self, x: Tensor) -> Tensor:
         """Code logits (B, d, k) of images (B, C, H, W) in [0, 1]."""
-        h = self._backbone(x)[self.feature_layer].flatten(1)  # (B, F)
+        h = self.backbone_features(x)[self.feature_layer].flatten(1)  # (B, F)
         return self.head(h).view(-1, self.d, self.k)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
-        feats = self._backbone(x)
+        feats = self.backbone_features(x)
         logits = self.head(feats[self.feature_layer].flatten(1)).view(-1, self.d, self.k)  # (B, d, k)
         feats["logprobs"] = F.log_softmax(logits, dim=-1).flatten(1)  # (B, d*k)
         return feats
@@ -138,6 +145,9 @@ class DIMCO(MethodBase):
             the per-item code distributions from saturating to one-hot (0 disables it, the paper's loss).
         augment: applied to the images of every training batch (after held-out classes are dropped), e.g.
             :func:`~infomax.methods.shift.shift_view`; None: the images as they are.
+        proto_weight: W >= 0; the loss gains ``W * prototypical_loss`` of the backbone feature
+            ``proto_layer`` (one support item per class; 0 disables it, the paper's loss).
+        proto_layer: the backbone feature of that term (flattened).
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -154,8 +164,14 @@ class DIMCO(MethodBase):
         holdout_classes: tuple[int, ...] = (),
         confidence_penalty: float = 0.0,
         augment: nn.Module | None = None,
+        proto_weight: float = 0.0,
+        proto_layer: str = "y",
     ) -> None:
         super().__init__()
+        if not (proto_weight >= 0 and math.isfinite(proto_weight)):
+            raise UserError(f"proto_weight must be a finite number >= 0, got {proto_weight}")
+        if proto_weight > 0 and encoder.freeze_backbone:
+            raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
         if not confidence_penalty >= 0:
             raise UserError(f"confidence_penalty must be >= 0, got {confidence_penalty}")
         if n_pairs < 0:
@@ -167,6 +183,7 @@ class DIMCO(MethodBase):
         self.reg_weight = float(reg_weight)
         self.confidence_penalty = float(confidence_penalty)
         self.augment = augment
+        self.proto_weight, self.proto_layer = float(proto_weight), proto_layer
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -181,11 +198,17 @@ class DIMCO(MethodBase):
             return {"loss": zero, "mi/discrete": zero.detach(), "code_bits": bits}
         if self.augment is not None and self.training:
             x = self.augment(x)
-        logits = self.encoder.logits(x)  # (B, d, k)
+        feats = self.encoder.backbone_features(x)
+        logits = self.encoder.head(feats[self.encoder.feature_layer].flatten(1))
+        logits = logits.view(-1, self.encoder.d, self.encoder.k)  # (B, d, k)
         probs = torch.softmax(logits, dim=-1)  # (B, d, k)
         mi = discrete_mi(probs, labels)
         out: LossDict = {"mi/discrete": mi.detach(), "code_bits": bits}
         loss = -mi
+        if self.proto_weight > 0:
+            proto, proto_acc, _ = prototypical_loss(feats[self.proto_layer].flatten(1), labels, n_support=1)
+            loss = loss + self.proto_weight * proto
+            out["proto/loss"], out["proto/accuracy"] = proto.detach(), proto_acc
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
             reg = pairwise_independence(probs, n_pairs=self.n_pairs)
             loss = loss + self.reg_weight * reg
@@ -262,6 +285,8 @@ class Config(MethodConfig):
         shift: translate every training image by up to ``shift`` pixels on each axis (random per image,
             border pixels replicated; :mod:`infomax.methods.shift`); 0: no augmentation (the paper's
             training).
+        proto_weight: weight of the auxiliary prototypical loss on ``proto_layer`` (0: the paper's loss).
+        proto_layer: the backbone feature of that loss ("y" for dim_conv: ProtoNet's embedding).
     """
 
     d: int = 16
@@ -275,6 +300,8 @@ class Config(MethodConfig):
     frozen_run: str | None = None
     confidence_penalty: float = 0.0
     shift: int = 0
+    proto_weight: float = 0.0
+    proto_layer: str = choice("y", _feature_layers)
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -286,6 +313,8 @@ class Config(MethodConfig):
         if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
             raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
         check_shift(self.shift)
+        if not (self.proto_weight >= 0 and math.isfinite(self.proto_weight)):
+            raise UserError(f"proto_weight must be a finite number >= 0, got {self.proto_weight}")
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -348,7 +377,8 @@ def build(cfg: Config, info: object) -> DIMCO:
     return DIMCO(
         encoder, n_pairs=cfg.n_pairs, reg_weight=regularizer_weight(cfg),
         holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
-        augment=shift_view(info.image_size, cfg.shift),
+        augment=shift_view(info.image_size, cfg.shift), proto_weight=cfg.proto_weight,
+        proto_layer=cfg.proto_layer,
     )
 
 
