@@ -179,6 +179,8 @@ def test_omniglot_preset_uses_the_validated_regularizer_weight_and_batches() -> 
     assert cfg.reg_weight is None and cfg.n_pairs == 32 and (cfg.d, cfg.k) == (64, 16)
     assert dimco_mod.regularizer_weight(cfg) == 64.0  # lambda = d
     assert (train.sampler, train.batch_classes, train.batch_size) == ("balanced", 64, 256)
+    # the auxiliary prototypical term, chosen on the same split (W 0.1 on fc; BENCHMARKS.md, issue 22)
+    assert (cfg.shift, cfg.proto_weight, cfg.proto_layer) == (2, 0.1, "fc")
     train, cfg = TrainConfig(), Config()
     apply_overrides(train, cfg, {"holdout_classes": "5,6"})
     assert cfg.holdout_classes == (5, 6)
