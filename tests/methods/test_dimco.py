@@ -134,6 +134,11 @@ def test_proto_weight_refuses_a_frozen_backbone(monkeypatch) -> None:
         build(Config(d=8, k=4, frozen_run="runs/some-run", feature_layer="h", proto_weight=1.0), info)
 
 
+def test_proto_layer_must_be_a_backbone_feature() -> None:
+    with pytest.raises(UserError, match="unknown proto_layer 'z'; choose one of: h, y"):
+        DIMCO(DIMCOEncoder(TinyMLP(16), "y", 16, d=2, k=4), proto_weight=1.0, proto_layer="z")
+
+
 def test_single_class_batch_warns_and_missing_labels_error() -> None:
     x, y = _tiny_set(2, 4)
     m = DIMCO(DIMCOEncoder(TinyMLP(16), "y", 16, d=2, k=4), n_pairs=1)

@@ -118,14 +118,17 @@ class DIMCOEncoder(nn.Module):
                 return dict(self.backbone(x))
         return dict(self.backbone(x))
 
+    def code_logits(self, feats: dict[str, Tensor]) -> Tensor:
+        """Code logits (B, d, k) from the backbone's named features (:meth:`backbone_features`)."""
+        return self.head(feats[self.feature_layer].flatten(1)).view(-1, self.d, self.k)
+
     def logits(self, x: Tensor) -> Tensor:
         """Code logits (B, d, k) of images (B, C, H, W) in [0, 1]."""
-        h = self.backbone_features(x)[self.feature_layer].flatten(1)  # (B, F)
-        return self.head(h).view(-1, self.d, self.k)
+        return self.code_logits(self.backbone_features(x))
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         feats = self.backbone_features(x)
-        logits = self.head(feats[self.feature_layer].flatten(1)).view(-1, self.d, self.k)  # (B, d, k)
+        logits = self.code_logits(feats)  # (B, d, k)
         feats["logprobs"] = F.log_softmax(logits, dim=-1).flatten(1)  # (B, d*k)
         return feats
 
@@ -172,6 +175,9 @@ class DIMCO(MethodBase):
             raise UserError(f"proto_weight must be a finite number >= 0, got {proto_weight}")
         if proto_weight > 0 and encoder.freeze_backbone:
             raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
+        if proto_weight > 0 and proto_layer not in getattr(encoder.backbone, "layers", ()):
+            raise UserError(f"unknown proto_layer {proto_layer!r}; choose one of: "
+                            f"{', '.join(getattr(encoder.backbone, 'layers', ()))}")
         if not confidence_penalty >= 0:
             raise UserError(f"confidence_penalty must be >= 0, got {confidence_penalty}")
         if n_pairs < 0:
@@ -199,8 +205,7 @@ class DIMCO(MethodBase):
         if self.augment is not None and self.training:
             x = self.augment(x)
         feats = self.encoder.backbone_features(x)
-        logits = self.encoder.head(feats[self.encoder.feature_layer].flatten(1))
-        logits = logits.view(-1, self.encoder.d, self.encoder.k)  # (B, d, k)
+        logits = self.encoder.code_logits(feats)  # (B, d, k)
         probs = torch.softmax(logits, dim=-1)  # (B, d, k)
         mi = discrete_mi(probs, labels)
         out: LossDict = {"mi/discrete": mi.detach(), "code_bits": bits}
