@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -19,6 +22,26 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 def _seed() -> None:
     torch.manual_seed(0)
     np.random.seed(0)  # noqa: NPY002 - seeds code that still uses the legacy global generator
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench_script(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str, str], ModuleType]]:
+    """``load(folder, name)``: import ``benchmarks/<folder>/<name>.py`` afresh (scripts, not a package);
+    the module is dropped from ``sys.modules`` again after the test."""
+    loaded: list[str] = []
+
+    def load(folder: str, name: str) -> ModuleType:
+        monkeypatch.syspath_prepend(str(BENCHMARKS / folder))
+        sys.modules.pop(name, None)
+        loaded.append(name)
+        return importlib.import_module(name)
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture

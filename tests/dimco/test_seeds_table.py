@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib
 import math
 import statistics
 import sys
@@ -12,16 +11,12 @@ from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "dimco"
 FIELDS = ["representation", "bits", "bytes", "5-way 1-shot", "mAP"]
 
 
 @pytest.fixture
-def seeds(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    sys.modules.pop("seeds", None)
-    yield importlib.import_module("seeds")
-    sys.modules.pop("seeds", None)
+def seeds(bench_script) -> ModuleType:
+    return bench_script("dimco", "seeds")
 
 
 def _write(path: Path, codes: float, proto: float) -> Path:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "dimco"
-
 
 @pytest.fixture
-def val(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    sys.modules.pop("validation", None)
-    yield importlib.import_module("validation")
-    sys.modules.pop("validation", None)
+def val(bench_script) -> ModuleType:
+    return bench_script("dimco", "validation")
 
 
 def _logprobs(codes: np.ndarray, k: int, p: float = 0.9) -> np.ndarray:

@@ -4,28 +4,19 @@ own tasks' dump."""
 from __future__ import annotations
 
 import csv
-import importlib
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "estimate"
 TASKS = ["1v1-normal-0.75", "multinormal-dense-25-25-0.5", "multinormal-dense-5-5-0.5",
          "spiral-multinormal-sparse-3-3-2-2.0", "student-identity-1-1-1", "multinormal-dense-50-50-0.5",
          "asinh-student-identity-5-5-2", "half_cube-multinormal-sparse-25-25-2-2.0", "wiggly-1v1-normal-0.75"]
 
 
-def _load(monkeypatch: pytest.MonkeyPatch, name: str) -> ModuleType:
-    monkeypatch.syspath_prepend(str(BENCH))
-    sys.modules.pop(name, None)
-    return importlib.import_module(name)
-
-
-def test_hard_tasks_come_first_largest_first(monkeypatch: pytest.MonkeyPatch) -> None:
-    peer = _load(monkeypatch, "peer_diffusion_mi")
+def test_hard_tasks_come_first_largest_first(bench_script) -> None:
+    peer = bench_script("estimate", "peer_diffusion_mi")
     order = peer.task_order(TASKS)
     assert sorted(order) == sorted(TASKS)
     assert order == ["multinormal-dense-50-50-0.5", "half_cube-multinormal-sparse-25-25-2-2.0",
@@ -34,8 +25,8 @@ def test_hard_tasks_come_first_largest_first(monkeypatch: pytest.MonkeyPatch) ->
                      "1v1-normal-0.75", "multinormal-dense-5-5-0.5", "wiggly-1v1-normal-0.75"]
 
 
-def test_split_is_a_seeded_partition(monkeypatch: pytest.MonkeyPatch) -> None:
-    peer = _load(monkeypatch, "peer_diffusion_mi")
+def test_split_is_a_seeded_partition(bench_script) -> None:
+    peer = bench_script("estimate", "peer_diffusion_mi")
     tr, te = peer.split(5000, 200, 0.2)
     assert (len(tr), len(te)) == (4000, 1000)
     assert np.array_equal(np.sort(np.concatenate([tr, te])), np.arange(5000))
@@ -54,8 +45,8 @@ def _rows(path: Path, est: str, tasks: list[str], extra: dict) -> None:
                         "low": "", "high": "", "chosen": "", "seconds": 2.0, **extra})
 
 
-def test_report_says_where_rows_ran(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    report = _load(monkeypatch, "report")
+def test_report_says_where_rows_ran(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bench_script) -> None:
+    report = bench_script("estimate", "report")
     raw = tmp_path / "raw"
     raw.mkdir()
     _rows(raw / "bmi-ksg_n5000_s200.csv", "bmi-ksg", TASKS[:3], {})
@@ -73,12 +64,13 @@ def test_report_says_where_rows_ran(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     assert (tmp_path / "estimate_vs_truth_n5000_s200.png").stat().st_size > 0
 
 
-def test_own_tasks_dump_in_the_suites_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_own_tasks_dump_in_the_suites_format(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                             bench_script) -> None:
     # heldout_tasks.py --dump writes what run.py and the peers read: x, y, mi per task file; the true MI of
     # the sparse task is that of its two dependent pairs, which a hand computation gives
     from infomax.data.synthetic import mi_to_rho
 
-    mod = _load(monkeypatch, "heldout_tasks")
+    mod = bench_script("estimate", "heldout_tasks")
     mod.dump(tmp_path, 40, "3", extended=True)
     files = {f.stem: f for f in (tmp_path / "n40" / "s3").glob("*.npz")}
     assert len(files) == 27 and not list((tmp_path / "n40" / "s3").glob(".*"))
