@@ -5,7 +5,8 @@ classes never seen in training (Omniglot: the evaluation alphabets; Fashion-MNIS
 ``holdout_classes``, which must be the same for every run): N-way K-shot accuracy over the same
 episodes (``sample_episodes`` with one seed; settings with more ways than unseen classes are skipped) for
 
-- each DIMCO run's codes (``log p(code | query)`` as ``infomax eval --protocol fewshot`` scores them);
+- each DIMCO run's codes (scored as ``infomax eval --protocol fewshot`` does, by ``--rule``: default the
+  library's ``histogram``; ``codeword`` reproduces the tables made before it became the default);
 - the ProtoNet embedding (float32, nearest prototype by squared Euclidean distance);
 - that embedding compressed after training, at each bit budget B of the DIMCO runs: faiss product
   quantization (B/8 sub-quantizers of 8 bits, trained on the ProtoNet run's *training* images of its
@@ -33,14 +34,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infomax.dimco.fewshot import DEFAULT_RULE, RULES
 
-def _fewshot(lp, labels, emb, settings, episodes, n_query):
+
+def _fewshot(lp, labels, emb, settings, episodes, n_query, rule=None):
     from infomax.dimco.fewshot import evaluate_fewshot
 
     out = {}
     for n_way, k_shot in settings:
         if emb is None:
-            r = evaluate_fewshot(lp, labels, None, n_way, k_shot, n_query, episodes, seed=0)
+            r = evaluate_fewshot(lp, labels, None, n_way, k_shot, n_query, episodes, seed=0, rule=rule)
             out[f"{n_way}-way {k_shot}-shot"] = (r["dimco_acc"], r["dimco_ci95"])
         else:  # the same seed gives the same episodes
             dummy = np.zeros((len(labels), 1, 2), np.float32)
@@ -68,6 +71,8 @@ def main() -> None:
                     help="post-hoc bit budgets (default: those of the DIMCO runs)")
     ap.add_argument("--settings", nargs="+", default=["5x1", "20x1", "5x5", "20x5"])
     ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--rule", default=DEFAULT_RULE, choices=RULES,
+                    help="how the codes score a class (infomax.dimco.fewshot.dimco_predict)")
     ap.add_argument("--n-query", type=int, default=15)
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 10])
@@ -111,7 +116,7 @@ def main() -> None:
         bits = code_bits(d, k)
         bit_budgets.append(int(bits))
         rows.append({"representation": f"DIMCO codes d={d} k={k}", "bits": bits, "bytes": code_bytes(d, k),
-                     **_fewshot(lp, labels, None, settings, args.episodes, args.n_query),
+                     **_fewshot(lp, labels, None, settings, args.episodes, args.n_query, args.rule),
                      **_retrieval(lp, labels, None, tuple(args.ks), args.queries)})
         print(json.dumps(rows[-1]), flush=True)
     proto = load_run(args.protonet)

@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from infomax.dimco.fewshot import DEFAULT_RULE, RULES
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,6 +31,8 @@ def main() -> None:
     ap.add_argument("--layers", nargs="+", default=["fc"], help="continuous baselines: backbone features")
     ap.add_argument("--settings", nargs="+", default=["5x1", "20x1"], help="N-way x K-shot episodes")
     ap.add_argument("--episodes", type=int, default=600)
+    ap.add_argument("--rule", default=DEFAULT_RULE, choices=RULES,
+                    help="how the codes score a class (infomax.dimco.fewshot.dimco_predict)")
     ap.add_argument("--n-query", type=int, default=15, help="queries per class in an episode")
     ap.add_argument(
         "--queries", type=int, default=1000, help="retrieval queries (all items are the database)"
@@ -89,7 +93,8 @@ def main() -> None:
                 if n_way > len(unseen):
                     continue
                 if kind == "codes":
-                    r = evaluate_fewshot(lp, labels, None, n_way, k_shot, args.n_query, args.episodes, seed=0)
+                    r = evaluate_fewshot(lp, labels, None, n_way, k_shot, args.n_query, args.episodes, seed=0,
+                                         rule=args.rule)
                     acc, ci = r["dimco_acc"], r["dimco_ci95"]
                 else:  # the prototype baseline; the same seed gives the same episodes
                     dummy = np.zeros((len(labels), 1, 2), np.float32)

@@ -17,7 +17,8 @@ Datasets with few classes hold the test classes out too (Fashion-MNIST: ``holdou
 test classes 5-9 never trained on); ``--classes 3 4`` then evaluates on the validation classes alone, and
 the episodes have min(5, classes) ways (20-way only with at least 20 classes).
 
-``--k-shot 5 --rule mean-score`` evaluates 5-shot episodes with the other few-shot scoring rule.
+``--k-shot 5 --rule codeword`` evaluates 5-shot episodes with another few-shot scoring rule (default: the
+library's ``histogram``; the tables made before it became the default used ``codeword``).
 
 Writes ``results/validation-NAME.md`` / ``.csv`` / ``.png`` (N-way K-shot accuracy of the codes per run).
 """
@@ -31,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from infomax.dimco.fewshot import DEFAULT_RULE, RULES
 
 
 def code_statistics(logprobs: np.ndarray, n_pairs: int = 300, seed: int = 0) -> dict[str, float]:
@@ -81,7 +84,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--name", default="omniglot")
     ap.add_argument("--k-shot", type=int, default=1, help="support items per class in the episodes")
-    ap.add_argument("--rule", default="codeword", choices=("codeword", "mean-score"),
+    ap.add_argument("--rule", default=DEFAULT_RULE, choices=RULES,
                     help="how the codes score a class (infomax.dimco.fewshot.dimco_predict)")
     ap.add_argument("--classes", nargs="*", type=int, default=None,
                     help="evaluate on these held-out labels only (default: every held-out class)")

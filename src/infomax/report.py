@@ -119,8 +119,9 @@ def final_title(key: str, final: dict[str, Any]) -> tuple[str, str]:
     """
     if final.get("protocol") == "fewshot":
         return (f"Few-shot, {final.get('n_way')}-way {final.get('k_shot')}-shot",
-                "Nearest class mean of each layer's features (on a DIMCO code layer: the codeword rule), on "
-                "test classes never seen in training (a probe fit on the training classes cannot score them)")
+                "Nearest class mean of each layer's features (on a DIMCO code layer: the support code's "
+                "log-probability), on test classes never seen in training (a probe fit on the training "
+                "classes cannot score them)")
     return next((title, what) for k, title, what in FINAL_PROBES if k == key)
 
 

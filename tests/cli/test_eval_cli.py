@@ -104,7 +104,9 @@ def test_eval_max_train_fits_on_the_stratified_sample_and_passes_cs(run_dir, toy
     (["--cs", "0.1", "--protocol", "double"], "--cs applies to the linear protocol only"),
     (["--n-way", "5"], "--n-way/--k-shot apply to the fewshot protocol only"),
     (["--k-shot", "2"], "--n-way/--k-shot apply to the fewshot protocol only"),
-], ids=["max-train", "cs-negative", "cs-text", "cs-not-linear", "n-way-not-fewshot", "k-shot-not-fewshot"])
+    (["--rule", "codeword"], "--rule applies to the fewshot protocol only"),
+], ids=["max-train", "cs-negative", "cs-text", "cs-not-linear", "n-way-not-fewshot", "k-shot-not-fewshot",
+        "rule-not-fewshot"])
 def test_eval_cap_option_errors(run_dir, protocols, capsys, argv, match):
     assert main(["eval", str(run_dir), "--protocol", "linear", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()

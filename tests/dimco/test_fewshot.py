@@ -91,6 +91,51 @@ def test_mean_score_rule_matches_a_loop(k_shot: int) -> None:
         assert got == dimco_predict(sup, sy, qry, n_way, rule="codeword").tolist()
 
 
+def _histogram_by_loop(support_lp, support_y, query_lp, n_way):
+    """Reference for rule="histogram": per query and class, the sum over dimensions of the log of the mean,
+    over the class's support items, of the query's probability of that item's argmax symbol."""
+    preds = []
+    for q in query_lp:
+        best, best_c = -np.inf, 0
+        for c in range(n_way):
+            items = [s for s, y in zip(support_lp, support_y) if y == c]
+            total = 0.0
+            for j in range(q.shape[0]):
+                total += np.log(sum(np.exp(q[j, int(np.argmax(s[j]))]) for s in items) / len(items))
+            if total > best:
+                best, best_c = total, c
+        preds.append(best_c)
+    return preds
+
+
+@pytest.mark.parametrize("k_shot", [1, 3, 5])
+def test_histogram_rule_matches_a_loop(k_shot: int) -> None:
+    rng = np.random.default_rng(10 + k_shot)
+    n_way, d, k = 4, 6, 3  # 3 symbols: support items of a class often share a symbol
+    logits = 2 * rng.standard_normal((n_way * k_shot + 40, d, k))
+    lp = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    sy = np.repeat(np.arange(n_way), k_shot)
+    sup, qry = lp[: n_way * k_shot], lp[n_way * k_shot :]
+    got = dimco_predict(sup, sy, qry, n_way, rule="histogram").tolist()
+    assert got == _histogram_by_loop(sup, sy, qry, n_way)
+    codeword = dimco_predict(sup, sy, qry, n_way, rule="codeword").tolist()
+    if k_shot == 1:  # one shot: the histogram is the item's own code, which is the class codeword
+        assert got == codeword
+    else:  # the rules differ on some queries (on this draw), so the test tells them apart
+        assert got != codeword
+
+
+def test_histogram_rule_survives_saturated_probabilities() -> None:
+    # a query sure of symbol 0, whose other symbols have log p -800 and -900: exp() of both underflows to 0,
+    # so a plain log(sum h p) ties every class at -inf; the scores must stay -900 (class 0, symbol 2 twice)
+    # and -800 (class 1, symbol 1 twice), ranking class 1 first
+    q = np.array([[[0.0, -800.0, -900.0]]])  # (1, d=1, k=3)
+    sup = np.log(np.array([[[0.1, 0.1, 0.8]], [[0.1, 0.1, 0.8]], [[0.1, 0.8, 0.1]], [[0.1, 0.8, 0.1]]]))
+    sy = np.array([0, 0, 1, 1])
+    assert dimco_predict(sup, sy, q, 2, rule="histogram").tolist() == [1]
+    assert dimco_predict(sup, sy[::-1].copy(), q, 2, rule="histogram").tolist() == [0]
+
+
 def test_unknown_fewshot_rule() -> None:
     lp = np.log(np.full((4, 2, 2), 0.5))
     with pytest.raises(UserError, match="unknown few-shot rule 'vote'"):

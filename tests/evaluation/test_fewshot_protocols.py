@@ -105,7 +105,8 @@ def test_fewshot_with_perfect_codes_and_memory_accounting() -> None:
     json.dumps(out)  # JSON-able for metrics.json
 
 
-def test_fewshot_equals_the_functional_core_on_unseen_items(monkeypatch) -> None:
+@pytest.mark.parametrize("rule", ["histogram", "codeword", "mean-score"])
+def test_fewshot_equals_the_functional_core_on_unseen_items(monkeypatch, rule: str) -> None:
     run, s = dimco_run(False, seed=3), splits_of()
     seen_labels = []
     import infomax.dimco.fewshot as fs
@@ -114,7 +115,8 @@ def test_fewshot_equals_the_functional_core_on_unseen_items(monkeypatch) -> None
     monkeypatch.setattr(
         fs, "sample_episodes", lambda labels, *a, **k: seen_labels.append(labels) or real(labels, *a, **k)
     )
-    out = fewshot_protocol(run, s, "noise", n_way=3, k_shot=2, n_query=4, n_episodes=600, seed=5)
+    out = fewshot_protocol(run, s, "noise", n_way=3, k_shot=2, n_query=4, n_episodes=600, seed=5, rule=rule)
+    assert out["rule"] == rule
     assert len(seen_labels) == 1 and set(np.unique(seen_labels[0]).tolist()) == {4, 5, 6, 7}
     keep = s.test.labels >= 4
     x = torch.as_tensor(s.test.images[keep]).float() / 255
@@ -129,6 +131,7 @@ def test_fewshot_equals_the_functional_core_on_unseen_items(monkeypatch) -> None
         n_query=4,
         n_episodes=600,
         seed=5,
+        rule=rule,
     )
     assert out["codes_accuracy"] == pytest.approx(want["dimco_acc"], abs=1e-12)
     assert out["continuous_accuracy"] == pytest.approx(want["proto_acc"], abs=1e-12)
@@ -253,6 +256,16 @@ def test_dimco_preset_trains_then_infomax_eval_fewshot_and_retrieval(tmp_path, c
     assert res["codes/mAP"] > chance + 0.1 and res["continuous/mAP"] > chance + 0.1
     saved = json.loads((run_dir / "metrics.json").read_text())
     assert "eval/fewshot-5w1s/fc" in saved and "eval/retrieval/logprobs" in saved
+    assert saved["eval/fewshot-5w1s/fc"]["rule"] == "histogram"  # the default
+
+    # another rule is another measurement, kept beside the default's; an unknown one is a user error
+    argv = ["eval", str(run_dir), "--protocol", "fewshot", "--layer", "fc", "--k-shot", "3", "--json"]
+    assert main([*argv, "--rule", "codeword"]) == 0
+    res = json.loads(capsys.readouterr().out)["eval/fewshot-5w3s-codeword/fc"]
+    assert res["rule"] == "codeword" and res["k_shot"] == 3
+    assert main([*argv, "--rule", "vote"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown few-shot rule 'vote'; choose one of histogram, codeword, mean-score" in err
 
     # What training did: on new test items of the 5 TRAINING classes the codes separate the classes
     # (measured 1.0; an untrained encoder's codes: 0.50), over 100 episodes.

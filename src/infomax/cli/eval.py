@@ -44,6 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-way", type=int, metavar="N", help="fewshot protocol: classes per episode (default 5)")
     p.add_argument("--k-shot", type=int, metavar="K", help="fewshot protocol: support items per class "
                                                           "(default 1)")
+    p.add_argument("--rule", metavar="RULE",
+                   help="fewshot protocol: how codes score a class: histogram (default: the share of the "
+                        "class's support codes holding each symbol), codeword (the DIMCO paper's) or "
+                        "mean-score")
     p.add_argument("--on", choices=("test", "holdout"), default="test",
                    help="fewshot / retrieval protocols: the unseen classes of the test split (default), or "
                         "holdout: the training-split items (train + val) of the run's holdout_classes, e.g. "
@@ -97,13 +101,15 @@ def evaluate_run(
     n_way: int | None = None,
     k_shot: int | None = None,
     on: str = "test",
+    rule: str | None = None,
 ) -> dict[str, Any]:
     """Run ``protocol`` on the chosen layer(s) of a run; record and return ``{"eval/<p>/<layer>": ...}``.
 
     ``max_train`` cuts the train split to a stratified sample (val and test whole); ``cs`` is passed to
     the protocol as ``Cs`` (the linear or SVM probe's C values). ``on="holdout"`` (fewshot / retrieval):
     evaluate on the training-split items of the run's ``holdout_classes`` instead of the test split (results
-    under ``eval/<p>-holdout/<layer>``)."""
+    under ``eval/<p>-holdout/<layer>``). ``rule`` (fewshot): how codes score a class
+    (``infomax.dimco.fewshot.RULES``); a rule other than the default is kept under its own key."""
     from infomax.engine.evaluate import subsample_splits
     from infomax.evaluation.features import feature_cache
     from infomax.experiment import load_splits
@@ -122,6 +128,13 @@ def evaluate_run(
         raise UserError(f"--cs applies to the linear protocol only (or svm), not {protocol!r}")
     if (n_way is not None or k_shot is not None) and protocol != "fewshot":
         raise UserError(f"--n-way/--k-shot apply to the fewshot protocol only, not {protocol!r}")
+    if rule is not None and protocol != "fewshot":
+        raise UserError(f"--rule applies to the fewshot protocol only, not {protocol!r}")
+    if rule is not None:
+        from infomax.dimco.fewshot import RULES
+
+        if rule not in RULES:
+            raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
     if n_way is not None and n_way < 2:
         raise UserError(f"--n-way must be >= 2, got {n_way}")
     if k_shot is not None and k_shot < 1:
@@ -145,6 +158,11 @@ def evaluate_run(
     if protocol == "fewshot":  # episodes of another shape are another measurement: keep both
         kw.update(n_way=n_way or 5, k_shot=k_shot or 1)
         key = f"fewshot-{kw['n_way']}w{kw['k_shot']}s"
+        if rule is not None:
+            from infomax.dimco.fewshot import DEFAULT_RULE
+
+            kw["rule"] = rule
+            key += "" if rule == DEFAULT_RULE else f"-{rule}"
     if on == "holdout":
         key += "-holdout"
     device = "cuda" if train_cfg.accelerator in ("gpu", "cuda") and _cuda() else "cpu"
@@ -247,7 +265,7 @@ def run(args: argparse.Namespace) -> int:
         cs = coerce(args.cs, tuple[float, ...], "--cs")
     with progress_scope(False if args.no_progress else None):
         results = evaluate_run(args.run_dir, args.protocol, args.layer, args.data_root, args.max_train, cs,
-                               args.n_way, args.k_shot, args.on)
+                               args.n_way, args.k_shot, args.on, args.rule)
     if args.json:
         json.dump(results, sys.stdout)
         print()

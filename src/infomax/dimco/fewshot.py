@@ -2,10 +2,13 @@
 
 DIMCO (Lee et al., arXiv 1905.11656, sec. 2.3): the codeword of a class is the per-dimension argmax of
 the mean support probabilities; a query goes to the class with the highest ``log p(codeword | query)``
-(``rule="codeword"``). ``rule="mean-score"`` instead averages ``log p(code_s | query)`` over the class's
-support items' own stored codes (each item still kept as its d symbols); with one shot the two agree. On
-Omniglot's validation alphabets the paper's rule read higher at 5-shot (BENCHMARKS.md, DIMCO), so it is
-the default.
+(``rule="codeword"``). ``rule="histogram"`` (the default) keeps how the support items disagree: per class
+and dimension, the share h of its support items' stored codes holding each symbol, and a query scores
+``sum_d log sum_k h_d(k) p_d(k | query)``, the log-probability that in every dimension the query's symbol
+equals that of a support item drawn at random. ``rule="mean-score"`` averages ``log p(code_s | query)`` over
+the class's support items' stored codes. With one shot the three agree. On Omniglot's validation alphabets
+the histogram read highest at 5-shot (BENCHMARKS.md, DIMCO: "5-shot: the symbol histogram"), and it needs
+only the support items' stored codes, as an index holds them.
 The baseline is the nearest class mean of continuous embeddings of the same backbone (squared Euclidean
 distance, as in Snell et al., "Prototypical Networks for Few-shot Learning", 2017), on the same episodes.
 Accuracy is reported with a 95% confidence interval (1.96 standard errors over episodes).
@@ -108,7 +111,8 @@ def class_codewords(support_logprobs: np.ndarray, support_y: np.ndarray, n_way: 
     return mean.argmax(-1)
 
 
-RULES = ("codeword", "mean-score")
+RULES = ("histogram", "codeword", "mean-score")
+DEFAULT_RULE = "histogram"
 
 
 def _check_rule(rule: str) -> None:
@@ -121,13 +125,23 @@ def dimco_predict(
     support_y: np.ndarray,
     query_logprobs: np.ndarray,
     n_way: int,
-    rule: str = "codeword",
+    rule: str = DEFAULT_RULE,
 ) -> np.ndarray:
     """Classify queries by their DIMCO score per class; ties go to the smallest class.
 
-    ``rule="codeword"``: ``log p(codeword_c | query)`` with the class codeword of ``class_codewords``
-    (the paper's rule). ``rule="mean-score"``: the mean of ``log p(code_s | query)`` over the support items
-    ``s`` of class c, each scored by its own argmax code (what an index of stored codes can compute).
+    ``rule="histogram"``: ``sum_d log sum_k h_cd(k) p_d(k | query)`` with ``h_cd`` the share of class c's
+    support codes (argmax symbols) holding symbol k in dimension d. ``rule="codeword"``:
+    ``log p(codeword_c | query)`` with the class codeword of ``class_codewords`` (the paper's rule).
+    ``rule="mean-score"``: the mean of ``log p(code_s | query)`` over the support items ``s`` of class c, each
+    scored by its own argmax code. ``histogram`` and ``mean-score`` read only the support items' stored codes.
+
+    Args:
+        support_logprobs: (S, d, k) log-probabilities of the support items; ``support_y`` (S,) in
+            ``0..n_way-1``.
+        query_logprobs: (Q, d, k).
+
+    Returns:
+        (Q,) predicted episode labels.
 
     Example:
         >>> p = np.array([[[0.9, 0.1], [0.9, 0.1]], [[0.45, 0.55], [0.45, 0.55]], [[0.2, 0.8], [0.8, 0.2]]])
@@ -137,15 +151,26 @@ def dimco_predict(
         [1]
         >>> dimco_predict(np.log(p), sy, q, 2, "mean-score").tolist()  # (-3.22 - 0.62) / 2 > -2.81
         [0]
+        >>> dimco_predict(np.log(p), sy, q, 2, "histogram").tolist()  # log .5 + log .5 > log(.6 * .1)
+        [0]
     """
     from infomax.dimco.codes import argmax_codes, similarity
 
     _check_rule(rule)
     if rule == "codeword":
         return similarity(query_logprobs, class_codewords(support_logprobs, support_y, n_way)).argmax(1)
-    scores = similarity(query_logprobs, argmax_codes(np.asarray(support_logprobs)))  # (Q, S)
+    codes = argmax_codes(np.asarray(support_logprobs))  # (S, d)
     onehot = np.eye(n_way)[support_y]  # (S, n_way)
-    return (scores @ onehot / onehot.sum(0)).argmax(1)
+    if rule == "mean-score":
+        scores = similarity(query_logprobs, codes)  # (Q, S)
+        return (scores @ onehot / onehot.sum(0)).argmax(1)
+    k = np.asarray(support_logprobs).shape[-1]
+    hist = np.einsum("sc,sdk->cdk", onehot, np.eye(k)[codes]) / onehot.sum(0)[:, None, None]  # (n_way, d, k)
+    with np.errstate(divide="ignore"):
+        terms = np.log(hist)[None] + np.asarray(query_logprobs, dtype=np.float64)[:, None]  # (Q, n_way, d, k)
+    top = terms.max(-1, keepdims=True)  # finite: every class holds some symbol in every dimension
+    per_dim = top[..., 0] + np.log(np.exp(terms - top).sum(-1))  # (Q, n_way, d) log sum_k h p
+    return per_dim.sum(-1).argmax(1)
 
 
 def prototype_predict(
@@ -185,7 +210,7 @@ def evaluate_fewshot(
     n_episodes: int = 600,
     seed: int = 0,
     exclude_classes: np.ndarray | list[int] | tuple[int, ...] = (),
-    rule: str = "codeword",
+    rule: str = DEFAULT_RULE,
 ) -> dict[str, float]:
     """Few-shot accuracy of DIMCO codes (and of the prototype baseline on ``embeddings``) on shared episodes.
 
@@ -194,7 +219,8 @@ def evaluate_fewshot(
         labels: (N,) their classes (must be classes unseen in training; pass the training classes as
             ``exclude_classes`` when both come from one label space).
         embeddings: optional (N, D) continuous embeddings of the same backbone for the baseline.
-        rule: how codes score a class (``dimco_predict``): ``"codeword"`` (the paper) or ``"mean-score"``.
+        rule: how codes score a class (``dimco_predict``): ``"histogram"`` (default), ``"codeword"`` (the
+            paper) or ``"mean-score"``.
 
     Returns:
         ``{"dimco_acc", "dimco_ci95", "proto_acc", "proto_ci95", "episodes", "n_way", "k_shot", "n_query"}``

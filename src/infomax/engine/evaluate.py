@@ -16,7 +16,8 @@ still runs the full protocol by default. The sample counts are recorded in ``met
 Data whose test classes are all unseen in training (Omniglot: background alphabets to train, evaluation
 alphabets to test) cannot be scored by a probe fit on the train classes: there the final evaluation is
 few-shot instead (:func:`final_fewshot`: 5-way 1-shot episodes on the test split, nearest class mean of
-each layer's features, DIMCO's codeword rule on a code layer), as ``infomax eval RUN --protocol fewshot``.
+each layer's features, on a code layer the query's log-probability of the support code), as ``infomax eval
+RUN --protocol fewshot``.
 
 Example:
     >>> final = final_linear_probe({"trained": enc, "random": enc0}, splits, ("conv", "fc", "y"),
@@ -269,8 +270,9 @@ def final_fewshot(
 
     The same episodes (seed 0) for every layer and encoder, drawn from the test split
     (:func:`infomax.dimco.fewshot.sample_episodes`); a query goes to the nearest class mean of the layer's
-    flattened features (prototypical networks), or, on a DIMCO encoder's code layer, to the class whose
-    codeword it gives the highest log-probability (DIMCO's rule). ``deadline`` and ``first`` as in
+    flattened features (prototypical networks), or, on a DIMCO encoder's code layer, to the class scored
+    highest by :func:`infomax.dimco.fewshot.dimco_predict` (at one shot: whose support code the query gives
+    the highest log-probability). ``deadline`` and ``first`` as in
     :func:`final_linear_probe`. On a test split cut short (``max_items``) ``n_query`` shrinks to what
     ``n_way`` of its classes hold (recorded); None when not even one query per class fits.
 

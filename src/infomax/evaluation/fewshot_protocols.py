@@ -3,8 +3,9 @@
 Both compare the run's discrete codes (Lee et al., "Discrete Infomax Codes for Supervised Representation
 Learning", arXiv 1905.11656) with continuous embeddings of the *same* backbone on the *same* items:
 
-- ``fewshot``: N-way K-shot episodes; codes classify a query by the highest ``log p(codeword | query)``
-  (class codeword = per-dimension argmax of the mean support probabilities), the baseline by the nearest
+- ``fewshot``: N-way K-shot episodes; codes classify a query by ``infomax.dimco.fewshot.dimco_predict``
+  (default: the symbol histogram of the class's support codes; ``rule="codeword"``: the highest
+  ``log p(codeword | query)``, the DIMCO paper's rule), the baseline by the nearest
   class mean of the continuous embedding (prototypical networks, Snell et al. 2017); accuracy with a 95%
   confidence interval over the episodes (both methods see the same episodes).
 - ``retrieval``: leave-one-out search of the unseen-class test items; codes ranked exactly by the DIMCO
@@ -187,6 +188,7 @@ def fewshot_protocol(
     unseen_classes: Sequence[int] | None = None,
     batch_size: int = 256,
     device: str = "cpu",
+    rule: str | None = None,
     **_: object,
 ) -> dict[str, Any]:
     """N-way K-shot accuracy of DIMCO codes vs prototypes of the continuous ``layer``, same episodes.
@@ -199,14 +201,16 @@ def fewshot_protocol(
         n_episodes: episodes (>= 600 for the usual 95% CI).
         seed: episode sampling seed.
         unseen_classes: override which test labels count as unseen.
+        rule: how codes score a class (``infomax.dimco.fewshot.RULES``; default ``DEFAULT_RULE``).
 
     Returns:
         ``codes_accuracy``, ``codes_ci95``, ``continuous_accuracy``, ``continuous_ci95`` (in [0, 1]; the CI
         is the half-width 1.96 sd / sqrt(episodes)), the episode settings, ``n_classes`` / ``n_items``
         available, and the memory per item (``code_bytes``, ``continuous_bytes``, ``compression``).
     """
-    from infomax.dimco.fewshot import evaluate_fewshot
+    from infomax.dimco.fewshot import DEFAULT_RULE, evaluate_fewshot
 
+    rule = rule or DEFAULT_RULE
     data = codes_and_embeddings(obj, splits, layer, unseen_classes, batch_size, device)
     r = evaluate_fewshot(
         data["logprobs"],
@@ -217,9 +221,11 @@ def fewshot_protocol(
         n_query=int(n_query),
         n_episodes=int(n_episodes),
         seed=int(seed),
+        rule=rule,
     )
     return {
         "protocol": "fewshot",
+        **({} if data["d"] is None else {"rule": rule}),
         "layer": data["layer"],
         "n_way": int(n_way),
         "k_shot": int(k_shot),
