@@ -131,10 +131,9 @@ def evaluate_run(
     if rule is not None and protocol != "fewshot":
         raise UserError(f"--rule applies to the fewshot protocol only, not {protocol!r}")
     if rule is not None:
-        from infomax.dimco.fewshot import RULES
+        from infomax.dimco.fewshot import check_rule
 
-        if rule not in RULES:
-            raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
+        check_rule(rule)
     if n_way is not None and n_way < 2:
         raise UserError(f"--n-way must be >= 2, got {n_way}")
     if k_shot is not None and k_shot < 1:

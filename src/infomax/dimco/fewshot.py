@@ -115,7 +115,8 @@ RULES = ("histogram", "codeword", "mean-score")
 DEFAULT_RULE = "histogram"
 
 
-def _check_rule(rule: str) -> None:
+def check_rule(rule: str) -> None:
+    """Raise ``UserError`` (one line naming the rules) unless ``rule`` is one of ``RULES``."""
     if rule not in RULES:
         raise UserError(f"unknown few-shot rule {rule!r}; choose one of {', '.join(RULES)}")
 
@@ -156,7 +157,7 @@ def dimco_predict(
     """
     from infomax.dimco.codes import argmax_codes, similarity
 
-    _check_rule(rule)
+    check_rule(rule)
     if rule == "codeword":
         return similarity(query_logprobs, class_codewords(support_logprobs, support_y, n_way)).argmax(1)
     codes = argmax_codes(np.asarray(support_logprobs))  # (S, d)
@@ -229,7 +230,7 @@ def evaluate_fewshot(
     """
     if logprobs is None and embeddings is None:
         raise UserError("few-shot evaluation needs codes (logprobs) or embeddings")
-    _check_rule(rule)
+    check_rule(rule)
     logprobs = None if logprobs is None else np.asarray(logprobs)
     if logprobs is not None and (logprobs.ndim != 3 or logprobs.shape[0] != len(labels)):
         raise UserError(
