@@ -155,23 +155,23 @@ def dimco_predict(
         >>> dimco_predict(np.log(p), sy, q, 2, "histogram").tolist()  # log .5 + log .5 > log(.6 * .1)
         [0]
     """
+    from scipy.special import logsumexp
+
     from infomax.dimco.codes import argmax_codes, similarity
 
     check_rule(rule)
     if rule == "codeword":
         return similarity(query_logprobs, class_codewords(support_logprobs, support_y, n_way)).argmax(1)
     codes = argmax_codes(np.asarray(support_logprobs))  # (S, d)
-    onehot = np.eye(n_way)[support_y]  # (S, n_way)
     if rule == "mean-score":
-        scores = similarity(query_logprobs, codes)  # (Q, S)
-        return (scores @ onehot / onehot.sum(0)).argmax(1)
-    k = np.asarray(support_logprobs).shape[-1]
-    hist = np.einsum("sc,sdk->cdk", onehot, np.eye(k)[codes]) / onehot.sum(0)[:, None, None]  # (n_way, d, k)
-    with np.errstate(divide="ignore"):
-        terms = np.log(hist)[None] + np.asarray(query_logprobs, dtype=np.float64)[:, None]  # (Q, n_way, d, k)
-    top = terms.max(-1, keepdims=True)  # finite: every class holds some symbol in every dimension
-    per_dim = top[..., 0] + np.log(np.exp(terms - top).sum(-1))  # (Q, n_way, d) log sum_k h p
-    return per_dim.sum(-1).argmax(1)
+        onehot = np.eye(n_way)[support_y]  # (S, n_way)
+        return (similarity(query_logprobs, codes) @ onehot / onehot.sum(0)).argmax(1)
+    # histogram: sum_k h_cd(k) p_d(k | query) = mean over class c's support items of p_d(code_sd | query)
+    d = codes.shape[1]
+    at_codes = np.asarray(query_logprobs, dtype=np.float64)[:, np.arange(d), codes]  # (Q, S, d)
+    scores = [logsumexp(at_codes[:, support_y == c], axis=1).sum(-1) - d * np.log(np.sum(support_y == c))
+              for c in range(n_way)]  # n_way x (Q,)
+    return np.stack(scores, 1).argmax(1)
 
 
 def prototype_predict(
