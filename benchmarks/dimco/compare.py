@@ -42,25 +42,20 @@ def _fewshot(lp, labels, emb, settings, episodes, n_query, rule=None):
 
     out = {}
     for n_way, k_shot in settings:
-        if emb is None:
-            r = evaluate_fewshot(lp, labels, None, n_way, k_shot, n_query, episodes, seed=0, rule=rule)
-            out[f"{n_way}-way {k_shot}-shot"] = (r["dimco_acc"], r["dimco_ci95"])
-        else:  # the same seed gives the same episodes
-            dummy = np.zeros((len(labels), 1, 2), np.float32)
-            r = evaluate_fewshot(dummy, labels, emb, n_way, k_shot, n_query, episodes, seed=0)
-            out[f"{n_way}-way {k_shot}-shot"] = (r["proto_acc"], r["proto_ci95"])
+        # codes or an embedding: the same seed gives the same episodes
+        codes = lp if emb is None else None
+        r = evaluate_fewshot(codes, labels, emb, n_way, k_shot, n_query, episodes, seed=0,
+                             rule=rule or DEFAULT_RULE)
+        key = "dimco" if emb is None else "proto"
+        out[f"{n_way}-way {k_shot}-shot"] = (r[f"{key}_acc"], r[f"{key}_ci95"])
     return out
 
 
 def _retrieval(lp, labels, emb, ks, queries):
     from infomax.dimco.retrieval import evaluate_retrieval
 
-    if emb is None:
-        r = evaluate_retrieval(lp, labels, None, ks=ks, max_queries=queries, seed=0)
-        return {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("codes/")}
-    dummy = np.zeros((len(labels), 1, 2), np.float32)
-    r = evaluate_retrieval(dummy, labels, emb, ks=ks, max_queries=queries, seed=0)
-    return {k.split("/", 1)[1]: v for k, v in r.items() if k.startswith("continuous/")}
+    r = evaluate_retrieval(lp if emb is None else None, labels, emb, ks=ks, max_queries=queries, seed=0)
+    return {k.split("/", 1)[1]: v for k, v in r.items()}  # codes/... or continuous/...
 
 
 def main() -> None:

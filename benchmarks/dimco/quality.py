@@ -19,7 +19,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from infomax.dimco.fewshot import DEFAULT_RULE, RULES
@@ -89,27 +88,17 @@ def main() -> None:
                 "n_items": len(labels),
                 "n_classes": len(unseen),
             }
+            codes = lp if kind == "codes" else None
             for n_way, k_shot in settings:
                 if n_way > len(unseen):
                     continue
-                if kind == "codes":
-                    r = evaluate_fewshot(lp, labels, None, n_way, k_shot, args.n_query, args.episodes, seed=0,
-                                         rule=args.rule)
-                    acc, ci = r["dimco_acc"], r["dimco_ci95"]
-                else:  # the prototype baseline; the same seed gives the same episodes
-                    dummy = np.zeros((len(labels), 1, 2), np.float32)
-                    r = evaluate_fewshot(
-                        dummy, labels, emb, n_way, k_shot, args.n_query, args.episodes, seed=0
-                    )
-                    acc, ci = r["proto_acc"], r["proto_ci95"]
-                row[f"{n_way}-way {k_shot}-shot"] = (acc, ci)
-            if kind == "codes":
-                ret = evaluate_retrieval(lp, labels, None, ks=ks, max_queries=args.queries, seed=0)
-                row.update({k.split("/", 1)[1]: v for k, v in ret.items()})
-            else:
-                dummy = np.zeros((len(labels), 1, 2), np.float32)
-                ret = evaluate_retrieval(dummy, labels, emb, ks=ks, max_queries=args.queries, seed=0)
-                row.update({k.split("/", 1)[1]: v for k, v in ret.items() if k.startswith("continuous/")})
+                # the codes (emb None), or the prototype baseline on the same episodes (the same seed)
+                r = evaluate_fewshot(codes, labels, emb, n_way, k_shot, args.n_query, args.episodes, seed=0,
+                                     rule=args.rule)
+                key = "dimco" if kind == "codes" else "proto"
+                row[f"{n_way}-way {k_shot}-shot"] = (r[f"{key}_acc"], r[f"{key}_ci95"])
+            ret = evaluate_retrieval(codes, labels, emb, ks=ks, max_queries=args.queries, seed=0)
+            row.update({k.split("/", 1)[1]: v for k, v in ret.items()})
             rows.append(row)
             print(json.dumps(row), flush=True)
     name = args.name or data_name

@@ -10,7 +10,8 @@ the run directory is a normal run (``infomax eval``, ``infomax index`` and ``loa
         --max-minutes 10
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/dimco/train_run.py dim-l-noprior --out DIM_RUN \\
         --set data=fashion-mnist --max-minutes 5
-    # an interrupted run (Ctrl-C, SIGTERM) continues with the same command plus --resume
+    # an interrupted run (Ctrl-C, SIGTERM) continues with the same command plus --resume;
+    # --progress shows the training progress (off by default: the logs of parallel runs stay readable)
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def main() -> None:
     ap.add_argument("--max-epochs", type=int, default=None)
     ap.add_argument("--resume", action="store_true",
                     help="continue the interrupted run in --out from its last checkpoint (same settings)")
+    ap.add_argument("--progress", action="store_true",
+                    help="show training progress on stderr (epochs, steps, loss), as `infomax train` does")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -58,7 +61,7 @@ def main() -> None:
         args.out,
         preset.method,
         method_cfg,
-        progress=False,
+        progress=args.progress,
         preset=args.name if args.name != preset.method else None,
         resume=args.resume,
     )

@@ -57,3 +57,23 @@ def test_bad_input() -> None:
         retrieval_metrics(np.zeros((1, 3), int), np.array([0]), np.array([0, 1, 0]), ks=(4,))
     with pytest.raises(UserError, match="no query"):
         retrieval_metrics(np.zeros((1, 2), int), np.array([5]), np.array([0, 1]), ks=(1,))
+
+
+@pytest.mark.parametrize("block", [1, 7, 1024])
+def test_queries_ranked_in_blocks_read_as_one_full_ranking(block: int) -> None:
+    """Blocks of queries (the memory bound) give what ranking every query at once gives: the full
+    (Q, N) rankings, each query's own item removed, scored by ``retrieval_metrics`` in one call."""
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 5, 40)
+    lp = np.log(rng.dirichlet(np.ones(4), size=(40, 3)))
+    emb = rng.standard_normal((40, 6)) + np.eye(6)[labels]
+    out = evaluate_retrieval(lp, labels, emb, ks=(1, 5), max_queries=25, seed=3, block=block)
+    qids = np.sort(np.random.default_rng(3).choice(40, size=25, replace=False))
+    want = {}
+    for name, full in (("codes", rank_codes(lp[qids], lp.argmax(-1))),
+                       ("continuous", rank_continuous(emb[qids], emb))):
+        ranked = np.array([[i for i in row if i != q] for row, q in zip(full.tolist(), qids)])
+        n_rel = np.array([np.sum(labels == labels[q]) - 1 for q in qids])
+        want |= {f"{name}/{k}": v for k, v in retrieval_metrics(ranked, labels[qids], labels, (1, 5),
+                                                                   n_relevant=n_rel).items()}
+    assert out == pytest.approx(want, abs=1e-12)

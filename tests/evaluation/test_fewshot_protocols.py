@@ -117,7 +117,9 @@ def test_fewshot_equals_the_functional_core_on_unseen_items(monkeypatch, rule: s
     )
     out = fewshot_protocol(run, s, "noise", n_way=3, k_shot=2, n_query=4, n_episodes=600, seed=5, rule=rule)
     assert out["rule"] == rule
-    assert len(seen_labels) == 1 and set(np.unique(seen_labels[0]).tolist()) == {4, 5, 6, 7}
+    # one draw per half (codes, continuous), both of the same unseen items, so the same episodes
+    assert len(seen_labels) == 2 and np.array_equal(seen_labels[0], seen_labels[1])
+    assert set(np.unique(seen_labels[0]).tolist()) == {4, 5, 6, 7}
     keep = s.test.labels >= 4
     x = torch.as_tensor(s.test.images[keep]).float() / 255
     with torch.no_grad():
@@ -189,6 +191,36 @@ def test_a_run_without_codes_gets_the_continuous_half_on_the_same_episodes(proto
     assert not any(k.startswith("codes") for k in alone) and any(k.startswith("codes") for k in both)
     shared = {k: v for k, v in both.items() if k.startswith("continuous") or k in ("n_items", "n_classes")}
     assert shared and {k: alone[k] for k in shared} == shared
+
+
+@pytest.mark.parametrize("protocol", ["fewshot", "retrieval"])
+def test_every_layer_of_one_eval_shares_one_encoder_pass_and_the_codes_half(monkeypatch, protocol) -> None:
+    """``infomax eval --layer all`` runs the protocol once per layer inside ``feature_cache``: the encoder
+    runs once over the unseen items and the codes are scored once, and every layer reads what it reads
+    without the cache."""
+    import infomax.dimco.fewshot as fs
+    import infomax.evaluation.features as features
+    from infomax.dimco.index import CodeIndex
+
+    run, s = dimco_run(False, seed=3), splits_of()
+    kw = {"n_way": 3, "k_shot": 2, "n_episodes": 40} if protocol == "fewshot" else {"ks": (1, 5)}
+    layers = ("rows", "noise", "logprobs")
+    alone = {name: PROTOCOLS[protocol](run, s, name, **kw) for name in layers}
+    passes, scored = [], []
+    real_extract = features._extract
+    monkeypatch.setattr(features, "_extract", lambda enc, imgs, *a: passes.append(len(imgs)) or
+                        real_extract(enc, imgs, *a))
+    if protocol == "fewshot":
+        real = fs.dimco_predict
+        monkeypatch.setattr(fs, "dimco_predict", lambda *a: scored.append(1) or real(*a))
+    else:
+        real = CodeIndex.search
+        monkeypatch.setattr(CodeIndex, "search", lambda *a, **k: scored.append(1) or real(*a, **k))
+    with features.feature_cache(run.method.encoder.layers):
+        shared = {name: PROTOCOLS[protocol](run, s, name, **kw) for name in layers}
+    assert shared == alone
+    assert passes == [80]  # one pass over the 80 unseen items computed every layer
+    assert len(scored) == (40 if protocol == "fewshot" else 1)  # the codes scored for the first layer only
 
 
 def chance_map(labels: np.ndarray) -> float:

@@ -8,6 +8,8 @@ query set is the database, ``exclude_self=True``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from infomax.errors import UserError
@@ -37,6 +39,18 @@ def retrieval_metrics(
         >>> m["precision@2"], m["recall@2"], round(m["mAP"], 4)  # AP = (1/1 + 2/3) / 2
         (0.5, 0.5, 0.8333)
     """
+    return _means(per_query_metrics(ranked_ids, query_labels, db_labels, ks, n_relevant))
+
+
+def per_query_metrics(
+    ranked_ids: np.ndarray,
+    query_labels: np.ndarray,
+    db_labels: np.ndarray,
+    ks: tuple[int, ...] = (1, 5, 10),
+    n_relevant: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """:func:`retrieval_metrics` per query, before the mean: ``{name: (Q',)}`` over the Q' queries that
+    have a relevant item (possibly none), so that queries ranked in blocks can be averaged together."""
     ranked_ids = np.asarray(ranked_ids)
     query_labels, db_labels = np.asarray(query_labels), np.asarray(db_labels)
     if ranked_ids.ndim != 2 or ranked_ids.shape[0] != query_labels.shape[0]:
@@ -50,18 +64,21 @@ def retrieval_metrics(
         n_relevant = np.array([lookup.get(c, 0) for c in query_labels.tolist()])
     n_relevant = np.asarray(n_relevant, dtype=np.float64)
     has = n_relevant > 0
-    if not has.any():
-        raise UserError("no query has a relevant item in the database")
     rel, n_rel = rel[has], n_relevant[has]
-    hits = np.cumsum(rel, axis=1)  # (Q, R)
+    hits = np.cumsum(rel, axis=1)  # (Q', R)
     ranks = np.arange(1, rel.shape[1] + 1)
-    out: dict[str, float] = {}
+    out: dict[str, np.ndarray] = {}
     for k in ks:
-        out[f"precision@{k}"] = float(np.mean(hits[:, k - 1] / k))
-        out[f"recall@{k}"] = float(np.mean(hits[:, k - 1] / n_rel))
-    ap = (rel * hits / ranks).sum(1) / n_rel
-    out["mAP"] = float(np.mean(ap))
+        out[f"precision@{k}"] = hits[:, k - 1] / k
+        out[f"recall@{k}"] = hits[:, k - 1] / n_rel
+    out["mAP"] = (rel * hits / ranks).sum(1) / n_rel  # average precision per query
     return out
+
+
+def _means(per_query: dict[str, np.ndarray]) -> dict[str, float]:
+    if not len(per_query["mAP"]):
+        raise UserError("no query has a relevant item in the database")
+    return {name: float(np.mean(v)) for name, v in per_query.items()}
 
 
 def rank_continuous(
@@ -99,6 +116,7 @@ def evaluate_retrieval(
     ks: tuple[int, ...] = (1, 5, 10),
     max_queries: int | None = 1000,
     seed: int = 0,
+    block: int = 1024,
 ) -> dict[str, float]:
     """Leave-one-out retrieval on one labelled set: each query ranks all the other items.
 
@@ -107,11 +125,14 @@ def evaluate_retrieval(
         labels: (N,) labels (classes unseen in training).
         embeddings: optional (N, D) continuous embeddings of the same backbone, ranked by cosine.
         max_queries: random subset of queries (all items stay in the database); None for all.
+        block: queries ranked at a time (a progress bar counts them); memory grows as block x N.
 
     Returns:
         ``codes/<metric>`` and, with embeddings, ``continuous/<metric>`` for precision@k, recall@k, mAP.
     """
     from infomax.dimco.codes import argmax_codes
+    from infomax.dimco.index import CodeIndex
+    from infomax.progress import bar
 
     labels = np.asarray(labels)
     n = len(labels)
@@ -127,15 +148,27 @@ def evaluate_retrieval(
     lookup = dict(zip(classes.tolist(), counts.tolist()))
     n_rel = np.array([lookup[c] - 1 for c in labels[qids].tolist()])
 
-    def metrics(ranked: np.ndarray) -> dict[str, float]:
-        # ranked rows cover every item; map query row j's own id out of the ranking
-        own = ranked != qids[:, None]
-        ranked = np.stack([row[m] for row, m in zip(ranked, own)])
-        return retrieval_metrics(ranked, labels[qids], labels, ks, n_relevant=n_rel)
+    def metrics(rank: Callable[[np.ndarray], np.ndarray], what: str) -> dict[str, float]:
+        """Rank the database for ``block`` queries at a time (memory ~ block x N, not Q x N)."""
+        parts = []
+        with bar(total=len(qids), desc=f"retrieval: {what}", unit="query") as progress:
+            for s in range(0, len(qids), block):
+                q = qids[s : s + block]
+                ranked = rank(q)  # (b, N): every item; drop each query's own id, keeping the order
+                ranked = ranked[ranked != q[:, None]].reshape(len(q), n - 1)
+                rel = n_rel[s : s + block]
+                parts.append(per_query_metrics(ranked, labels[q], labels, ks, n_relevant=rel))
+                progress.update(len(q))
+        return _means({name: np.concatenate([p[name] for p in parts]) for name in parts[0]})
 
-    out = {} if logprobs is None else {
-        f"codes/{k}": v for k, v in metrics(rank_codes(logprobs[qids], argmax_codes(logprobs))).items()}
+    out: dict[str, float] = {}
+    if logprobs is not None:
+        index = CodeIndex(logprobs.shape[1], logprobs.shape[2])
+        index.add(argmax_codes(logprobs))
+        ranked = metrics(lambda q: index.search(logprobs[q], n)[1], "codes")
+        out.update({f"codes/{k}": v for k, v in ranked.items()})
     if embeddings is not None:
-        ranked = rank_continuous(np.asarray(embeddings)[qids], embeddings)
-        out.update({f"continuous/{k}": v for k, v in metrics(ranked).items()})
+        embeddings = np.asarray(embeddings)
+        ranked = metrics(lambda q: rank_continuous(embeddings[q], embeddings), "continuous")
+        out.update({f"continuous/{k}": v for k, v in ranked.items()})
     return out

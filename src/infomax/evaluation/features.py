@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -54,6 +54,8 @@ class _Cache:
     store: dict[tuple, np.ndarray] = field(default_factory=dict)
     keep: list[Any] = field(default_factory=list)
     hits: int = 0
+    # results computed from cached arrays (see ``cached``), keyed by what they were computed from
+    results: dict[tuple, Any] = field(default_factory=dict)
 
 
 _CACHE: ContextVar[_Cache | None] = ContextVar("infomax_feature_cache", default=None)
@@ -82,11 +84,45 @@ def feature_cache(layers: Sequence[str] = (), max_bytes: int = 2 << 30) -> Itera
         _CACHE.reset(token)
 
 
-def _key(encoder: nn.Module, images: Any, layer: str) -> tuple | None:
-    if not isinstance(images, np.ndarray):
+def array_key(a: Any) -> tuple | None:
+    """``(address, shape, strides, dtype)`` of a numpy array (None for anything else): names the array
+    inside :func:`feature_cache`, which keeps what it caches alive so no other array can take the address."""
+    if not isinstance(a, np.ndarray):
         return None
-    return (id(encoder), layer, images.__array_interface__["data"][0], images.shape, images.strides,
-            images.dtype.str)
+    return (a.__array_interface__["data"][0], a.shape, a.strides, a.dtype.str)
+
+
+def _key(encoder: nn.Module, images: Any, layer: str) -> tuple | None:
+    k = array_key(images)
+    return None if k is None else (id(encoder), layer, *k)
+
+
+T = TypeVar("T")
+
+
+def cached(key: tuple | None, compute: Callable[[], T], keep: Any = None) -> T:
+    """``compute()``, once per ``key`` inside :func:`feature_cache` (each call outside one, or with key None).
+
+    For results that several layers of one ``infomax eval --layer all`` share (the unseen-class items, the
+    DIMCO codes' few-shot accuracy): the key must name everything the result depends on, arrays by
+    :func:`array_key`; ``keep`` (e.g. an array named in the key) is kept alive while the cache lives.
+
+    Example:
+        >>> with feature_cache():
+        ...     a = cached(("sum", 3), lambda: sum(range(3)))
+        ...     b = cached(("sum", 3), lambda: 1 / 0)  # not computed again
+        >>> a, b
+        (3, 3)
+    """
+    cache = _CACHE.get()
+    if cache is None or key is None:
+        return compute()
+    if key in cache.results:
+        cache.hits += 1
+    else:
+        cache.results[key] = compute()
+        cache.keep.append(keep)
+    return cache.results[key]
 
 
 def extract_features(

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from infomax.errors import UserError
-from infomax.evaluation.features import as_encoder, check_layer, extract_features
+from infomax.evaluation.features import array_key, as_encoder, cached, check_layer, extract_features
 
 CODE_LAYER = "logprobs"
 
@@ -105,7 +105,10 @@ def unseen_test_items(
             "training with --set holdout_classes=... (e.g. 5,6,7,8,9) or on omniglot"
         )
     keep = np.isin(labels, unseen)
-    return np.asarray(test.images)[keep], labels[keep], unseen
+    # one copy per eval: the same array for every layer, so the feature cache recognises the images
+    images = np.asarray(test.images)
+    key = None if array_key(images) is None else ("unseen items", array_key(images), tuple(unseen))
+    return cached(key, lambda: images[keep], keep=images), labels[keep], unseen
 
 
 def has_codes(encoder: Any) -> bool:
@@ -176,6 +179,14 @@ def _memory(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _codes_half(data: dict[str, Any], protocol: str, kw: dict[str, Any], compute: Any) -> dict[str, Any]:
+    """The codes' results of ``protocol`` (``compute()``), computed once per eval for every layer: they
+    depend on the codes, labels and settings only, not on the continuous layer."""
+    labels = np.ascontiguousarray(data["labels"])
+    key = (protocol, array_key(data["logprobs"]), labels.tobytes(), tuple(sorted(kw.items())))
+    return cached(key if key[1] is not None else None, compute)
+
+
 def fewshot_protocol(
     obj: Any,
     splits: Any,
@@ -212,17 +223,13 @@ def fewshot_protocol(
 
     rule = rule or DEFAULT_RULE
     data = codes_and_embeddings(obj, splits, layer, unseen_classes, batch_size, device)
-    r = evaluate_fewshot(
-        data["logprobs"],
-        data["labels"],
-        data["embeddings"],
-        n_way=int(n_way),
-        k_shot=int(k_shot),
-        n_query=int(n_query),
-        n_episodes=int(n_episodes),
-        seed=int(seed),
-        rule=rule,
-    )
+    kw = dict(n_way=int(n_way), k_shot=int(k_shot), n_query=int(n_query), n_episodes=int(n_episodes),
+              seed=int(seed), rule=rule)
+    # the same episodes for both halves; the codes' half is shared by every layer of one eval
+    r = evaluate_fewshot(None, data["labels"], data["embeddings"], **kw)
+    if data["logprobs"] is not None:
+        r |= _codes_half(data, "fewshot", kw,
+                         lambda: evaluate_fewshot(data["logprobs"], data["labels"], **kw))
     return {
         "protocol": "fewshot",
         **({} if data["d"] is None else {"rule": rule}),
@@ -270,9 +277,12 @@ def retrieval_protocol(
         raise UserError("retrieval needs at least two unseen-class test items")
     if max(ks) > n - 1:
         raise UserError(f"cut-offs {ks} must be <= {n - 1} (the other items of the database)")
-    r = evaluate_retrieval(
-        data["logprobs"], data["labels"], data["embeddings"], ks=ks, max_queries=max_queries, seed=int(seed)
-    )
+    kw = dict(ks=ks, max_queries=max_queries, seed=int(seed))
+    r = evaluate_retrieval(None, data["labels"], data["embeddings"], **kw)
+    if data["logprobs"] is not None:
+        codes = _codes_half(data, "retrieval", kw,
+                            lambda: evaluate_retrieval(data["logprobs"], data["labels"], **kw))
+        r = codes | r
     return {
         "protocol": "retrieval",
         "layer": data["layer"],
