@@ -184,7 +184,7 @@ def _codes_half(data: dict[str, Any], protocol: str, kw: dict[str, Any], compute
     depend on the codes, labels and settings only, not on the continuous layer."""
     labels = np.ascontiguousarray(data["labels"])
     key = (protocol, array_key(data["logprobs"]), labels.tobytes(), tuple(sorted(kw.items())))
-    return cached(key if key[1] is not None else None, compute)
+    return cached(key if key[1] is not None else None, compute, keep=data["logprobs"])
 
 
 def fewshot_protocol(
