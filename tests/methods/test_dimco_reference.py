@@ -94,10 +94,10 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
             if n == first[int(labels[n])]:
                 continue
             dist = {c: sum((z[n, j] - z[first[c], j]) ** 2 for j in range(z.shape[1])) for c in classes}
-            top = max(float(-v) for v in dist.values())
+            top = max(float(-v.detach()) for v in dist.values())
             log_z = top + torch.log(sum(torch.exp(-v - top) for v in dist.values()))
             ce = ce - (-dist[int(labels[n])] - log_z)
-            hits += int(min(classes, key=lambda c: float(dist[c])) == int(labels[n]))
+            hits += int(min(classes, key=lambda c: float(dist[c].detach())) == int(labels[n]))
             queries += 1
         out["proto/loss"] = ce / queries
         out["proto/accuracy"] = torch.tensor(hits / queries, dtype=torch.float64)
