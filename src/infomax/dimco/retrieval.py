@@ -131,7 +131,6 @@ def evaluate_retrieval(
         ``codes/<metric>`` and, with embeddings, ``continuous/<metric>`` for precision@k, recall@k, mAP.
     """
     from infomax.dimco.codes import argmax_codes
-    from infomax.dimco.index import CodeIndex
     from infomax.progress import bar
 
     labels = np.asarray(labels)
@@ -163,9 +162,8 @@ def evaluate_retrieval(
 
     out: dict[str, float] = {}
     if logprobs is not None:
-        index = CodeIndex(logprobs.shape[1], logprobs.shape[2])
-        index.add(argmax_codes(logprobs))
-        ranked = metrics(lambda q: index.search(logprobs[q], n)[1], "codes")
+        db = argmax_codes(logprobs)  # (N, d); each block indexes it anew (~0.1 s at 13k items)
+        ranked = metrics(lambda q: rank_codes(logprobs[q], db), "codes")
         out.update({f"codes/{k}": v for k, v in ranked.items()})
     if embeddings is not None:
         embeddings = np.asarray(embeddings)
