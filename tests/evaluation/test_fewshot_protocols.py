@@ -194,11 +194,13 @@ def test_a_run_without_codes_gets_the_continuous_half_on_the_same_episodes(proto
 
 
 @pytest.mark.parametrize("protocol", ["fewshot", "retrieval"])
-def test_every_layer_of_one_eval_shares_one_encoder_pass_and_the_codes_half(monkeypatch, protocol) -> None:
+def test_every_layer_of_one_eval_shares_one_encoder_pass_and_each_half(monkeypatch, protocol) -> None:
     """``infomax eval --layer all`` runs the protocol once per layer inside ``feature_cache``: the encoder
-    runs once over the unseen items and the codes are scored once, and every layer reads what it reads
-    without the cache."""
+    runs once over the unseen items, the codes are scored once, each distinct embedding once ("logprobs"
+    resolves to "rows", the layer the code head reads), and every layer reads what it reads without the
+    cache."""
     import infomax.dimco.fewshot as fs
+    import infomax.dimco.retrieval as rt
     import infomax.evaluation.features as features
     from infomax.dimco.index import CodeIndex
 
@@ -206,21 +208,26 @@ def test_every_layer_of_one_eval_shares_one_encoder_pass_and_the_codes_half(monk
     kw = {"n_way": 3, "k_shot": 2, "n_episodes": 40} if protocol == "fewshot" else {"ks": (1, 5)}
     layers = ("rows", "noise", "logprobs")
     alone = {name: PROTOCOLS[protocol](run, s, name, **kw) for name in layers}
-    passes, scored = [], []
+    assert alone["logprobs"]["layer"] == "rows"
+    passes, codes, continuous = [], [], []
     real_extract = features._extract
     monkeypatch.setattr(features, "_extract", lambda enc, imgs, *a: passes.append(len(imgs)) or
                         real_extract(enc, imgs, *a))
     if protocol == "fewshot":
-        real = fs.dimco_predict
-        monkeypatch.setattr(fs, "dimco_predict", lambda *a: scored.append(1) or real(*a))
+        real_codes, real_cont = fs.dimco_predict, fs.prototype_predict
+        monkeypatch.setattr(fs, "dimco_predict", lambda *a: codes.append(1) or real_codes(*a))
+        monkeypatch.setattr(fs, "prototype_predict", lambda *a: continuous.append(1) or real_cont(*a))
     else:
-        real = CodeIndex.search
-        monkeypatch.setattr(CodeIndex, "search", lambda *a, **k: scored.append(1) or real(*a, **k))
+        real_codes, real_cont = CodeIndex.search, rt.rank_continuous
+        monkeypatch.setattr(CodeIndex, "search", lambda *a, **k: codes.append(1) or real_codes(*a, **k))
+        monkeypatch.setattr(rt, "rank_continuous", lambda *a, **k: continuous.append(1) or real_cont(*a, **k))
     with features.feature_cache(run.method.encoder.layers):
         shared = {name: PROTOCOLS[protocol](run, s, name, **kw) for name in layers}
     assert shared == alone
     assert passes == [80]  # one pass over the 80 unseen items computed every layer
-    assert len(scored) == (40 if protocol == "fewshot" else 1)  # the codes scored for the first layer only
+    per_layer = 40 if protocol == "fewshot" else 1  # episodes, or blocks of queries
+    assert len(codes) == per_layer  # the codes scored for the first layer only
+    assert len(continuous) == 2 * per_layer  # "rows" and "noise"; "logprobs" reads the half of "rows"
 
 
 def chance_map(labels: np.ndarray) -> float:

@@ -179,12 +179,13 @@ def _memory(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _codes_half(data: dict[str, Any], protocol: str, kw: dict[str, Any], compute: Any) -> dict[str, Any]:
-    """The codes' results of ``protocol`` (``compute()``), computed once per eval for every layer: they
-    depend on the codes, labels and settings only, not on the continuous layer."""
+def _once(data: dict[str, Any], scored: str, protocol: str, kw: dict[str, Any], compute: Any) -> dict:
+    """``compute()``, the results of ``protocol`` on ``data[scored]`` (the codes' log-probabilities or an
+    embedding), once per eval: every layer of ``--layer all`` shares the codes' half, and layers that resolve
+    to the same embedding (``logprobs`` and the feature the code head reads) share the continuous half."""
     labels = np.ascontiguousarray(data["labels"])
-    key = (protocol, array_key(data["logprobs"]), labels.tobytes(), tuple(sorted(kw.items())))
-    return cached(key if key[1] is not None else None, compute, keep=data["logprobs"])
+    key = (protocol, array_key(data[scored]), labels.tobytes(), tuple(sorted(kw.items())))
+    return cached(key if key[1] is not None else None, compute, keep=data[scored])
 
 
 def fewshot_protocol(
@@ -226,10 +227,11 @@ def fewshot_protocol(
     kw = dict(n_way=int(n_way), k_shot=int(k_shot), n_query=int(n_query), n_episodes=int(n_episodes),
               seed=int(seed), rule=rule)
     # the same episodes for both halves; the codes' half is shared by every layer of one eval
-    r = evaluate_fewshot(None, data["labels"], data["embeddings"], **kw)
+    r = _once(data, "embeddings", "fewshot", kw,
+              lambda: evaluate_fewshot(None, data["labels"], data["embeddings"], **kw))
     if data["logprobs"] is not None:
-        r |= _codes_half(data, "fewshot", kw,
-                         lambda: evaluate_fewshot(data["logprobs"], data["labels"], **kw))
+        r = r | _once(data, "logprobs", "fewshot", kw,
+                      lambda: evaluate_fewshot(data["logprobs"], data["labels"], **kw))
     return {
         "protocol": "fewshot",
         **({} if data["d"] is None else {"rule": rule}),
@@ -278,11 +280,11 @@ def retrieval_protocol(
     if max(ks) > n - 1:
         raise UserError(f"cut-offs {ks} must be <= {n - 1} (the other items of the database)")
     kw = dict(ks=ks, max_queries=max_queries, seed=int(seed))
-    r = evaluate_retrieval(None, data["labels"], data["embeddings"], **kw)
+    r = _once(data, "embeddings", "retrieval", kw,
+              lambda: evaluate_retrieval(None, data["labels"], data["embeddings"], **kw))
     if data["logprobs"] is not None:
-        codes = _codes_half(data, "retrieval", kw,
-                            lambda: evaluate_retrieval(data["logprobs"], data["labels"], **kw))
-        r = codes | r
+        r = _once(data, "logprobs", "retrieval", kw,
+                  lambda: evaluate_retrieval(data["logprobs"], data["labels"], **kw)) | r
     return {
         "protocol": "retrieval",
         "layer": data["layer"],
