@@ -61,6 +61,9 @@ def _retrieval(lp, labels, emb, ks, queries):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dimco", nargs="+", type=Path, required=True, help="DIMCO runs (any code lengths)")
+    ap.add_argument("--labels", nargs="+", default=None,
+                    help="a row label per --dimco run (default: 'DIMCO codes d=D k=K', with the run's "
+                         "folder where two runs share d and k)")
     ap.add_argument("--protonet", type=Path, required=True, help="a ProtoNet run of the same backbone")
     ap.add_argument("--bits", nargs="*", type=int, default=None,
                     help="post-hoc bit budgets (default: those of the DIMCO runs)")
@@ -76,6 +79,8 @@ def main() -> None:
     ap.add_argument("--data-root", default=None, help="data folder (default: INFOMAX_DATA)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = ap.parse_args()
+    if args.labels is not None and len(args.labels) != len(args.dimco):
+        ap.error(f"--labels needs one label per --dimco run ({len(args.dimco)}), got {len(args.labels)}")
     torch.set_num_threads(1)
     import faiss
 
@@ -104,13 +109,15 @@ def main() -> None:
     settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
     settings = [(n, k) for n, k in settings if n <= len(unseen)]
     bit_budgets = []
-    for run_dir in args.dimco:
-        run = load_run(run_dir)
-        d, k = code_shape(run.method.encoder)
+    runs = [load_run(run_dir) for run_dir in args.dimco]
+    shapes = [code_shape(run.method.encoder) for run in runs]
+    for i, (run_dir, run, (d, k)) in enumerate(zip(args.dimco, runs, shapes)):
+        label = f"DIMCO codes d={d} k={k}" + (f" ({run_dir.name})" if shapes.count((d, k)) > 1 else "")
+        label = args.labels[i] if args.labels else label
         lp = extract_features(run.method.encoder, images, "logprobs").reshape(-1, d, k)
         bits = code_bits(d, k)
         bit_budgets.append(int(bits))
-        rows.append({"representation": f"DIMCO codes d={d} k={k}", "bits": bits, "bytes": code_bytes(d, k),
+        rows.append({"representation": label, "bits": bits, "bytes": code_bytes(d, k),
                      **_fewshot(lp, labels, None, settings, args.episodes, args.n_query, args.rule),
                      **_retrieval(lp, labels, None, tuple(args.ks), args.queries)})
         print(json.dumps(rows[-1]), flush=True)
