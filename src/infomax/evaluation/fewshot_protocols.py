@@ -226,7 +226,7 @@ def fewshot_protocol(
     data = codes_and_embeddings(obj, splits, layer, unseen_classes, batch_size, device)
     kw = dict(n_way=int(n_way), k_shot=int(k_shot), n_query=int(n_query), n_episodes=int(n_episodes),
               seed=int(seed), rule=rule)
-    # the same episodes for both halves; the codes' half is shared by every layer of one eval
+    # the same episodes for both halves, each computed once per eval (a new dict: cached results stay intact)
     r = _once(data, "embeddings", "fewshot", kw,
               lambda: evaluate_fewshot(None, data["labels"], data["embeddings"], **kw))
     if data["logprobs"] is not None:
