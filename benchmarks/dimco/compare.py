@@ -37,7 +37,9 @@ import torch
 from infomax.dimco.fewshot import DEFAULT_RULE, RULES
 
 
-def _fewshot(lp, labels, emb, settings, episodes, n_query, rule=None):
+def fewshot_row(lp, labels, emb, settings, episodes, n_query, rule=None):
+    """``{"N-way K-shot": (accuracy, ci95)}`` of the codes ``lp`` (N, d, k) when ``emb`` is None, else of the
+    prototypes of ``emb`` (N, D); one episode seed, so every row of a table sees the same episodes."""
     from infomax.dimco.fewshot import evaluate_fewshot
 
     out = {}
@@ -51,7 +53,8 @@ def _fewshot(lp, labels, emb, settings, episodes, n_query, rule=None):
     return out
 
 
-def _retrieval(lp, labels, emb, ks, queries):
+def retrieval_row(lp, labels, emb, ks, queries):
+    """precision@k, recall@k and mAP of the codes ``lp`` when ``emb`` is None, else of ``emb`` by cosine."""
     from infomax.dimco.retrieval import evaluate_retrieval
 
     r = evaluate_retrieval(lp if emb is None else None, labels, emb, ks=ks, max_queries=queries, seed=0)
@@ -118,8 +121,8 @@ def main() -> None:
         bits = code_bits(d, k)
         bit_budgets.append(int(bits))
         rows.append({"representation": label, "bits": bits, "bytes": code_bytes(d, k),
-                     **_fewshot(lp, labels, None, settings, args.episodes, args.n_query, args.rule),
-                     **_retrieval(lp, labels, None, tuple(args.ks), args.queries)})
+                     **fewshot_row(lp, labels, None, settings, args.episodes, args.n_query, args.rule),
+                     **retrieval_row(lp, labels, None, tuple(args.ks), args.queries)})
         print(json.dumps(rows[-1]), flush=True)
     proto = load_run(args.protonet)
     layer = proto.method.embed_layer
@@ -127,8 +130,8 @@ def main() -> None:
     dim = emb.shape[1]
     rows.append({"representation": f"ProtoNet `{layer}` float32 ({dim}-d)", "bits": 32 * dim,
                  "bytes": 4 * dim,
-                 **_fewshot(None, labels, emb, settings, args.episodes, args.n_query),
-                 **_retrieval(None, labels, emb, tuple(args.ks), args.queries)})
+                 **fewshot_row(None, labels, emb, settings, args.episodes, args.n_query),
+                 **retrieval_row(None, labels, emb, tuple(args.ks), args.queries)})
     print(json.dumps(rows[-1]), flush=True)
     rng = np.random.default_rng(0)
     train_labels = np.asarray(splits.train.labels)
@@ -149,8 +152,8 @@ def main() -> None:
         variants.append((f"ProtoNet + sign random projection ({bits} bits)", np.sign(emb @ proj)))
         for label, e in variants:
             rows.append({"representation": label, "bits": bits, "bytes": bits / 8,
-                         **_fewshot(None, labels, e, settings, args.episodes, args.n_query),
-                         **_retrieval(None, labels, e, tuple(args.ks), args.queries)})
+                         **fewshot_row(None, labels, e, settings, args.episodes, args.n_query),
+                         **retrieval_row(None, labels, e, tuple(args.ks), args.queries)})
             print(json.dumps(rows[-1]), flush=True)
     fs_cols = [f"{n}-way {k}-shot" for n, k in settings]
     ret_cols = [f"precision@{k}" for k in args.ks] + ["mAP"]

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import torch
+from compare import fewshot_row, retrieval_row  # this folder's compare.py (the script's own directory)
 
 from infomax.dimco.fewshot import DEFAULT_RULE, RULES
 
@@ -44,8 +45,6 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from infomax.dimco.codes import code_bits, code_bytes
-    from infomax.dimco.fewshot import evaluate_fewshot
-    from infomax.dimco.retrieval import evaluate_retrieval
     from infomax.evaluation.features import extract_features
     from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
     from infomax.experiment import load_splits
@@ -88,17 +87,10 @@ def main() -> None:
                 "n_items": len(labels),
                 "n_classes": len(unseen),
             }
+            fits = [(n_way, k_shot) for n_way, k_shot in settings if n_way <= len(unseen)]
             codes = lp if kind == "codes" else None
-            for n_way, k_shot in settings:
-                if n_way > len(unseen):
-                    continue
-                # the codes (emb None), or the prototype baseline on the same episodes (the same seed)
-                r = evaluate_fewshot(codes, labels, emb, n_way, k_shot, args.n_query, args.episodes, seed=0,
-                                     rule=args.rule)
-                key = "dimco" if kind == "codes" else "proto"
-                row[f"{n_way}-way {k_shot}-shot"] = (r[f"{key}_acc"], r[f"{key}_ci95"])
-            ret = evaluate_retrieval(codes, labels, emb, ks=ks, max_queries=args.queries, seed=0)
-            row.update({k.split("/", 1)[1]: v for k, v in ret.items()})
+            row.update(fewshot_row(codes, labels, emb, fits, args.episodes, args.n_query, args.rule))
+            row.update(retrieval_row(codes, labels, emb, ks, args.queries))
             rows.append(row)
             print(json.dumps(row), flush=True)
     name = args.name or data_name
