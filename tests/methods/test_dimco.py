@@ -158,6 +158,8 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(encoder="resnet"), "unknown encoder"),
         (Config(proto_weight=-0.5), "proto_weight must be"),
         (Config(proto_weight=float("nan")), "proto_weight must be"),
+        (Config(instance_weight=-1.0), "instance_weight must be"),
+        (Config(instance_weight=float("inf")), "instance_weight must be"),
         (Config(proto_layer="logits"), "proto_layer"),
     ],
 )

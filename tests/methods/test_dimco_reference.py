@@ -11,8 +11,10 @@ ceiling ``d * min(H(Y), log k)``, the code length ``d log2 k``, and the mean per
 ``mean_b sum_i H(p_bi)`` that the optional confidence penalty subtracts (times beta) from the loss, and the
 optional auxiliary prototypical term (a loop over classes: the first item of each class in batch order is
 its prototype, every other item a query scored by softmax over negative squared distances to the
-prototypes; cross-entropy averaged over queries, times W). Labels are deliberately unbalanced. Float64
-throughout.
+prototypes; cross-entropy averaged over queries, times W), and the optional instance term (two copies of
+each kept image, from two calls of the training view, here a flip and a one-row roll; each image a class
+of two copies; the same closed form by loops over the 2B copies, subtracted times W). Labels are
+deliberately unbalanced. Float64 throughout.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import math
 
 import pytest
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.methods.dimco import DIMCO, DIMCOEncoder
@@ -34,14 +36,23 @@ def _h(p: list[Tensor]) -> Tensor:
     return -sum(pk * torch.log(pk) for pk in p)
 
 
-def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict[str, Tensor]:
-    """DIMCO's loss dict by hand (the forward pass must have been seeded with ``seed`` too)."""
-    d, k = cfg["d"], cfg["k"]
-    keep = [i for i in range(len(labels)) if int(labels[i]) not in cfg.get("holdout", ())]
-    x, labels = x[keep], labels[keep]
-    logits = m.encoder.logits(x)  # (B, d, k)
-    b = len(keep)
-    probs = []  # probs[n][i][s]
+class FlipThenRoll(nn.Module):
+    """A deterministic stand-in for a random training view: odd calls flip the columns, even calls roll
+    the rows down by one, so the first and second copies of an image differ and no RNG is drawn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.calls += 1
+        return x.flip(-1) if self.calls % 2 else x.roll(1, dims=-2)
+
+
+def _softmax_loops(logits: Tensor) -> list[list[list[Tensor]]]:
+    """probs[n][i][s] of logits (B, d, k), a softmax over s written as loops."""
+    b, d, k = logits.shape
+    probs = []
     for n in range(b):
         per_dim = []
         for i in range(d):
@@ -49,15 +60,36 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
             z = sum(torch.exp(logits[n, i, s] - top) for s in range(k))
             per_dim.append([torch.exp(logits[n, i, s] - top) / z for s in range(k)])
         probs.append(per_dim)
-    classes = sorted({int(c) for c in labels})
-    members = {c: [n for n in range(b) if int(labels[n]) == c] for c in classes}
-    mi = x.new_zeros(())
+    return probs
+
+
+def _mi_loops(probs: list, labels: list[int], d: int, k: int) -> Tensor:
+    """sum_i [H(mean_n p_ni) - sum_c pi_c H(mean_{n in c} p_ni)] by loops over dims, classes and items."""
+    b = len(labels)
+    mi = probs[0][0][0].new_zeros(())
     for i in range(d):
         marginal = [sum(probs[n][i][s] for n in range(b)) / b for s in range(k)]
         mi = mi + _h(marginal)
-        for c in classes:
-            cond = [sum(probs[n][i][s] for n in members[c]) / len(members[c]) for s in range(k)]
-            mi = mi - len(members[c]) / b * _h(cond)
+        for c in sorted(set(labels)):
+            members = [n for n in range(b) if labels[n] == c]
+            cond = [sum(probs[n][i][s] for n in members) / len(members) for s in range(k)]
+            mi = mi - len(members) / b * _h(cond)
+    return mi
+
+
+def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict[str, Tensor]:
+    """DIMCO's loss dict by hand (the forward pass must have been seeded with ``seed`` too)."""
+    d, k = cfg["d"], cfg["k"]
+    keep = [i for i in range(len(labels)) if int(labels[i]) not in cfg.get("holdout", ())]
+    x, labels = x[keep], labels[keep]
+    images = x
+    if cfg.get("augment"):
+        x = images.flip(-1)  # the first copy: FlipThenRoll's first call
+    b = len(keep)
+    probs = _softmax_loops(m.encoder.logits(x))  # probs[n][i][s]
+    classes = sorted({int(c) for c in labels})
+    members = {c: [n for n in range(b) if int(labels[n]) == c] for c in classes}
+    mi = _mi_loops(probs, [int(c) for c in labels], d, k)
     h_y = -sum(len(members[c]) / b * math.log(len(members[c]) / b) for c in classes)
     out = {
         "mi/discrete": mi,
@@ -102,6 +134,11 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
         out["proto/loss"] = ce / queries
         out["proto/accuracy"] = torch.tensor(hits / queries, dtype=torch.float64)
         loss = loss + cfg["proto_weight"] * out["proto/loss"]
+    if cfg.get("instance_weight", 0.0) > 0:
+        second = images.roll(1, dims=-2) if cfg.get("augment") else images  # FlipThenRoll's second call
+        copies = probs + _softmax_loops(m.encoder.logits(second))  # 2B copies: image n is n and b + n
+        out["mi/instance"] = _mi_loops(copies, [n % b for n in range(2 * b)], d, k)
+        loss = loss - cfg["instance_weight"] * out["mi/instance"]
     out["loss"] = loss
     return out
 
@@ -117,6 +154,10 @@ VARIANTS = {
                         "proto_layer": "fc"},
     "proto-2-on-y-holdout-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0, "holdout": (3,),
                                "proto_weight": 2.0, "proto_layer": "y"},
+    "instance-0.5-two-views": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0, "instance_weight": 0.5,
+                               "augment": True},
+    "instance-2-no-view-holdout-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0, "holdout": (3,),
+                                     "instance_weight": 2.0},
 }
 
 
@@ -126,7 +167,8 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
     ``mi/ceiling`` and ``code_bits`` to the reference: the sign and class weighting of the closed-form
     I(code; label), the sampled pairs' KL(joint || product) averaged over pairs and added with weight
     lambda, the confidence penalty's sign and weight, the prototypical term's prototypes, queries and
-    weight (on a layer other than the code head's, or the same), held-out classes dropped before encoding, no
+    weight (on a layer other than the code head's, or the same), the instance term over two copies from two
+    calls of the view (or the image twice), its sign and weight, held-out classes dropped before encoding, no
     regulariser with lambda 0 or d = 1, and the gradient of the loss for every parameter."""
     cfg = VARIANTS[name]
     torch.manual_seed(0)
@@ -136,7 +178,9 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
               holdout_classes=cfg.get("holdout", ()),
               confidence_penalty=cfg.get("confidence_penalty", 0.0),
               proto_weight=cfg.get("proto_weight", 0.0),
-              proto_layer=cfg.get("proto_layer", "y")).double()
+              proto_layer=cfg.get("proto_layer", "y"),
+              instance_weight=cfg.get("instance_weight", 0.0),
+              augment=FlipThenRoll() if cfg.get("augment") else None).double()
     x = torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(123)
     out = m((x, LABELS))

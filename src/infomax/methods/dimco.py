@@ -29,6 +29,15 @@ gains ``W`` times the prototypical loss of Snell et al. (:func:`infomax.methods.
 one support item per class of the batch, the rest queries) on the backbone feature ``proto_layer``, so the
 backbone the code head reads is also shaped by a metric loss.
 
+An instance term (``--set instance_weight=W``, off by default, not in the paper): every training image is
+also a class of its own. Its two copies (two independent draws of the training view, ``shift``; with
+``shift=0`` the copies are the image twice) are encoded, and the loss gains ``-W * I(code; instance)``, the
+same closed form over the 2B copies with B classes of two. It is maximal when each dimension splits the
+batch's images evenly over the k symbols and gives both copies of an image the same symbol, so the code
+keeps information that tells images apart beyond the training labels (with five training classes the label
+term alone is satisfied by codes that name those five classes; unseen classes then share few codes). It
+costs a second forward and backward pass of the batch.
+
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
 """
@@ -151,6 +160,8 @@ class DIMCO(MethodBase):
         proto_weight: W >= 0; the loss gains ``W * prototypical_loss`` of the backbone feature
             ``proto_layer`` (one support item per class; 0 disables it, the paper's loss).
         proto_layer: the backbone feature of that term (flattened).
+        instance_weight: W >= 0; the loss gains ``-W * I(code; instance)`` over two copies of each image
+            (two draws of ``augment``; logged as ``mi/instance``; 0 disables it, the paper's loss).
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -169,10 +180,11 @@ class DIMCO(MethodBase):
         augment: nn.Module | None = None,
         proto_weight: float = 0.0,
         proto_layer: str = "y",
+        instance_weight: float = 0.0,
     ) -> None:
         super().__init__()
-        if not (proto_weight >= 0 and math.isfinite(proto_weight)):
-            raise UserError(f"proto_weight must be a finite number >= 0, got {proto_weight}")
+        check_weight("instance_weight", instance_weight)
+        check_weight("proto_weight", proto_weight)
         if proto_weight > 0 and encoder.freeze_backbone:
             raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
         if proto_weight > 0 and proto_layer not in getattr(encoder.backbone, "layers", ()):
@@ -190,6 +202,7 @@ class DIMCO(MethodBase):
         self.confidence_penalty = float(confidence_penalty)
         self.augment = augment
         self.proto_weight, self.proto_layer = float(proto_weight), proto_layer
+        self.instance_weight = float(instance_weight)
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -202,8 +215,8 @@ class DIMCO(MethodBase):
         if labels.numel() == 0:  # every item was held out
             zero = sum(p.sum() for p in self.encoder.head.parameters()) * 0.0
             return {"loss": zero, "mi/discrete": zero.detach(), "code_bits": bits}
-        if self.augment is not None and self.training:
-            x = self.augment(x)
+        images = x
+        x = self._view(images)
         feats = self.encoder.backbone_features(x)
         logits = self.encoder.code_logits(feats)  # (B, d, k)
         probs = torch.softmax(logits, dim=-1)  # (B, d, k)
@@ -214,6 +227,12 @@ class DIMCO(MethodBase):
             proto, proto_acc, _ = prototypical_loss(feats[self.proto_layer].flatten(1), labels, n_support=1)
             loss = loss + self.proto_weight * proto
             out["proto/loss"], out["proto/accuracy"] = proto.detach(), proto_acc
+        if self.instance_weight > 0:
+            probs2 = torch.softmax(self.encoder.logits(self._view(images)), dim=-1)  # the second copies
+            ids = torch.arange(labels.numel(), device=labels.device).repeat(2)  # (2B,): image b is class b
+            instance = discrete_mi(torch.cat([probs, probs2]), ids)
+            loss = loss - self.instance_weight * instance
+            out["mi/instance"] = instance.detach()
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
             reg = pairwise_independence(probs, n_pairs=self.n_pairs)
             loss = loss + self.reg_weight * reg
@@ -230,6 +249,10 @@ class DIMCO(MethodBase):
         out["mi/ceiling"] = self.encoder.d * torch.clamp(h_y, max=math.log(self.encoder.k)).detach()
         out["loss"] = loss
         return out
+
+    def _view(self, images: Tensor) -> Tensor:
+        """One draw of the training view of ``images`` (as they are without one, or in eval mode)."""
+        return self.augment(images) if self.augment is not None and self.training else images
 
     def code_length_line(self) -> str:
         """``"dimco: code length d*log2(k) = ... bits (... bytes packed)"``."""
@@ -262,6 +285,12 @@ class DIMCO(MethodBase):
 
 
 
+def check_weight(name: str, value: float) -> None:
+    """UserError unless ``value`` is a finite number >= 0 (a loss term's weight)."""
+    if not (value >= 0 and math.isfinite(value)):
+        raise UserError(f"{name} must be a finite number >= 0, got {value}")
+
+
 def _feature_layers(cfg: Config) -> tuple[str, ...] | None:
     """The backbone's layers (None with ``frozen_run``: that run's encoder is checked when it is loaded)."""
     enc = None if cfg.frozen_run else ENCODERS.get(cfg.encoder)
@@ -292,6 +321,8 @@ class Config(MethodConfig):
             training).
         proto_weight: weight of the auxiliary prototypical loss on ``proto_layer`` (0: the paper's loss).
         proto_layer: the backbone feature of that loss ("y" for dim_conv: ProtoNet's embedding).
+        instance_weight: weight of the instance term ``-I(code; instance)`` over two shifted copies of
+            each training image (0: the paper's loss).
     """
 
     d: int = 16
@@ -307,6 +338,7 @@ class Config(MethodConfig):
     shift: int = 0
     proto_weight: float = 0.0
     proto_layer: str = choice("y", _feature_layers)
+    instance_weight: float = 0.0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -318,8 +350,8 @@ class Config(MethodConfig):
         if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
             raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
         check_shift(self.shift)
-        if not (self.proto_weight >= 0 and math.isfinite(self.proto_weight)):
-            raise UserError(f"proto_weight must be a finite number >= 0, got {self.proto_weight}")
+        check_weight("proto_weight", self.proto_weight)
+        check_weight("instance_weight", self.instance_weight)
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -383,7 +415,7 @@ def build(cfg: Config, info: object) -> DIMCO:
         encoder, n_pairs=cfg.n_pairs, reg_weight=regularizer_weight(cfg),
         holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
         augment=shift_view(info.image_size, cfg.shift), proto_weight=cfg.proto_weight,
-        proto_layer=cfg.proto_layer,
+        proto_layer=cfg.proto_layer, instance_weight=cfg.instance_weight,
     )
 
 
