@@ -160,6 +160,8 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(proto_weight=float("nan")), "proto_weight must be"),
         (Config(instance_weight=-1.0), "instance_weight must be"),
         (Config(instance_weight=float("inf")), "instance_weight must be"),
+        (Config(neighbour_weight=-0.1), "neighbour_weight must be"),
+        (Config(neighbour_layer="logprobs"), "neighbour_layer"),
         (Config(proto_layer="logits"), "proto_layer"),
     ],
 )

@@ -13,7 +13,10 @@ optional auxiliary prototypical term (a loop over classes: the first item of eac
 its prototype, every other item a query scored by softmax over negative squared distances to the
 prototypes; cross-entropy averaged over queries, times W), and the optional instance term (two copies of
 each kept image, from two calls of the training view, here a flip and a one-row roll; each image a class
-of two copies; the same closed form by loops over the 2B copies, subtracted times W). Labels are
+of two copies; the same closed form by loops over the 2B copies, subtracted times W), and the optional
+neighbour term (for each item a, the KL from the softmax over the other items of cosine similarities of a
+backbone feature at temperature 0.1 to the softmax of the mean per-dimension expected log-probability of
+their symbols under a's code, by loops, added times W). Labels are
 deliberately unbalanced. Float64 throughout.
 """
 
@@ -139,6 +142,23 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
         copies = probs + _softmax_loops(m.encoder.logits(second))  # 2B copies: image n is n and b + n
         out["mi/instance"] = _mi_loops(copies, [n % b for n in range(2 * b)], d, k)
         loss = loss - cfg["instance_weight"] * out["mi/instance"]
+    if cfg.get("neighbour_weight", 0.0) > 0:
+        f = m.encoder.backbone(x)[cfg["neighbour_layer"]].flatten(1).detach()  # (B, F): the teacher
+        width = f.shape[1]
+        norm = [math.sqrt(sum(float(f[n, j]) ** 2 for j in range(width))) for n in range(b)]
+        kl = x.new_zeros(())
+        for a in range(b):
+            rest = [n for n in range(b) if n != a]
+            cos = {n: sum(float(f[a, j] * f[n, j]) for j in range(width)) / (norm[a] * norm[n]) for n in rest}
+            t_log_z = math.log(sum(math.exp(cos[n] / 0.1) for n in rest))
+            score = {n: sum(probs[n][i][s] * torch.log(probs[a][i][s])
+                            for i in range(d) for s in range(k)) / d for n in rest}
+            m_log_z = torch.log(sum(torch.exp(score[n]) for n in rest))
+            for n in rest:
+                t = cos[n] / 0.1 - t_log_z
+                kl = kl + math.exp(t) * (t - (score[n] - m_log_z))
+        out["code/neighbour_kl"] = kl / b
+        loss = loss + cfg["neighbour_weight"] * out["code/neighbour_kl"]
     out["loss"] = loss
     return out
 
@@ -158,6 +178,11 @@ VARIANTS = {
                                "augment": True},
     "instance-2-no-view-holdout-3": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0, "holdout": (3,),
                                      "instance_weight": 2.0},
+    "neighbour-0.8-on-fc": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0, "neighbour_weight": 0.8,
+                            "neighbour_layer": "fc"},
+    "neighbour-3-on-y-holdout-3-two-views": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0,
+                                             "holdout": (3,), "neighbour_weight": 3.0, "neighbour_layer": "y",
+                                             "augment": True},
 }
 
 
@@ -168,7 +193,8 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
     I(code; label), the sampled pairs' KL(joint || product) averaged over pairs and added with weight
     lambda, the confidence penalty's sign and weight, the prototypical term's prototypes, queries and
     weight (on a layer other than the code head's, or the same), the instance term over two copies from two
-    calls of the view (or the image twice), its sign and weight, held-out classes dropped before encoding, no
+    calls of the view (or the image twice), its sign and weight, the neighbour term's teacher (detached),
+    temperature, score and weight, held-out classes dropped before encoding, no
     regulariser with lambda 0 or d = 1, and the gradient of the loss for every parameter."""
     cfg = VARIANTS[name]
     torch.manual_seed(0)
@@ -180,6 +206,8 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
               proto_weight=cfg.get("proto_weight", 0.0),
               proto_layer=cfg.get("proto_layer", "y"),
               instance_weight=cfg.get("instance_weight", 0.0),
+              neighbour_weight=cfg.get("neighbour_weight", 0.0),
+              neighbour_layer=cfg.get("neighbour_layer", "fc"),
               augment=FlipThenRoll() if cfg.get("augment") else None).double()
     x = torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(123)

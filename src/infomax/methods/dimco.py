@@ -38,6 +38,12 @@ keeps information that tells images apart beyond the training labels (with five 
 term alone is satisfied by codes that name those five classes; unseen classes then share few codes). It
 costs a second forward and backward pass of the batch.
 
+A neighbour term (``--set neighbour_weight=W``, off by default, not in the paper): the loss gains ``W`` times
+:func:`neighbour_loss`, the KL from the batch neighbours of each item in a backbone feature
+(``neighbour_layer``, detached; softmax of cosine similarities at temperature 0.1) to its neighbours by
+code agreement (the retrieval score with the other item's symbols soft), so the codes keep the ranking of
+the continuous feature the head reads rather than only the training labels.
+
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
 """
@@ -162,6 +168,9 @@ class DIMCO(MethodBase):
         proto_layer: the backbone feature of that term (flattened).
         instance_weight: W >= 0; the loss gains ``-W * I(code; instance)`` over two copies of each image
             (two draws of ``augment``; logged as ``mi/instance``; 0 disables it, the paper's loss).
+        neighbour_weight: W >= 0; the loss gains ``W * neighbour_loss`` of the code log-probabilities against
+            the backbone feature ``neighbour_layer`` (logged as ``code/neighbour_kl``; 0 disables it).
+        neighbour_layer: the backbone feature whose neighbours the codes should keep (flattened).
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -181,9 +190,15 @@ class DIMCO(MethodBase):
         proto_weight: float = 0.0,
         proto_layer: str = "y",
         instance_weight: float = 0.0,
+        neighbour_weight: float = 0.0,
+        neighbour_layer: str = "fc",
     ) -> None:
         super().__init__()
         check_weight("instance_weight", instance_weight)
+        check_weight("neighbour_weight", neighbour_weight)
+        if neighbour_weight > 0 and neighbour_layer not in getattr(encoder.backbone, "layers", ()):
+            raise UserError(f"unknown neighbour_layer {neighbour_layer!r}; choose one of: "
+                            f"{', '.join(getattr(encoder.backbone, 'layers', ()))}")
         check_weight("proto_weight", proto_weight)
         if proto_weight > 0 and encoder.freeze_backbone:
             raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
@@ -203,6 +218,7 @@ class DIMCO(MethodBase):
         self.augment = augment
         self.proto_weight, self.proto_layer = float(proto_weight), proto_layer
         self.instance_weight = float(instance_weight)
+        self.neighbour_weight, self.neighbour_layer = float(neighbour_weight), neighbour_layer
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -233,6 +249,10 @@ class DIMCO(MethodBase):
             instance = discrete_mi(torch.cat([probs, probs2]), ids)
             loss = loss - self.instance_weight * instance
             out["mi/instance"] = instance.detach()
+        if self.neighbour_weight > 0:
+            nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feats[self.neighbour_layer].flatten(1))
+            loss = loss + self.neighbour_weight * nb
+            out["code/neighbour_kl"] = nb.detach()
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
             reg = pairwise_independence(probs, n_pairs=self.n_pairs)
             loss = loss + self.reg_weight * reg
@@ -285,6 +305,42 @@ class DIMCO(MethodBase):
 
 
 
+def neighbour_loss(logprobs: Tensor, feature: Tensor, temperature: float = 0.1) -> Tensor:
+    """Mean over items of KL(feature neighbours || code neighbours) within a batch, in nats.
+
+    For item a, the target over the other items b is ``softmax_b(cos(f_a, f_b) / temperature)`` (the
+    feature detached: it is the teacher), the model ``softmax_b((1/d) sum_i sum_s p_bis log p_ais)``: the
+    mean per-dimension expected log-probability of b's symbols under a's code distribution, i.e. the
+    retrieval score of :func:`infomax.dimco.codes.similarity` with b's argmax symbols made soft.
+
+    Args:
+        logprobs: (B, d, k) per-dimension log-probabilities (log-softmax over k).
+        feature: (B, F) continuous features of the same items.
+        temperature: of the target's softmax over cosine similarities.
+
+    Returns:
+        Scalar ``mean_a KL(T_a || M_a)`` >= 0; 0 for a batch of fewer than 3 items (nothing to rank).
+
+    Example:
+        >>> lp = torch.log_softmax(torch.randn(6, 4, 3), -1)
+        >>> float(neighbour_loss(lp, torch.randn(6, 5))) >= 0
+        True
+    """
+    b, d = logprobs.shape[0], logprobs.shape[1]
+    if b < 3:
+        return logprobs.sum() * 0.0
+    others = ~torch.eye(b, dtype=torch.bool, device=logprobs.device)  # row a keeps the b != a
+
+    def off_diagonal(m: Tensor) -> Tensor:
+        return m[others].view(b, b - 1)
+
+    f = F.normalize(feature.detach().flatten(1), dim=1)
+    target = off_diagonal(f @ f.T / temperature).log_softmax(1)  # (B, B-1)
+    score = logprobs.flatten(1) @ logprobs.exp().flatten(1).T / d  # [a, b] = mean_i sum_s p_bis log p_ais
+    model = off_diagonal(score).log_softmax(1)
+    return (target.exp() * (target - model)).sum(1).mean()
+
+
 def check_weight(name: str, value: float) -> None:
     """UserError unless ``value`` is a finite number >= 0 (a loss term's weight)."""
     if not (value >= 0 and math.isfinite(value)):
@@ -323,6 +379,9 @@ class Config(MethodConfig):
         proto_layer: the backbone feature of that loss ("y" for dim_conv: ProtoNet's embedding).
         instance_weight: weight of the instance term ``-I(code; instance)`` over two shifted copies of
             each training image (0: the paper's loss).
+        neighbour_weight: weight of :func:`neighbour_loss` (codes keep the batch neighbours of
+            ``neighbour_layer``; 0: the paper's loss).
+        neighbour_layer: the backbone feature of that term ("fc" for dim_conv: what the head reads).
     """
 
     d: int = 16
@@ -339,6 +398,8 @@ class Config(MethodConfig):
     proto_weight: float = 0.0
     proto_layer: str = choice("y", _feature_layers)
     instance_weight: float = 0.0
+    neighbour_weight: float = 0.0
+    neighbour_layer: str = choice("fc", _feature_layers)
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -352,6 +413,7 @@ class Config(MethodConfig):
         check_shift(self.shift)
         check_weight("proto_weight", self.proto_weight)
         check_weight("instance_weight", self.instance_weight)
+        check_weight("neighbour_weight", self.neighbour_weight)
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -416,6 +478,7 @@ def build(cfg: Config, info: object) -> DIMCO:
         holdout_classes=tuple(cfg.holdout_classes), confidence_penalty=cfg.confidence_penalty,
         augment=shift_view(info.image_size, cfg.shift), proto_weight=cfg.proto_weight,
         proto_layer=cfg.proto_layer, instance_weight=cfg.instance_weight,
+        neighbour_weight=cfg.neighbour_weight, neighbour_layer=cfg.neighbour_layer,
     )
 
 
