@@ -57,6 +57,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from infomax.bounds._reduce import offdiag_mask
 from infomax.bounds.discrete import discrete_mi, pairwise_independence
 from infomax.config import MethodConfig, Preset, choice
 from infomax.dimco.codes import check_code_shape, code_bits, code_bytes
@@ -196,15 +197,13 @@ class DIMCO(MethodBase):
         super().__init__()
         check_weight("instance_weight", instance_weight)
         check_weight("neighbour_weight", neighbour_weight)
-        if neighbour_weight > 0 and neighbour_layer not in getattr(encoder.backbone, "layers", ()):
-            raise UserError(f"unknown neighbour_layer {neighbour_layer!r}; choose one of: "
-                            f"{', '.join(getattr(encoder.backbone, 'layers', ()))}")
+        if neighbour_weight > 0:
+            check_layer("neighbour_layer", neighbour_layer, encoder.backbone)
         check_weight("proto_weight", proto_weight)
         if proto_weight > 0 and encoder.freeze_backbone:
             raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
-        if proto_weight > 0 and proto_layer not in getattr(encoder.backbone, "layers", ()):
-            raise UserError(f"unknown proto_layer {proto_layer!r}; choose one of: "
-                            f"{', '.join(getattr(encoder.backbone, 'layers', ()))}")
+        if proto_weight > 0:
+            check_layer("proto_layer", proto_layer, encoder.backbone)
         if not confidence_penalty >= 0:
             raise UserError(f"confidence_penalty must be >= 0, got {confidence_penalty}")
         if n_pairs < 0:
@@ -329,7 +328,7 @@ def neighbour_loss(logprobs: Tensor, feature: Tensor, temperature: float = 0.1) 
     b, d = logprobs.shape[0], logprobs.shape[1]
     if b < 3:
         return logprobs.sum() * 0.0
-    others = ~torch.eye(b, dtype=torch.bool, device=logprobs.device)  # row a keeps the b != a
+    others = offdiag_mask(b, logprobs.device)  # row a keeps the b != a
 
     def off_diagonal(m: Tensor) -> Tensor:
         return m[others].view(b, b - 1)
@@ -345,6 +344,13 @@ def check_weight(name: str, value: float) -> None:
     """UserError unless ``value`` is a finite number >= 0 (a loss term's weight)."""
     if not (value >= 0 and math.isfinite(value)):
         raise UserError(f"{name} must be a finite number >= 0, got {value}")
+
+
+def check_layer(name: str, layer: str, backbone: nn.Module) -> None:
+    """UserError unless ``layer`` is one of the backbone's named features (``name``: the option's name)."""
+    layers = tuple(getattr(backbone, "layers", ()))
+    if layer not in layers:
+        raise UserError(f"unknown {name} {layer!r}; choose one of: {', '.join(layers)}")
 
 
 def _feature_layers(cfg: Config) -> tuple[str, ...] | None:
@@ -408,8 +414,7 @@ class Config(MethodConfig):
             raise UserError(f"n_pairs and y_dim must be >= 1, got {self.n_pairs} and {self.y_dim}")
         if self.reg_weight is not None and not self.reg_weight >= 0:
             raise UserError(f"reg_weight must be >= 0 or none (= d), got {self.reg_weight}")
-        if not (self.confidence_penalty >= 0 and math.isfinite(self.confidence_penalty)):
-            raise UserError(f"confidence_penalty must be a finite number >= 0, got {self.confidence_penalty}")
+        check_weight("confidence_penalty", self.confidence_penalty)
         check_shift(self.shift)
         check_weight("proto_weight", self.proto_weight)
         check_weight("instance_weight", self.instance_weight)
@@ -440,10 +445,7 @@ def _load_frozen(run_dir: str) -> nn.Module:
 
 def feature_width(backbone: nn.Module, layer: str, channels: int, image_size: int) -> int:
     """Flattened width of ``layer`` for (C, H, W) = (channels, image_size, image_size) inputs."""
-    if layer not in getattr(backbone, "layers", ()):
-        raise UserError(
-            f"unknown feature_layer {layer!r}; choose one of: {', '.join(getattr(backbone, 'layers', ()))}"
-        )
+    check_layer("feature_layer", layer, backbone)
     was = backbone.training
     backbone.eval()
     with torch.no_grad():
