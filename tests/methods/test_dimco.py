@@ -162,6 +162,8 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(instance_weight=float("inf")), "instance_weight must be"),
         (Config(neighbour_weight=-0.1), "neighbour_weight must be"),
         (Config(neighbour_layer="logprobs"), "neighbour_layer"),
+        (Config(neighbour_temperature=0.0), "neighbour_temperature must be"),
+        (Config(neighbour_temperature=float("nan")), "neighbour_temperature must be"),
         (Config(proto_layer="logits"), "proto_layer"),
     ],
 )

@@ -150,12 +150,13 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
         for a in range(b):
             rest = [n for n in range(b) if n != a]
             cos = {n: sum(float(f[a, j] * f[n, j]) for j in range(width)) / (norm[a] * norm[n]) for n in rest}
-            t_log_z = math.log(sum(math.exp(cos[n] / 0.1) for n in rest))
+            tau = cfg.get("neighbour_temperature", 0.1)
+            t_log_z = math.log(sum(math.exp(cos[n] / tau) for n in rest))
             score = {n: sum(probs[n][i][s] * torch.log(probs[a][i][s])
                             for i in range(d) for s in range(k)) / d for n in rest}
             m_log_z = torch.log(sum(torch.exp(score[n]) for n in rest))
             for n in rest:
-                t = cos[n] / 0.1 - t_log_z
+                t = cos[n] / tau - t_log_z
                 kl = kl + math.exp(t) * (t - (score[n] - m_log_z))
         out["code/neighbour_kl"] = kl / b
         loss = loss + cfg["neighbour_weight"] * out["code/neighbour_kl"]
@@ -183,6 +184,9 @@ VARIANTS = {
     "neighbour-3-on-y-holdout-3-two-views": {"d": 4, "k": 2, "n_pairs": 4, "reg_weight": 1.0,
                                              "holdout": (3,), "neighbour_weight": 3.0, "neighbour_layer": "y",
                                              "augment": True},
+    "neighbour-2-on-fc-temperature-0.03": {"d": 3, "k": 4, "n_pairs": 3, "reg_weight": 1.0,
+                                           "neighbour_weight": 2.0, "neighbour_layer": "fc",
+                                           "neighbour_temperature": 0.03},
 }
 
 
@@ -208,6 +212,7 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
               instance_weight=cfg.get("instance_weight", 0.0),
               neighbour_weight=cfg.get("neighbour_weight", 0.0),
               neighbour_layer=cfg.get("neighbour_layer", "fc"),
+              neighbour_temperature=cfg.get("neighbour_temperature", 0.1),
               augment=FlipThenRoll() if cfg.get("augment") else None).double()
     x = torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
     torch.manual_seed(123)

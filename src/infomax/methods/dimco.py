@@ -172,6 +172,8 @@ class DIMCO(MethodBase):
         neighbour_weight: W >= 0; the loss gains ``W * neighbour_loss`` of the code log-probabilities against
             the backbone feature ``neighbour_layer`` (logged as ``code/neighbour_kl``; 0 disables it).
         neighbour_layer: the backbone feature whose neighbours the codes should keep (flattened).
+        neighbour_temperature: of that feature's cosine-similarity softmax (> 0; lower: the nearest
+            neighbours weigh more).
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -193,12 +195,14 @@ class DIMCO(MethodBase):
         instance_weight: float = 0.0,
         neighbour_weight: float = 0.0,
         neighbour_layer: str = "fc",
+        neighbour_temperature: float = 0.1,
     ) -> None:
         super().__init__()
         check_weight("instance_weight", instance_weight)
         check_weight("neighbour_weight", neighbour_weight)
         if neighbour_weight > 0:
             check_layer("neighbour_layer", neighbour_layer, encoder.backbone)
+        check_temperature("neighbour_temperature", neighbour_temperature)
         check_weight("proto_weight", proto_weight)
         if proto_weight > 0 and encoder.freeze_backbone:
             raise UserError("proto_weight trains the backbone, which frozen_run keeps fixed: use one of them")
@@ -218,6 +222,7 @@ class DIMCO(MethodBase):
         self.proto_weight, self.proto_layer = float(proto_weight), proto_layer
         self.instance_weight = float(instance_weight)
         self.neighbour_weight, self.neighbour_layer = float(neighbour_weight), neighbour_layer
+        self.neighbour_temperature = float(neighbour_temperature)
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -249,7 +254,8 @@ class DIMCO(MethodBase):
             loss = loss - self.instance_weight * instance
             out["mi/instance"] = instance.detach()
         if self.neighbour_weight > 0:
-            nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feats[self.neighbour_layer].flatten(1))
+            nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feats[self.neighbour_layer].flatten(1),
+                                self.neighbour_temperature)
             loss = loss + self.neighbour_weight * nb
             out["code/neighbour_kl"] = nb.detach()
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
@@ -346,6 +352,12 @@ def check_weight(name: str, value: float) -> None:
         raise UserError(f"{name} must be a finite number >= 0, got {value}")
 
 
+def check_temperature(name: str, value: float) -> None:
+    """UserError unless ``value`` is a finite number > 0 (a softmax temperature)."""
+    if not (value > 0 and math.isfinite(value)):
+        raise UserError(f"{name} must be a finite number > 0, got {value}")
+
+
 def check_layer(name: str, layer: str, backbone: nn.Module) -> None:
     """UserError unless ``layer`` is one of the backbone's named features (``name``: the option's name)."""
     layers = tuple(getattr(backbone, "layers", ()))
@@ -388,6 +400,7 @@ class Config(MethodConfig):
         neighbour_weight: weight of :func:`neighbour_loss` (codes keep the batch neighbours of
             ``neighbour_layer``; 0: the paper's loss).
         neighbour_layer: the backbone feature of that term ("fc" for dim_conv: what the head reads).
+        neighbour_temperature: of that term's target softmax over cosine similarities.
     """
 
     d: int = 16
@@ -406,6 +419,7 @@ class Config(MethodConfig):
     instance_weight: float = 0.0
     neighbour_weight: float = 0.0
     neighbour_layer: str = choice("fc", _feature_layers)
+    neighbour_temperature: float = 0.1
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -419,6 +433,7 @@ class Config(MethodConfig):
         check_weight("proto_weight", self.proto_weight)
         check_weight("instance_weight", self.instance_weight)
         check_weight("neighbour_weight", self.neighbour_weight)
+        check_temperature("neighbour_temperature", self.neighbour_temperature)
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -481,6 +496,7 @@ def build(cfg: Config, info: object) -> DIMCO:
         augment=shift_view(info.image_size, cfg.shift), proto_weight=cfg.proto_weight,
         proto_layer=cfg.proto_layer, instance_weight=cfg.instance_weight,
         neighbour_weight=cfg.neighbour_weight, neighbour_layer=cfg.neighbour_layer,
+        neighbour_temperature=cfg.neighbour_temperature,
     )
 
 
