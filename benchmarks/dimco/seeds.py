@@ -13,6 +13,9 @@ the verdict of the codes against each other row by the project's rule (``infomax
 adds a table of every row against the same row of that setting, by the same rule (unpaired: the two
 settings' seeds are separate training runs), labelled ``--baseline-label``.
 
+A csv holding several DIMCO rows at the bits (e.g. an ablation's rows beside the setting's) needs
+``--codes-label`` (the row's full label); otherwise the script stops and names them.
+
 Writes ``results/seeds-<name>.md`` and ``.csv``.
 """
 
@@ -38,9 +41,11 @@ def main() -> None:
     ap.add_argument("--baseline", nargs="+", type=Path, default=[],
                     help="compare.py csvs (one per seed) of another setting to compare every row with")
     ap.add_argument("--baseline-label", default="the baseline setting")
+    ap.add_argument("--codes-label", default=None,
+                    help="the DIMCO row's label, where a csv has several at --bits")
     args = ap.parse_args()
 
-    per_seed = [_rows_at(p, args.bits) for p in args.csvs]  # [{kind: row}]
+    per_seed = [_rows_at(p, args.bits, args.codes_label) for p in args.csvs]  # [{kind: row}]
     kinds = [k for k in ("codes", "protonet", "pq", "sign") if all(k in s for s in per_seed)]
     metrics = [m for m in METRICS if all(s[k].get(m) for s in per_seed for k in kinds)]
     table, verdicts = [], []
@@ -75,8 +80,8 @@ def main() -> None:
     lines += [f"| {v['codes vs']} | {v['metric']} | {v['difference (points)']} | {v['verdict']} |"
               for v in verdicts]
     if args.baseline:
-        lines += ["", *_against_baseline(per_seed, [_rows_at(p, args.bits) for p in args.baseline], kinds,
-                                         metrics, args.baseline_label)]
+        base = [_rows_at(p, args.bits, args.codes_label) for p in args.baseline]
+        lines += ["", *_against_baseline(per_seed, base, kinds, metrics, args.baseline_label)]
     (args.out / f"seeds-{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -98,20 +103,32 @@ def _against_baseline(per_seed: list[dict], base: list[dict], kinds: list[str], 
     return lines
 
 
-def _rows_at(path: Path, bits: int) -> dict[str, dict[str, str]]:
-    """The codes / ProtoNet float / PQ / sign rows of one compare.py csv at ``bits`` (ProtoNet: any bits)."""
+def _rows_at(path: Path, bits: int, codes_label: str | None = None) -> dict[str, dict[str, str]]:
+    """The codes / ProtoNet float / PQ / sign rows of one compare.py csv at ``bits`` (ProtoNet: any bits);
+    the codes row is the one labelled ``codes_label``, or the only DIMCO row at ``bits``."""
     out: dict[str, dict[str, str]] = {}
+    codes = []
     with open(path, newline="") as f:
         for r in csv.DictReader(f):
             name, b = r["representation"], float(r["bits"])
             if name.startswith("DIMCO codes") and b == bits:
-                out["codes"] = r
+                codes.append(r)
             elif name.startswith("ProtoNet `"):
                 out["protonet"] = r
             elif "PQ" in name and b == bits:
                 out["pq"] = r
             elif "sign random projection" in name and b == bits:
                 out["sign"] = r
+    if codes_label is not None:
+        codes = [r for r in codes if r["representation"] == codes_label]
+        if not codes:
+            raise SystemExit(f"{path}: no DIMCO row labelled {codes_label!r} at {bits} bits")
+    if len(codes) > 1:
+        names = "; ".join(repr(r["representation"]) for r in codes)
+        raise SystemExit(f"{path}: {len(codes)} DIMCO rows at {bits} bits ({names}): "
+                         "pick one with --codes-label")
+    if codes:
+        out["codes"] = codes[0]
     return out
 
 

@@ -65,3 +65,30 @@ def test_without_baseline_no_extra_table(tmp_path, monkeypatch, seeds) -> None:
     monkeypatch.setattr(sys, "argv", ["seeds.py", *map(str, new), "--name", "t", "--out", str(tmp_path)])
     seeds.main()
     assert "Against" not in (tmp_path / "seeds-t.md").read_text()
+
+
+def _write_two_codes_rows(path: Path, shift0: float, neighbour: float) -> Path:
+    """An ablation csv: two DIMCO rows at 256 bits (as compare.py writes with two --dimco runs)."""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w.writeheader()
+        for label, v in (("DIMCO codes, shift 0", shift0), ("DIMCO codes, neighbour W 30", neighbour)):
+            w.writerow({"representation": label, "bits": "256.0", "bytes": "32", "5-way 1-shot": v, "mAP": v})
+        w.writerow({"representation": "ProtoNet `y` float32 (64-d)", "bits": "2048", "bytes": "256",
+                    "5-way 1-shot": 0.5, "mAP": 0.5})
+    return path
+
+
+def test_several_codes_rows_need_a_label(tmp_path, monkeypatch, seeds) -> None:
+    paths = [_write_two_codes_rows(tmp_path / f"s{i}.csv", 0.30 + i / 100, 0.60 + i / 100) for i in range(3)]
+    monkeypatch.setattr(sys, "argv", ["seeds.py", *map(str, paths), "--name", "t", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="2 DIMCO rows at 256 bits .*'DIMCO codes, shift 0'.*--codes-label"):
+        seeds.main()
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--codes-label", "DIMCO codes, neighbour W 30"])
+    seeds.main()
+    rows = [line.split("|") for line in (tmp_path / "seeds-t.md").read_text().splitlines()]
+    codes = next(r for r in rows if len(r) > 3 and r[1].strip() == "DIMCO codes, neighbour W 30")
+    assert codes[3].strip() == "61.0 ± 0.6"  # 60, 61, 62: sd 1, se 1 / sqrt(3); the shift-0 row: 31.0
+    monkeypatch.setattr(sys, "argv", [*sys.argv[:-1], "DIMCO codes, W 3"])
+    with pytest.raises(SystemExit, match="no DIMCO row labelled 'DIMCO codes, W 3'"):
+        seeds.main()
