@@ -13,7 +13,10 @@ episodes (``sample_episodes`` with one seed; settings with more ways than unseen
   training classes only, never a held-out class; the decoded vectors used as embeddings) and binary
   hashing (sign of B Gaussian random projections; the +-1 vectors used as embeddings);
 
-plus retrieval (precision@k, mAP, leave-one-out over the same items) for each. The dataset is the runs'
+plus retrieval (precision@k, mAP, leave-one-out over the same items) for each. ``--feature-run RUN
+--feature-layer fc`` adds the same three kinds of rows for another run's feature (e.g. the ``fc`` a DIMCO
+run's code head reads: what post-hoc compression of that feature keeps at the codes' bits; PQ then needs
+the layer's width divisible by B/8). The dataset is the runs'
 (all runs must share it, and their unseen classes); ``--name`` defaults to it. Writes
 ``results/compare-NAME.md`` / ``.csv`` / ``.png`` (the plot: the first few-shot setting and mAP vs bits).
 
@@ -78,6 +81,9 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--ks", nargs="+", type=int, default=[1, 10])
     ap.add_argument("--pq-train", type=int, default=20000, help="training images used to train PQ")
+    ap.add_argument("--feature-run", type=Path, default=None,
+                    help="also the float / PQ / sign rows of this run's --feature-layer")
+    ap.add_argument("--feature-layer", default="fc")
     ap.add_argument("--name", default=None, help="table name (default: the runs' dataset)")
     ap.add_argument("--data-root", default=None, help="data folder (default: INFOMAX_DATA)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
@@ -89,7 +95,7 @@ def main() -> None:
 
     from infomax.dimco.codes import code_bits, code_bytes
     from infomax.evaluation.features import extract_features
-    from infomax.evaluation.fewshot_protocols import _holdout, code_shape, unseen_test_items
+    from infomax.evaluation.fewshot_protocols import code_shape, unseen_test_items
     from infomax.experiment import load_splits
     from infomax.run import load_run, train_config_from
 
@@ -102,7 +108,7 @@ def main() -> None:
         cfg.data_root = args.data_root
     splits = load_splits(cfg)
     images, labels, unseen = unseen_test_items(first, splits)
-    for other in [*args.dimco[1:], args.protonet]:
+    for other in [*args.dimco[1:], args.protonet, *([args.feature_run] if args.feature_run else [])]:
         run = load_run(other)
         data = train_config_from(run.config).data
         if data != cfg.data or unseen_test_items(run, splits)[2] != unseen:
@@ -124,36 +130,16 @@ def main() -> None:
                      **fewshot_row(lp, labels, None, settings, args.episodes, args.n_query, args.rule),
                      **retrieval_row(lp, labels, None, tuple(args.ks), args.queries)})
         print(json.dumps(rows[-1]), flush=True)
+    budgets = sorted(set(args.bits if args.bits is not None else bit_budgets))
     proto = load_run(args.protonet)
-    layer = proto.method.embed_layer
-    emb = extract_features(proto.method.encoder, images, layer).astype(np.float32)
-    dim = emb.shape[1]
-    rows.append({"representation": f"ProtoNet `{layer}` float32 ({dim}-d)", "bits": 32 * dim,
-                 "bytes": 4 * dim,
-                 **fewshot_row(None, labels, emb, settings, args.episodes, args.n_query),
-                 **retrieval_row(None, labels, emb, tuple(args.ks), args.queries)})
-    print(json.dumps(rows[-1]), flush=True)
-    rng = np.random.default_rng(0)
-    train_labels = np.asarray(splits.train.labels)
-    # training classes only: the labels the ProtoNet run held out of training never train PQ (not the test
-    # split's unseen labels: Omniglot's evaluation alphabets are numbered apart from the background ones)
-    train_imgs = np.asarray(splits.train.images)[~np.isin(train_labels, sorted(_holdout(proto)))]
-    pick = rng.choice(len(train_imgs), min(args.pq_train, len(train_imgs)), replace=False)
-    train_emb = extract_features(proto.method.encoder, train_imgs[np.sort(pick)], layer).astype(np.float32)
-    for bits in sorted(set(args.bits if args.bits is not None else bit_budgets)):
-        m = bits // 8
-        variants = []
-        if m >= 1 and dim % m == 0:
-            pq = faiss.IndexPQ(dim, m, 8)
-            pq.train(train_emb)
-            rec = pq.sa_decode(pq.sa_encode(emb))
-            variants.append((f"ProtoNet + faiss PQ (M={m} x 8 bits)", rec))
-        proj = np.random.default_rng(1).standard_normal((dim, bits)).astype(np.float32)
-        variants.append((f"ProtoNet + sign random projection ({bits} bits)", np.sign(emb @ proj)))
-        for label, e in variants:
-            rows.append({"representation": label, "bits": bits, "bytes": bits / 8,
-                         **fewshot_row(None, labels, e, settings, args.episodes, args.n_query),
-                         **retrieval_row(None, labels, e, tuple(args.ks), args.queries)})
+    sources = [(proto, proto.method.embed_layer, "ProtoNet")]
+    if args.feature_run:
+        feature_run = load_run(args.feature_run)
+        name = f"{train_config_from(feature_run.config).method} run {args.feature_run.name}"
+        sources.append((feature_run, args.feature_layer, name))
+    for run, layer, name in sources:
+        for row in float_rows(run, layer, name, images, labels, splits, budgets, settings, args):
+            rows.append(row)
             print(json.dumps(rows[-1]), flush=True)
     fs_cols = [f"{n}-way {k}-shot" for n, k in settings]
     ret_cols = [f"precision@{k}" for k in args.ks] + ["mAP"]
@@ -179,6 +165,42 @@ def main() -> None:
                        + [r[c][1] for c in fs_cols] + [r[c] for c in ret_cols])
     _plot(rows, [fs_cols[0], "mAP"], args.out / f"compare-{args.name}.png")
     print("\n".join(lines))
+
+
+def float_rows(run, layer, name, images, labels, splits, budgets, settings, args) -> list[dict]:
+    """Rows of ``run``'s float feature ``layer`` (``name `layer` float32``), then at each bit budget its faiss
+    PQ (trained on the run's training images of its training classes) and sign random projection."""
+    import faiss
+
+    from infomax.evaluation.features import extract_features
+    from infomax.evaluation.fewshot_protocols import _holdout
+
+    def row(label, bits, nbytes, e):
+        return {"representation": label, "bits": bits, "bytes": nbytes,
+                **fewshot_row(None, labels, e, settings, args.episodes, args.n_query),
+                **retrieval_row(None, labels, e, tuple(args.ks), args.queries)}
+
+    emb = extract_features(run.method.encoder, images, layer).reshape(len(images), -1).astype(np.float32)
+    dim = emb.shape[1]
+    out = [row(f"{name} `{layer}` float32 ({dim}-d)", 32 * dim, 4 * dim, emb)]
+    rng = np.random.default_rng(0)
+    train_labels = np.asarray(splits.train.labels)
+    # training classes only: the labels the run held out of training never train PQ (not the test
+    # split's unseen labels: Omniglot's evaluation alphabets are numbered apart from the background ones)
+    train_imgs = np.asarray(splits.train.images)[~np.isin(train_labels, sorted(_holdout(run)))]
+    pick = rng.choice(len(train_imgs), min(args.pq_train, len(train_imgs)), replace=False)
+    train_emb = extract_features(run.method.encoder, train_imgs[np.sort(pick)], layer)
+    train_emb = train_emb.reshape(len(pick), -1).astype(np.float32)
+    for bits in budgets:
+        m = bits // 8
+        if m >= 1 and dim % m == 0:
+            pq = faiss.IndexPQ(dim, m, 8)
+            pq.train(train_emb)
+            out.append(row(f"{name} + faiss PQ (M={m} x 8 bits)", bits, bits / 8,
+                           pq.sa_decode(pq.sa_encode(emb))))
+        proj = np.random.default_rng(1).standard_normal((dim, bits)).astype(np.float32)
+        out.append(row(f"{name} + sign random projection ({bits} bits)", bits, bits / 8, np.sign(emb @ proj)))
+    return out
 
 
 def _plot(rows, cols, path):
