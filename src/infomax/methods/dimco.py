@@ -529,7 +529,8 @@ PRESETS: dict[str, Preset] = {
     # on the digits (35.0 vs 30.9 % 5-way 1-shot; 422 vs 344 steps), and the neighbour term at W 30 beat
     # 0 / 1 / 3 / 10 / 100 there (43.1 vs 35.0 %). With the term, its temperature 0.025 / 0.05 / 0.2,
     # lambda 8 / 32 and d 32 x k 256 did no better than T 0.1, lambda 1, d 64 x k 16 beyond the spread
-    # between two seeds. Epochs: the test runs' budgets (17 and 7: 3,587 and 1,232 steps, equal in steps with ProtoNet), not convergence.
+    # between two seeds. Epochs: the test runs' budgets (17 and 7: 3,587 and 1,232 steps, equal in steps
+    # with ProtoNet), not convergence.
     "dimco-fashion": Preset(
         description="DIMCO k=16, d=64 (256-bit codes) on Fashion-MNIST classes 0-4, class-balanced "
                     "batches of 5 classes x 51 items, images shifted by up to 2 pixels, plus 30 x a "
