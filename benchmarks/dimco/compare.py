@@ -108,8 +108,11 @@ def main() -> None:
         cfg.data_root = args.data_root
     splits = load_splits(cfg)
     images, labels, unseen = unseen_test_items(first, splits)
+    loaded = {args.dimco[0]: first}  # each run read once
     for other in [*args.dimco[1:], args.protonet, *([args.feature_run] if args.feature_run else [])]:
-        run = load_run(other)
+        if other not in loaded:
+            loaded[other] = load_run(other)
+        run = loaded[other]
         data = train_config_from(run.config).data
         if data != cfg.data or unseen_test_items(run, splits)[2] != unseen:
             ap.error(f"{other}: dataset {data!r} / unseen classes differ from {args.dimco[0]}'s "
@@ -118,7 +121,7 @@ def main() -> None:
     settings = [tuple(int(v) for v in s.lower().split("x")) for s in args.settings]
     settings = [(n, k) for n, k in settings if n <= len(unseen)]
     bit_budgets = []
-    runs = [load_run(run_dir) for run_dir in args.dimco]
+    runs = [loaded[run_dir] for run_dir in args.dimco]
     shapes = [code_shape(run.method.encoder) for run in runs]
     for i, (run_dir, run, (d, k)) in enumerate(zip(args.dimco, runs, shapes)):
         label = f"DIMCO codes d={d} k={k}" + (f" ({run_dir.name})" if shapes.count((d, k)) > 1 else "")
@@ -131,10 +134,10 @@ def main() -> None:
                      **retrieval_row(lp, labels, None, tuple(args.ks), args.queries)})
         print(json.dumps(rows[-1]), flush=True)
     budgets = sorted(set(args.bits if args.bits is not None else bit_budgets))
-    proto = load_run(args.protonet)
+    proto = loaded[args.protonet]
     sources = [(proto, proto.method.embed_layer, "ProtoNet")]
     if args.feature_run:
-        feature_run = load_run(args.feature_run)
+        feature_run = loaded[args.feature_run]
         name = f"{train_config_from(feature_run.config).method} run {args.feature_run.name}"
         sources.append((feature_run, args.feature_layer, name))
     for run, layer, name in sources:
