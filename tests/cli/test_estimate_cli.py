@@ -106,6 +106,7 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (lambda t, x: [_write(t, "a.csv", "1,2\n" * 300), x], "rows"),
         (lambda t, x: [x, x, "--steps", "0"], "max_steps"),
         (lambda t, x: [x, x, "--score-map", "-1"], "score_map must be >= 0"),
+        (lambda t, x: [x, x, "--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
     ],
 )
 def test_errors_exit_2_with_one_line(
@@ -175,6 +176,29 @@ def test_score_map_option_reaches_the_trained_critic(
     assert widths == [5, None]
 
 
+def test_dropout_option_reaches_the_trained_critic(
+    tmp_path: Path, pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    import infomax.estimate as E
+
+    rates: list[list[float]] = []
+    real = E.train_critic
+
+    def spy(data, p, gen):
+        t = real(data, p, gen)
+        rates.append([m.p for m in t.net.modules() if isinstance(m, torch.nn.Dropout)])
+        return t
+
+    monkeypatch.setattr(E, "train_critic", spy)
+    np.save(tmp_path / "x.npy", pair[0])
+    np.save(tmp_path / "y.npy", pair[1])
+    base = ["estimate", str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), "--method", "critic", *FAST]
+    assert main([*base, "--dropout", "0.25"]) == 0 and main([*base, "--dropout", "0"]) == 0
+    assert rates == [[0.25] * 8, []]  # four hidden layers a side (FAST keeps the default shape)
+
+
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
@@ -182,9 +206,10 @@ def test_score_map_option_reaches_the_trained_critic(
          {"method": "critic", "score_map": 5, "activation": "relu", "radial": True}),
         (["--method", "critic", "--embed-dim", "8", "--weight-decay", "0.001"],
          {"method": "critic", "embed_dim": 8, "weight_decay": 0.001}),
+        (["--method", "critic", "--dropout", "0.3"], {"method": "critic", "dropout": 0.3}),
         (["--method", "quick"], {"method": "quick", "score_map": 0, "activation": "gelu", "embed_dim": 32}),
     ],
-    ids=["critic", "critic-embedding", "quick"],
+    ids=["critic", "critic-embedding", "critic-dropout", "quick"],
 )
 def test_json_records_the_options_the_estimate_was_made_with(
     tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], extra: list[str], expected: dict

@@ -30,3 +30,19 @@ def test_asymmetric_in_x_and_y() -> None:
 def test_no_hidden_layer() -> None:
     with pytest.raises(UserError, match="hidden"):
         ConcatCritic(2, 2, hidden=())
+
+
+def test_dropout_is_the_plain_critic_in_eval_mode() -> None:
+    torch.manual_seed(0)
+    drop = ConcatCritic(3, 2, hidden=(16, 16), dropout=0.4)
+    plain = ConcatCritic(3, 2, hidden=(16, 16))
+    src = [m for m in drop.modules() if isinstance(m, torch.nn.Linear)]
+    dst = [m for m in plain.modules() if isinstance(m, torch.nn.Linear)]
+    for a, b in zip(src, dst, strict=True):
+        b.load_state_dict(a.state_dict())
+    assert sum(isinstance(m, torch.nn.Dropout) for m in drop.modules()) == 2  # after each hidden activation
+    x, y = torch.randn(4, 3), torch.randn(5, 2)
+    drop.eval()
+    torch.testing.assert_close(drop(x, y), plain(x, y))
+    drop.train()
+    assert not torch.allclose(drop(x, y), plain(x, y))

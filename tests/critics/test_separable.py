@@ -37,3 +37,38 @@ def test_bad_options() -> None:
         SeparableCritic(2, 2, activation="swishy")
     with pytest.raises(UserError, match="temperature"):
         SeparableCritic(2, 2, temperature=0.0)
+
+
+def test_dropout_zero_builds_the_same_network() -> None:
+    torch.manual_seed(0)
+    plain = SeparableCritic(3, 2, hidden=(8, 8), embed_dim=4)
+    torch.manual_seed(0)
+    zero = SeparableCritic(3, 2, hidden=(8, 8), embed_dim=4, dropout=0.0)
+    assert list(plain.state_dict()) == list(zero.state_dict())
+    x, y = torch.randn(5, 3), torch.randn(6, 2)
+    torch.testing.assert_close(plain(x, y), zero(x, y), rtol=0, atol=0)
+
+
+def test_dropout_acts_in_training_mode_only() -> None:
+    torch.manual_seed(0)
+    crit = SeparableCritic(3, 2, hidden=(64, 64), embed_dim=4, dropout=0.5)
+    drops = [m for m in crit.g if isinstance(m, torch.nn.Dropout)]
+    assert [m.p for m in drops] == [0.5, 0.5]  # one after each hidden activation, none on the output
+    x, y = torch.randn(5, 3), torch.randn(6, 2)
+    crit.eval()
+    # eval mode: the whole network, by hand: Linear-GELU-Linear-GELU-Linear with the dropouts skipped
+    lin = [m for m in crit.g if isinstance(m, torch.nn.Linear)]
+    hand = lin[2](F.relu(lin[1](F.relu(lin[0](x)))))
+    torch.testing.assert_close(crit.g(x), hand)
+    torch.testing.assert_close(crit(x, y), crit(x, y), rtol=0, atol=0)
+    crit.train()
+    torch.manual_seed(1)
+    a = crit(x, y)
+    torch.manual_seed(2)
+    assert not torch.equal(a, crit(x, y))  # a different mask each call
+
+
+@pytest.mark.parametrize("p", [1.0, -0.5])
+def test_bad_dropout(p: float) -> None:
+    with pytest.raises(UserError, match=r"dropout must be in \[0, 1\)"):
+        SeparableCritic(2, 2, dropout=p)

@@ -60,6 +60,9 @@ def test_defaults_and_frozen() -> None:
         ({"ema": 1.0}, r"ema must be in \[0, 1\), got 1.0"),
         ({"ema": -0.1}, r"ema must be in \[0, 1\), got -0.1"),
         ({"score_map": -1}, "score_map must be >= 0, got -1"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\), got 1.0"),
+        ({"dropout": -0.1}, r"dropout must be in \[0, 1\), got -0.1"),
+        ({"dropout": float("nan")}, r"dropout must be in \[0, 1\), got nan"),
         # the first failing check is reported, in the order the options are declared
         ({"batch_size": 1, "max_steps": 0}, "batch_size must be >= 2"),
     ],

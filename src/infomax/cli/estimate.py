@@ -125,6 +125,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="pass the critic's scores through a learned scalar map of N hidden units (default: 0, none); "
         "reads higher when a share of the pairs is independent (mixtures), at about 1.7x the time",
     )
+    p.add_argument("--dropout", type=float, default=D.dropout, metavar="P",
+                   help=f"dropout after the critic's hidden activations while training (default: {D.dropout:g})")
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")
     p.add_argument("--device", default=D.device, help=f"torch device (default: {D.device})")
@@ -318,6 +320,7 @@ def run(args: argparse.Namespace) -> int:
         embed_dim=args.embed_dim,
         activation=args.activation,
         score_map=args.score_map,
+        dropout=args.dropout,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,

@@ -26,14 +26,29 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "relu") -> nn.Sequential:
-    """Linear-act-...-Linear: ``in_dim -> hidden[0] -> ... -> out_dim`` (no activation on the output)."""
+def check_dropout(p: float) -> None:
+    """UserError unless 0 <= p < 1."""
+    if not (isinstance(p, (int, float)) and 0 <= p < 1):
+        raise UserError(f"dropout must be in [0, 1), got {p}")
+
+
+def mlp(
+    in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "relu", dropout: float = 0.0
+) -> nn.Sequential:
+    """Linear-act-...-Linear: ``in_dim -> hidden[0] -> ... -> out_dim`` (no activation on the output).
+
+    With ``dropout`` > 0 every hidden activation is followed by ``nn.Dropout(dropout)`` (active in training
+    mode only); with 0 (the default) the layers, and the module names of the state dict, are as without it.
+    """
     dims = [int(in_dim), *[int(h) for h in hidden], int(out_dim)]
     if any(d < 1 for d in dims):
         raise UserError(f"layer sizes must be positive, got {dims}")
+    check_dropout(dropout)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(dims) - 2:
             layers.append(activation(act))
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

@@ -26,6 +26,7 @@ class ConcatCritic(nn.Module):
         y_dim: features of y.
         hidden: hidden widths (at least one layer; Poole et al.'s concat critic: (256,)).
         activation: hidden activation name.
+        dropout: dropout after every hidden activation, in [0, 1) (0: none).
 
     Example:
         >>> import torch
@@ -34,7 +35,12 @@ class ConcatCritic(nn.Module):
     """
 
     def __init__(
-        self, x_dim: int, y_dim: int, hidden: Sequence[int] = (256,), activation: str = "relu"
+        self,
+        x_dim: int,
+        y_dim: int,
+        hidden: Sequence[int] = (256,),
+        activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         hidden = [int(h) for h in hidden]
@@ -43,11 +49,12 @@ class ConcatCritic(nn.Module):
         self.x_dim, self.y_dim = int(x_dim), int(y_dim)
         self.first = nn.Linear(self.x_dim + self.y_dim, hidden[0])  # acts on [x, y]
         self.act = activation_module(activation)
-        self.rest = mlp(hidden[0], hidden[1:], 1, activation)
+        self.rest = mlp(hidden[0], hidden[1:], 1, activation, dropout)  # checks dropout
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """(N, Dx), (M, Dy) -> (N, M), ``scores[i, j] = f([x_i, y_j])``."""
         check_pair(x, y, self.x_dim, self.y_dim)
         w_x, w_y = self.first.weight[:, : self.x_dim], self.first.weight[:, self.x_dim :]  # (H, Dx), (H, Dy)
         pre = (x @ w_x.T)[:, None, :] + (y @ w_y.T + self.first.bias)[None, :, :]  # (N, M, H)
-        return self.rest(self.act(pre)).squeeze(-1)  # (N, M)
+        return self.rest(self.drop(self.act(pre))).squeeze(-1)  # (N, M)

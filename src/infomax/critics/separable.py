@@ -26,6 +26,7 @@ class SeparableCritic(nn.Module):
         embed_dim: embedding size (Poole et al.: 32).
         temperature: cosine-similarity temperature (> 0), or None for the plain dot product.
         activation: hidden activation name (see ``infomax.critics._mlp.ACTIVATIONS``).
+        dropout: dropout after every hidden activation of both MLPs, in [0, 1) (0: none).
 
     Example:
         >>> import torch
@@ -42,14 +43,15 @@ class SeparableCritic(nn.Module):
         embed_dim: int = 32,
         temperature: float | None = None,
         activation: str = "relu",
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if temperature is not None and not temperature > 0:
             raise UserError(f"temperature must be > 0 or None, got {temperature}")
         self.x_dim, self.y_dim = int(x_dim), int(y_dim)
         self.temperature = temperature
-        self.g = mlp(x_dim, hidden, embed_dim, activation)
-        self.h = mlp(y_dim, hidden, embed_dim, activation)
+        self.g = mlp(x_dim, hidden, embed_dim, activation, dropout)
+        self.h = mlp(y_dim, hidden, embed_dim, activation, dropout)
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         """(N, Dx), (M, Dy) -> (N, M)."""

@@ -153,6 +153,7 @@ def estimate_mi(
     ema: float = _P.ema,
     radial: bool = _P.radial,
     score_map: int = _P.score_map,
+    dropout: float = _P.dropout,
     test_fraction: float = _P.test_fraction,
     val_fraction: float = _P.val_fraction,
     eval_every: int = _P.eval_every,
@@ -189,7 +190,7 @@ def estimate_mi(
             data for dx + dy <= 20, the radial KSG and the critic), "quick" (no critic), "critic", "ksg" or
             "gaussian" (that one alone).
         bound, critic, tau, preprocess, batch_size, max_steps, lr, weight_decay, hidden, embed_dim,
-            activation, ema, radial, score_map, test_fraction, val_fraction, eval_every, patience,
+            activation, ema, radial, score_map, dropout, test_fraction, val_fraction, eval_every, patience,
             eval_batch_size, n_eval_batches, seed, device, progress: the options, each documented with its
             default and valid range in :class:`EstimateParams` (bound: "smile", "nwj", "dv", "infonce",
             "tuba" or "jsd"; critic: "separable", "concat" or "bilinear"; preprocess: "rank", "standardize" or
@@ -229,6 +230,7 @@ def estimate_mi(
         ema=ema,
         radial=radial,
         score_map=score_map,
+        dropout=dropout,
         test_fraction=test_fraction,
         val_fraction=val_fraction,
         eval_every=eval_every,

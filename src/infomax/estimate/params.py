@@ -105,6 +105,9 @@ class EstimateParams:
             with 20% / 50% independent pairs (development seeds 0-1) ``score_map=16`` read 0.81-0.93 of
             the truth where the default read 0.70-0.90, but it made no difference on the 40 Beyond-Normal
             tasks (74 / 80 within 10% either way) at 1.7x the CPU time (BENCHMARKS.md, estimate).
+        dropout: dropout after every hidden activation of the critic, in [0, 1) (0: none); active while
+            training only (validation, the test reading and the diagnostics' held-out values use the
+            whole network; the training values in ``history`` are read with dropout on).
         test_fraction, val_fraction: shares of the rows held out for the test and validation splits, each
             in (0, 1), together < 1.
         eval_every: steps between validation checks (>= 1).
@@ -138,6 +141,7 @@ class EstimateParams:
     ema: float = 0.99
     radial: bool = True
     score_map: int = 0
+    dropout: float = 0.0
     test_fraction: float = 0.2
     val_fraction: float = 0.1
     eval_every: int = 100
@@ -184,6 +188,7 @@ class EstimateParams:
             (math.isfinite(self.ema) and 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
             (self.score_map >= 0, f"score_map must be >= 0, got {self.score_map}"),
+            (math.isfinite(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
         ]
 
     def as_record(self) -> dict[str, object]:

@@ -94,7 +94,7 @@ def train_critic(data: Split, p: EstimateParams, gen: torch.Generator) -> Traine
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(p.seed)
         net = _build_critic(
-            p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim, p.activation, p.score_map
+            p.critic, xt.shape[1], yt.shape[1], p.hidden, p.embed_dim, p.activation, p.score_map, p.dropout
         )
         net = net.to(dev)
         base = _Baseline(yt.shape[1]).to(dev) if p.bound == "tuba" else None
@@ -194,16 +194,19 @@ def _build_critic(
     embed_dim: int,
     act: str,
     score_map: int = 0,
+    dropout: float = 0.0,
 ) -> nn.Module:
     """The ``name`` critic; with ``score_map`` > 0 its scores pass through a learned scalar map of that
-    width (:class:`~infomax.critics.ScoreMap`, built after the critic from the same RNG)."""
+    width (:class:`~infomax.critics.ScoreMap`, built after the critic from the same RNG); ``dropout`` after
+    every hidden activation of the separable and concat critics."""
     from infomax.critics import CRITICS, ScoreMap
 
     cls = CRITICS[name]
     if name == "separable":
-        net = cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim, activation=act)
+        net = cls(x_dim, y_dim, hidden=hidden or SEPARABLE_HIDDEN, embed_dim=embed_dim, activation=act,
+                  dropout=dropout)
     elif name == "concat":
-        net = cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN, activation=act)
+        net = cls(x_dim, y_dim, hidden=hidden or CONCAT_HIDDEN, activation=act, dropout=dropout)
     else:
         net = cls(x_dim, y_dim)  # bilinear
     return ScoreMap(net, hidden=score_map) if score_map else net
