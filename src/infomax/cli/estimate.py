@@ -125,8 +125,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="pass the critic's scores through a learned scalar map of N hidden units (default: 0, none); "
         "reads higher when a share of the pairs is independent (mixtures), at about 1.7x the time",
     )
-    p.add_argument("--dropout", type=float, default=D.dropout, metavar="P",
-                   help=f"dropout after the critic's hidden activations while training (default: {D.dropout:g})")
+    p.add_argument(
+        "--dropout",
+        type=float,
+        default=D.dropout,
+        metavar="P",
+        help=f"dropout after the critic's hidden activations while training (default: {D.dropout:g})",
+    )
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")
     p.add_argument("--device", default=D.device, help=f"torch device (default: {D.device})")

@@ -188,7 +188,10 @@ class EstimateParams:
             (math.isfinite(self.ema) and 0 <= self.ema < 1, f"ema must be in [0, 1), got {self.ema}"),
             (hidden is None or all(h >= 1 for h in hidden), f"hidden sizes must be >= 1, got {hidden}"),
             (self.score_map >= 0, f"score_map must be >= 0, got {self.score_map}"),
-            (math.isfinite(self.dropout) and 0 <= self.dropout < 1, f"dropout must be in [0, 1), got {self.dropout}"),
+            (
+                math.isfinite(self.dropout) and 0 <= self.dropout < 1,
+                f"dropout must be in [0, 1), got {self.dropout}",
+            ),
         ]
 
     def as_record(self) -> dict[str, object]:
