@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Real
 
 from torch import nn
 
@@ -28,7 +29,7 @@ def activation(name: str) -> nn.Module:
 
 def check_dropout(p: float) -> None:
     """UserError unless 0 <= p < 1."""
-    if not (isinstance(p, (int, float)) and 0 <= p < 1):
+    if not (isinstance(p, Real) and 0 <= p < 1):
         raise UserError(f"dropout must be in [0, 1), got {p}")
 
 
