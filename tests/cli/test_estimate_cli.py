@@ -107,6 +107,8 @@ def _write(tmp_path: Path, name: str, text: str) -> str:
         (lambda t, x: [x, x, "--steps", "0"], "max_steps"),
         (lambda t, x: [x, x, "--score-map", "-1"], "score_map must be >= 0"),
         (lambda t, x: [x, x, "--dropout", "1"], "dropout must be in [0, 1), got 1.0"),
+        (lambda t, x: [x, x, "--test-fraction", "0"], "test_fraction must be in (0, 1), got 0.0"),
+        (lambda t, x: [x, x, "--test-fraction", "0.6", "--val-fraction", "0.5"], "must be < 1"),
     ],
 )
 def test_errors_exit_2_with_one_line(
@@ -207,9 +209,11 @@ def test_dropout_option_reaches_the_trained_critic(
         (["--method", "critic", "--embed-dim", "8", "--weight-decay", "0.001"],
          {"method": "critic", "embed_dim": 8, "weight_decay": 0.001}),
         (["--method", "critic", "--dropout", "0.3"], {"method": "critic", "dropout": 0.3}),
+        (["--method", "critic", "--test-fraction", "0.1", "--val-fraction", "0.15"],
+         {"method": "critic", "test_fraction": 0.1, "val_fraction": 0.15}),
         (["--method", "quick"], {"method": "quick", "score_map": 0, "activation": "gelu", "embed_dim": 32}),
     ],
-    ids=["critic", "critic-embedding", "critic-dropout", "quick"],
+    ids=["critic", "critic-embedding", "critic-dropout", "critic-splits", "quick"],
 )
 def test_json_records_the_options_the_estimate_was_made_with(
     tmp_path: Path, pair, capsys: pytest.CaptureFixture[str], extra: list[str], expected: dict

@@ -164,6 +164,7 @@ def test_single_class_batch_warns_and_missing_labels_error() -> None:
         (Config(neighbour_layer="logprobs"), "neighbour_layer"),
         (Config(neighbour_temperature=0.0), "neighbour_temperature must be"),
         (Config(neighbour_temperature=float("nan")), "neighbour_temperature must be"),
+        (Config(neighbour_bank=-1), "neighbour_bank must be"),
         (Config(proto_layer="logits"), "proto_layer"),
     ],
 )

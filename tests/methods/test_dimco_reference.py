@@ -227,3 +227,54 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
     want = torch.autograd.grad(ref["loss"], [p for _, p in named])
     for (pname, _), g, w in zip(named, got, want, strict=True):
         assert torch.allclose(g, w, rtol=1e-7, atol=1e-10), pname
+
+
+def _neighbour_kl_with_candidates(
+    f: Tensor, probs: list, cand_f: list[list[float]], cand_p: list, d: int, k: int, tau: float
+) -> Tensor:
+    """Mean over the batch's items a of KL(teacher || model) over the other items of the batch and the
+    candidates (earlier items: their features and symbol probabilities), by loops."""
+    b, width = f.shape
+    rows = [[float(v) for v in f[n]] for n in range(b)]
+    kl = f.new_zeros(())
+    for a in range(b):
+        pool = [(rows[n], probs[n]) for n in range(b) if n != a] + list(zip(cand_f, cand_p))
+        norm_a = math.sqrt(sum(v * v for v in rows[a]))
+        cos = [sum(u * v for u, v in zip(rows[a], g)) / (norm_a * math.sqrt(sum(v * v for v in g)))
+               for g, _ in pool]
+        t_log_z = math.log(sum(math.exp(c / tau) for c in cos))
+        score = [sum(q[i][s] * torch.log(probs[a][i][s]) for i in range(d) for s in range(k)) / d
+                 for _, q in pool]
+        m_log_z = torch.log(sum(torch.exp(s) for s in score))
+        for c, s in zip(cos, score):
+            t = c / tau - t_log_z
+            kl = kl + math.exp(t) * (t - (s - m_log_z))
+    return kl / b
+
+
+def test_neighbour_bank_ranks_the_latest_earlier_items_like_a_loop() -> None:
+    """With ``neighbour_bank=12`` and batches of 10, the third batch's neighbour term ranks its own other
+    items plus the 12 latest earlier items (the last 2 of the first batch and all of the second, with the
+    features and probabilities they had then), as the loop reference does; its gradient flows through the
+    third batch only. Breaking the ring (oldest kept instead of newest) or the bank's features fails it."""
+    torch.manual_seed(0)
+    backbone = DIMConvEncoder(1, 8, y_dim=8, mean=(0.5,), std=(0.25,))
+    d, k = 3, 4
+    m = DIMCO(DIMCOEncoder(backbone, "y", 8, d=d, k=k), n_pairs=3, neighbour_weight=1.0,
+              neighbour_layer="fc", neighbour_bank=12).double()
+    gen = torch.Generator().manual_seed(5)
+    xs = [torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=gen) for _ in range(3)]
+    seen_f, seen_p = [], []
+    for x in xs[:2]:
+        m((x, LABELS))
+        with torch.no_grad():
+            seen_f += [[float(v) for v in row] for row in m.encoder.backbone(x)["fc"].flatten(1)]
+            seen_p += _softmax_loops(m.encoder.logits(x))
+    out = m((xs[2], LABELS))
+    f = m.encoder.backbone(xs[2])["fc"].flatten(1).detach()
+    probs = _softmax_loops(m.encoder.logits(xs[2]))
+    want = _neighbour_kl_with_candidates(f, probs, seen_f[-12:], seen_p[-12:], d, k, 0.1)
+    assert torch.allclose(out["code/neighbour_kl"].double(), want.detach(), rtol=1e-9, atol=1e-10)
+    assert not torch.allclose(
+        out["code/neighbour_kl"].double(),
+        _neighbour_kl_with_candidates(f, probs, seen_f[:12], seen_p[:12], d, k, 0.1).detach(), rtol=1e-6)

@@ -132,6 +132,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         metavar="P",
         help=f"dropout after the critic's hidden activations while training (default: {D.dropout:g})",
     )
+    p.add_argument("--test-fraction", type=float, default=D.test_fraction, metavar="F",
+                   help=f"share of the rows held out to read the critic (default: {D.test_fraction:g})")
+    p.add_argument("--val-fraction", type=float, default=D.val_fraction, metavar="F",
+                   help=f"share of the rows held out for early stopping (default: {D.val_fraction:g})")
     p.add_argument("--seed", type=int, default=D.seed,
                    help=f"seed for the split, batches and critic (default: {D.seed})")
     p.add_argument("--device", default=D.device, help=f"torch device (default: {D.device})")
@@ -326,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
         activation=args.activation,
         score_map=args.score_map,
         dropout=args.dropout,
+        test_fraction=args.test_fraction,
+        val_fraction=args.val_fraction,
         seed=args.seed,
         device=args.device,
         progress=not args.quiet,

@@ -174,6 +174,9 @@ class DIMCO(MethodBase):
         neighbour_layer: the backbone feature whose neighbours the codes should keep (flattened).
         neighbour_temperature: of that feature's cosine-similarity softmax (> 0; lower: the nearest
             neighbours weigh more).
+        neighbour_bank: M >= 0; that term also ranks the M items of the latest batches (their features
+            and code probabilities as they were then; not saved: a resumed run refills it); 0: the batch
+            alone.
 
     Example:
         >>> m = DIMCO(DIMCOEncoder(backbone, "y", 64, d=4, k=8))  # doctest: +SKIP
@@ -196,8 +199,11 @@ class DIMCO(MethodBase):
         neighbour_weight: float = 0.0,
         neighbour_layer: str = "fc",
         neighbour_temperature: float = 0.1,
+        neighbour_bank: int = 0,
     ) -> None:
         super().__init__()
+        if neighbour_bank < 0:
+            raise UserError(f"neighbour_bank must be >= 0, got {neighbour_bank}")
         check_weight("instance_weight", instance_weight)
         check_weight("neighbour_weight", neighbour_weight)
         if neighbour_weight > 0:
@@ -223,6 +229,11 @@ class DIMCO(MethodBase):
         self.instance_weight = float(instance_weight)
         self.neighbour_weight, self.neighbour_layer = float(neighbour_weight), neighbour_layer
         self.neighbour_temperature = float(neighbour_temperature)
+        self.neighbour_bank = int(neighbour_bank)
+        # the bank: filled lazily (its widths come with the first batch), not saved (a resumed run refills it)
+        self._bank_f: Tensor | None = None
+        self._bank_p: Tensor | None = None
+        self._bank_ptr = 0
         self.register_buffer("holdout", torch.tensor(sorted(set(holdout_classes)), dtype=torch.int64))
         self._announced = False
 
@@ -254,8 +265,10 @@ class DIMCO(MethodBase):
             loss = loss - self.instance_weight * instance
             out["mi/instance"] = instance.detach()
         if self.neighbour_weight > 0:
-            nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feats[self.neighbour_layer].flatten(1),
-                                self.neighbour_temperature)
+            feature = feats[self.neighbour_layer].flatten(1)
+            nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feature, self.neighbour_temperature,
+                                self._bank_f, self._bank_p)
+            self._enqueue(F.normalize(feature.detach(), dim=1), probs.detach().flatten(1))
             loss = loss + self.neighbour_weight * nb
             out["code/neighbour_kl"] = nb.detach()
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
@@ -274,6 +287,23 @@ class DIMCO(MethodBase):
         out["mi/ceiling"] = self.encoder.d * torch.clamp(h_y, max=math.log(self.encoder.k)).detach()
         out["loss"] = loss
         return out
+
+    def _enqueue(self, f: Tensor, p: Tensor) -> None:
+        """Put a batch's unit features (B, F) and code probabilities (B, d * k) in the neighbour bank."""
+        m = self.neighbour_bank
+        if m == 0 or not self.training:
+            return
+        if self._bank_f is None:
+            self._bank_f, self._bank_p = f[:0].clone(), p[:0].clone()
+        f, p = f[-m:], p[-m:]
+        if len(self._bank_f) < m:  # still filling
+            self._bank_f = torch.cat([self._bank_f, f])[-m:]
+            self._bank_p = torch.cat([self._bank_p, p])[-m:]
+            return
+        idx = (self._bank_ptr + torch.arange(len(f), device=f.device)) % m
+        # new tensors, not in place: this step's loss still holds the old ones for its backward pass
+        self._bank_f, self._bank_p = self._bank_f.index_copy(0, idx, f), self._bank_p.index_copy(0, idx, p)
+        self._bank_ptr = int((self._bank_ptr + len(f)) % m)
 
     def _view(self, images: Tensor) -> Tensor:
         """One draw of the training view of ``images`` (as they are without one, or in eval mode)."""
@@ -310,7 +340,13 @@ class DIMCO(MethodBase):
 
 
 
-def neighbour_loss(logprobs: Tensor, feature: Tensor, temperature: float = 0.1) -> Tensor:
+def neighbour_loss(
+    logprobs: Tensor,
+    feature: Tensor,
+    temperature: float = 0.1,
+    bank_feature: Tensor | None = None,
+    bank_probs: Tensor | None = None,
+) -> Tensor:
     """Mean over items of KL(feature neighbours || code neighbours) within a batch, in nats.
 
     For item a, the target over the other items b is ``softmax_b(cos(f_a, f_b) / temperature)`` (the
@@ -318,10 +354,15 @@ def neighbour_loss(logprobs: Tensor, feature: Tensor, temperature: float = 0.1) 
     mean per-dimension expected log-probability of b's symbols under a's code distribution, i.e. the
     retrieval score of :func:`infomax.dimco.codes.similarity` with b's argmax symbols made soft.
 
+    With a bank (items of earlier batches, as :class:`DIMCO` keeps with ``neighbour_bank``), each item's
+    neighbours are the other items of the batch and the M bank items together.
+
     Args:
         logprobs: (B, d, k) per-dimension log-probabilities (log-softmax over k).
         feature: (B, F) continuous features of the same items.
         temperature: of the target's softmax over cosine similarities.
+        bank_feature: (M, F) unit-norm features of earlier items, or None.
+        bank_probs: (M, d * k) their code probabilities (flattened), or None.
 
     Returns:
         Scalar ``mean_a KL(T_a || M_a)`` >= 0; 0 for a batch of fewer than 3 items (nothing to rank).
@@ -340,9 +381,13 @@ def neighbour_loss(logprobs: Tensor, feature: Tensor, temperature: float = 0.1) 
         return m[others].view(b, b - 1)
 
     f = F.normalize(feature.detach().flatten(1), dim=1)
-    target = off_diagonal(f @ f.T / temperature).log_softmax(1)  # (B, B-1)
-    score = logprobs.flatten(1) @ logprobs.exp().flatten(1).T / d  # [a, b] = mean_i sum_s p_bis log p_ais
-    model = off_diagonal(score).log_softmax(1)
+    lp = logprobs.flatten(1)  # (B, d * k)
+    target = off_diagonal(f @ f.T / temperature)  # (B, B-1)
+    score = off_diagonal(lp @ lp.exp().T / d)  # [a, b] = mean_i sum_s p_bis log p_ais
+    if bank_feature is not None and bank_probs is not None and len(bank_feature):
+        target = torch.cat([target, f @ bank_feature.T / temperature], 1)  # (B, B-1+M)
+        score = torch.cat([score, lp @ bank_probs.T / d], 1)
+    target, model = target.log_softmax(1), score.log_softmax(1)
     return (target.exp() * (target - model)).sum(1).mean()
 
 
@@ -401,6 +446,7 @@ class Config(MethodConfig):
             ``neighbour_layer``; 0: the paper's loss).
         neighbour_layer: the backbone feature of that term ("fc" for dim_conv: what the head reads).
         neighbour_temperature: of that term's target softmax over cosine similarities.
+        neighbour_bank: items of earlier batches that term also ranks (0: the batch alone).
     """
 
     d: int = 16
@@ -420,6 +466,7 @@ class Config(MethodConfig):
     neighbour_weight: float = 0.0
     neighbour_layer: str = choice("fc", _feature_layers)
     neighbour_temperature: float = 0.1
+    neighbour_bank: int = 0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -434,6 +481,8 @@ class Config(MethodConfig):
         check_weight("instance_weight", self.instance_weight)
         check_weight("neighbour_weight", self.neighbour_weight)
         check_temperature("neighbour_temperature", self.neighbour_temperature)
+        if self.neighbour_bank < 0:
+            raise UserError(f"neighbour_bank must be >= 0, got {self.neighbour_bank}")
 
 
 def regularizer_weight(cfg: Config) -> float:
@@ -496,7 +545,7 @@ def build(cfg: Config, info: object) -> DIMCO:
         augment=shift_view(info.image_size, cfg.shift), proto_weight=cfg.proto_weight,
         proto_layer=cfg.proto_layer, instance_weight=cfg.instance_weight,
         neighbour_weight=cfg.neighbour_weight, neighbour_layer=cfg.neighbour_layer,
-        neighbour_temperature=cfg.neighbour_temperature,
+        neighbour_temperature=cfg.neighbour_temperature, neighbour_bank=cfg.neighbour_bank,
     )
 
 
