@@ -42,7 +42,10 @@ A neighbour term (``--set neighbour_weight=W``, off by default, not in the paper
 :func:`neighbour_loss`, the KL from the batch neighbours of each item in a backbone feature
 (``neighbour_layer``, detached; softmax of cosine similarities at temperature 0.1) to its neighbours by
 code agreement (the retrieval score with the other item's symbols soft), so the codes keep the ranking of
-the continuous feature the head reads rather than only the training labels.
+the continuous feature the head reads rather than only the training labels. With ``--set
+neighbour_bank=M`` each item's neighbours also include the M items of the latest batches, kept with their
+features and code probabilities as they were then (MoCo-style), so the ranking taught reaches beyond one
+batch.
 
 Compressing a continuous embedding (``frozen_run``): the head is trained on top of the frozen encoder of
 an existing run (its weights are kept, in eval mode, without gradients).
@@ -202,8 +205,7 @@ class DIMCO(MethodBase):
         neighbour_bank: int = 0,
     ) -> None:
         super().__init__()
-        if neighbour_bank < 0:
-            raise UserError(f"neighbour_bank must be >= 0, got {neighbour_bank}")
+        check_bank(neighbour_bank)
         check_weight("instance_weight", instance_weight)
         check_weight("neighbour_weight", neighbour_weight)
         if neighbour_weight > 0:
@@ -397,6 +399,12 @@ def check_weight(name: str, value: float) -> None:
         raise UserError(f"{name} must be a finite number >= 0, got {value}")
 
 
+def check_bank(value: int) -> None:
+    """UserError unless ``value`` (``neighbour_bank``, a number of items) is >= 0."""
+    if value < 0:
+        raise UserError(f"neighbour_bank must be >= 0, got {value}")
+
+
 def check_temperature(name: str, value: float) -> None:
     """UserError unless ``value`` is a finite number > 0 (a softmax temperature)."""
     if not (value > 0 and math.isfinite(value)):
@@ -481,8 +489,7 @@ class Config(MethodConfig):
         check_weight("instance_weight", self.instance_weight)
         check_weight("neighbour_weight", self.neighbour_weight)
         check_temperature("neighbour_temperature", self.neighbour_temperature)
-        if self.neighbour_bank < 0:
-            raise UserError(f"neighbour_bank must be >= 0, got {self.neighbour_bank}")
+        check_bank(self.neighbour_bank)
 
 
 def regularizer_weight(cfg: Config) -> float:
