@@ -80,6 +80,31 @@ def _mi_loops(probs: list, labels: list[int], d: int, k: int) -> Tensor:
     return mi
 
 
+def _neighbour_kl_loops(
+    f: Tensor, probs: list, cand_f: list[list[float]], cand_p: list, d: int, k: int, tau: float
+) -> Tensor:
+    """Mean over the batch's items a of KL(teacher || model) over the other items of the batch and the
+    candidates (earlier items, a bank's: their features and symbol probabilities; none without one), by
+    loops: the teacher a softmax of cosine similarities at temperature ``tau``, the model a softmax of the
+    mean per-dimension expected log-probability of a candidate's symbols under a's code."""
+    b, width = f.shape
+    rows = [[float(v) for v in f[n]] for n in range(b)]
+    kl = f.new_zeros(())
+    for a in range(b):
+        pool = [(rows[n], probs[n]) for n in range(b) if n != a] + list(zip(cand_f, cand_p))
+        norm_a = math.sqrt(sum(v * v for v in rows[a]))
+        cos = [sum(u * v for u, v in zip(rows[a], g)) / (norm_a * math.sqrt(sum(v * v for v in g)))
+               for g, _ in pool]
+        t_log_z = math.log(sum(math.exp(c / tau) for c in cos))
+        score = [sum(q[i][s] * torch.log(probs[a][i][s]) for i in range(d) for s in range(k)) / d
+                 for _, q in pool]
+        m_log_z = torch.log(sum(torch.exp(s) for s in score))
+        for c, s in zip(cos, score):
+            t = c / tau - t_log_z
+            kl = kl + math.exp(t) * (t - (s - m_log_z))
+    return kl / b
+
+
 def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict[str, Tensor]:
     """DIMCO's loss dict by hand (the forward pass must have been seeded with ``seed`` too)."""
     d, k = cfg["d"], cfg["k"]
@@ -144,21 +169,8 @@ def reference(m: DIMCO, x: Tensor, labels: Tensor, cfg: dict, seed: int) -> dict
         loss = loss - cfg["instance_weight"] * out["mi/instance"]
     if cfg.get("neighbour_weight", 0.0) > 0:
         f = m.encoder.backbone(x)[cfg["neighbour_layer"]].flatten(1).detach()  # (B, F): the teacher
-        width = f.shape[1]
-        norm = [math.sqrt(sum(float(f[n, j]) ** 2 for j in range(width))) for n in range(b)]
-        kl = x.new_zeros(())
-        for a in range(b):
-            rest = [n for n in range(b) if n != a]
-            cos = {n: sum(float(f[a, j] * f[n, j]) for j in range(width)) / (norm[a] * norm[n]) for n in rest}
-            tau = cfg.get("neighbour_temperature", 0.1)
-            t_log_z = math.log(sum(math.exp(cos[n] / tau) for n in rest))
-            score = {n: sum(probs[n][i][s] * torch.log(probs[a][i][s])
-                            for i in range(d) for s in range(k)) / d for n in rest}
-            m_log_z = torch.log(sum(torch.exp(score[n]) for n in rest))
-            for n in rest:
-                t = cos[n] / tau - t_log_z
-                kl = kl + math.exp(t) * (t - (score[n] - m_log_z))
-        out["code/neighbour_kl"] = kl / b
+        out["code/neighbour_kl"] = _neighbour_kl_loops(f, probs, [], [], d, k,
+                                                       cfg.get("neighbour_temperature", 0.1))
         loss = loss + cfg["neighbour_weight"] * out["code/neighbour_kl"]
     out["loss"] = loss
     return out
@@ -229,29 +241,6 @@ def test_dimco_loss_and_logged_terms_match_hand_written_reference(name: str) -> 
         assert torch.allclose(g, w, rtol=1e-7, atol=1e-10), pname
 
 
-def _neighbour_kl_with_candidates(
-    f: Tensor, probs: list, cand_f: list[list[float]], cand_p: list, d: int, k: int, tau: float
-) -> Tensor:
-    """Mean over the batch's items a of KL(teacher || model) over the other items of the batch and the
-    candidates (earlier items: their features and symbol probabilities), by loops."""
-    b, width = f.shape
-    rows = [[float(v) for v in f[n]] for n in range(b)]
-    kl = f.new_zeros(())
-    for a in range(b):
-        pool = [(rows[n], probs[n]) for n in range(b) if n != a] + list(zip(cand_f, cand_p))
-        norm_a = math.sqrt(sum(v * v for v in rows[a]))
-        cos = [sum(u * v for u, v in zip(rows[a], g)) / (norm_a * math.sqrt(sum(v * v for v in g)))
-               for g, _ in pool]
-        t_log_z = math.log(sum(math.exp(c / tau) for c in cos))
-        score = [sum(q[i][s] * torch.log(probs[a][i][s]) for i in range(d) for s in range(k)) / d
-                 for _, q in pool]
-        m_log_z = torch.log(sum(torch.exp(s) for s in score))
-        for c, s in zip(cos, score):
-            t = c / tau - t_log_z
-            kl = kl + math.exp(t) * (t - (s - m_log_z))
-    return kl / b
-
-
 def test_neighbour_bank_ranks_the_latest_earlier_items_like_a_loop() -> None:
     """With ``neighbour_bank=12`` and batches of 10, the third batch's neighbour term ranks its own other
     items plus the 12 latest earlier items (the last 2 of the first batch and all of the second, with the
@@ -260,7 +249,7 @@ def test_neighbour_bank_ranks_the_latest_earlier_items_like_a_loop() -> None:
     torch.manual_seed(0)
     backbone = DIMConvEncoder(1, 8, y_dim=8, mean=(0.5,), std=(0.25,))
     d, k = 3, 4
-    m = DIMCO(DIMCOEncoder(backbone, "y", 8, d=d, k=k), n_pairs=3, neighbour_weight=1.0,
+    m = DIMCO(DIMCOEncoder(backbone, "y", 8, d=d, k=k), n_pairs=3, reg_weight=0.0, neighbour_weight=1.0,
               neighbour_layer="fc", neighbour_bank=12).double()
     gen = torch.Generator().manual_seed(5)
     xs = [torch.rand(len(LABELS), 1, 8, 8, dtype=torch.float64, generator=gen) for _ in range(3)]
@@ -273,8 +262,16 @@ def test_neighbour_bank_ranks_the_latest_earlier_items_like_a_loop() -> None:
     out = m((xs[2], LABELS))
     f = m.encoder.backbone(xs[2])["fc"].flatten(1).detach()
     probs = _softmax_loops(m.encoder.logits(xs[2]))
-    want = _neighbour_kl_with_candidates(f, probs, seen_f[-12:], seen_p[-12:], d, k, 0.1)
+    want = _neighbour_kl_loops(f, probs, seen_f[-12:], seen_p[-12:], d, k, 0.1)
     assert torch.allclose(out["code/neighbour_kl"].double(), want.detach(), rtol=1e-9, atol=1e-10)
+    # the loss is -I(code; label) + W * neighbour term (no regulariser); the bank is constant, so both
+    # gradients come from the third batch's graph only
+    ref_loss = -_mi_loops(probs, [int(c) for c in LABELS], d, k) + want
+    named = list(m.named_parameters())
+    got = torch.autograd.grad(out["loss"], [p for _, p in named])
+    ref = torch.autograd.grad(ref_loss, [p for _, p in named])
+    for (pname, _), g, w in zip(named, got, ref, strict=True):
+        assert torch.allclose(g, w, rtol=1e-7, atol=1e-10), pname
     assert not torch.allclose(
         out["code/neighbour_kl"].double(),
-        _neighbour_kl_with_candidates(f, probs, seen_f[:12], seen_p[:12], d, k, 0.1).detach(), rtol=1e-6)
+        _neighbour_kl_loops(f, probs, seen_f[:12], seen_p[:12], d, k, 0.1).detach(), rtol=1e-6)

@@ -270,7 +270,7 @@ class DIMCO(MethodBase):
             feature = feats[self.neighbour_layer].flatten(1)
             nb = neighbour_loss(torch.log_softmax(logits, dim=-1), feature, self.neighbour_temperature,
                                 self._bank_f, self._bank_p)
-            self._enqueue(F.normalize(feature.detach(), dim=1), probs.detach().flatten(1))
+            self._enqueue(feature, probs)
             loss = loss + self.neighbour_weight * nb
             out["code/neighbour_kl"] = nb.detach()
         if self.reg_weight > 0 and self.n_pairs > 0 and self.encoder.d >= 2:
@@ -290,11 +290,13 @@ class DIMCO(MethodBase):
         out["loss"] = loss
         return out
 
-    def _enqueue(self, f: Tensor, p: Tensor) -> None:
-        """Put a batch's unit features (B, F) and code probabilities (B, d * k) in the neighbour bank."""
+    def _enqueue(self, feature: Tensor, probs: Tensor) -> None:
+        """Put a batch's features (B, F), as unit vectors, and code probabilities (B, d, k), flattened, in the
+        neighbour bank (nothing to do without one)."""
         m = self.neighbour_bank
         if m == 0 or not self.training:
             return
+        f, p = F.normalize(feature.detach(), dim=1), probs.detach().flatten(1)
         if self._bank_f is None:
             self._bank_f, self._bank_p = f[:0].clone(), p[:0].clone()
         f, p = f[-m:], p[-m:]
