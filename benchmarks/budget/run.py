@@ -23,6 +23,14 @@ from all cells (``--report-only``: only that). Verdicts use the project's claims
 (``infomax.evaluation.claims``: >= 3 seeds a side, a gap beyond two standard errors of the seed-to-seed
 spread); every comparison is equal in wall-clock time, not in steps (the step counts are in the table).
 
+Model selection (``--select``, issue 21's "choose on a validation split carved from train, report test
+once"): the train split loses a fixed-seed 10% (``infomax.data.load_dataset``'s val split, 5,000 CIFAR-10
+items); training and the probes' fit use the rest, the probes score the carved 10%, and the test split is
+never read. ``--set KEY=VALUE`` (repeatable) changes an infomax contender's settings as ``infomax train
+--set`` does and ``--tag NAME`` names the variant (its cells are ``<contender>+<NAME>``); cells go to
+``results-select/`` unless ``--out`` says otherwise. A setting chosen there is then run once on the test
+split by the plain command.
+
 Example (the full table; about 3 x 11 x 2 x (10 + 30) minutes of training plus probes)::
 
     INFOMAX_DATA=... python benchmarks/budget/run.py --datasets cifar10 fashion-mnist --minutes 10 30 \\
@@ -47,10 +55,12 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "dim"))
 import common  # noqa: E402
 
+from infomax.config import parse_set  # noqa: E402
 from infomax.errors import UserError  # noqa: E402
 from infomax.evaluation import claims  # noqa: E402
 
 RESULTS = HERE / "results"
+SELECT = HERE / "results-select"
 INFOMAX = ["dim-l", "dim-l-cross", "amdim", "moco", "cpc", "hybrid", "supervised"]
 PEERS = {"simclr-lightly": "simclr", "byol-lightly": "byol", "mocov2-lightly": "mocov2"}
 DEFAULT = ["random", *INFOMAX, *PEERS]
@@ -79,6 +89,18 @@ def write_json(path: Path, obj: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1))
     os.replace(tmp, path)
+
+
+def select_splits(data: str):
+    """The model-selection splits: train = the official train split less its fixed-seed 10% (the library's
+    val split), val = empty (the probes carve C's split from train, as on the full table), test = that 10%.
+    The official test split is not part of it."""
+    import numpy as np
+
+    from infomax.data.datasets import DataSplits
+
+    s = common.load_splits(data, None, val_fraction=0.1)
+    return DataSplits(s.train, s.train.subset(np.zeros(0, np.int64)), s.val, s.info)
 
 
 def calibrate(splits, threads: int, steps: int = 20, batch: int = 64) -> dict:
@@ -130,9 +152,10 @@ def probe(encoder, psplits) -> dict:
             "knn": round(float(knn["accuracy"]), 4), "probe_s": round(time.monotonic() - t0, 1)}
 
 
-def train_infomax(preset: str, data: str, minutes: float, seed: int, splits, tmp: Path) -> tuple:
+def train_infomax(preset: str, data: str, minutes: float, seed: int, splits, tmp: Path,
+                  overrides: dict | None = None) -> tuple:
     method, metrics = common.train(preset, splits, tmp / f"{preset}-{minutes:g}-{seed}", minutes,
-                                   {"data": data, "seed": seed, "val_fraction": 0.0})
+                                   {"data": data, "seed": seed, "val_fraction": 0.0, **(overrides or {})})
     tr = metrics["train"]
     return encoder_of(method, preset), {"steps": tr["steps"], "train_s": round(tr["elapsed_s"], 1)}
 
@@ -169,6 +192,7 @@ def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tm
 
 def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits, psplits, tmp: Path,
              calib: dict) -> dict:
+    """Train (or build) one contender for one seed, probe it, and return the cell's record."""
     c0 = common.cpu_conditions()
     if contender in UNTRAINED:
         preset = UNTRAINED[contender]
@@ -176,10 +200,13 @@ def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits,
     elif contender in PEERS:
         enc, tr = train_peer(args, contender, data, minutes, seed, splits, tmp)
     else:
-        enc, tr = train_infomax(contender, data, minutes, seed, splits, tmp)
+        enc, tr = train_infomax(contender, data, minutes, seed, splits, tmp, args.overrides)
     res = probe(enc, psplits)
     c1 = common.cpu_conditions()
-    return {"data": data, "minutes": minutes, "contender": contender, "seed": seed, **tr, **res,
+    name = f"{contender}+{args.tag}" if args.tag else contender
+    return {"data": data, "minutes": minutes, "contender": name, "seed": seed, **tr, **res,
+            "scored_on": "val (10% carved from train)" if args.select else "test",
+            "overrides": args.overrides,
             "threads": args.threads, "probe_max_train": args.probe_max_train,
             "probe_max_test": args.probe_max_test, "calibration_ms_per_step": calib["ms_per_step_median"],
             "calibration_time_utc": calib["time_utc"], "load_1m_start": c0["load_1m"],
@@ -299,6 +326,10 @@ def report(out: Path) -> None:
         "probe sizes per cell are in cells/*.json (probe_max_train / probe_max_test; null = full split)",
         f"calibration (bare DIM encoder step, this machine, each session): {len(cal)} records in "
         "calibration.csv",
+        *(["MODEL SELECTION (--select): every accuracy here is on the 10% validation split carved from "
+           "train, the test split never read; variants <contender>+<tag>, their settings in cells/*.json "
+           "(overrides)"]
+          if any(c.get("scored_on", "test") != "test" for c in cells) else []),
         *lines,
     ]
     common.write_table(rows, out / "budget", "Representation quality per CPU budget", notes)
@@ -317,9 +348,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--probe-max-train", type=int, default=None,
                    help="smoke runs only: probe on N train items")
     p.add_argument("--probe-max-test", type=int, default=None, help="smoke runs only: score N test items")
-    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--select", action="store_true",
+                   help="model selection: train on 90%% of train, score on the other 10%%, never read test")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting of the infomax contenders (as infomax train --set); repeatable")
+    p.add_argument("--tag", default=None, help="the variant's name: its cells are <contender>+<tag>")
+    p.add_argument("--out", type=Path, default=None, help="default: results/ (results-select/ with --select)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the cells")
     args = p.parse_args(argv)
+    args.out = args.out or (SELECT if args.select else RESULTS)
+    try:
+        args.overrides = parse_set(args.sets)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.overrides and not args.tag:
+        print("error: --set needs --tag (the variant's cells must not mix with the preset's)",
+              file=sys.stderr)
+        return 2
+    if args.overrides and any(c in PEERS or c in UNTRAINED for c in args.contenders):
+        print("error: --set applies to infomax contenders only", file=sys.stderr)
+        return 2
     unknown = [c for c in args.contenders if c not in KNOWN]
     if unknown:
         print(f"error: unknown contender(s) {', '.join(unknown)}; known: {', '.join(KNOWN)}",
@@ -336,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
         for data in args.datasets:
-            splits = common.load_splits(data, None, val_fraction=0.0)
+            splits = select_splits(data) if args.select else common.load_splits(data, None, val_fraction=0.0)
             psplits = common.eval_splits(splits, args.probe_max_train, None, args.probe_max_test, 0)
             calib = calibrate(splits, args.threads)
             cal_path = args.out / "calibration.csv"

@@ -106,9 +106,64 @@ def test_untrained_baseline_is_its_presets_network(br: ModuleType, monkeypatch: 
     monkeypatch.setattr(br.common, "cpu_conditions", lambda: {"load_1m": 0.0})
     monkeypatch.setattr(br, "probe", lambda enc, ps: probed.append(enc) or
                         {"layer": "x", "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
-    args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None})()
+    args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None, "select": False,
+                             "tag": None, "overrides": {}})()
     cell = br.run_cell(args, "toy", 10.0, contender, 2, None, None, tmp_path,
                        {"ms_per_step_median": 1.0, "time_utc": "t"})
     assert seen == [(preset, 2)] and probed == [f"{preset}-net"]
     assert (cell["contender"], cell["steps"], cell["linear"]) == (contender, 0, 0.5)
     assert contender in br.KNOWN
+
+
+def test_select_splits_score_the_carved_tenth_and_never_the_test_split(br: ModuleType) -> None:
+    import numpy as np
+
+    from infomax.data.datasets import load_dataset
+
+    full = load_dataset("digits", None, 0.0)
+    s = br.select_splits("digits")
+
+    def rows(arrays) -> list[bytes]:  # noqa: ANN001
+        return sorted(im.tobytes() for im in np.asarray(arrays.images))
+
+    # the probes' train and the scored split partition the official train split (10% scored); val is empty
+    assert len(s.val) == 0 and len(s.test) == round(0.1 * len(full.train))
+    assert sorted(rows(s.train) + rows(s.test)) == rows(full.train)
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--set", "lr=2e-3", "--report-only"], "--set needs --tag"),
+    (["--set", "lr", "--tag", "x", "--report-only"], "--set expects key=value"),
+    (["--set", "lr=2e-3", "--tag", "x", "--contenders", "random", "--report-only"],
+     "infomax contenders only"),
+])
+def test_bad_variant_arguments_are_exit_code_2(br: ModuleType, capsys: pytest.CaptureFixture, argv: list[str],
+                                               message: str) -> None:
+    assert br.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_variant_trains_with_its_settings_under_its_own_name(br: ModuleType,
+                                                               monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    seen = []
+
+    class Method:
+        encoder = "net"
+
+    def train(preset, splits, run_dir, minutes, overrides):  # noqa: ANN001, ANN202
+        seen.append((preset, minutes, overrides))
+        return Method(), {"train": {"steps": 7, "elapsed_s": 1.0}}
+
+    monkeypatch.setattr(br.common, "train", train)
+    monkeypatch.setattr(br.common, "cpu_conditions", lambda: {"load_1m": 0.0})
+    monkeypatch.setattr(br, "probe",
+                        lambda enc, ps: {"layer": "fc", "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
+    args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None, "select": True,
+                             "tag": "cos", "overrides": {"lr_schedule": "cosine"}})()
+    cell = br.run_cell(args, "toy", 10.0, "dim-l-cross", 1, None, None, tmp_path,
+                       {"ms_per_step_median": 1.0, "time_utc": "t"})
+    assert seen == [("dim-l-cross", 10.0, {"data": "toy", "seed": 1, "val_fraction": 0.0,
+                                           "lr_schedule": "cosine"})]
+    assert cell["contender"] == "dim-l-cross+cos" and cell["overrides"] == {"lr_schedule": "cosine"}
+    assert cell["scored_on"].startswith("val")
