@@ -43,6 +43,22 @@ def test_encode_dot_scores_equal_naive_loop() -> None:
     torch.testing.assert_close(loc, want)
 
 
+def test_encode_dot_scores_are_float32_products_of_the_embeddings_under_bf16_autocast() -> None:
+    # the embeddings come out of autocast in bfloat16; their dot products are taken in float32
+    torch.manual_seed(0)
+    b, c, s, dy, e = 4, 5, 2, 3, 16
+    head = EncodeDotLocalHead(c, dy, embed_dim=e)
+    y, local = torch.randn(b, dy), torch.randn(b, c, s, s)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        scores = head.scores(y, local)
+        g, loc = head.global_embed(y).detach(), head.local_embed(local).detach()
+    assert g.dtype == loc.dtype == torch.bfloat16 and scores.dtype == torch.float32
+    naive = torch.tensor([[sum(float(g[i, k]) * float(loc[j, k]) for k in range(e)) for j in range(b * s * s)]
+                          for i in range(b)])
+    torch.testing.assert_close(scores, naive, rtol=1e-5, atol=1e-5)
+    assert (scores - (g @ loc.t()).float()).abs().max() > 1e-3  # a bfloat16 product would not match
+
+
 def test_local_embedding_sends_back_a_contiguous_gradient_equal_to_the_plain_one() -> None:
     # the (B*L, C) row view would hand the encoder a channels-last gradient (slow to add to its own)
     torch.manual_seed(0)

@@ -229,6 +229,12 @@ def _chosen(mask: torch.Tensor, n_loc: int) -> list[list[tuple[int, int]]]:
     return [[divmod(int(col), n_loc) for col in row.nonzero()[:, 0]] for row in mask]
 
 
+def _clip(S: list[list[torch.Tensor]], cfg: dict) -> list[list[torch.Tensor]]:
+    """AMDIM's soft clip ``c tanh(s / c)`` of every score (``score_clip`` = c), or S itself."""
+    c = cfg.get("score_clip")
+    return S if c is None else [[c * torch.tanh(s / c) for s in row] for row in S]
+
+
 def _ref_mi_terms(method, cfg: dict, x, y, conv, local, draws: Draws):
     """(loss, {"global"/"local": {bound: value}}) of Y (from x, occluded if asked) vs conv/local maps."""
     alpha, beta = cfg.get("alpha", 0.0), cfg.get("beta", 1.0)
@@ -247,21 +253,21 @@ def _ref_mi_terms(method, cfg: dict, x, y, conv, local, draws: Draws):
     if alpha > 0:
         S = _global_scores(method.global_head, y_mi, conv)
         chosen = _chosen(draws.negatives.pop(0), 1) if k_neg else None
-        mi_g, reps["global"] = _ref_mi(S, bound, chosen)
+        mi_g, reps["global"] = _ref_mi(_clip(S, cfg), bound, chosen)
         loss = loss - alpha * mi_g
     if beta > 0:
         n_loc = local.shape[2] * local.shape[3]
         scores = _dot_scores if cfg.get("local_arch", "dot") == "dot" else _concat_scores
         chosen = _chosen(draws.negatives.pop(0), n_loc) if k_neg else None
         values, rep_list = [], []
-        mi_l, rep = _ref_mi(scores(method.local_head, y_mi, local), bound, chosen)
+        mi_l, rep = _ref_mi(_clip(scores(method.local_head, y_mi, local), cfg), bound, chosen)
         values.append(mi_l)
         rep_list.append(rep)
         for _ in range(cfg.get("n_globals", 0)):  # less-global Y from one random block of the local map
             m = draws.blocks.pop(0)  # (B, 1, S, S) float, 1 inside the block
             y_k = method.encoder.forward_from_local(local * m)["y"]
             chosen = _chosen(draws.negatives.pop(0), n_loc) if k_neg else None
-            mi_k, rep = _ref_mi(scores(method.local_head, y_k, local), bound, chosen)
+            mi_k, rep = _ref_mi(_clip(scores(method.local_head, y_k, local), cfg), bound, chosen)
             values.append(mi_k)
             rep_list.append(rep)
         reps["local"] = {b: sum(r[b] for r in rep_list) / len(rep_list) for b in BOUND_NAMES}
@@ -453,6 +459,10 @@ CASES: dict[str, tuple[dict, int, int]] = {  # name -> (Config overrides, image 
     "dim-g-dv-neg": ({"alpha": 1.0, "beta": 0.0, "bound": "dv", "n_negatives": 2}, 8, 5),
     "dim-l-crop-flip": ({"views": "crop-flip"}, 8, 4),
     "dim-lg-cross": ({"alpha": 0.3, "beta": 1.0, "views": "cross-crop-flip"}, 8, 4),
+    # c = 0.5: the tiny network's scores reach past it, so the clip bends them (at c = 20 it would not)
+    "dim-l-clip": ({"score_clip": 0.5}, 8, 5),
+    "dim-lg-cross-jsd-clip": ({"alpha": 0.3, "beta": 1.0, "views": "cross-crop-flip", "bound": "jsd",
+                               "score_clip": 0.5}, 8, 4),
     "dim-all": (
         {"alpha": 0.5, "beta": 0.2, "gamma": 0.1, "occlude": True, "coord": "both", "n_globals": 1,
          "views": "cross-crop-flip", "bound": "dv"},

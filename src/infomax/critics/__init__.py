@@ -20,7 +20,7 @@ from infomax.critics.concat import ConcatCritic
 from infomax.critics.inner_product import InnerProductCritic
 from infomax.critics.score_map import ScoreMap
 from infomax.critics.separable import SeparableCritic
-from infomax.critics.stabilized import StabilizedScore
+from infomax.critics.stabilized import StabilizedScore, soft_clip
 
 #: name -> critic class.
 CRITICS: dict[str, type[nn.Module]] = {
@@ -39,4 +39,5 @@ __all__ = [
     "ScoreMap",
     "SeparableCritic",
     "StabilizedScore",
+    "soft_clip",
 ]

@@ -12,6 +12,16 @@ from infomax.critics._check import check_pair
 from infomax.errors import UserError
 
 
+def soft_clip(scores: Tensor, clip: float) -> Tensor:
+    """``clip * tanh(scores / clip)``: any shape, values in (-clip, clip), the identity's slope at 0.
+
+    Example:
+        >>> soft_clip(torch.tensor([0.0, 100.0]), 20.0)
+        tensor([ 0., 20.])
+    """
+    return clip * torch.tanh(scores / clip)
+
+
 class StabilizedScore(nn.Module):
     """``raw = x y^T / sqrt(D)``; scores ``c * tanh(raw / c)`` in (-c, c); regularizer
     ``l2_weight * mean(raw^2)``.
@@ -46,7 +56,7 @@ class StabilizedScore(nn.Module):
         check_pair(x, y, self.dim, self.dim)
         raw = x @ y.T / math.sqrt(self.dim)  # (N, M)
         penalty = self.l2_weight * raw.pow(2).mean()
-        scores = raw if self.clip is None else self.clip * torch.tanh(raw / self.clip)
+        scores = raw if self.clip is None else soft_clip(raw, self.clip)
         return scores, penalty
 
     def forward(self, x: Tensor, y: Tensor) -> Tensor:

@@ -49,6 +49,7 @@ from torch import Tensor, nn
 
 from infomax.bounds import dv, infonce, jsd
 from infomax.config import MethodConfig, Preset, choice
+from infomax.critics.stabilized import soft_clip
 from infomax.data.views import Compose, RandomCrop, RandomHorizontalFlip, TwoViews, amdim_augment
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.engine.distributed import (
@@ -141,6 +142,11 @@ class Config(MethodConfig):
             (see :func:`build_views`; the cross views cost two encoder passes per image).
         gather_negatives: Under multi-process (DDP) training, score each process's rows against the
             features of every process's images (the full batch's negatives); a no-op in one process.
+        score_clip: Soft-clip every score s to ``c * tanh(s / c)`` before the bounds (AMDIM's stabilised
+            critic, Bachman et al. 2019, section 3.3, without its L2 penalty; None: raw scores). Under
+            ``precision=bf16-mixed`` the unclipped cross-view objective blew up on one CIFAR-10 seed
+            (BENCHMARKS.md, "CPU execution modes") and drifted on the same seed with float32 scores
+            alone; with c = 20 it trained.
     """
 
     alpha: float = 0.0
@@ -163,6 +169,7 @@ class Config(MethodConfig):
     block_size: int = 0
     views: str = choice("none", VIEWS)
     gather_negatives: bool = True
+    score_clip: float | None = None
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -184,6 +191,8 @@ class Config(MethodConfig):
             raise UserError("n_globals > 0 needs the local objective (beta > 0)")
         if not 0.0 <= self.occlude_max_fraction <= 1.0:
             raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
+        if self.score_clip is not None and not self.score_clip > 0:
+            raise UserError(f"score_clip must be > 0 (or none for raw scores), got {self.score_clip}")
 
 
 def restrict_negative_images(
@@ -298,6 +307,7 @@ class DIM(MethodBase):
         block_size: int = 0,
         views: nn.Module | None = None,
         gather_negatives: bool = True,
+        score_clip: float | None = None,
     ) -> None:
         super().__init__()
         self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
@@ -309,6 +319,7 @@ class DIM(MethodBase):
         self.n_negatives = n_negatives
         self.negative_images = negative_images
         self.gather_negatives = gather_negatives
+        self.score_clip = score_clip
         self.coord_weight = float(coord_weight)
         self.n_globals = n_globals
         self.block_size = block_size or max(1, s // 2)
@@ -381,6 +392,8 @@ class DIM(MethodBase):
         (B, W * B * L) against every process's candidates (L = 1: global), and ``pos_mask`` is replaced by
         the positives of those rows (see the class docstring).
         """
+        if self.score_clip is not None:
+            scores = soft_clip(scores, self.score_clip)
         fn = self.bound
         world = gather_world(self.gather_negatives)
         if world == 1:
@@ -548,6 +561,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         block_size=cfg.block_size,
         views=build_views(cfg.views, info.image_size),
         gather_negatives=cfg.gather_negatives,
+        score_clip=cfg.score_clip,
     )
 
 

@@ -217,4 +217,9 @@ class EncodeDotLocalHead(nn.Module):
         """
         if local_emb is None:
             local_emb = self.embed_local(local)
-        return self.global_embed(y) @ local_emb.t()  # (B, B*L)
+        g = self.global_embed(y)  # (B, E)
+        # the scores in float32 even under bf16 autocast: a bfloat16 score (8 bits of mantissa) is off by
+        # ~0.1 at 30, which the bound's log-sum-exp over B * L candidates turns into noisy gradients
+        dt = torch.promote_types(torch.promote_types(g.dtype, local_emb.dtype), torch.float32)
+        with torch.autocast(device_type=g.device.type, enabled=False):
+            return g.to(dt) @ local_emb.to(dt).t()  # (B, B*L)
