@@ -540,3 +540,18 @@ def test_a_resumed_run_keeps_the_early_loss_scale(toy, tmp_path, monkeypatch):
     # were the scale not restored, steps 13-22 would only be measuring it and nothing would stop
     with pytest.raises(TrainingDiverged, match="epoch 3, step 14"):
         _train(toy, run, _cfg(max_epochs=3), resume=True)
+
+
+@pytest.mark.parametrize(("precision", "accelerator", "native", "noted"), [
+    ("bf16-mixed", "cpu", False, True),
+    ("bf16-mixed", "cpu", True, False),
+    ("32-true", "cpu", False, False),
+    ("bf16-mixed", "gpu", False, False),
+])
+def test_bf16_on_a_cpu_without_native_bfloat16_is_noted(precision, accelerator, native, noted):
+    from infomax.engine.fit import bf16_note
+
+    note = bf16_note(TrainConfig(precision=precision, accelerator=accelerator), native=native)
+    assert (note is not None) == noted
+    if noted:
+        assert "without native bfloat16" in note

@@ -16,8 +16,8 @@ def soft_clip(scores: Tensor, clip: float) -> Tensor:
     """``clip * tanh(scores / clip)``: any shape, values in (-clip, clip), the identity's slope at 0.
 
     Example:
-        >>> soft_clip(torch.tensor([0.0, 100.0]), 20.0)
-        tensor([ 0., 20.])
+        >>> soft_clip(torch.tensor([0.0, 10.0, 1000.0]), 20.0)
+        tensor([ 0.0000,  9.2423, 20.0000])
     """
     return clip * torch.tanh(scores / clip)
 

@@ -36,6 +36,7 @@ import json
 import logging
 import shutil
 import signal
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -244,6 +245,9 @@ def fit(
     # 0. Checks before anything is written.
     check_settings(method_name, method_cfg, train_cfg)
     check_data(splits, train_cfg, _holdout(method_cfg))
+    note = bf16_note(train_cfg)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     if train_cfg.threads is not None:
         torch.set_num_threads(train_cfg.threads)
     run_dir = Path(run_dir)
@@ -421,6 +425,25 @@ def _trainer(cfg: TrainConfig, run_dir: Path, start_epoch: int, progress: bool, 
         num_sanity_val_steps=0, limit_val_batches=0, use_distributed_sampler=False, log_every_n_steps=1,
         default_root_dir=str(run_dir),
     )
+
+
+def bf16_note(cfg: TrainConfig, native: bool | None = None) -> str | None:
+    """A warning when ``bf16-mixed`` runs on a CPU without native bfloat16 arithmetic (AVX-512 BF16 or
+    AMX; ``native`` None = ask oneDNN): there autocast emulates it, and the step is slower than float32's
+    instead of 1.6-1.9x faster (BENCHMARKS.md, "CPU execution modes").
+
+    Example:
+        >>> bf16_note(TrainConfig(precision="bf16-mixed"), native=False)[:40]
+        'precision bf16-mixed on a CPU without na'
+    """
+    if cfg.precision != "bf16-mixed" or cfg.accelerator != "cpu":
+        return None
+    if native is None:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if native:
+        return None
+    return ("precision bf16-mixed on a CPU without native bfloat16 (AVX-512 BF16 / AMX): expect slower "
+            "steps than float32, not faster")
 
 
 def _fit_trainer(trainer: Any, module: InfomaxModule) -> None:
