@@ -29,7 +29,7 @@ def test_module_examples_run(name: str) -> None:
 
 #: Benchmark scripts with docstring examples (``lightly_peers.py`` is left out: it imports lightly, which
 #: lives in its own environment). A script's folder goes on ``sys.path`` as when it is run.
-BENCHMARK_SCRIPTS = ["budget/run.py", "dim/budget_probe.py", "dim/budget_table.py",
+BENCHMARK_SCRIPTS = ["budget/run.py", "dim/budget_probe.py", "dim/budget_table.py", "dim/loss_curves.py",
                      "dimco/validation.py"]
 
 
