@@ -86,7 +86,9 @@ class TrainConfig:
     autocast) and ``channels_last`` (weights and batches in NHWC memory layout, for the convolutions) made
     a training step 1.5-2.4x faster on a CPU with AVX-512 BF16 (``benchmarks/dim/cpu_kernels.py``); the
     numbers change in their last bits (bf16: rounding), so a run keeps the setting it started with. bf16
-    is not yet safe: one of three ``dim-l-cross`` CIFAR-10 seeds diverged under it (BENCHMARKS.md).
+    is not yet safe: one of three ``dim-l-cross`` CIFAR-10 seeds diverged under it; with DIM's
+    ``score_clip=20`` the same seed trains (one seed, BENCHMARKS.md "CPU execution modes"). On a CPU without
+    native bfloat16 the engine notes that bf16 will be slower, not faster.
 
     ``sampler``: the training batches: ``random`` (default; shuffled, see
     ``infomax.engine.sampler.EpochBatchSampler``) or ``balanced``: ``batch_classes`` (P) classes x
