@@ -555,3 +555,16 @@ def test_bf16_on_a_cpu_without_native_bfloat16_is_noted(precision, accelerator, 
     assert (note is not None) == noted
     if noted:
         assert "without native bfloat16" in note
+
+
+def test_resume_of_a_run_written_before_a_method_setting_existed(toy, tmp_path):
+    """An older config.json lacks a method setting added since (as DIM's score_clip): it ran with the
+    default, so the run resumes; asking for another value is still a change of settings."""
+    run = tmp_path / "run"
+    _train(toy, run, _cfg(max_epochs=1))
+    cfg = json.loads((run / "config.json").read_text())
+    del cfg["method_config"]["noise"]
+    (run / "config.json").write_text(json.dumps(cfg))
+    assert _train(toy, run, _cfg(max_epochs=2), resume=True)["train"]["epochs_completed"] == 2
+    with pytest.raises(UserError, match="method settings differ"):
+        _train(toy, run, _cfg(max_epochs=3), resume=True, method_cfg=toy.Config(noise=0.3))

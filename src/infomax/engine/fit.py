@@ -259,7 +259,8 @@ def fit(
     start = None
     if resume:
         check_run_dir(run_dir)
-        _check_same_run(read_json(run_dir / CONFIG), config, run_dir)
+        _check_same_run(read_json(run_dir / CONFIG), config, run_dir,
+                        dataclasses.asdict(type(method_cfg)()))
         if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
             start = load_checkpoint(ckpt_path)
             load_method_state(method, start, ckpt_path)
@@ -316,11 +317,17 @@ def fit(
 
 
 # --- the steps' details --------------------------------------------------------------------------------
-def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path) -> None:
-    """A resumed run must keep its method, method settings, data and engine settings (except the limits)."""
+def _check_same_run(old: dict[str, Any], new: dict[str, Any], run_dir: Path,
+                    method_defaults: dict[str, Any] | None = None) -> None:
+    """A resumed run must keep its method, method settings, data and engine settings (except the limits).
+
+    A setting missing from an older run's ``config.json`` (added to the library since) ran with its
+    default: ``method_defaults`` (the method's ``Config()`` as a dict) fills those in before comparing.
+    """
     if old.get("method") != new["method"]:
         raise UserError(f"{run_dir} is a run of method {old.get('method')!r}, not {new['method']!r}")
-    if json.loads(json.dumps(old.get("method_config"))) != json.loads(json.dumps(new["method_config"])):
+    old_method = {**(method_defaults or {}), **(old.get("method_config") or {})}
+    if json.loads(json.dumps(old_method)) != json.loads(json.dumps(new["method_config"])):
         raise UserError(f"the method settings differ from those of the run in {run_dir}; "
                         "a resumed run keeps its settings")
     old_train, new_train = old.get("train", {}), json.loads(json.dumps(new["train"]))
