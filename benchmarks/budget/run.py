@@ -401,7 +401,8 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"skip {contender}: no --lightly-python", file=sys.stderr)
                         continue
                     for seed in args.seeds:
-                        path = cell_path(args.out, data, minutes, contender, seed)
+                        name = f"{contender}+{args.tag}" if args.tag else contender
+                        path = cell_path(args.out, data, minutes, name, seed)
                         if path.exists():
                             continue  # resumable: done in an earlier invocation
                         try:

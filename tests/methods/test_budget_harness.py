@@ -167,3 +167,26 @@ def test_a_variant_trains_with_its_settings_under_its_own_name(br: ModuleType,
                                            "lr_schedule": "cosine"})]
     assert cell["contender"] == "dim-l-cross+cos" and cell["overrides"] == {"lr_schedule": "cosine"}
     assert cell["scored_on"].startswith("val")
+
+
+def test_a_variant_is_not_skipped_for_its_presets_cell_and_lands_in_its_own(
+        br: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cells(tmp_path, br, "toy", 1.0, "dim-l-cross", [0.7])  # the plain preset's seed-0 cell exists
+    ran = []
+
+    def run_cell(args, data, minutes, contender, seed, *rest):  # noqa: ANN001, ANN002, ANN202
+        ran.append((contender, seed, args.overrides))
+        return {"data": data, "minutes": minutes, "contender": f"{contender}+{args.tag}", "seed": seed,
+                "linear": 0.75, "knn": 0.7, "steps": 9, "layer": "fc"}
+
+    monkeypatch.setattr(br, "select_splits", lambda data: "splits")
+    monkeypatch.setattr(br.common, "eval_splits", lambda *a: "psplits")
+    monkeypatch.setattr(br, "calibrate", lambda splits, threads: {"ms_per_step_median": 1.0, "time_utc": "t"})
+    monkeypatch.setattr(br, "run_cell", run_cell)
+    argv = ["--select", "--datasets", "toy", "--minutes", "1", "--contenders", "dim-l-cross", "--seeds", "0",
+            "--threads", "1", "--set", "lr=2e-3", "--tag", "v", "--out", str(tmp_path)]
+    assert br.main(argv) == 0
+    assert ran == [("dim-l-cross", 0, {"lr": "2e-3"})]
+    assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross+v", 0).read_text())["linear"] == 0.75
+    assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross", 0).read_text())["linear"] == 0.7
+    assert br.main(argv) == 0 and len(ran) == 1  # and resumes: the variant's own cell is now there
