@@ -83,6 +83,16 @@ def cell_path(out: Path, data: str, minutes: float, contender: str, seed: int) -
     return out / "cells" / data / f"{minutes:g}min" / contender / f"seed{seed}.json"
 
 
+def cell_name(contender: str, tag: str | None) -> str:
+    """A cell's contender name: the preset's, or ``<preset>+<tag>`` for a ``--set`` variant.
+
+    Example:
+        >>> cell_name("dim-l-cross", "bf16"), cell_name("moco", None)
+        ('dim-l-cross+bf16', 'moco')
+    """
+    return f"{contender}+{tag}" if tag else contender
+
+
 def write_json(path: Path, obj: dict) -> None:
     """Atomic: a temporary file in the same folder, then rename (a killed run leaves no half cell)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -203,8 +213,8 @@ def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits,
         enc, tr = train_infomax(contender, data, minutes, seed, splits, tmp, args.overrides)
     res = probe(enc, psplits)
     c1 = common.cpu_conditions()
-    name = f"{contender}+{args.tag}" if args.tag else contender
-    return {"data": data, "minutes": minutes, "contender": name, "seed": seed, **tr, **res,
+    return {"data": data, "minutes": minutes, "contender": cell_name(contender, args.tag), "seed": seed,
+            **tr, **res,
             "scored_on": "val (10% carved from train)" if args.select else "test",
             "overrides": args.overrides,
             "threads": args.threads, "probe_max_train": args.probe_max_train,
@@ -401,8 +411,7 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"skip {contender}: no --lightly-python", file=sys.stderr)
                         continue
                     for seed in args.seeds:
-                        name = f"{contender}+{args.tag}" if args.tag else contender
-                        path = cell_path(args.out, data, minutes, name, seed)
+                        path = cell_path(args.out, data, minutes, cell_name(contender, args.tag), seed)
                         if path.exists():
                             continue  # resumable: done in an earlier invocation
                         try:

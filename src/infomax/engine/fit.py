@@ -446,7 +446,10 @@ def bf16_note(cfg: TrainConfig, native: bool | None = None) -> str | None:
     if cfg.precision != "bf16-mixed" or cfg.accelerator != "cpu":
         return None
     if native is None:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        try:  # a private oneDNN query: where a torch build lacks it, say nothing
+            native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):
+            return None
     if native:
         return None
     return ("precision bf16-mixed on a CPU without native bfloat16 (AVX-512 BF16 / AMX): expect slower "
