@@ -146,7 +146,9 @@ class Config(MethodConfig):
             critic, Bachman et al. 2019, section 3.3, without its L2 penalty; None: raw scores). Under
             ``precision=bf16-mixed`` the unclipped cross-view objective blew up on one CIFAR-10 seed
             (BENCHMARKS.md, "CPU execution modes") and drifted on the same seed with float32 scores
-            alone; with c = 20 it trained.
+            alone; with c = 20 it trained. The clip reads the raw scores (AMDIM first divides by
+            sqrt(D)): with ``embed_dim=512`` they start far beyond 20, tanh is flat, and training never
+            started (loss 0 for 1,750 steps).
     """
 
     alpha: float = 0.0
