@@ -230,9 +230,10 @@ def _chosen(mask: torch.Tensor, n_loc: int) -> list[list[tuple[int, int]]]:
 
 
 def _clip(S: list[list[torch.Tensor]], cfg: dict) -> list[list[torch.Tensor]]:
-    """AMDIM's soft clip ``c tanh(s / c)`` of every score (``score_clip`` = c), or S itself."""
-    c = cfg.get("score_clip")
-    return S if c is None else [[c * torch.tanh(s / c) for s in row] for row in S]
+    """Every score s times ``score_scale`` (a, default 1), then AMDIM's soft clip ``c tanh(a s / c)``
+    (``score_clip`` = c; none: ``a s``)."""
+    a, c = cfg.get("score_scale", 1.0), cfg.get("score_clip")
+    return [[a * s if c is None else c * torch.tanh(a * s / c) for s in row] for row in S]
 
 
 def _ref_mi_terms(method, cfg: dict, x, y, conv, local, draws: Draws):
@@ -463,6 +464,9 @@ CASES: dict[str, tuple[dict, int, int]] = {  # name -> (Config overrides, image 
     "dim-l-clip": ({"score_clip": 0.5}, 8, 5),
     "dim-lg-cross-jsd-clip": ({"alpha": 0.3, "beta": 1.0, "views": "cross-crop-flip", "bound": "jsd",
                                "score_clip": 0.5}, 8, 4),
+    # AMDIM's order: scale, then clip (a clip of 0.5 bends a * s only where the scale leaves it large)
+    "dim-l-scale": ({"score_scale": 0.3}, 8, 5),
+    "dim-l-scale-clip": ({"score_scale": 2.0, "score_clip": 0.5}, 8, 5),
     "dim-all": (
         {"alpha": 0.5, "beta": 0.2, "gamma": 0.1, "occlude": True, "coord": "both", "n_globals": 1,
          "views": "cross-crop-flip", "bound": "dv"},

@@ -148,7 +148,9 @@ class Config(MethodConfig):
             (BENCHMARKS.md, "CPU execution modes") and drifted on the same seed with float32 scores
             alone; with c = 20 it trained. The clip reads the raw scores (AMDIM first divides by
             sqrt(D)): with ``embed_dim=512`` they start far beyond 20, tanh is flat, and training never
-            started (loss 0 for 1,750 steps).
+            started (loss 0 for 1,750 steps); ``score_scale`` is that division.
+        score_scale: Multiply every score by this before the clip and the bounds (AMDIM's 1 / sqrt(D) for
+            the dot-product critic, D = ``embed_dim``: 0.0884 at 128, 0.0442 at 512; 1.0: raw scores).
     """
 
     alpha: float = 0.0
@@ -172,6 +174,7 @@ class Config(MethodConfig):
     views: str = choice("none", VIEWS)
     gather_negatives: bool = True
     score_clip: float | None = None
+    score_scale: float = 1.0
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -195,6 +198,8 @@ class Config(MethodConfig):
             raise UserError(f"occlude_max_fraction must be in [0, 1], got {self.occlude_max_fraction}")
         if self.score_clip is not None and not self.score_clip > 0:
             raise UserError(f"score_clip must be > 0 (or none for raw scores), got {self.score_clip}")
+        if not self.score_scale > 0:
+            raise UserError(f"score_scale must be > 0, got {self.score_scale}")
 
 
 def restrict_negative_images(
@@ -310,6 +315,7 @@ class DIM(MethodBase):
         views: nn.Module | None = None,
         gather_negatives: bool = True,
         score_clip: float | None = None,
+        score_scale: float = 1.0,
     ) -> None:
         super().__init__()
         self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
@@ -322,6 +328,7 @@ class DIM(MethodBase):
         self.negative_images = negative_images
         self.gather_negatives = gather_negatives
         self.score_clip = score_clip
+        self.score_scale = float(score_scale)
         self.coord_weight = float(coord_weight)
         self.n_globals = n_globals
         self.block_size = block_size or max(1, s // 2)
@@ -394,6 +401,8 @@ class DIM(MethodBase):
         (B, W * B * L) against every process's candidates (L = 1: global), and ``pos_mask`` is replaced by
         the positives of those rows (see the class docstring).
         """
+        if self.score_scale != 1.0:
+            scores = scores * self.score_scale
         if self.score_clip is not None:
             scores = soft_clip(scores, self.score_clip)
         fn = self.bound
@@ -564,6 +573,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         views=build_views(cfg.views, info.image_size),
         gather_negatives=cfg.gather_negatives,
         score_clip=cfg.score_clip,
+        score_scale=cfg.score_scale,
     )
 
 
