@@ -5,7 +5,9 @@ training seed each) and probe every encoder the same way: ``PROTOCOLS["linear"]`
 standardized features, C chosen on 10% carved from train, refit, test accuracy) and ``PROTOCOLS["knn"]``
 (weighted cosine kNN, k 20), on the full official train / test splits unless ``--probe-max-*`` says
 otherwise (smoke runs only). The layer is ``fc`` where the encoder has it (the DIM encoder, which the
-peers share), else the encoder's output layer (AMDIM, CPC).
+peers share), else the encoder's output layer (AMDIM, CPC). ``--layers fc conv`` probes each trained encoder
+on each layer listed (one training, one cell per layer; a layer other than ``fc`` names its cells
+``<contender>@<layer>``; an encoder without the layer is probed on its output layer, as for ``fc``).
 
 Contenders (``--contenders``): infomax presets trained by the library's engine with ``max_minutes``
 (``dim-l``, ``dim-l-cross``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and betas (0.8, 0.999),
@@ -69,6 +71,8 @@ DEFAULT = ["random", *INFOMAX, *PEERS]
 #: whether CPC's and the hybrid's training helps their own network, whose layer the probes read.
 UNTRAINED = {"random": "dim-l-noprior", "random-cpc": "cpc", "random-hybrid": "hybrid"}
 KNOWN = [*DEFAULT, *(u for u in UNTRAINED if u not in DEFAULT)]
+#: Layers ``--layers`` takes: the DIM encoder's, which every row but AMDIM and CPC shares.
+PROBE_LAYERS = ("conv", "fc", "y")
 #: The contender listed first in the verdict lines (then the best of each cell, then the rest).
 REFERENCE = "dim-l-cross"
 
@@ -83,14 +87,16 @@ def cell_path(out: Path, data: str, minutes: float, contender: str, seed: int) -
     return out / "cells" / data / f"{minutes:g}min" / contender / f"seed{seed}.json"
 
 
-def cell_name(contender: str, tag: str | None) -> str:
-    """A cell's contender name: the preset's, or ``<preset>+<tag>`` for a ``--set`` variant.
+def cell_name(contender: str, tag: str | None, layer: str = "fc") -> str:
+    """A cell's contender name: the preset's, ``<preset>+<tag>`` for a ``--set`` variant, and ``@<layer>``
+    after it when the probes read a layer other than ``fc``.
 
     Example:
-        >>> cell_name("dim-l-cross", "bf16"), cell_name("moco", None)
-        ('dim-l-cross+bf16', 'moco')
+        >>> cell_name("dim-l-cross", "bf16"), cell_name("moco", None), cell_name("dim-l", "b", "conv")
+        ('dim-l-cross+bf16', 'moco', 'dim-l+b@conv')
     """
-    return f"{contender}+{tag}" if tag else contender
+    name = f"{contender}+{tag}" if tag else contender
+    return name if layer == "fc" else f"{name}@{layer}"
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -139,22 +145,22 @@ def calibrate(splits, threads: int, steps: int = 20, batch: int = 64) -> dict:
             "ms_per_step_median": round(1e3 * statistics.median(times), 2), "load_1m": c["load_1m"]}
 
 
-def _layer(encoder, splits) -> str | None:
+def _layer(encoder, layer: str) -> str | None:
     from infomax.errors import UserError
     from infomax.evaluation.features import check_layer
 
     try:
-        return check_layer(encoder, "fc")
+        return check_layer(encoder, layer)
     except UserError:
         return None  # the encoder's output layer
 
 
-def probe(encoder, psplits) -> dict:
-    """Linear and kNN test accuracy on the encoder's ``fc`` (or output) layer."""
+def probe(encoder, psplits, layer: str = "fc") -> dict:
+    """Linear and kNN test accuracy on the encoder's ``layer`` (or output layer where it has none)."""
     from infomax.evaluation import PROTOCOLS
 
     encoder.eval()
-    layer = _layer(encoder, psplits)
+    layer = _layer(encoder, layer)
     t0 = time.monotonic()
     lin = PROTOCOLS["linear"](encoder, psplits, layer)
     knn = PROTOCOLS["knn"](encoder, psplits, layer)
@@ -201,8 +207,9 @@ def train_peer(args, peer: str, data: str, minutes: float, seed: int, splits, tm
 
 
 def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits, psplits, tmp: Path,
-             calib: dict) -> dict:
-    """Train (or build) one contender for one seed, probe it, and return the cell's record."""
+             calib: dict, layers: list[str]) -> dict[str, dict]:
+    """Train (or build) one contender for one seed, probe it on each of ``layers``, and return
+    ``{layer: the cell's record}``."""
     c0 = common.cpu_conditions()
     if contender in UNTRAINED:
         preset = UNTRAINED[contender]
@@ -211,10 +218,18 @@ def run_cell(args, data: str, minutes: float, contender: str, seed: int, splits,
         enc, tr = train_peer(args, contender, data, minutes, seed, splits, tmp)
     else:
         enc, tr = train_infomax(contender, data, minutes, seed, splits, tmp, args.overrides)
-    res = probe(enc, psplits)
-    c1 = common.cpu_conditions()
-    return {"data": data, "minutes": minutes, "contender": cell_name(contender, args.tag), "seed": seed,
-            **tr, **res,
+    cells = {}
+    for layer in layers:
+        res = probe(enc, psplits, layer)
+        c1 = common.cpu_conditions()
+        cells[layer] = _record(args, data, minutes, cell_name(contender, args.tag, layer), seed, tr, res,
+                               calib, c0, c1)
+    return cells
+
+
+def _record(args, data: str, minutes: float, name: str, seed: int, tr: dict, res: dict, calib: dict,
+            c0: dict, c1: dict) -> dict:
+    return {"data": data, "minutes": minutes, "contender": name, "seed": seed, **tr, **res,
             "scored_on": "val (10% carved from train)" if args.select else "test",
             "overrides": args.overrides,
             "threads": args.threads, "probe_max_train": args.probe_max_train,
@@ -363,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="a setting of the infomax contenders (as infomax train --set); repeatable")
     p.add_argument("--tag", default=None, help="the variant's name: its cells are <contender>+<tag>")
+    p.add_argument("--layers", nargs="+", default=["fc"],
+                   help="probe each trained encoder on these layers (cells <contender>@<layer> but fc)")
     p.add_argument("--out", type=Path, default=None, help="default: results/ (results-select/ with --select)")
     p.add_argument("--report-only", action="store_true", help="rewrite the table and plot from the cells")
     args = p.parse_args(argv)
@@ -378,6 +395,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.overrides and any(c in PEERS or c in UNTRAINED for c in args.contenders):
         print("error: --set applies to infomax contenders only", file=sys.stderr)
+        return 2
+    bad = [layer for layer in args.layers if layer not in PROBE_LAYERS]
+    if bad:
+        print(f"error: unknown layer(s) {', '.join(bad)}; --layers takes {', '.join(PROBE_LAYERS)} (the DIM "
+              "encoder's; an encoder without one is probed on its output layer)", file=sys.stderr)
         return 2
     unknown = [c for c in args.contenders if c not in KNOWN]
     if unknown:
@@ -411,17 +433,22 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"skip {contender}: no --lightly-python", file=sys.stderr)
                         continue
                     for seed in args.seeds:
-                        path = cell_path(args.out, data, minutes, cell_name(contender, args.tag), seed)
-                        if path.exists():
+                        paths = {layer: cell_path(args.out, data, minutes,
+                                                  cell_name(contender, args.tag, layer), seed)
+                                 for layer in args.layers}
+                        missing = [layer for layer, path in paths.items() if not path.exists()]
+                        if not missing:
                             continue  # resumable: done in an earlier invocation
                         try:
-                            cell = run_cell(args, data, minutes, contender, seed, splits, psplits, tmp, calib)
+                            cells = run_cell(args, data, minutes, contender, seed, splits, psplits, tmp,
+                                             calib, missing)
                         except (RuntimeError, UserError) as e:  # e.g. AMDIM needs 32x32 inputs
                             print(f"error: {data} {minutes:g} min {contender} seed {seed}: {e}",
                                   file=sys.stderr)
                             continue
-                        write_json(path, cell)
-                        print(json.dumps(cell), flush=True)
+                        for layer, cell in cells.items():
+                            write_json(paths[layer], cell)
+                            print(json.dumps(cell), flush=True)
     report(args.out)
     return 0
 

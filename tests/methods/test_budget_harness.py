@@ -104,12 +104,12 @@ def test_untrained_baseline_is_its_presets_network(br: ModuleType, monkeypatch: 
 
     monkeypatch.setattr(br.common, "untrained", lambda p, splits, seed: seen.append((p, seed)) or Method())
     monkeypatch.setattr(br.common, "cpu_conditions", lambda: {"load_1m": 0.0})
-    monkeypatch.setattr(br, "probe", lambda enc, ps: probed.append(enc) or
+    monkeypatch.setattr(br, "probe", lambda enc, ps, layer: probed.append(enc) or
                         {"layer": "x", "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
     args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None, "select": False,
                              "tag": None, "overrides": {}})()
     cell = br.run_cell(args, "toy", 10.0, contender, 2, None, None, tmp_path,
-                       {"ms_per_step_median": 1.0, "time_utc": "t"})
+                       {"ms_per_step_median": 1.0, "time_utc": "t"}, ["fc"])["fc"]
     assert seen == [(preset, 2)] and probed == [f"{preset}-net"]
     assert (cell["contender"], cell["steps"], cell["linear"]) == (contender, 0, 0.5)
     assert contender in br.KNOWN
@@ -136,6 +136,7 @@ def test_select_splits_score_the_carved_tenth_and_never_the_test_split(br: Modul
     (["--set", "lr", "--tag", "x", "--report-only"], "--set expects key=value"),
     (["--set", "lr=2e-3", "--tag", "x", "--contenders", "random", "--report-only"],
      "infomax contenders only"),
+    (["--layers", "fc", "cnov", "--report-only"], "unknown layer(s) cnov"),
 ])
 def test_bad_variant_arguments_are_exit_code_2(br: ModuleType, capsys: pytest.CaptureFixture, argv: list[str],
                                                message: str) -> None:
@@ -158,11 +159,15 @@ def test_a_variant_trains_with_its_settings_under_its_own_name(br: ModuleType,
     monkeypatch.setattr(br.common, "train", train)
     monkeypatch.setattr(br.common, "cpu_conditions", lambda: {"load_1m": 0.0})
     monkeypatch.setattr(br, "probe",
-                        lambda enc, ps: {"layer": "fc", "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
+                        lambda enc, ps, layer: {"layer": layer, "linear": 0.5, "knn": 0.4, "probe_s": 1.0})
     args = type("Args", (), {"threads": 1, "probe_max_train": None, "probe_max_test": None, "select": True,
                              "tag": "cos", "overrides": {"lr_schedule": "cosine"}})()
-    cell = br.run_cell(args, "toy", 10.0, "dim-l-cross", 1, None, None, tmp_path,
-                       {"ms_per_step_median": 1.0, "time_utc": "t"})
+    cells = br.run_cell(args, "toy", 10.0, "dim-l-cross", 1, None, None, tmp_path,
+                        {"ms_per_step_median": 1.0, "time_utc": "t"}, ["fc", "conv"])
+    assert len(seen) == 1 and [c["contender"] for c in cells.values()] == ["dim-l-cross+cos",
+                                                                            "dim-l-cross+cos@conv"]
+    assert cells["conv"]["layer"] == "conv"  # one training, probed on each layer
+    cell = cells["fc"]
     assert seen == [("dim-l-cross", 10.0, {"data": "toy", "seed": 1, "val_fraction": 0.0,
                                            "lr_schedule": "cosine"})]
     assert cell["contender"] == "dim-l-cross+cos" and cell["overrides"] == {"lr_schedule": "cosine"}
@@ -176,8 +181,9 @@ def test_a_variant_is_not_skipped_for_its_presets_cell_and_lands_in_its_own(
 
     def run_cell(args, data, minutes, contender, seed, *rest):  # noqa: ANN001, ANN002, ANN202
         ran.append((contender, seed, args.overrides))
-        return {"data": data, "minutes": minutes, "contender": f"{contender}+{args.tag}", "seed": seed,
-                "linear": 0.75, "knn": 0.7, "steps": 9, "layer": "fc"}
+        return {layer: {"data": data, "minutes": minutes, "contender": br.cell_name(contender, args.tag, layer),
+                        "seed": seed, "linear": 0.75, "knn": 0.7, "steps": 9, "layer": layer}
+                for layer in rest[-1]}
 
     monkeypatch.setattr(br, "select_splits", lambda data: "splits")
     monkeypatch.setattr(br.common, "eval_splits", lambda *a: "psplits")
@@ -190,3 +196,27 @@ def test_a_variant_is_not_skipped_for_its_presets_cell_and_lands_in_its_own(
     assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross+v", 0).read_text())["linear"] == 0.75
     assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross", 0).read_text())["linear"] == 0.7
     assert br.main(argv) == 0 and len(ran) == 1  # and resumes: the variant's own cell is now there
+
+
+def test_a_new_layer_probes_only_the_missing_cells_and_then_resumes(
+        br: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _cells(tmp_path, br, "toy", 1.0, "dim-l-cross", [0.7])  # the fc cell of seed 0 exists
+    asked = []
+
+    def run_cell(args, data, minutes, contender, seed, *rest):  # noqa: ANN001, ANN002, ANN202
+        asked.append(list(rest[-1]))
+        return {layer: {"data": data, "minutes": minutes, "contender": br.cell_name(contender, None, layer),
+                        "seed": seed, "linear": 0.8, "knn": 0.7, "steps": 9, "layer": layer}
+                for layer in rest[-1]}
+
+    monkeypatch.setattr(br.common, "load_splits", lambda *a, **k: "splits")
+    monkeypatch.setattr(br.common, "eval_splits", lambda *a: "psplits")
+    monkeypatch.setattr(br, "calibrate", lambda splits, threads: {"ms_per_step_median": 1.0, "time_utc": "t"})
+    monkeypatch.setattr(br, "run_cell", run_cell)
+    argv = ["--datasets", "toy", "--minutes", "1", "--contenders", "dim-l-cross", "--seeds", "0",
+            "--threads", "1", "--layers", "fc", "conv", "--out", str(tmp_path)]
+    assert br.main(argv) == 0
+    assert asked == [["conv"]]  # the fc cell is kept, only conv is probed
+    assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross@conv", 0).read_text())["linear"] == 0.8
+    assert json.loads(br.cell_path(tmp_path, "toy", 1.0, "dim-l-cross", 0).read_text())["linear"] == 0.7
+    assert br.main(argv) == 0 and asked == [["conv"]]  # both cells there: nothing runs
