@@ -53,6 +53,14 @@ class Comparison:
     n_b: int
 
     def __str__(self) -> str:
+        """``verdict: diff +- se (2 SE = ...; n_a vs n_b seeds)``; without a spread, ``(no SE: ...)``.
+
+        Example:
+            >>> str(Comparison("not enough seeds", 0.26, math.nan, 1, 1))
+            'not enough seeds: +0.26 (no SE: 1 vs 1 seeds)'
+        """
+        if math.isnan(self.se):
+            return f"{self.verdict}: {self.diff:+.3g} (no SE: {self.n_a} vs {self.n_b} seeds)"
         return (f"{self.verdict}: {self.diff:+.3g} +- {self.se:.3g} (2 SE = {N_SE * self.se:.3g}; "
                 f"{self.n_a} vs {self.n_b} seeds)")
 
