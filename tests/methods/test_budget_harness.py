@@ -181,8 +181,8 @@ def test_a_variant_is_not_skipped_for_its_presets_cell_and_lands_in_its_own(
 
     def run_cell(args, data, minutes, contender, seed, *rest):  # noqa: ANN001, ANN002, ANN202
         ran.append((contender, seed, args.overrides))
-        return {layer: {"data": data, "minutes": minutes, "contender": br.cell_name(contender, args.tag, layer),
-                        "seed": seed, "linear": 0.75, "knn": 0.7, "steps": 9, "layer": layer}
+        return {layer: {"data": data, "minutes": minutes, "seed": seed, "linear": 0.75, "knn": 0.7,
+                        "steps": 9, "contender": br.cell_name(contender, args.tag, layer), "layer": layer}
                 for layer in rest[-1]}
 
     monkeypatch.setattr(br, "select_splits", lambda data: "splits")

@@ -193,6 +193,7 @@ def test_occluded_pass_keeps_bn_running_stats() -> None:
         ({"views": "rotate"}, 8, "unknown views"),
         ({"score_clip": 0.0}, 8, "score_clip must be > 0"),
         ({"score_scale": -0.1}, 8, "score_scale must be > 0"),
+        ({"encoder_width": 0}, 8, "encoder_width must be >= 1"),
     ],
 )
 def test_bad_options_raise_user_errors(overrides: dict, size: int, match: str) -> None:

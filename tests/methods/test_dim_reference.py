@@ -467,6 +467,7 @@ CASES: dict[str, tuple[dict, int, int]] = {  # name -> (Config overrides, image 
     # AMDIM's order: scale, then clip (a clip of 0.5 bends a * s only where the scale leaves it large)
     "dim-l-scale": ({"score_scale": 0.3}, 8, 5),
     "dim-l-scale-clip": ({"score_scale": 2.0, "score_clip": 0.5}, 8, 5),
+    "dim-lg-width2": ({"alpha": 0.3, "beta": 1.0, "encoder_width": 2}, 8, 4),
     "dim-all": (
         {"alpha": 0.5, "beta": 0.2, "gamma": 0.1, "occlude": True, "coord": "both", "n_globals": 1,
          "views": "cross-crop-flip", "bound": "dv"},

@@ -48,6 +48,8 @@ def dim_conv_map_sizes(image_size: int) -> tuple[int, int, int]:
 class DIMConvEncoder(nn.Module):
     """conv64 - conv128 - conv256 (4x4, stride 2, pad 1, BN, ReLU) -> fc 1024 (BN, ReLU) -> y.
 
+    ``width=w`` multiplies the three convs' channels by w (the table below is w = 1; fc stays 1024).
+
     Feature maps for the supported input sides (any side >= 8 works; each conv halves it, rounding down):
 
     ======  =================  ===============  =====  =====
@@ -72,11 +74,14 @@ class DIMConvEncoder(nn.Module):
         y_dim: Width of the output representation Y.
         mean: Per-channel mean used to standardize (length C).
         std: Per-channel standard deviation (length C).
+        width: Channel multiplier of the convs (1: the paper's 64-128-256).
 
     Example:
         >>> enc = DIMConvEncoder(3, 32)
         >>> {k: tuple(v.shape) for k, v in enc(torch.rand(2, 3, 32, 32)).items()}["local"]
         (2, 128, 8, 8)
+        >>> DIMConvEncoder(3, 32, width=2)(torch.rand(2, 3, 32, 32))["conv"].shape
+        torch.Size([2, 512, 4, 4])
     """
 
     layers: tuple[str, ...] = ("conv", "fc", "y")
@@ -92,8 +97,11 @@ class DIMConvEncoder(nn.Module):
         y_dim: int = 64,
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        width: int = 1,
     ) -> None:
         super().__init__()
+        if width < 1:
+            raise UserError(f"width must be >= 1, got {width}")
         if in_channels < 1:
             raise UserError(f"in_channels must be >= 1, got {in_channels}")
         if y_dim < 1:
@@ -110,32 +118,35 @@ class DIMConvEncoder(nn.Module):
         self.y_dim = y_dim
         self.local_size = s2
         self.conv_size = s3
-        self.local_channels = 128
-        self.conv_channels = 256
+        self.width = width
+        self.local_channels = 128 * width
+        self.conv_channels = 256 * width
         self.fc_dim = 1024
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
-        self.conv1 = _conv_block(in_channels, 64)
-        self.conv2 = _conv_block(64, 128)
-        self.conv3 = _conv_block(128, 256)
+        self.conv1 = _conv_block(in_channels, 64 * width)
+        self.conv2 = _conv_block(64 * width, self.local_channels)
+        self.conv3 = _conv_block(self.local_channels, self.conv_channels)
         self.fc = nn.Sequential(
-            nn.Linear(256 * s3 * s3, 1024, bias=False), nn.BatchNorm1d(1024), nn.ReLU(inplace=True)
+            nn.Linear(self.conv_channels * s3 * s3, 1024, bias=False),
+            nn.BatchNorm1d(1024),
+            nn.ReLU(inplace=True),
         )
         self.y = nn.Linear(1024, y_dim)
 
     def forward_local(self, x: Tensor) -> Tensor:
-        """The local map (B, 128, s2, s2) of images ``x`` (B, C, H, W) in [0, 1]."""
+        """The local map (B, 128 * width, s2, s2) of images ``x`` (B, C, H, W) in [0, 1]."""
         if x.dim() != 4 or x.shape[1] != self.in_channels or x.shape[-2:] != (self.image_size,) * 2:
             raise UserError(
                 f"DIMConvEncoder expects images (B, {self.in_channels}, {self.image_size}, "
                 f"{self.image_size}), got {tuple(x.shape)}"
             )
         x = (x - self.mean) / self.std
-        return self.conv2(self.conv1(x))  # (B, 128, s2, s2)
+        return self.conv2(self.conv1(x))  # (B, 128 * width, s2, s2)
 
     def forward_from_local(self, local: Tensor) -> dict[str, Tensor]:
         """The upper layers: ``{"conv", "fc", "y"}`` from a (possibly masked) local map."""
-        conv = self.conv3(local)  # (B, 256, s3, s3)
+        conv = self.conv3(local)  # (B, 256 * width, s3, s3)
         fc = self.fc(conv.flatten(1))  # (B, 1024)
         return {"conv": conv, "fc": fc, "y": self.y(fc)}  # y: (B, y_dim)
 

@@ -153,6 +153,8 @@ class Config(MethodConfig):
             the dot-product critic, D = ``embed_dim``: 0.0884 at 128, 0.0442 at 512; 1.0: raw scores). With
             ``embed_dim=512, score_clip=20, score_scale=0.0442`` the 512-wide cross-view run trains (CIFAR-10,
             30 minutes, one seed: 73.0 on a validation split, level with 128 wide; BENCHMARKS.md).
+        encoder_width: Channel multiplier of the encoder's convs (:class:`DIMConvEncoder` ``width``; 1: the
+            paper's 64-128-256).
     """
 
     alpha: float = 0.0
@@ -177,6 +179,7 @@ class Config(MethodConfig):
     gather_negatives: bool = True
     score_clip: float | None = None
     score_scale: float = 1.0
+    encoder_width: int = 1
 
     def check(self) -> None:
         """Raise :class:`UserError` for an out-of-range option (names: see :meth:`MethodConfig.validate`)."""
@@ -185,7 +188,7 @@ class Config(MethodConfig):
                 raise UserError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.alpha == 0 and self.beta == 0:
             raise UserError("alpha and beta are both 0: no MI objective left to train")
-        for name in ("embed_dim", "hidden", "y_dim", "coord_hidden"):
+        for name in ("embed_dim", "hidden", "y_dim", "coord_hidden", "encoder_width"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.n_negatives is not None and self.n_negatives < 1:
@@ -318,9 +321,11 @@ class DIM(MethodBase):
         gather_negatives: bool = True,
         score_clip: float | None = None,
         score_scale: float = 1.0,
+        encoder_width: int = 1,
     ) -> None:
         super().__init__()
-        self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std)
+        self.encoder = DIMConvEncoder(in_channels, image_size, y_dim=y_dim, mean=mean, std=std,
+                                      width=encoder_width)
         enc = self.encoder
         s = enc.local_size
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
@@ -576,6 +581,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         gather_negatives=cfg.gather_negatives,
         score_clip=cfg.score_clip,
         score_scale=cfg.score_scale,
+        encoder_width=cfg.encoder_width,
     )
 
 
