@@ -7,7 +7,9 @@ standardized features, C chosen on 10% carved from train, refit, test accuracy) 
 otherwise (smoke runs only). The layer is ``fc`` where the encoder has it (the DIM encoder, which the
 peers share), else the encoder's output layer (AMDIM, CPC). ``--layers fc conv`` probes each trained encoder
 on each layer listed (one training, one cell per layer; a layer other than ``fc`` names its cells
-``<contender>@<layer>``; an encoder without the layer is probed on its output layer, as for ``fc``).
+``<contender>@<layer>``; an encoder without the layer is probed on its output layer, as for ``fc``). Only
+missing cells are written: a layer added later trains that seed again, so its cell and the older ones of
+the same seed come from different trainings.
 
 Contenders (``--contenders``): infomax presets trained by the library's engine with ``max_minutes``
 (``dim-l``, ``dim-l-cross``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and betas (0.8, 0.999),
