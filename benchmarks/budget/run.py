@@ -73,8 +73,6 @@ DEFAULT = ["random", *INFOMAX, *PEERS]
 #: whether CPC's and the hybrid's training helps their own network, whose layer the probes read.
 UNTRAINED = {"random": "dim-l-noprior", "random-cpc": "cpc", "random-hybrid": "hybrid"}
 KNOWN = [*DEFAULT, *(u for u in UNTRAINED if u not in DEFAULT)]
-#: Layers ``--layers`` takes: the DIM encoder's, which every row but AMDIM and CPC shares.
-PROBE_LAYERS = ("conv", "fc", "y")
 #: The contender listed first in the verdict lines (then the best of each cell, then the rest).
 REFERENCE = "dim-l-cross"
 
@@ -398,9 +396,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.overrides and any(c in PEERS or c in UNTRAINED for c in args.contenders):
         print("error: --set applies to infomax contenders only", file=sys.stderr)
         return 2
-    bad = [layer for layer in args.layers if layer not in PROBE_LAYERS]
+    from infomax.encoders.dim_conv import DIMConvEncoder
+
+    # the DIM encoder's layers, which every row but AMDIM and CPC shares
+    known_layers = DIMConvEncoder.layers
+    bad = [layer for layer in args.layers if layer not in known_layers]
     if bad:
-        print(f"error: unknown layer(s) {', '.join(bad)}; --layers takes {', '.join(PROBE_LAYERS)} (the DIM "
+        print(f"error: unknown layer(s) {', '.join(bad)}; --layers takes {', '.join(known_layers)} (the DIM "
               "encoder's; an encoder without one is probed on its output layer)", file=sys.stderr)
         return 2
     unknown = [c for c in args.contenders if c not in KNOWN]
