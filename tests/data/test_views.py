@@ -21,6 +21,8 @@ RANDOM_VIEWS = {
     "simclr": lambda: V.simclr_augment(32),
     "mocov2": lambda: V.mocov2_augment(32),
     "amdim": lambda: V.amdim_augment(32),
+    "amdim-cifar": lambda: V.amdim_cifar_augment(32),
+    "random-apply": lambda: V.RandomApply(V.RandomCrop(32, 4, "reflect"), p=0.5),
 }
 
 
@@ -222,6 +224,36 @@ def test_two_views_are_independent() -> None:
     assert not torch.allclose(v1, v2)
     a, b = V.TwoViews(V.Identity(), lambda t: 1 - t)(x)
     assert torch.equal(a, x) and torch.equal(b, 1 - x)
+
+
+def test_random_apply_keeps_or_transforms_each_sample() -> None:
+    x = _images(64)
+    y = V.RandomApply(lambda t: 1 - t, p=0.5)(x)
+    changed = (y == 1 - x).flatten(1).all(1)
+    kept = (y == x).flatten(1).all(1)
+    assert bool((changed ^ kept).all())  # each sample is one or the other, whole
+    assert 10 < int(changed.sum()) < 54  # ~Binomial(64, 0.5)
+    assert torch.equal(V.RandomApply(lambda t: 1 - t, p=1.0)(x), 1 - x)
+
+
+@pytest.mark.parametrize("p", [-0.1, 1.5])
+def test_random_apply_rejects_a_bad_probability(p: float) -> None:
+    with pytest.raises(ValueError, match="p must be in"):
+        V.RandomApply(V.Identity(), p)
+
+
+def test_amdim_cifar_policy_translates_instead_of_resizing() -> None:
+    kinds = [type(t).__name__ for t in V.amdim_cifar_augment(32).transforms]
+    assert kinds == ["RandomHorizontalFlip", "RandomApply", "ColorJitter", "RandomGrayscale"]
+    shift = V.amdim_cifar_augment(32).transforms[1]
+    assert shift.p == 0.8 and shift.transform.padding == 4 and shift.transform.padding_mode == "reflect"
+    # a translation keeps the scale: every pixel of a translated view is one of the padded image's pixels
+    x = _images(4)
+    y = shift.transform(x)
+    padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
+    for i in range(4):
+        windows = padded[i].unfold(1, 32, 1).unfold(2, 32, 1)  # (C, 9, 9, 32, 32)
+        assert bool((windows == y[i][:, None, None]).flatten(3).all(3).all(0).any())
 
 
 def test_amdim_ablation_flags_drop_steps() -> None:

@@ -14,7 +14,8 @@ augmented copies:
 
 - :func:`simclr_augment` (Chen et al., 2020, CIFAR-10 setting),
 - :func:`mocov2_augment` (Chen et al., 2020, "Improved baselines with momentum contrastive learning"),
-- :func:`amdim_augment` (Bachman et al., 2019).
+- :func:`amdim_augment` (Bachman et al., 2019; the authors' STL/ImageNet policy),
+- :func:`amdim_cifar_augment` (the same authors' CIFAR policy: translation instead of the resized crop).
 
 Example:
     >>> views = TwoViews(simclr_augment(32))
@@ -107,6 +108,37 @@ class Compose(nn.Module):
         for t in self.transforms:
             x = t(x)
         return x
+
+
+class RandomApply(nn.Module):
+    """Applies ``transform`` to each sample with probability ``p`` (the rest pass unchanged), as
+    torchvision's ``RandomApply`` but with a per-sample decision inside one batched call.
+
+    The transform runs on the whole batch and the kept samples are selected afterwards, so its cost does
+    not depend on ``p``; it must keep the batch's shape.
+
+    Example:
+        >>> x = torch.rand(6, 3, 8, 8)
+        >>> torch.equal(RandomApply(RandomCrop(8, 2, "reflect"), p=0.0)(x), x)
+        True
+    """
+
+    def __init__(self, transform: Callable[[Tensor], Tensor], p: float) -> None:
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be in [0, 1], got {p}")
+        self.transform = transform if isinstance(transform, nn.Module) else _Fn(transform)
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.transform(x)
+        if out.shape != x.shape:
+            raise ValueError(f"RandomApply needs a shape-preserving transform: {tuple(x.shape)} -> "
+                             f"{tuple(out.shape)}")
+        return torch.where(_bcast(_coin(x.shape[0], self.p, x.device)), out, x)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class RandomHorizontalFlip(nn.Module):
@@ -484,3 +516,22 @@ def amdim_augment(
     if random_gray:
         steps.append(RandomGrayscale(0.25))
     return Compose(steps)
+
+
+def amdim_cifar_augment(size: int) -> Compose:
+    """AMDIM's CIFAR-10/100 augmentation (Bachman et al., 2019, the authors' ``TransformsC10``): a
+    translation by up to ``size // 8`` reflect-padded pixels (4 for 32x32) with probability 0.8, colour
+    jitter (0.4, 0.4, 0.4, 0.2, p=0.8), random grayscale (p=0.25) and a horizontal flip (p=0.5). No resized
+    crop: the image keeps its scale. (The authors flip once per image before drawing the two views; here each
+    view draws its own flip, as every policy in this module.)
+
+    Example:
+        >>> amdim_cifar_augment(32)(torch.rand(4, 3, 32, 32)).shape
+        torch.Size([4, 3, 32, 32])
+    """
+    return Compose([
+        RandomHorizontalFlip(0.5),
+        RandomApply(RandomCrop(size, max(1, size // 8), "reflect"), p=0.8),
+        ColorJitter(0.4, 0.4, 0.4, 0.2, p=0.8),
+        RandomGrayscale(0.25),
+    ])  # fmt: skip

@@ -50,7 +50,15 @@ from torch import Tensor, nn
 from infomax.bounds import dv, infonce, jsd
 from infomax.config import MethodConfig, Preset, choice
 from infomax.critics.stabilized import soft_clip
-from infomax.data.views import Compose, RandomCrop, RandomHorizontalFlip, TwoViews, amdim_augment
+from infomax.data.views import (
+    Compose,
+    RandomCrop,
+    RandomHorizontalFlip,
+    TwoViews,
+    amdim_augment,
+    amdim_cifar_augment,
+    simclr_augment,
+)
 from infomax.encoders.dim_conv import DIMConvEncoder
 from infomax.engine.distributed import (
     ROW_MEAN_BOUNDS,
@@ -81,7 +89,7 @@ DIM_BOUNDS = {"infonce": infonce, "jsd": jsd, "dv": dv}
 LOCAL_ARCHS = ("dot", "concat")
 COORD_TASKS = ("none", "absolute", "relative", "both")
 #: What the encoder sees during training (see :func:`build_views`).
-VIEWS = ("none", "crop-flip", "cross", "cross-crop-flip")
+VIEWS = ("none", "crop-flip", "cross", "cross-crop-flip", "cross-cifar", "cross-simclr")
 
 
 def crop_flip(image_size: int) -> Compose:
@@ -99,7 +107,11 @@ def build_views(views: str, image_size: int) -> nn.Module | None:
     - ``cross``: two copies augmented independently with AMDIM's policy
       (:func:`~infomax.data.views.amdim_augment`); Y of each copy is scored against the local map of the other
       (Bachman et al., 2019: MI across views), both directions averaged;
-    - ``cross-crop-flip``: as ``cross`` with :func:`crop_flip` views.
+    - ``cross-crop-flip``: as ``cross`` with :func:`crop_flip` views;
+    - ``cross-cifar``: as ``cross`` with AMDIM's CIFAR policy (:func:`~infomax.data.views.amdim_cifar_augment`:
+      translation, colour jitter, grayscale and flip; no resized crop);
+    - ``cross-simclr``: as ``cross`` with SimCLR's CIFAR-10 policy (:func:`~infomax.data.views.simclr_augment`:
+      resized crop down to 8% of the area, colour jitter of strength 0.5, grayscale, flip).
     """
     if views == "none":
         return None
@@ -109,6 +121,10 @@ def build_views(views: str, image_size: int) -> nn.Module | None:
         return TwoViews(amdim_augment(image_size))
     if views == "cross-crop-flip":
         return TwoViews(crop_flip(image_size))
+    if views == "cross-cifar":
+        return TwoViews(amdim_cifar_augment(image_size))
+    if views == "cross-simclr":
+        return TwoViews(simclr_augment(image_size))
     raise UserError(f"unknown views {views!r}; choose one of: {', '.join(VIEWS)}")
 
 
