@@ -108,10 +108,12 @@ def build_views(views: str, image_size: int) -> nn.Module | None:
       (:func:`~infomax.data.views.amdim_augment`); Y of each copy is scored against the local map of the other
       (Bachman et al., 2019: MI across views), both directions averaged;
     - ``cross-crop-flip``: as ``cross`` with :func:`crop_flip` views;
-    - ``cross-cifar``: as ``cross`` with AMDIM's CIFAR policy (:func:`~infomax.data.views.amdim_cifar_augment`:
-      translation, colour jitter, grayscale and flip; no resized crop);
-    - ``cross-simclr``: as ``cross`` with SimCLR's CIFAR-10 policy (:func:`~infomax.data.views.simclr_augment`:
-      resized crop down to 8% of the area, colour jitter of strength 0.5, grayscale, flip).
+    - ``cross-cifar``: as ``cross`` with AMDIM's CIFAR policy
+      (:func:`~infomax.data.views.amdim_cifar_augment`: translation, colour jitter, grayscale and flip; no
+      resized crop);
+    - ``cross-simclr``: as ``cross`` with SimCLR's CIFAR-10 policy
+      (:func:`~infomax.data.views.simclr_augment`: resized crop down to 8% of the area, colour jitter of
+      strength 0.5, grayscale, flip).
     """
     if views == "none":
         return None
