@@ -153,6 +153,7 @@ def test_l2_weight_defaults_to_doc_004_and_is_a_parameter() -> None:
         ("amdim-no-jitter", {"color_jitter": False}),
         ("amdim-no-gray", {"random_gray": False}),
         ("amdim-no-crop", {"random_crop": False}),
+        ("amdim-translate", {"translate": True}),
         ("amdim-single-scale", {"multiscale": False}),
         ("amdim-no-stabilize", {"stabilize": False}),
         ("amdim-strong-aug", {"strong_augment": True}),
@@ -163,3 +164,15 @@ def test_ablation_presets_switch_one_thing_each(name: str, switch: dict) -> None
     apply_overrides(TrainConfig(), cfg, PRESETS[name].overrides)
     changed = {k: v for k, v in vars(cfg).items() if v != getattr(base, k)}
     assert changed == switch
+
+
+@pytest.mark.parametrize(
+    ("switch", "kinds"),
+    [
+        ({}, ["RandomHorizontalFlip", "RandomResizedCrop", "ColorJitter", "RandomGrayscale"]),
+        ({"translate": True}, ["RandomHorizontalFlip", "RandomApply", "ColorJitter", "RandomGrayscale"]),
+    ],
+)
+def test_translate_puts_the_cifar_translation_in_the_crops_place(switch: dict, kinds: list) -> None:
+    views = build(Config(**SMALL, **switch), INFO).views.transform
+    assert [type(t).__name__ for t in views.transforms] == kinds

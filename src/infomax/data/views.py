@@ -498,19 +498,25 @@ def mocov2_augment(size: int) -> Compose:
 
 
 def amdim_augment(
-    size: int, random_crop: bool = True, color_jitter: bool = True, random_gray: bool = True
+    size: int,
+    random_crop: bool = True,
+    color_jitter: bool = True,
+    random_gray: bool = True,
+    translate: bool = False,
 ) -> Compose:
     """AMDIM's augmentation (Bachman, Hjelm, Buchwalter, 2019): horizontal flip, random resized crop
     (scale 0.3-1, ratio 0.7-1.4), colour jitter (0.4, 0.4, 0.4, 0.2, p=0.8) and random grayscale (p=0.25),
     as in the authors' code for its STL/ImageNet inputs. The flags drop one step each (ablations); without
-    the crop the images are only resized to ``size`` if needed. (The authors' CIFAR code translates by up
-    to 4 reflect-padded pixels instead of the resized crop: ``RandomCrop(size, 4, "reflect")``.)"""
+    the crop the images are only resized to ``size`` if needed. ``translate`` puts the authors' CIFAR step
+    in the crop's place: a translation by up to ``size // 8`` reflect-padded pixels (4 for 32x32) with
+    probability 0.8 (:func:`amdim_cifar_augment`)."""
     steps: list[nn.Module] = [RandomHorizontalFlip(0.5)]
-    steps.append(
-        RandomResizedCrop(size, scale=(0.3, 1.0), ratio=(0.7, 1.4))
-        if random_crop
-        else RandomResizedCrop(size, scale=(1.0, 1.0), ratio=(1.0, 1.0))
-    )
+    if translate:
+        steps.append(RandomApply(RandomCrop(size, max(1, size // 8), "reflect"), p=0.8))
+    elif random_crop:
+        steps.append(RandomResizedCrop(size, scale=(0.3, 1.0), ratio=(0.7, 1.4)))
+    else:
+        steps.append(RandomResizedCrop(size, scale=(1.0, 1.0), ratio=(1.0, 1.0)))
     if color_jitter:
         steps.append(ColorJitter(0.4, 0.4, 0.4, 0.2, p=0.8))
     if random_gray:
@@ -529,9 +535,4 @@ def amdim_cifar_augment(size: int) -> Compose:
         >>> amdim_cifar_augment(32)(torch.rand(4, 3, 32, 32)).shape
         torch.Size([4, 3, 32, 32])
     """
-    return Compose([
-        RandomHorizontalFlip(0.5),
-        RandomApply(RandomCrop(size, max(1, size // 8), "reflect"), p=0.8),
-        ColorJitter(0.4, 0.4, 0.4, 0.2, p=0.8),
-        RandomGrayscale(0.25),
-    ])  # fmt: skip
+    return amdim_augment(size, translate=True)

@@ -98,6 +98,8 @@ class Config(MethodConfig):
         l2_weight: Weight of the L2 penalty on the raw scores (doc 004: 4e-2; authors' code: 5e-2).
         multiscale: Train 1-7, 1-5 and 5-5; False: 1-7 only.
         random_crop, color_jitter, random_gray: Steps of the augmentation (ablations switch one off).
+        translate: The authors' CIFAR step instead of the resized crop: a translation by up to
+            ``image_size // 8`` reflect-padded pixels, p = 0.8 (:func:`~infomax.data.views.amdim_augment`).
         strong_augment: Use :func:`strong_augment` instead (the flags above are then ignored).
         n_mix: Mixture components of the global feature (1: no mixture).
         mix_tau: The paper's tau in ``q = softmax_j(tau * s_nce)``: it multiplies the scores, so it is an
@@ -123,6 +125,7 @@ class Config(MethodConfig):
     random_crop: bool = True
     color_jitter: bool = True
     random_gray: bool = True
+    translate: bool = False
     strong_augment: bool = False
     n_mix: int = 1
     mix_tau: float = 1.0
@@ -304,7 +307,9 @@ def build_views(cfg: Config, image_size: int) -> TwoViews:
     strong one (argument order as :func:`infomax.methods.dim.build_views`: the selection, then the size)."""
     if cfg.strong_augment:
         return TwoViews(strong_augment(image_size))
-    return TwoViews(amdim_augment(image_size, cfg.random_crop, cfg.color_jitter, cfg.random_gray))
+    return TwoViews(
+        amdim_augment(image_size, cfg.random_crop, cfg.color_jitter, cfg.random_gray, translate=cfg.translate)
+    )
 
 
 def build(cfg: Config, info: DataInfo) -> AMDIM:
@@ -355,6 +360,10 @@ PRESETS: dict[str, Preset] = {
     "amdim-no-jitter": _p("AMDIM ablation: no colour jitter", color_jitter=False),
     "amdim-no-gray": _p("AMDIM ablation: no random grayscale", random_gray=False),
     "amdim-no-crop": _p("AMDIM ablation: no random resized crop", random_crop=False),
+    "amdim-translate": _p(
+        "AMDIM with the authors' CIFAR views: a translation of up to 4 pixels instead of the resized crop",
+        translate=True,
+    ),
     "amdim-single-scale": _p("AMDIM ablation: 1-7 only (no multiscale)", multiscale=False),
     "amdim-no-stabilize": _p("AMDIM ablation: raw scores, no tanh clip or L2 penalty", stabilize=False),
     "amdim-strong-aug": _p("AMDIM with a stronger augmentation policy (+blur, stronger jitter/crop)",
