@@ -156,8 +156,8 @@ class Config(MethodConfig):
         coord_hidden: Width of the coordinate predictors' two hidden layers.
         n_globals: Extra less-global features, each from one random block of the local map.
         block_size: Side (in local locations) of those blocks; 0 = half the local map side.
-        views: What the encoder sees in training: ``none``, ``crop-flip``, ``cross`` or ``cross-crop-flip``
-            (see :func:`build_views`; the cross views cost two encoder passes per image).
+        views: What the encoder sees in training: one of :data:`VIEWS` (see :func:`build_views`; the
+            ``cross*`` views cost two encoder passes per image).
         gather_negatives: Under multi-process (DDP) training, score each process's rows against the
             features of every process's images (the full batch's negatives); a no-op in one process.
         score_clip: Soft-clip every score s to ``c * tanh(s / c)`` before the bounds (AMDIM's stabilised
