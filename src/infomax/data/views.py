@@ -470,6 +470,17 @@ class TwoViews(nn.Module):
 # ----------------------------------------------------------------------------------------------------------
 # Named policies
 # ----------------------------------------------------------------------------------------------------------
+def random_translate(size: int) -> RandomCrop:
+    """A translation by up to ``size // 8`` reflect-padded pixels (at least 1; 4 for 32x32, as AMDIM's CIFAR
+    code): :class:`RandomCrop` of ``size`` after that padding.
+
+    Example:
+        >>> random_translate(32)
+        RandomCrop(size=(32, 32), padding=4, padding_mode='reflect')
+    """
+    return RandomCrop(size, max(1, size // 8), "reflect")
+
+
 def simclr_augment(size: int, strength: float = 0.5) -> Compose:
     """SimCLR's augmentation (Chen et al., 2020) in its CIFAR-10 setting: random resized crop (scale 0.08-1),
     horizontal flip, colour jitter of strength ``s`` (0.8s, 0.8s, 0.8s, 0.2s, p=0.8; s = 0.5 for CIFAR)
@@ -508,11 +519,10 @@ def amdim_augment(
     (scale 0.3-1, ratio 0.7-1.4), colour jitter (0.4, 0.4, 0.4, 0.2, p=0.8) and random grayscale (p=0.25),
     as in the authors' code for its STL/ImageNet inputs. The flags drop one step each (ablations); without
     the crop the images are only resized to ``size`` if needed. ``translate`` puts the authors' CIFAR step
-    in the crop's place: a translation by up to ``size // 8`` reflect-padded pixels (4 for 32x32) with
-    probability 0.8 (:func:`amdim_cifar_augment`)."""
+    in the crop's place: :func:`random_translate` with probability 0.8 (:func:`amdim_cifar_augment`)."""
     steps: list[nn.Module] = [RandomHorizontalFlip(0.5)]
     if translate:
-        steps.append(RandomApply(RandomCrop(size, max(1, size // 8), "reflect"), p=0.8))
+        steps.append(RandomApply(random_translate(size), p=0.8))
     elif random_crop:
         steps.append(RandomResizedCrop(size, scale=(0.3, 1.0), ratio=(0.7, 1.4)))
     else:

@@ -52,11 +52,11 @@ from infomax.config import MethodConfig, Preset, choice
 from infomax.critics.stabilized import soft_clip
 from infomax.data.views import (
     Compose,
-    RandomCrop,
     RandomHorizontalFlip,
     TwoViews,
     amdim_augment,
     amdim_cifar_augment,
+    random_translate,
     simclr_augment,
 )
 from infomax.encoders.dim_conv import DIMConvEncoder
@@ -94,9 +94,9 @@ VIEWS = ("none", "crop-flip", "cross", "cross-crop-flip", "cross-cifar", "cross-
 
 def crop_flip(image_size: int) -> Compose:
     """The paper's pretraining augmentation for STL-10 (random crops, horizontal flips), for any input size:
-    a translation by up to ``image_size // 8`` reflect-padded pixels (4 for 32x32, as AMDIM's CIFAR code)
-    and a horizontal flip with probability 0.5."""
-    return Compose([RandomCrop(image_size, max(1, image_size // 8), "reflect"), RandomHorizontalFlip(0.5)])
+    :func:`~infomax.data.views.random_translate` (up to ``image_size // 8`` reflect-padded pixels) and a
+    horizontal flip with probability 0.5."""
+    return Compose([random_translate(image_size), RandomHorizontalFlip(0.5)])
 
 
 def build_views(views: str, image_size: int) -> nn.Module | None:
