@@ -96,6 +96,13 @@ class TrainConfig:
     supervised metric or code learning (DIMCO, ProtoNet), where a random batch of many classes holds few
     pairs of the same class. The data must have P classes with at least K training items.
 
+    ``ema``: the decay of an exponential moving average of the method's weights (Polyak averaging; 0 =
+    off, the default). With ``ema`` > 0 the run exports, evaluates and hands back the averaged weights
+    instead of the last ones; training itself, its checkpointed raw weights and the online probe are
+    unchanged. The decay of step t (1, 2, ...) is ``min(ema, (1 + t) / (10 + t))``, so a short run is not
+    dominated by the initial weights; float buffers (BatchNorm's running statistics) are averaged too.
+    e.g. ``ema=0.999`` averages over about the last 1,000 steps.
+
     ``diverge_factor``: a finite blow-up stops training like a NaN does: a step whose main loss is more than
     ``diverge_factor`` times the loss scale of the run's first ``DIVERGE_EARLY_STEPS`` steps (the median
     absolute loss, at least 1) away from zero. Default 1000: a loss that went from -0.5 to 1e6 (seen under
@@ -142,10 +149,12 @@ class TrainConfig:
     sampler: str = "random"
     batch_classes: int = 16
     diverge_factor: float = 1000.0
+    ema: float = 0.0
 
     def validate(self) -> None:
         _check(self.diverge_factor == 0 or self.diverge_factor > 1,
                f"diverge_factor must be 0 (off) or > 1; got {self.diverge_factor}")
+        _check(self.ema == 0 or 0.0 < self.ema < 1.0, f"ema must be 0 (off) or in (0, 1); got {self.ema}")
         _check(self.batch_size >= 2, "batch_size must be >= 2 (contrastive bounds and BatchNorm need pairs)")
         _check(self.seed >= 0, "seed must be a non-negative integer")
         _check(self.precision in ("32-true", "32", "16-mixed", "bf16-mixed", "64-true"),

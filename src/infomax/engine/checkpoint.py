@@ -9,7 +9,8 @@ A checkpoint is a dict that ``torch.load(path, weights_only=True)`` reads back (
      "epoch": epochs completed, "batch": batches done in the current epoch (0 at an epoch boundary),
      "step": training steps done, "elapsed_s": training wall time so far,
      "stopped_by": None | "max_minutes",
-     "loss_scale": None | float (the finite blow-up check's scale, see ``TrainConfig.diverge_factor``)}
+     "loss_scale": None | float (the finite blow-up check's scale, see ``TrainConfig.diverge_factor``),
+     "ema": {name: tensor} (only with ``TrainConfig.ema`` > 0: the moving average of the float weights)}
 
 Writes go to a temporary file in the same folder, then ``os.replace`` (atomic on POSIX), so a kill at any
 time leaves the previous checkpoint intact; a failed write (a full disk, an unwritable folder) is a
@@ -161,8 +162,12 @@ def _load_error(text: str) -> str:
     return "not a plain tensor file" if "weights_only" in first or "weights only" in first.lower() else first
 
 
-def load_method_state(method: torch.nn.Module, ckpt: dict[str, Any], path: str | os.PathLike) -> None:
+def load_method_state(method: torch.nn.Module, ckpt: dict[str, Any], path: str | os.PathLike,
+                      averaged: bool = False) -> None:
     """``method.load_state_dict(ckpt["method"])``; a checkpoint that does not fit is a one-line UserError.
+
+    ``averaged=True``: where the checkpoint holds a moving average of the weights (``ckpt["ema"]``, a run
+    with ``ema`` > 0, see ``infomax.engine.averaging``), its tensors replace the last weights'.
 
     A checkpoint of another method, or of other settings (a tensor of another shape), is refused before
     any weight is changed: keys and shapes are compared first (``load_state_dict`` itself copies the
@@ -175,6 +180,8 @@ def load_method_state(method: torch.nn.Module, ckpt: dict[str, Any], path: str |
         infomax.errors.UserError: checkpoint last.pt does not fit this run's method ...
     """
     own, given = method.state_dict(), ckpt["method"]
+    if averaged and isinstance(ckpt.get("ema"), dict):
+        given = {**given, **{k: v for k, v in ckpt["ema"].items() if k in given}}
     problems = []
     missing, unexpected = [k for k in own if k not in given], [k for k in given if k not in own]
     if missing:

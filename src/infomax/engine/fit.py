@@ -264,7 +264,8 @@ def fit(
         if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
             start = load_checkpoint(ckpt_path)
             load_method_state(method, start, ckpt_path)
-        if trained_run(run_dir, train_cfg):  # nothing to train (weights loaded): only a changed setting
+        if trained_run(run_dir, train_cfg):  # nothing to train: only a changed setting
+            load_method_state(method, start, ckpt_path, averaged=True)  # the exported weights
             if read_json(run_dir / CONFIG) != json.loads(json.dumps(config)):
                 write_json(run_dir / CONFIG, config)
             method.cpu().eval()
@@ -303,9 +304,10 @@ def fit(
             _remove_new_run(run_dir, keep_dir=existed)
         raise
 
-    # 4. Export the final weights, from the last checkpoint (the same in every process set-up).
+    # 4. Export the final weights, from the last checkpoint (the same in every process set-up): the moving
+    #    average of the weights where the run keeps one (ema > 0), else the last weights.
     final = load_checkpoint(ckpt_path)
-    load_method_state(method, final, ckpt_path)
+    load_method_state(method, final, ckpt_path, averaged=True)
     method.cpu().eval()
     export_weights(method, run_dir, method_name, splits.info)
     stopped_by = final.get("stopped_by") or "max_epochs"

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from infomax.config import DIVERGE_EARLY_STEPS, TrainConfig
+from infomax.engine.averaging import WeightAverage
 from infomax.engine.checkpoint import (
     FORMAT,
     non_finite_tensors,
@@ -100,6 +101,7 @@ class InfomaxModule(L.LightningModule):
         self.elapsed_before = float(start.get("elapsed_s", 0.0))
         self.stopped_by: str | None = None
         self.diverged: str | None = None
+        self.average: WeightAverage | None = None  # built in on_train_start (cfg.ema > 0)
         self.last_losses: dict[str, float] = {}
         self.loss_scale: float | None = start.get("loss_scale")  # median |loss| of the first steps, >= 1
         self.early_losses: list[float] = []
@@ -145,6 +147,9 @@ class InfomaxModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self.t0 = time.monotonic()
+        # after the move to the device and to channels_last: the average follows the weights trained
+        self.average = (WeightAverage(self.method, self.cfg.ema, (self.start or {}).get("ema"))
+                        if self.cfg.ema > 0 else None)
         if self.step_count == 0:  # the untrained encoder: the first point of the online-probe curve
             self._probe()
 
@@ -191,6 +196,8 @@ class InfomaxModule(L.LightningModule):
             opt.step()
         self.method.on_after_optimizer_step()
         self.step_count += 1
+        if self.average is not None:
+            self.average.update(self.step_count)
         self.batch += 1
         if self.cfg.lr_schedule != "constant":  # a scheduled rate is logged (a panel of the loss plot)
             losses = {**losses, "lr": torch.tensor(self.base_lr["main"] * factor)}
@@ -275,6 +282,7 @@ class InfomaxModule(L.LightningModule):
             "elapsed_s": self.elapsed(),
             "stopped_by": self.stopped_by,
             "loss_scale": self.loss_scale,
+            **({"ema": self.average.cpu_state()} if self.average is not None else {}),
         }
 
     def _stop_if_requested(self) -> None:
