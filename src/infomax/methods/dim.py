@@ -625,6 +625,10 @@ PRESETS: dict[str, Preset] = {
         "DIM(L) across two augmented views (AMDIM's policy): each view's Y vs the other view's local map",
         views="cross",
     ),
+    "dim-l-cross-cifar": _p(
+        "DIM(L) across two views with AMDIM's CIFAR policy: a translation of up to size/8 px, no resized crop",
+        views="cross-cifar",
+    ),
     "dim-g": _p("DIM(G) as in the paper: global infoNCE + prior matching (alpha=1, beta=0, gamma=1)",
                 alpha=1.0, beta=0.0, gamma=1.0),
     "dim-g-noprior": _p("DIM(G) without the prior term: global infoNCE only (alpha=1, beta=0, gamma=0)",
