@@ -52,7 +52,8 @@ class WeightAverage:
         self.decay = decay
         current = {k: v for k, v in module.state_dict().items() if v.is_floating_point()}
         if state is not None and set(state) != set(current):
-            raise ValueError("the averaged state does not hold this module's float tensors")
+            raise ValueError("its moving average of the weights ('ema') does not hold this model's float "
+                             "tensors")
         self._current = list(current.values())
         self.state = {k: (state[k] if state is not None else v).detach().to(v.device, v.dtype, copy=True)
                       for k, v in current.items()}

@@ -148,8 +148,12 @@ class InfomaxModule(L.LightningModule):
     def on_train_start(self) -> None:
         self.t0 = time.monotonic()
         # after the move to the device and to channels_last: the average follows the weights trained
-        self.average = (WeightAverage(self.method, self.cfg.ema, (self.start or {}).get("ema"))
-                        if self.cfg.ema > 0 else None)
+        try:
+            self.average = (WeightAverage(self.method, self.cfg.ema, (self.start or {}).get("ema"))
+                            if self.cfg.ema > 0 else None)
+        except ValueError as e:  # a checkpoint whose average is of another model
+            raise UserError(f"checkpoint {self.checkpoint_path}: {e}; was it copied from another "
+                            "run?") from None
         if self.step_count == 0:  # the untrained encoder: the first point of the online-probe curve
             self._probe()
 

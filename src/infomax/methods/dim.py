@@ -626,7 +626,8 @@ PRESETS: dict[str, Preset] = {
         views="cross",
     ),
     "dim-l-cross-cifar": _p(
-        "DIM(L) across two views with AMDIM's CIFAR policy: a translation of up to size/8 px, no resized crop",
+        "DIM(L) across two views with AMDIM's CIFAR policy: a translation by up to size/8 px, no resized "
+        "crop",
         views="cross-cifar",
     ),
     "dim-g": _p("DIM(G) as in the paper: global infoNCE + prior matching (alpha=1, beta=0, gamma=1)",
