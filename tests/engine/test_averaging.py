@@ -1,10 +1,8 @@
 """The moving average of the weights (``TrainConfig.ema``): the update rule against a hand-written loop,
-the exported weights of a run against the average of its recorded steps, and resume."""
+the exported weights of a run against the average of its recorded steps, and resume (the toy method comes
+from the ``toy`` fixture of ``tests/conftest.py``)."""
 
 from __future__ import annotations
-
-import importlib
-from pathlib import Path
 
 import pytest
 import torch
@@ -15,14 +13,6 @@ from infomax.engine.averaging import WeightAverage, ema_decay
 from infomax.engine.checkpoint import load_checkpoint
 from infomax.engine.fit import build_method, fit
 from infomax.errors import UserError
-
-TOY_DIR = Path(__file__).parent
-
-
-@pytest.fixture
-def toy(monkeypatch):
-    monkeypatch.syspath_prepend(str(TOY_DIR))
-    return importlib.import_module("engine_toy").register(monkeypatch)
 
 
 def _cfg(**kw) -> TrainConfig:

@@ -261,11 +261,11 @@ def fit(
         check_run_dir(run_dir)
         _check_same_run(read_json(run_dir / CONFIG), config, run_dir,
                         dataclasses.asdict(type(method_cfg)()))
+        done = trained_run(run_dir, train_cfg)  # nothing to train: only a changed setting
         if ckpt_path.exists():  # a checkpoint that is unreadable or does not fit fails here: nothing written
             start = load_checkpoint(ckpt_path)
-            load_method_state(method, start, ckpt_path)
-        if trained_run(run_dir, train_cfg):  # nothing to train: only a changed setting
-            load_method_state(method, start, ckpt_path, averaged=True)  # the exported weights
+            load_method_state(method, start, ckpt_path, averaged=done)  # done: the exported weights
+        if done:
             if read_json(run_dir / CONFIG) != json.loads(json.dumps(config)):
                 write_json(run_dir / CONFIG, config)
             method.cpu().eval()
