@@ -12,12 +12,12 @@ missing cells are written: a layer added later trains that seed again, so its ce
 the same seed come from different trainings.
 
 Contenders (``--contenders``): infomax presets trained by the library's engine with ``max_minutes``
-(``dim-l``, ``dim-l-cross``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and betas (0.8, 0.999),
-``moco``, ``cpc``, ``hybrid``, ``supervised``), ``random`` (the untrained DIM encoder at that seed;
-``random-cpc`` and ``random-hybrid``, outside the default table, are those presets' untrained networks), and
-the peers ``simclr-lightly``, ``byol-lightly``, ``mocov2-lightly`` (``lightly_peers.py`` in a separate
-environment given by ``--lightly-python``; same DIM encoder; skipped, and said so in the table, without
-it).
+(``dim-l``, ``dim-l-cross``, ``dim-l-cross-cifar``, ``amdim`` with its preset's own optimiser, Adam 2e-4 and
+betas (0.8, 0.999), ``moco``, ``cpc``, ``hybrid``, ``supervised``), ``random`` (the untrained DIM encoder
+at that seed; ``random-cpc`` and ``random-hybrid``, outside the default table, are those presets' untrained
+networks), and the peers ``simclr-lightly``, ``byol-lightly``, ``mocov2-lightly`` (``lightly_peers.py`` in a
+separate environment given by ``--lightly-python``; same DIM encoder; skipped, and said so in the table,
+without it).
 
 Resumable: each (dataset, budget, contender, seed) cell is one JSON file under ``OUT/cells/``, written
 atomically when its probes finish; a cell already there is skipped. Every invocation first times the bare
@@ -65,7 +65,7 @@ from infomax.evaluation import claims  # noqa: E402
 
 RESULTS = HERE / "results"
 SELECT = HERE / "results-select"
-INFOMAX = ["dim-l", "dim-l-cross", "amdim", "moco", "cpc", "hybrid", "supervised"]
+INFOMAX = ["dim-l", "dim-l-cross", "dim-l-cross-cifar", "amdim", "moco", "cpc", "hybrid", "supervised"]
 PEERS = {"simclr-lightly": "simclr", "byol-lightly": "byol", "mocov2-lightly": "mocov2"}
 DEFAULT = ["random", *INFOMAX, *PEERS]
 #: Untrained baselines (the preset's network at its initial weights for that seed): ``random`` is the DIM

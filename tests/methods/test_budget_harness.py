@@ -93,6 +93,13 @@ def test_unknown_contender_is_exit_code_2(br: ModuleType, capsys: pytest.Capture
     assert "unknown contender(s) nope" in capsys.readouterr().err
 
 
+def test_every_infomax_contender_is_a_preset(br: ModuleType) -> None:
+    from infomax.presets import all_presets
+
+    assert "dim-l-cross-cifar" in br.INFOMAX
+    assert set(br.INFOMAX) <= set(all_presets())
+
+
 @pytest.mark.parametrize(("contender", "preset"), [("random", "dim-l-noprior"), ("random-cpc", "cpc"),
                                                    ("random-hybrid", "hybrid")])
 def test_untrained_baseline_is_its_presets_network(br: ModuleType, monkeypatch: pytest.MonkeyPatch,
