@@ -256,6 +256,12 @@ def test_amdim_cifar_policy_translates_instead_of_resizing() -> None:
         assert bool((windows == y[i][:, None, None]).flatten(3).all(3).all(0).any())
 
 
+@pytest.mark.parametrize("scale", [-0.1, 2.6])
+def test_amdim_jitter_scale_out_of_range_is_refused(scale: float) -> None:
+    with pytest.raises(ValueError, match="jitter_scale must be in"):
+        V.amdim_augment(32, jitter_scale=scale)
+
+
 def test_amdim_ablation_flags_drop_steps() -> None:
     full = V.amdim_augment(32)
     kinds = [type(t).__name__ for t in full.transforms]

@@ -194,6 +194,10 @@ def test_occluded_pass_keeps_bn_running_stats() -> None:
         ({"score_clip": 0.0}, 8, "score_clip must be > 0"),
         ({"score_scale": -0.1}, 8, "score_scale must be > 0"),
         ({"encoder_width": 0}, 8, "encoder_width must be >= 1"),
+        ({"views": "cross-cifar", "view_jitter": 2.6}, 8, r"view_jitter must be in \[0, 2.5\]"),
+        ({"views": "cross-cifar", "view_jitter": -0.5}, 8, r"view_jitter must be in \[0, 2.5\]"),
+        ({"views": "none", "view_jitter": 2.0}, 8, "view_jitter applies to views cross and cross-cifar"),
+        ({"views": "cross-simclr", "view_jitter": 0.5}, 8, "view_jitter applies to views cross and"),
     ],
 )
 def test_bad_options_raise_user_errors(overrides: dict, size: int, match: str) -> None:
@@ -203,6 +207,16 @@ def test_bad_options_raise_user_errors(overrides: dict, size: int, match: str) -
 
 def _batch(n: int = 6, size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(n, 1, size, size), torch.zeros(n, dtype=torch.long)
+
+
+@pytest.mark.parametrize(("views", "scale"), [("cross", 2.0), ("cross-cifar", 0.5), ("cross-cifar", 0.0)])
+def test_view_jitter_scales_the_colour_jitter_of_both_views(views: str, scale: float) -> None:
+    method = build(Config(views=views, view_jitter=scale), _info(8, channels=3))
+    jitters = [m for m in method.views.modules() if type(m).__name__ == "ColorJitter"]
+    assert len(jitters) == 1  # one policy draws both views
+    j = jitters[0]
+    assert (j.brightness, j.contrast, j.saturation, j.hue) == pytest.approx(
+        (0.4 * scale, 0.4 * scale, 0.4 * scale, 0.2 * scale))
 
 
 @pytest.mark.parametrize("views", VIEWS)

@@ -514,12 +514,17 @@ def amdim_augment(
     color_jitter: bool = True,
     random_gray: bool = True,
     translate: bool = False,
+    jitter_scale: float = 1.0,
 ) -> Compose:
     """AMDIM's augmentation (Bachman, Hjelm, Buchwalter, 2019): horizontal flip, random resized crop
     (scale 0.3-1, ratio 0.7-1.4), colour jitter (0.4, 0.4, 0.4, 0.2, p=0.8) and random grayscale (p=0.25),
     as in the authors' code for its STL/ImageNet inputs. The flags drop one step each (ablations); without
     the crop the images are only resized to ``size`` if needed. ``translate`` puts the authors' CIFAR step
-    in the crop's place: :func:`random_translate` with probability 0.8 (:func:`amdim_cifar_augment`)."""
+    in the crop's place: :func:`random_translate` with probability 0.8 (:func:`amdim_cifar_augment`).
+    ``jitter_scale`` multiplies the four jitter strengths (2: SimCLR's strength 1 for brightness, contrast
+    and saturation, 0.8 each; hue 0.4); it must be >= 0 and keep the hue <= 0.5."""
+    if not 0.0 <= jitter_scale <= 2.5:
+        raise ValueError(f"jitter_scale must be in [0, 2.5] (hue 0.2 x scale <= 0.5), got {jitter_scale}")
     steps: list[nn.Module] = [RandomHorizontalFlip(0.5)]
     if translate:
         steps.append(RandomApply(random_translate(size), p=0.8))
@@ -528,21 +533,22 @@ def amdim_augment(
     else:
         steps.append(RandomResizedCrop(size, scale=(1.0, 1.0), ratio=(1.0, 1.0)))
     if color_jitter:
-        steps.append(ColorJitter(0.4, 0.4, 0.4, 0.2, p=0.8))
+        j = jitter_scale
+        steps.append(ColorJitter(0.4 * j, 0.4 * j, 0.4 * j, 0.2 * j, p=0.8))
     if random_gray:
         steps.append(RandomGrayscale(0.25))
     return Compose(steps)
 
 
-def amdim_cifar_augment(size: int) -> Compose:
+def amdim_cifar_augment(size: int, jitter_scale: float = 1.0) -> Compose:
     """AMDIM's CIFAR-10/100 augmentation (Bachman et al., 2019, the authors' ``TransformsC10``): a
     translation by up to ``size // 8`` reflect-padded pixels (4 for 32x32) with probability 0.8, colour
     jitter (0.4, 0.4, 0.4, 0.2, p=0.8), random grayscale (p=0.25) and a horizontal flip (p=0.5). No resized
     crop: the image keeps its scale. (The authors flip once per image before drawing the two views; here each
-    view draws its own flip, as every policy in this module.)
+    view draws its own flip, as every policy in this module.) ``jitter_scale``: as in :func:`amdim_augment`.
 
     Example:
         >>> amdim_cifar_augment(32)(torch.rand(4, 3, 32, 32)).shape
         torch.Size([4, 3, 32, 32])
     """
-    return amdim_augment(size, translate=True)
+    return amdim_augment(size, translate=True, jitter_scale=jitter_scale)

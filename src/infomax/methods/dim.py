@@ -99,7 +99,7 @@ def crop_flip(image_size: int) -> Compose:
     return Compose([random_translate(image_size), RandomHorizontalFlip(0.5)])
 
 
-def build_views(views: str, image_size: int) -> nn.Module | None:
+def build_views(views: str, image_size: int, jitter_scale: float = 1.0) -> nn.Module | None:
     """The training views of a DIM model (None = the raw image).
 
     - ``none``: the raw image feeds Y and the local map (the paper's CIFAR-10 setting);
@@ -114,17 +114,22 @@ def build_views(views: str, image_size: int) -> nn.Module | None:
     - ``cross-simclr``: as ``cross`` with SimCLR's CIFAR-10 policy
       (:func:`~infomax.data.views.simclr_augment`: resized crop down to 8% of the area, colour jitter of
       strength 0.5, grayscale, flip).
+
+    ``jitter_scale`` multiplies the colour jitter of AMDIM's policies (``cross``, ``cross-cifar``; see
+    :func:`~infomax.data.views.amdim_augment`); the other views take only 1.
     """
+    if jitter_scale != 1.0 and views not in ("cross", "cross-cifar"):
+        raise UserError(f"view_jitter applies to views cross and cross-cifar, not {views!r}")
     if views == "none":
         return None
     if views == "crop-flip":
         return crop_flip(image_size)
     if views == "cross":
-        return TwoViews(amdim_augment(image_size))
+        return TwoViews(amdim_augment(image_size, jitter_scale=jitter_scale))
     if views == "cross-crop-flip":
         return TwoViews(crop_flip(image_size))
     if views == "cross-cifar":
-        return TwoViews(amdim_cifar_augment(image_size))
+        return TwoViews(amdim_cifar_augment(image_size, jitter_scale=jitter_scale))
     if views == "cross-simclr":
         return TwoViews(simclr_augment(image_size))
     raise UserError(f"unknown views {views!r}; choose one of: {', '.join(VIEWS)}")
@@ -158,6 +163,8 @@ class Config(MethodConfig):
         block_size: Side (in local locations) of those blocks; 0 = half the local map side.
         views: What the encoder sees in training: one of :data:`VIEWS` (see :func:`build_views`; the
             ``cross*`` views cost two encoder passes per image).
+        view_jitter: Multiplier of the colour jitter of the ``cross`` / ``cross-cifar`` views (AMDIM's 0.4,
+            0.4, 0.4, 0.2 for brightness, contrast, saturation, hue); in [0, 2.5], 1 as the authors.
         gather_negatives: Under multi-process (DDP) training, score each process's rows against the
             features of every process's images (the full batch's negatives); a no-op in one process.
         score_clip: Soft-clip every score s to ``c * tanh(s / c)`` before the bounds (AMDIM's stabilised
@@ -194,6 +201,7 @@ class Config(MethodConfig):
     n_globals: int = 0
     block_size: int = 0
     views: str = choice("none", VIEWS)
+    view_jitter: float = 1.0
     gather_negatives: bool = True
     score_clip: float | None = None
     score_scale: float = 1.0
@@ -223,6 +231,10 @@ class Config(MethodConfig):
             raise UserError(f"score_clip must be > 0 (or none for raw scores), got {self.score_clip}")
         if not self.score_scale > 0:
             raise UserError(f"score_scale must be > 0, got {self.score_scale}")
+        if not 0.0 <= self.view_jitter <= 2.5:
+            raise UserError(f"view_jitter must be in [0, 2.5], got {self.view_jitter}")
+        if self.view_jitter != 1.0 and self.views not in ("cross", "cross-cifar"):
+            raise UserError(f"view_jitter applies to views cross and cross-cifar, not {self.views!r}")
 
 
 def restrict_negative_images(
@@ -595,7 +607,7 @@ def build(cfg: Config, info: DataInfo) -> DIM:
         coord_hidden=cfg.coord_hidden,
         n_globals=cfg.n_globals,
         block_size=cfg.block_size,
-        views=build_views(cfg.views, info.image_size),
+        views=build_views(cfg.views, info.image_size, cfg.view_jitter),
         gather_negatives=cfg.gather_negatives,
         score_clip=cfg.score_clip,
         score_scale=cfg.score_scale,
