@@ -231,10 +231,8 @@ class Config(MethodConfig):
             raise UserError(f"score_clip must be > 0 (or none for raw scores), got {self.score_clip}")
         if not self.score_scale > 0:
             raise UserError(f"score_scale must be > 0, got {self.score_scale}")
-        if not 0.0 <= self.view_jitter <= 2.5:
+        if not 0.0 <= self.view_jitter <= 2.5:  # which views take it: build_views
             raise UserError(f"view_jitter must be in [0, 2.5], got {self.view_jitter}")
-        if self.view_jitter != 1.0 and self.views not in ("cross", "cross-cifar"):
-            raise UserError(f"view_jitter applies to views cross and cross-cifar, not {self.views!r}")
 
 
 def restrict_negative_images(
